@@ -1,0 +1,114 @@
+"""loopwise: the whole life of a model in production, in one package.
+
+Track experiments (``start_run``, ``log_metric``, ``search_runs``), with every step
+recorded in one store: SQLite and a local folder by default, PostgreSQL and S3 by URL.
+
+Importing loopwise is cheap: it reads no configuration, touches no disk and imports
+neither pandas nor SQLAlchemy. Names resolve on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from loopwise._version import __version__
+from loopwise.errors import (
+    Conflict,
+    ConfigurationError,
+    InvalidFilter,
+    InvalidInput,
+    InvalidReference,
+    LoopwiseError,
+    NoActiveRun,
+    NotFound,
+    ParamConflict,
+    StoreUnavailable,
+)
+
+_LAZY = {
+    "configure": "loopwise.context",
+    "get_store": "loopwise.context",
+    "Store": "loopwise.store",
+    "Experiment": "loopwise.tracking.records",
+    "Run": "loopwise.tracking.records",
+    "RunStatus": "loopwise.tracking.records",
+    "ActiveRun": "loopwise.tracking.fluent",
+    "active_run": "loopwise.tracking.fluent",
+    "download_artifacts": "loopwise.tracking.fluent",
+    "end_run": "loopwise.tracking.fluent",
+    "flush": "loopwise.tracking.fluent",
+    "get_metric_history": "loopwise.tracking.fluent",
+    "get_run": "loopwise.tracking.fluent",
+    "list_artifacts": "loopwise.tracking.fluent",
+    "list_experiments": "loopwise.tracking.fluent",
+    "log_artifact": "loopwise.tracking.fluent",
+    "log_dict": "loopwise.tracking.fluent",
+    "log_metric": "loopwise.tracking.fluent",
+    "log_metrics": "loopwise.tracking.fluent",
+    "log_param": "loopwise.tracking.fluent",
+    "log_params": "loopwise.tracking.fluent",
+    "log_text": "loopwise.tracking.fluent",
+    "search_runs": "loopwise.tracking.fluent",
+    "set_tag": "loopwise.tracking.fluent",
+    "set_tags": "loopwise.tracking.fluent",
+    "start_run": "loopwise.tracking.fluent",
+}
+
+__all__ = sorted(
+    [
+        "Conflict",
+        "ConfigurationError",
+        "InvalidFilter",
+        "InvalidInput",
+        "InvalidReference",
+        "LoopwiseError",
+        "NoActiveRun",
+        "NotFound",
+        "ParamConflict",
+        "StoreUnavailable",
+        "__version__",
+        *_LAZY,
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopwise' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from loopwise.context import configure, get_store
+    from loopwise.store import Store
+    from loopwise.tracking.fluent import (
+        ActiveRun,
+        active_run,
+        download_artifacts,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        list_artifacts,
+        list_experiments,
+        log_artifact,
+        log_dict,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from loopwise.tracking.records import Experiment, Run, RunStatus

@@ -1,0 +1,56 @@
+"""The store: metadata in SQL (SQLite or PostgreSQL) and artifacts in a folder or S3.
+
+Public names: :class:`Store` (a database plus an artifact store, chosen by URLs),
+:class:`Database`, :class:`ArtifactStore`. The store imports no domain module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopwise.config import Settings, load_settings
+from loopwise.store.database import Database
+
+if TYPE_CHECKING:
+    from loopwise.store.artifacts import ArtifactStore
+
+__all__ = ["Database", "Store"]
+
+
+class Store:
+    """A metadata database and an artifact store, plus the settings they were opened with.
+
+    Every service function takes a ``Store`` explicitly; ``loopwise.configure`` decides
+    which one the module-level API uses.
+    """
+
+    def __init__(
+        self,
+        store_url: str | None = None,
+        artifacts_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        if settings is None:
+            settings = load_settings(store_url=store_url, artifacts_url=artifacts_url)
+        self.settings = settings
+        self.db = Database(settings.store_url)
+        self._storage_options = (
+            storage_options if storage_options is not None else settings.storage_options()
+        )
+        self._artifacts: ArtifactStore | None = None
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store, opened on first use."""
+        if self._artifacts is None:
+            from loopwise.store.artifacts import ArtifactStore
+
+            self._artifacts = ArtifactStore(
+                self.settings.artifacts_url, storage_options=self._storage_options
+            )
+        return self._artifacts
+
+    def __repr__(self) -> str:
+        return f"Store(db={self.db.safe_url!r}, artifacts={self.settings.artifacts_url!r})"

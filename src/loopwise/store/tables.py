@@ -1,0 +1,146 @@
+"""SQLAlchemy Core tables of the metadata store.
+
+Times are integers: microseconds since the epoch, UTC. Ids are the 26-character
+time-sortable strings of :mod:`loopwise.ids`.
+
+Metric points are stored in *chunks*: one row holds a block of consecutive points of one
+series (run, key) as packed little-endian arrays of steps (int64), timestamps (int64)
+and values (float64). A flush of a million points is then a handful of inserts instead of
+a million, a 100,000-step history is read in a few rows, and NaN and ±inf survive
+exactly on every database. ``metric_series`` keeps the latest point of each series so
+that searching and sorting runs by a metric is plain SQL.
+
+The tables are the current schema; the migrations under ``migrations/versions`` create
+and change them, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+ID = String(26)
+KEY = String(250)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", KEY, nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", KEY, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("parent_run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Column("host", String(255), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("username", String(255), nullable=True),
+    Column("environment", Text, nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "status"),
+    Index(None, "parent_run_id"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+metric_series = Table(
+    "metric_series",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("last_step", BigInteger, nullable=True),
+    Column("last_timestamp", BigInteger, nullable=True),
+    Column("last_value", Float, nullable=True),
+    Column("count", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("run_id", "key"),
+    Index(None, "key", "last_value"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("series_id", Integer, ForeignKey("metric_series.id"), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("point_values", LargeBinary, nullable=False),
+    Index(None, "series_id", "id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("entity_type", String(32), primary_key=True),
+    Column("entity_id", ID, primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "sha256"),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("src_type", String(32), nullable=False),
+    Column("src_id", String(255), nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("dst_type", String(32), nullable=False),
+    Column("dst_id", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("properties", Text, nullable=True),
+    UniqueConstraint("src_type", "src_id", "relation", "dst_type", "dst_id"),
+    Index(None, "dst_type", "dst_id"),
+)

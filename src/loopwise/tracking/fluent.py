@@ -1,0 +1,462 @@
+"""The module-level tracking API: ``lw.start_run``, ``lw.log_metric`` and friends.
+
+A process has a stack of active runs (a run started inside another is its child). Each
+call logs to the innermost one. Metric points go to the background writer of the
+default store; params, tags and artifacts are written at once, since they are few and
+must fail loudly (a conflicting param is an error the caller needs to see).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loopwise import context
+from loopwise.clock import to_us
+from loopwise.errors import InvalidInput, NoActiveRun, NotFound
+from loopwise.store import Store
+from loopwise.tracking import run_artifacts
+from loopwise.tracking import runs as run_service
+from loopwise.tracking import search
+from loopwise.tracking.environment import capture_environment
+from loopwise.tracking.metric_store import read_history
+from loopwise.tracking.naming import naming_rule
+from loopwise.tracking.records import Experiment, Run, RunStatus
+from loopwise.tracking.writer import MetricWriter
+
+log = logging.getLogger("loopwise.tracking")
+
+_MAX_STEP = 2**63 - 1
+_state_lock = threading.RLock()
+_writers: dict[int, MetricWriter] = {}
+_stack: list[ActiveRun] = []
+_env_pool: ThreadPoolExecutor | None = None
+
+
+def writer_for(store: Store) -> MetricWriter:
+    """The background writer of ``store`` in this process."""
+    writer = _writers.get(id(store))
+    if writer is None or writer.store is not store:
+        with _state_lock:
+            writer = _writers.get(id(store))
+            if writer is None or writer.store is not store:
+                writer = _writers[id(store)] = MetricWriter(store)
+    return writer
+
+
+def _env_executor() -> ThreadPoolExecutor:
+    global _env_pool
+    if _env_pool is None:
+        with _state_lock:
+            if _env_pool is None:
+                _env_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-env")
+    return _env_pool
+
+
+def _metric_value(key: str, value: Any, run_id: str) -> float:
+    """Coerce a metric value to float, or say clearly why it is not a number."""
+    if isinstance(value, int | float) or (
+        hasattr(value, "dtype") and getattr(value, "ndim", None) == 0 and value.dtype.kind in "biuf"
+    ):
+        return float(value)
+    raise InvalidInput(
+        f"Metric '{key}' of run {run_id} must be a number, got {type(value).__name__} "
+        f"{value!r:.60}. Log text with lw.set_tag or lw.log_text instead."
+    )
+
+
+def _step_value(key: str, step: Any, run_id: str) -> int:
+    if isinstance(step, bool) or not (
+        isinstance(step, int) or (hasattr(step, "dtype") and step.dtype.kind in "iu")
+    ):
+        raise InvalidInput(
+            f"Step of metric '{key}' in run {run_id} must be an integer, got "
+            f"{type(step).__name__} {step!r:.40}."
+        )
+    step = int(step)
+    if not -_MAX_STEP <= step <= _MAX_STEP:
+        raise InvalidInput(f"Step {step} of metric '{key}' in run {run_id} does not fit 64 bits.")
+    return step
+
+
+class ActiveRun:
+    """A run this process is executing. Use it as a context manager:
+
+    ``with lw.start_run(experiment="churn") as run: ...`` ends the run as FINISHED, as
+    FAILED if the block raises, and as KILLED on KeyboardInterrupt.
+    """
+
+    def __init__(self, store: Store, run_id: str, *, resumed: bool = False) -> None:
+        self.store = store
+        self.id = run_id
+        self._writer = writer_for(store)
+        self._rule = naming_rule(store.settings.key_rule)
+        self._checked: set[str] = set()
+        self._next_step: dict[str, int] = {}
+        self._env: Future[None] | None = None
+        self._ended = False
+        self._resumed = resumed
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id}>"
+
+    @property
+    def uri(self) -> str:
+        return f"runs:/{self.id}"
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (flushes buffered points first)."""
+        self._writer.flush()
+        return run_service.get_run(self.store, self.id)
+
+    # -- logging --------------------------------------------------------------------------
+
+    def _check_key(self, key: str) -> None:
+        self._rule.check(key, kind="Metric key", owner=f"run {self.id}")
+        self._checked.add(key)
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: Any = None
+    ) -> None:
+        if key not in self._checked:
+            self._check_key(key)
+        if type(value) is not float:
+            value = _metric_value(key, value, self.id)
+        if step is None:
+            step = self._next_step.get(key, 0)
+        elif type(step) is not int or not -_MAX_STEP <= step <= _MAX_STEP:
+            step = _step_value(key, step, self.id)
+        self._next_step[key] = step + 1
+        ts = time.time_ns() // 1000 if timestamp is None else to_us(timestamp)
+        self._writer.add(self.id, key, step, ts, value)
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, timestamp: Any = None
+    ) -> None:
+        checked = self._checked
+        items = []
+        for key, value in metrics.items():
+            if key not in checked:
+                self._check_key(key)
+            if type(value) is not float:
+                value = _metric_value(key, value, self.id)
+            items.append((key, value))
+        if not items:
+            return
+        if step is None:
+            nxt = self._next_step
+            step = max(nxt.get(key, 0) for key, _ in items)
+        elif type(step) is not int or not -_MAX_STEP <= step <= _MAX_STEP:
+            step = _step_value(items[0][0], step, self.id)
+        for key, _ in items:
+            self._next_step[key] = step + 1
+        ts = time.time_ns() // 1000 if timestamp is None else to_us(timestamp)
+        self._writer.add_many(self.id, items, step, ts)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _capture_environment(self) -> None:
+        try:
+            run_service.set_environment(self.store, self.id, capture_environment())
+        except Exception as e:  # never let a capture problem break a run
+            log.warning("could not record the environment of run %s: %s", self.id, e)
+
+    def _begin(self) -> None:
+        self._writer.track_run(self.id)
+        if self.store.settings.capture_environment and not self._resumed:
+            self._env = _env_executor().submit(self._capture_environment)
+
+    def wait_for_environment(self, timeout: float = 30.0) -> None:
+        if self._env is not None:
+            self._env.result(timeout=timeout)
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """Flush this run's points and set its final status (idempotent)."""
+        if self._ended:
+            return
+        self._ended = True
+        with _state_lock:
+            if self in _stack:
+                _stack.remove(self)
+        self._writer.untrack_run(self.id)
+        try:
+            self.wait_for_environment()
+        finally:
+            self._writer.flush()
+            run_service.end_run(self.store, self.id, status)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        elif issubclass(exc_type, SystemExit):
+            code = getattr(exc, "code", 0)
+            status = RunStatus.FINISHED if code in (0, None) else RunStatus.FAILED
+        else:
+            status = RunStatus.FAILED
+        self.end(status)
+
+
+# -- module-level API ------------------------------------------------------------------------
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this process, or None."""
+    return _stack[-1] if _stack else None
+
+
+def _current() -> ActiveRun:
+    if not _stack:
+        raise NoActiveRun(
+            "No active run. Start one first: `with lw.start_run(experiment=...):` "
+            "and log inside the block."
+        )
+    return _stack[-1]
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> ActiveRun:
+    """Start a run (a child of the active run, if any) and make it the active run.
+
+    ``run_id`` resumes an existing run instead of creating one. ``experiment`` defaults to
+    the parent's experiment, then to ``LOOPWISE_EXPERIMENT``, then to ``"default"``.
+    """
+    store = context.get_store()
+    parent = _stack[-1] if _stack else None
+    if run_id is not None:
+        run = run_service.get_run(store, run_id)
+        run_service.heartbeat(store, [run_id])
+        if tags:
+            run_service.set_tags(store, run_id, tags)
+        active = ActiveRun(store, run.id, resumed=True)
+    else:
+        if parent_run_id is None and parent is not None:
+            parent_run_id = parent.id
+        if experiment is None:
+            if parent is not None:
+                experiment = run_service.get_run(store, parent.id).experiment
+            else:
+                experiment = os.environ.get("LOOPWISE_EXPERIMENT") or run_service.DEFAULT_EXPERIMENT
+        new_id = run_service.create_run(
+            store, experiment, name=name, tags=tags, parent_run_id=parent_run_id
+        )
+        active = ActiveRun(store, new_id)
+    with _state_lock:
+        _stack.append(active)
+    active._begin()
+    return active
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the innermost active run (no-op when none is active)."""
+    if _stack:
+        _stack[-1].end(status)
+
+
+def log_metric(key: str, value: float, step: int | None = None, *, timestamp: Any = None) -> None:
+    """Log one metric point to the active run without waiting on the database.
+
+    ``step`` defaults to one past the last step logged for ``key`` in this run (0 first).
+    NaN and ±inf are stored and read back as they are.
+    """
+    (_stack[-1] if _stack else _current()).log_metric(key, value, step, timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, *, timestamp: Any = None
+) -> None:
+    """Log several metrics at one step to the active run."""
+    (_stack[-1] if _stack else _current()).log_metrics(metrics, step, timestamp)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log a parameter of the active run; params are immutable once logged."""
+    run = _current()
+    run_service.log_params(run.store, run.id, {key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log several parameters of the active run."""
+    run = _current()
+    run_service.log_params(run.store, run.id, params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run (tags can change)."""
+    run = _current()
+    run_service.set_tags(run.store, run.id, {key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the active run."""
+    run = _current()
+    run_service.set_tags(run.store, run.id, tags)
+
+
+def flush() -> None:
+    """Write every buffered metric point of this process and wait for pending captures."""
+    for run in list(_stack):
+        run.wait_for_environment()
+    for writer in list(_writers.values()):
+        writer.flush()
+
+
+def get_run(run_id: str) -> Run:
+    """A run with status, start and end, params, latest metrics, tags and environment."""
+    store = context.get_store()
+    writer = _writers.get(id(store))
+    if writer is not None and writer.pending_points:
+        writer.flush()
+    return run_service.get_run(store, run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
+    """Every point of metric ``key`` in run ``run_id``: columns step, timestamp, value."""
+    store = context.get_store()
+    writer = _writers.get(id(store))
+    if writer is not None and writer.pending_points:
+        writer.flush()
+    with store.db.read() as conn:
+        frame = read_history(conn, run_id, key)
+    if frame is None:
+        run = run_service.get_run(store, run_id)  # NotFound for an unknown run
+        known = ", ".join(sorted(run.metrics)) or "none"
+        raise NotFound(
+            f"Run {run_id} has no metric '{key}'. Its metrics: {known}."
+        )
+    return frame
+
+
+# -- process lifecycle -----------------------------------------------------------------------
+
+
+def _on_store_switch(old: Store) -> None:
+    if any(run.store is old for run in _stack):
+        from loopwise.errors import Conflict
+
+        raise Conflict(
+            f"Cannot reconfigure while run {_stack[-1].id} is active on {old.db.safe_url}. "
+            "End the run first (leave its `with` block or call lw.end_run())."
+        )
+    writer = _writers.pop(id(old), None)
+    if writer is not None:
+        writer.close()
+
+
+def _at_exit() -> None:
+    """End runs left open and flush every buffer before the interpreter goes away."""
+    failed = getattr(sys, "last_value", None) is not None
+    for run in reversed(list(_stack)):
+        try:
+            run.end(RunStatus.FAILED if failed else RunStatus.FINISHED)
+        except Exception as e:
+            log.warning("could not end run %s at exit: %s", run.id, e)
+    for writer in list(_writers.values()):
+        try:
+            writer.close()
+        except Exception as e:
+            log.warning("could not flush metric points at exit: %s", e)
+    if _env_pool is not None:
+        _env_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _after_fork_in_child() -> None:
+    global _env_pool
+    # The parent's buffers, threads and runs are not the child's to finish.
+    _writers.clear()
+    _stack.clear()
+    _env_pool = None
+
+
+context.on_store_switch(_on_store_switch)
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- artifacts -------------------------------------------------------------------------------
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Attach a file or folder to the active run (stored once by content)."""
+    run = _current()
+    run_artifacts.log_artifact(run.store, run.id, local_path, artifact_path)
+
+
+def log_dict(data: Mapping[str, Any] | list[Any], artifact_file: str) -> None:
+    """Attach a dictionary as JSON (or YAML for .yaml/.yml names) to the active run."""
+    run = _current()
+    run_artifacts.log_bytes(
+        run.store, run.id, run_artifacts.dict_bytes(data, artifact_file), artifact_file
+    )
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Attach text as a UTF-8 file to the active run."""
+    run = _current()
+    if not isinstance(text, str):
+        raise InvalidInput(
+            f"log_text needs a str for {artifact_file!r}, got {type(text).__name__}."
+        )
+    run_artifacts.log_bytes(run.store, run.id, text.encode("utf-8"), artifact_file)
+
+
+def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactInfo]:
+    """Files attached to a run (optionally under folder ``path``)."""
+    return run_artifacts.list_artifacts(context.get_store(), run_id, path)
+
+
+def download_artifacts(
+    run_id: str, path: str = "", dst: str | os.PathLike[str] = "."
+) -> Path:
+    """Copy a run's artifact (file, folder or all) into ``dst``; return the local path."""
+    return run_artifacts.download_artifacts(context.get_store(), run_id, path, dst)
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def search_runs(
+    experiment: str | list[str] | None = None,
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    max_results: int | None = 1000,
+) -> pd.DataFrame:
+    """Runs matching ``filter`` as a DataFrame, ordered by ``order_by``.
+
+    ``filter`` reads like ``"metrics.auc > 0.8 and params.model = 'rf' and tags.team =
+    'risk'"`` (``or``, ``not``, parentheses, ``in``, ``like``, ``is null`` work too);
+    ``order_by`` items like ``"metrics.auc DESC"``. Columns: run_id, name, experiment,
+    status, start_time, end_time, parent_run_id, then ``params.*``, ``metrics.*``, ``tags.*``.
+    """
+    store = context.get_store()
+    writer = _writers.get(id(store))
+    if writer is not None and writer.pending_points:
+        writer.flush()
+    return search.search_runs(store, experiment, filter, order_by, max_results)
+
+
+def list_experiments() -> list[Experiment]:
+    """Every experiment with its number of runs."""
+    return run_service.list_experiments(context.get_store())

@@ -1,0 +1,158 @@
+"""Metric points in the database: packed chunks per series, and their latest values.
+
+A flush turns the buffered points of each series (run, key) into one or a few chunk rows
+of packed little-endian arrays (int64 steps, int64 timestamps in microseconds, float64
+values), and moves the series' latest point forward. All of it happens in the caller's
+transaction, so a crash leaves either the whole flush or none of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
+
+from loopwise.store.tables import metric_chunks, metric_series
+from loopwise.store.upsert import insert_on_conflict
+
+CHUNK_POINTS = 65_536
+SeriesKey = tuple[str, str]
+Point = tuple[int, int, float]  # step, timestamp (µs), value
+
+
+def series_ids(
+    conn: Connection, keys: Sequence[SeriesKey], known: Mapping[SeriesKey, int]
+) -> dict[SeriesKey, int]:
+    """Ids of the series ``keys`` (run_id, key), creating the missing ones."""
+    ids = {k: known[k] for k in keys if k in known}
+    missing = [k for k in keys if k not in ids]
+    if not missing:
+        return ids
+    insert_on_conflict(
+        conn,
+        metric_series,
+        [{"run_id": run_id, "key": key, "count": 0} for run_id, key in missing],
+        keys=["run_id", "key"],
+    )
+    by_run: dict[str, list[str]] = {}
+    for run_id, key in missing:
+        by_run.setdefault(run_id, []).append(key)
+    for run_id, keys_of_run in by_run.items():
+        rows = conn.execute(
+            select(metric_series.c.id, metric_series.c.key)
+            .where(metric_series.c.run_id == run_id)
+            .where(metric_series.c.key.in_(keys_of_run))
+        )
+        for sid, key in rows:
+            ids[(run_id, key)] = sid
+    return ids
+
+
+def _columns(points: list[Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    steps, stamps, values = zip(*points, strict=True)
+    return (
+        np.array(steps, dtype="<i8"),
+        np.array(stamps, dtype="<i8"),
+        np.array(values, dtype="<f8"),
+    )
+
+
+def write_points(
+    conn: Connection,
+    pending: Mapping[SeriesKey, list[Point]],
+    known_ids: Mapping[SeriesKey, int],
+) -> dict[SeriesKey, int]:
+    """Write buffered points; return the series ids used (for the caller's cache)."""
+    ids = series_ids(conn, list(pending), known_ids)
+    chunk_rows = []
+    latest_rows = []
+    count_rows = []
+    for skey, points in pending.items():
+        sid = ids[skey]
+        steps, stamps, values = _columns(points)
+        for start in range(0, len(points), CHUNK_POINTS):
+            s = steps[start : start + CHUNK_POINTS]
+            chunk_rows.append(
+                {
+                    "series_id": sid,
+                    "count": len(s),
+                    "first_step": int(s.min()),
+                    "last_step": int(s.max()),
+                    "steps": s.tobytes(),
+                    "timestamps": stamps[start : start + CHUNK_POINTS].tobytes(),
+                    "point_values": values[start : start + CHUNK_POINTS].tobytes(),
+                }
+            )
+        last = int(np.lexsort((stamps, steps))[-1])
+        value = float(values[last])
+        latest_rows.append(
+            {
+                "sid": sid,
+                "step": int(steps[last]),
+                "ts": int(stamps[last]),
+                # NaN is stored as NULL so both databases sort and compare it alike.
+                "value": None if math.isnan(value) else value,
+            }
+        )
+        count_rows.append({"sid": sid, "n": len(points)})
+    conn.execute(metric_chunks.insert(), chunk_rows)
+    conn.execute(
+        update(metric_series)
+        .where(metric_series.c.id == bindparam("sid"))
+        .values(count=metric_series.c.count + bindparam("n")),
+        count_rows,
+    )
+    c = metric_series.c
+    newer = or_(
+        c.last_step.is_(None),
+        c.last_step < bindparam("step"),
+        and_(c.last_step == bindparam("step"), c.last_timestamp <= bindparam("ts")),
+    )
+    conn.execute(
+        update(metric_series)
+        .where(c.id == bindparam("sid"))
+        .where(newer)
+        .values(
+            last_step=bindparam("step"),
+            last_timestamp=bindparam("ts"),
+            last_value=bindparam("value"),
+        ),
+        latest_rows,
+    )
+    return ids
+
+
+def read_history(conn: Connection, run_id: str, key: str) -> pd.DataFrame | None:
+    """All points of one series ordered by step then time, or None if it does not exist."""
+    sid = conn.execute(
+        select(metric_series.c.id)
+        .where(metric_series.c.run_id == run_id)
+        .where(metric_series.c.key == key)
+    ).scalar()
+    if sid is None:
+        return None
+    rows = conn.execute(
+        select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.point_values)
+        .where(metric_chunks.c.series_id == sid)
+        .order_by(metric_chunks.c.id)
+    ).all()
+    if rows:
+        steps = np.concatenate([np.frombuffer(r[0], dtype="<i8") for r in rows])
+        stamps = np.concatenate([np.frombuffer(r[1], dtype="<i8") for r in rows])
+        values = np.concatenate([np.frombuffer(r[2], dtype="<f8") for r in rows])
+    else:
+        steps = stamps = np.empty(0, dtype="<i8")
+        values = np.empty(0, dtype="<f8")
+    if len(steps) > 1 and (np.any(np.diff(steps) < 0) or len(rows) > 1):
+        order = np.lexsort((stamps, steps))
+        steps, stamps, values = steps[order], stamps[order], values[order]
+    return pd.DataFrame(
+        {
+            "step": steps.astype(np.int64, copy=False),
+            "timestamp": pd.to_datetime(stamps.astype(np.int64, copy=False), unit="us", utc=True),
+            "value": values.astype(np.float64, copy=False),
+        }
+    )

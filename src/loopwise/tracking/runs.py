@@ -1,0 +1,428 @@
+"""Experiments and runs in the metadata store: create, end, params, tags, read.
+
+Plain functions over a :class:`~loopwise.store.Store`; the module-level API, the CLI and
+the server all call these. Metric points do not come through here on the hot path: they
+go through :mod:`loopwise.tracking.writer`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from loopwise.clock import now_us, to_datetime
+from loopwise.errors import InvalidInput, NotFound, ParamConflict
+from loopwise.ids import new_id
+from loopwise.store import Store
+from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
+from loopwise.store.upsert import insert_on_conflict
+from loopwise.tracking.naming import MAX_KEY_LENGTH, generate_run_name, naming_rule
+from loopwise.tracking.records import Experiment, Run, RunStatus
+
+DEFAULT_EXPERIMENT = "default"
+MAX_VALUE_LENGTH = 8000
+HOST = socket.gethostname()
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return None
+
+
+# -- experiments -----------------------------------------------------------------------------
+
+
+def _experiment_from_row(row: Any, run_count: int | None = None) -> Experiment:
+    return Experiment(
+        id=row.id,
+        name=row.name,
+        created_at=to_datetime(row.created_at),
+        description=row.description,
+        run_count=run_count,
+    )
+
+
+def _check_experiment_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"Experiment name must be a non-empty string, got {name!r}.")
+    if len(name) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"Experiment name '{name[:40]}...' is {len(name)} characters long; "
+            f"the limit is {MAX_KEY_LENGTH}."
+        )
+
+
+def get_or_create_experiment(store: Store, name: str) -> Experiment:
+    """The experiment called ``name``, created if it does not exist yet."""
+    _check_experiment_name(name)
+    with store.db.read() as conn:
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+    if row is not None:
+        return _experiment_from_row(row)
+    with store.db.write() as conn:
+        insert_on_conflict(
+            conn,
+            experiments,
+            [{"id": new_id(), "name": name, "created_at": now_us(), "description": None}],
+            keys=["name"],
+        )
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).one()
+    return _experiment_from_row(row)
+
+
+def get_experiment(store: Store, name_or_id: str) -> Experiment:
+    """An experiment by name or id; :class:`NotFound` names both when neither matches."""
+    with store.db.read() as conn:
+        row = conn.execute(
+            select(experiments).where(
+                (experiments.c.name == name_or_id) | (experiments.c.id == name_or_id)
+            )
+        ).first()
+    if row is None:
+        raise NotFound(
+            f"Experiment '{name_or_id}' does not exist in {store.db.safe_url}. "
+            "List experiments with `loopwise experiments list`."
+        )
+    return _experiment_from_row(row)
+
+
+def list_experiments(store: Store) -> list[Experiment]:
+    """Every experiment with its number of runs, oldest first."""
+    counts = (
+        select(runs.c.experiment_id, func.count().label("n"))
+        .group_by(runs.c.experiment_id)
+        .subquery()
+    )
+    query = (
+        select(experiments, func.coalesce(counts.c.n, 0).label("n"))
+        .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+        .order_by(experiments.c.id)
+    )
+    with store.db.read() as conn:
+        return [_experiment_from_row(row, row.n) for row in conn.execute(query)]
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def value_text(value: Any, *, what: str) -> str:
+    """The stored text of a param or tag value (params and tags are strings, like MLflow's)."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or value is None:
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int):
+        text = str(value)
+    elif hasattr(value, "item") and callable(value.item):  # NumPy scalars
+        return value_text(value.item(), what=what)
+    elif isinstance(value, list | tuple | dict):
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = str(value)
+    else:
+        text = str(value)
+    if len(text) > MAX_VALUE_LENGTH:
+        raise InvalidInput(
+            f"{what} is {len(text)} characters long; the limit is {MAX_VALUE_LENGTH}. "
+            "Log long values as an artifact instead (lw.log_text or lw.log_dict)."
+        )
+    return text
+
+
+def check_keys(store: Store, keys: Iterable[str], *, kind: str, run_id: str) -> None:
+    """Check keys against the configured naming rule (fast for keys seen before)."""
+    rule = naming_rule(store.settings.key_rule)
+    for key in keys:
+        rule.check(key, kind=kind, owner=f"run {run_id}")
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def create_run(
+    store: Store,
+    experiment: str = DEFAULT_EXPERIMENT,
+    *,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> str:
+    """Insert a RUNNING run and return its id."""
+    exp = get_or_create_experiment(store, experiment)
+    run_id = new_id()
+    if name is None:
+        name = generate_run_name()
+    elif not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"Run name must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
+            f"got {name!r}."
+        )
+    tag_rows = _tag_rows(store, run_id, tags or {})
+    now = now_us()
+    with store.db.write() as conn:
+        if parent_run_id is not None:
+            _require_run(conn, store, parent_run_id)
+        conn.execute(
+            runs.insert().values(
+                id=run_id,
+                experiment_id=exp.id,
+                name=name,
+                status=RunStatus.RUNNING.value,
+                parent_run_id=parent_run_id,
+                start_time=now,
+                heartbeat_at=now,
+                host=HOST,
+                pid=os.getpid(),
+                username=_user(),
+            )
+        )
+        if tag_rows:
+            conn.execute(run_tags.insert(), tag_rows)
+    return run_id
+
+
+def end_run(store: Store, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """Set a run's final status and end time."""
+    final = RunStatus(status)
+    if final is RunStatus.RUNNING:
+        raise InvalidInput(f"Cannot end run {run_id} with status RUNNING; pick a final status.")
+    with store.db.write() as conn:
+        _require_run(conn, store, run_id)
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(status=final.value, end_time=now_us(), heartbeat_at=now_us())
+        )
+
+
+def heartbeat(store: Store, run_ids: Iterable[str]) -> None:
+    """Mark runs alive; a run wrongly reported LOST (e.g. after a sleep) becomes RUNNING."""
+    ids = list(run_ids)
+    if not ids:
+        return
+    with store.db.write() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id.in_(ids))
+            .where(runs.c.status.in_([RunStatus.RUNNING.value, RunStatus.LOST.value]))
+            .values(heartbeat_at=now_us(), status=RunStatus.RUNNING.value, end_time=None)
+        )
+
+
+def set_environment(store: Store, run_id: str, environment: Mapping[str, Any]) -> None:
+    """Store the captured environment of a run."""
+    with store.db.write() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(environment=json.dumps(environment, default=str))
+        )
+
+
+def _require_run(conn: Connection, store: Store, run_id: str) -> None:
+    if not isinstance(run_id, str) or conn.execute(
+        select(runs.c.id).where(runs.c.id == run_id)
+    ).first() is None:
+        raise NotFound(
+            f"Run '{run_id}' does not exist in {store.db.safe_url}. "
+            "Find run ids with `loopwise runs list`."
+        )
+
+
+# -- params and tags -------------------------------------------------------------------------
+
+
+def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log params; logging a key again with the same value is fine, another value is not."""
+    if not params:
+        return
+    check_keys(store, params, kind="Param key", run_id=run_id)
+    wanted = {
+        key: value_text(value, what=f"Param '{key}' of run {run_id}")
+        for key, value in params.items()
+    }
+    with store.db.write() as conn:
+        _require_run(conn, store, run_id)
+        insert_on_conflict(
+            conn,
+            run_params,
+            [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()],
+            keys=["run_id", "key"],
+        )
+        stored = dict(
+            conn.execute(
+                select(run_params.c.key, run_params.c.value)
+                .where(run_params.c.run_id == run_id)
+                .where(run_params.c.key.in_(list(wanted)))
+            ).all()
+        )
+        for key, value in wanted.items():
+            if stored.get(key) != value:
+                raise ParamConflict(
+                    f"Param '{key}' of run {run_id} is already logged as {stored.get(key)!r}; "
+                    f"cannot change it to {value!r}. Params are immutable: start a new run for "
+                    "a new value, or log the changing value as a metric or tag."
+                )
+
+
+def _tag_rows(store: Store, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, str]]:
+    check_keys(store, tags, kind="Tag key", run_id=run_id)
+    return [
+        {"run_id": run_id, "key": k, "value": value_text(v, what=f"Tag '{k}' of run {run_id}")}
+        for k, v in tags.items()
+    ]
+
+
+def set_tags(store: Store, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Set tags (tags are mutable: a new value replaces the old one)."""
+    rows = _tag_rows(store, run_id, tags)
+    if not rows:
+        return
+    with store.db.write() as conn:
+        _require_run(conn, store, run_id)
+        insert_on_conflict(conn, run_tags, rows, keys=["run_id", "key"], update=["value"])
+
+
+def delete_tag(store: Store, run_id: str, key: str) -> None:
+    """Remove a tag; :class:`NotFound` if the run has no such tag."""
+    with store.db.write() as conn:
+        result = conn.execute(
+            run_tags.delete().where(run_tags.c.run_id == run_id).where(run_tags.c.key == key)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"Run '{run_id}' has no tag '{key}'.")
+
+
+# -- liveness --------------------------------------------------------------------------------
+
+
+def _process_gone(pid: int | None, start_us: int) -> bool:
+    """True when ``pid`` on this host is not the process that started the run."""
+    if pid is None:
+        return False
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+    except psutil.AccessDenied:
+        return False
+    return created * 1_000_000 > start_us + 1_000_000  # the pid was reused
+
+
+def reap_lost_runs(store: Store) -> int:
+    """Mark RUNNING runs whose process is gone as LOST; return how many were marked.
+
+    A run is lost when its process is gone from this host, or when its heartbeat is older
+    than ``heartbeat_timeout`` and it ran on another host (whose processes we cannot see).
+    """
+    timeout_us = int(store.settings.heartbeat_timeout * 1_000_000)
+    now = now_us()
+    with store.db.read() as conn:
+        candidates = conn.execute(
+            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.start_time, runs.c.heartbeat_at)
+            .where(runs.c.status == RunStatus.RUNNING.value)
+            .where((runs.c.host == HOST) | (runs.c.heartbeat_at < now - timeout_us))
+        ).all()
+    lost = []
+    for row in candidates:
+        stale = (row.heartbeat_at or row.start_time) < now - timeout_us
+        if row.host == HOST:
+            if row.pid == os.getpid() and not stale:
+                continue
+            if _process_gone(row.pid, row.start_time) or (stale and row.pid == os.getpid()):
+                lost.append(row.id)
+        elif stale:
+            lost.append(row.id)
+    if lost:
+        with store.db.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(lost))
+                .where(runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.LOST.value, end_time=runs.c.heartbeat_at)
+            )
+    return len(lost)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _metric_value(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def get_run(store: Store, run_id: str) -> Run:
+    """A run with its params, latest metrics, tags and environment."""
+    reap_lost_runs(store)
+    with store.db.read() as conn:
+        row = conn.execute(
+            select(runs, experiments.c.name.label("experiment_name"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise NotFound(
+                f"Run '{run_id}' does not exist in {store.db.safe_url}. "
+                "Find run ids with `loopwise runs list`."
+            )
+        params = dict(
+            conn.execute(
+                select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == run_id)
+            ).all()
+        )
+        tags = dict(
+            conn.execute(
+                select(run_tags.c.key, run_tags.c.value).where(run_tags.c.run_id == run_id)
+            ).all()
+        )
+        metrics = {
+            key: _metric_value(value)
+            for key, value in conn.execute(
+                select(metric_series.c.key, metric_series.c.last_value)
+                .where(metric_series.c.run_id == run_id)
+                .order_by(metric_series.c.key)
+            )
+        }
+    return run_from_row(row, params=params, metrics=metrics, tags=tags)
+
+
+def run_from_row(
+    row: Any,
+    *,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> Run:
+    """Build a :class:`Run` from a ``runs`` row joined with the experiment name."""
+    return Run(
+        id=row.id,
+        name=row.name,
+        experiment_id=row.experiment_id,
+        experiment=row.experiment_name,
+        status=RunStatus(row.status),
+        start_time=to_datetime(row.start_time),
+        end_time=to_datetime(row.end_time),
+        parent_run_id=row.parent_run_id,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        environment=json.loads(row.environment) if row.environment else None,
+        host=row.host,
+        pid=row.pid,
+        user=row.username,
+        heartbeat_at=to_datetime(row.heartbeat_at),
+    )

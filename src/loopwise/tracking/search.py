@@ -1,0 +1,361 @@
+"""``search_runs``: filter and order runs in SQL, return a pandas DataFrame.
+
+The filter AST of :mod:`loopwise.tracking.filter_parser` compiles to one SQL statement:
+each ``metrics.``/``params.``/``tags.`` test becomes an ``EXISTS`` on an indexed table
+(metrics compare the series' latest value), each order key a correlated scalar
+subquery. Only the page of matching run ids comes back; their params, metrics and tags
+are then fetched with three ``IN`` queries, never one query per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    literal,
+    not_,
+    or_,
+    select,
+)
+
+from loopwise.errors import InvalidFilter, NotFound
+from loopwise.store import Store
+from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
+from loopwise.tracking.filter_parser import (
+    And,
+    Comparison,
+    FilterExpr,
+    Not,
+    Or,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from loopwise.tracking.records import RunStatus
+from loopwise.tracking.runs import reap_lost_runs
+
+_IN_CHUNK = 500
+_COLUMNS = ["run_id", "name", "experiment", "status", "start_time", "end_time", "parent_run_id"]
+
+
+def _attribute_column(name: str) -> ColumnElement[Any]:
+    return {
+        "run_id": runs.c.id,
+        "name": runs.c.name,
+        "status": runs.c.status,
+        "experiment": experiments.c.name,
+        "experiment_id": runs.c.experiment_id,
+        "start_time": runs.c.start_time,
+        "end_time": runs.c.end_time,
+        "parent_run_id": runs.c.parent_run_id,
+        "user": runs.c.username,
+    }[name]
+
+
+def _time_value(value: Any, name: str) -> int:
+    """Microseconds for a filter value on start_time/end_time (ISO text or epoch seconds)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidFilter(
+                f"Cannot read {value!r} as a time for attributes.{name}. Use ISO 8601 "
+                "('2026-11-25T10:00:00+00:00') or seconds since the epoch."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1_000_000)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidFilter(f"attributes.{name} compares with a time, got {value!r}.")
+    return int(value * 1_000_000)
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "in":
+        return column.in_(list(value))
+    if op == "not in":
+        return column.not_in(list(value))
+    if op == "like":
+        return column.like(value)
+    if op == "not like":
+        return column.not_like(value)
+    if op == "ilike":
+        return column.ilike(value)
+    if op == "not ilike":
+        return column.not_ilike(value)
+    raise InvalidFilter(f"Operator '{op}' is not supported here.")
+
+
+def _metric_test(comp: Comparison) -> ColumnElement[bool]:
+    c = metric_series.c
+    base = [c.run_id == runs.c.id, c.key == comp.key]
+    if comp.op in ("is null", "is not null"):
+        found = exists(select(literal(1)).where(*base))
+        return not_(found) if comp.op == "is null" else found
+    values = comp.value if isinstance(comp.value, tuple) else (comp.value,)
+    nan = any(isinstance(v, float) and math.isnan(v) for v in values)
+    others = tuple(v for v in values if not (isinstance(v, float) and math.isnan(v)))
+    # NaN is stored as NULL: "= nan" finds NaN values, "!= nan" every other value.
+    if comp.op in ("=", "in") and nan:
+        test = or_(c.last_value.is_(None), _compare(c.last_value, "in", others or (None,)))
+    elif comp.op in ("!=", "not in") and nan:
+        test = c.last_value.is_not(None)
+        if others:
+            test = and_(test, _compare(c.last_value, "not in", others))
+    elif nan:  # ordering comparisons with NaN are never true
+        return false()
+    else:
+        value = others if isinstance(comp.value, tuple) else comp.value
+        test = _compare(c.last_value, comp.op, value)
+    return exists(select(literal(1)).where(*base, test))
+
+
+def _numeric_text(column: Any, dialect: str) -> ColumnElement[Any]:
+    """The number in a text column, or NULL where the text is not a number."""
+    if dialect == "postgresql":
+        looks_numeric = column.op("~")(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+    else:
+        looks_numeric = and_(
+            column.op("GLOB")("*[0-9]*"), column.op("NOT GLOB")("*[^0-9eE.+ -]*")
+        )
+    return case((looks_numeric, cast(column, Float)), else_=None)
+
+
+def _text_test(table: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:
+    c = table.c
+    base = [c.run_id == runs.c.id, c.key == comp.key]
+    if comp.op in ("is null", "is not null"):
+        found = exists(select(literal(1)).where(*base))
+        return not_(found) if comp.op == "is null" else found
+    values = comp.value if isinstance(comp.value, tuple) else (comp.value,)
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numeric and comp.op not in ("like", "not like", "ilike", "not ilike"):
+        column: Any = _numeric_text(c.value, dialect)
+        value: Any = comp.value
+    else:
+        column = c.value
+        value = tuple(str(v) for v in values) if isinstance(comp.value, tuple) else str(comp.value)
+    return exists(select(literal(1)).where(*base, _compare(column, comp.op, value)))
+
+
+def _attribute_test(comp: Comparison) -> ColumnElement[bool]:
+    column = _attribute_column(comp.key)
+    if comp.op == "is null":
+        return column.is_(None)
+    if comp.op == "is not null":
+        return column.is_not(None)
+    value = comp.value
+    if comp.key in ("start_time", "end_time"):
+        value = (
+            tuple(_time_value(v, comp.key) for v in value)
+            if isinstance(value, tuple)
+            else _time_value(value, comp.key)
+        )
+    elif comp.key == "status":
+        statuses = value if isinstance(value, tuple) else (value,)
+        known = {s.value for s in RunStatus}
+        for status in statuses:
+            if "like" not in comp.op and str(status).upper() not in known:
+                raise InvalidFilter(
+                    f"Unknown run status {status!r}; use one of {', '.join(sorted(known))}."
+                )
+        value = (
+            tuple(str(v).upper() for v in value)
+            if isinstance(value, tuple)
+            else str(value).upper()
+            if "like" not in comp.op
+            else str(value)
+        )
+    elif isinstance(value, tuple):
+        value = tuple(str(v) for v in value)
+    else:
+        value = str(value)
+    return _compare(column, comp.op, value)
+
+
+def compile_filter(expr: FilterExpr, dialect: str) -> ColumnElement[bool]:
+    """SQL for a parsed filter, over ``runs`` joined with ``experiments``."""
+    if isinstance(expr, And):
+        return and_(*(compile_filter(item, dialect) for item in expr.items))
+    if isinstance(expr, Or):
+        return or_(*(compile_filter(item, dialect) for item in expr.items))
+    if isinstance(expr, Not):
+        return not_(compile_filter(expr.item, dialect))
+    if expr.entity == "metrics":
+        return _metric_test(expr)
+    if expr.entity == "params":
+        return _text_test(run_params, expr, dialect)
+    if expr.entity == "tags":
+        return _text_test(run_tags, expr, dialect)
+    return _attribute_test(expr)
+
+
+def _order_column(key: OrderKey) -> ColumnElement[Any]:
+    if key.entity == "metrics":
+        return (
+            select(metric_series.c.last_value)
+            .where(metric_series.c.run_id == runs.c.id, metric_series.c.key == key.key)
+            .scalar_subquery()
+        )
+    if key.entity in ("params", "tags"):
+        table = run_params if key.entity == "params" else run_tags
+        return (
+            select(table.c.value)
+            .where(table.c.run_id == runs.c.id, table.c.key == key.key)
+            .scalar_subquery()
+        )
+    return _attribute_column(key.key)
+
+
+def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:
+    if experiment is None:
+        return None
+    names = [experiment] if isinstance(experiment, str) else list(experiment)
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(experiments.c.id, experiments.c.name).where(
+                experiments.c.name.in_(names) | experiments.c.id.in_(names)
+            )
+        ).all()
+    found = {name for row in rows for name in (row.id, row.name)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        with store.db.read() as conn:
+            known = [r[0] for r in conn.execute(select(experiments.c.name).limit(20))]
+        raise NotFound(
+            f"Experiment {', '.join(repr(m) for m in missing)} does not exist. "
+            f"Known experiments: {', '.join(known) or 'none yet'}."
+        )
+    return [row.id for row in rows]
+
+
+def search_run_ids(
+    store: Store,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    max_results: int | None = 1000,
+) -> list[str]:
+    """Ids of matching runs, in order."""
+    expr = parse_filter(filter)
+    order = parse_order_by(list(order_by) if isinstance(order_by, list | tuple) else order_by)
+    if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
+        raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results}.")
+    exp_ids = _experiment_ids(store, experiment)
+    query = select(runs.c.id).join(experiments, experiments.c.id == runs.c.experiment_id)
+    if exp_ids is not None:
+        query = query.where(runs.c.experiment_id.in_(exp_ids))
+    if expr is not None:
+        query = query.where(compile_filter(expr, store.db.dialect))
+    clauses = []
+    for key in order:
+        column = _order_column(key)
+        clauses.append((column.desc() if key.descending else column.asc()).nulls_last())
+    if not order:
+        clauses.append(runs.c.start_time.desc())
+    clauses.append(runs.c.id.desc())
+    query = query.order_by(*clauses)
+    if max_results is not None:
+        query = query.limit(max_results)
+    with store.db.read() as conn:
+        return [row[0] for row in conn.execute(query)]
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
+
+
+def search_runs(
+    store: Store,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    max_results: int | None = 1000,
+) -> pd.DataFrame:
+    """Matching runs as a DataFrame: run columns, then ``params.*``, ``metrics.*``, ``tags.*``."""
+    reap_lost_runs(store)
+    ids = search_run_ids(store, experiment, filter, order_by, max_results)
+    position = {run_id: i for i, run_id in enumerate(ids)}
+    n = len(ids)
+    base: dict[str, list[Any]] = {name: [None] * n for name in _COLUMNS}
+    params: dict[str, list[Any]] = {}
+    metrics: dict[str, np.ndarray] = {}
+    tags: dict[str, list[Any]] = {}
+    with store.db.read() as conn:
+        for chunk in _chunks(ids):
+            for row in conn.execute(
+                select(
+                    runs.c.id,
+                    runs.c.name,
+                    experiments.c.name.label("experiment"),
+                    runs.c.status,
+                    runs.c.start_time,
+                    runs.c.end_time,
+                    runs.c.parent_run_id,
+                )
+                .join(experiments, experiments.c.id == runs.c.experiment_id)
+                .where(runs.c.id.in_(chunk))
+            ):
+                i = position[row[0]]
+                for name, value in zip(_COLUMNS, row, strict=True):
+                    base[name][i] = value
+            for run_id, key, value in conn.execute(
+                select(run_params.c.run_id, run_params.c.key, run_params.c.value).where(
+                    run_params.c.run_id.in_(chunk)
+                )
+            ):
+                params.setdefault(key, [None] * n)[position[run_id]] = value
+            for run_id, key, value in conn.execute(
+                select(
+                    metric_series.c.run_id, metric_series.c.key, metric_series.c.last_value
+                ).where(metric_series.c.run_id.in_(chunk))
+            ):
+                if key not in metrics:
+                    metrics[key] = np.full(n, np.nan)
+                metrics[key][position[run_id]] = np.nan if value is None else value
+            for run_id, key, value in conn.execute(
+                select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
+                    run_tags.c.run_id.in_(chunk)
+                )
+            ):
+                tags.setdefault(key, [None] * n)[position[run_id]] = value
+    data: dict[str, Any] = dict(base)
+    for name in ("start_time", "end_time"):
+        data[name] = pd.to_datetime(
+            pd.array(base[name], dtype="Int64"), unit="us", utc=True
+        )
+    for key in sorted(params):
+        data[f"params.{key}"] = pd.array(params[key], dtype=object)
+    for key in sorted(metrics):
+        data[f"metrics.{key}"] = metrics[key]
+    for key in sorted(tags):
+        data[f"tags.{key}"] = pd.array(tags[key], dtype=object)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    return frame.astype({"run_id": object, "name": object, "experiment": object})
+
+
+__all__ = ["compile_filter", "search_run_ids", "search_runs"]
