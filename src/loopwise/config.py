@@ -47,7 +47,15 @@ class Settings:
         """fsspec options for the artifact store (only S3 needs any)."""
         if not self.artifacts_url.startswith("s3://"):
             return {}
-        options: dict[str, Any] = {}
+        # Fail within seconds, not minutes, when the endpoint is down (s3fs and botocore
+        # would otherwise retry on top of each other).
+        options: dict[str, Any] = {
+            "config_kwargs": {
+                "connect_timeout": 5,
+                "read_timeout": 60,
+                "retries": {"max_attempts": 3, "mode": "standard"},
+            }
+        }
         if self.s3_endpoint_url:
             options["endpoint_url"] = self.s3_endpoint_url
         if self.s3_region:

@@ -71,3 +71,19 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def reset() -> Store | None:
+    """Finish with the default store (flushing buffers) and forget it; return it.
+
+    The next call that needs a store opens it again from the settings.
+    """
+    global _store, _overrides
+    with _lock:
+        old = _store
+        if old is not None:
+            for hook in _before_switch:
+                hook(old)
+        _store = None
+        _overrides = {}
+    return old

@@ -16,8 +16,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.s3_server import s3_endpoint  # noqa: F401
-from tests.s3_server import storage_options as s3_options
 
 from loopwise.errors import (
     ConfigurationError,
@@ -28,6 +26,8 @@ from loopwise.errors import (
 )
 from loopwise.store import artifacts
 from loopwise.store.artifacts import ArtifactStore, BlobInfo
+from tests.s3_server import s3_endpoint  # noqa: F401
+from tests.s3_server import storage_options as s3_options
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -239,8 +239,9 @@ class ArtifactStore:
                 f"artifact store {self.url} is not usable: {type(e).__name__}: {e}; "
                 "check LOOPWISE_ARTIFACTS_URL and the folder's permissions and free space"
             )
+        problem = "refused access" if isinstance(e, PermissionError) else "is unreachable"
         return StoreUnavailable(
-            f"artifact store {self.url} is unreachable (endpoint {self._endpoint}): "
+            f"artifact store {self.url} {problem} (endpoint {self._endpoint}): "
             f"{type(e).__name__}: {e}; {_ENV_HINT}"
         )
 

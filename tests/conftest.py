@@ -1,0 +1,98 @@
+"""Shared fixtures: every store-touching test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests get a schema of their own (dropped afterwards), so they are isolated
+from each other and from anything else in the ``test`` database. Without a reachable
+PostgreSQL they skip, except under CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("LOOPWISE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+_pg_checked: bool | None = None
+
+
+def _postgres_reachable() -> bool:
+    global _pg_checked
+    if _pg_checked is None:
+        import psycopg
+
+        try:
+            with psycopg.connect(PG_URL, connect_timeout=3):
+                _pg_checked = True
+        except psycopg.OperationalError:
+            _pg_checked = False
+    return _pg_checked
+
+
+def require_postgres() -> None:
+    if not _postgres_reachable():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable under CI; start it (.ci/run does).")
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL store URL whose tables live in a fresh schema."""
+    require_postgres()
+    import psycopg
+
+    schema = f"lw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL for each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/loopwise.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url: str, tmp_path: Path):
+    """A fresh :class:`loopwise.Store` on each backend, artifacts in a temp folder."""
+    from loopwise.config import load_settings
+    from loopwise.store import Store
+
+    s = Store(
+        settings=load_settings(store_url=store_url, artifacts_url=str(tmp_path / "artifacts"))
+    )
+    yield s
+    s.db.engine.dispose()
+
+
+@pytest.fixture
+def lw(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The ``loopwise`` module configured on a fresh store of each backend."""
+    import loopwise
+    from loopwise import context
+
+    monkeypatch.chdir(tmp_path)
+    loopwise.configure(
+        store_url=store_url,
+        artifacts_url=str(tmp_path / "artifacts"),
+        heartbeat_interval=0.5,
+        heartbeat_timeout=3.0,
+    )
+    yield loopwise
+    while loopwise.active_run() is not None:
+        loopwise.end_run()
+    store = context.reset()
+    if store is not None:
+        store.db.engine.dispose()
