@@ -94,6 +94,8 @@ def local_time(value: datetime | None, *, seconds: bool = True, zone: bool = Fal
     """A timestamp in the local time zone, e.g. ``2024-05-01 14:03:07``."""
     if value is None or _is_nat(value):
         return MISSING
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        value = value.to_pydatetime()
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     if zone:
         fmt += " %Z"
@@ -138,12 +140,12 @@ def size(n_bytes: int | None) -> str:
     """A byte count for people: ``512 B``, ``1.5 KiB``, ``3.2 GiB``."""
     if n_bytes is None:
         return MISSING
-    value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value, unit = float(n_bytes), 0
+    while value >= 1024 and unit < len(units) - 1:
         value /= 1024
-    raise AssertionError("unreachable")
+        unit += 1
+    return f"{n_bytes} B" if unit == 0 else f"{value:.1f} {units[unit]}"
 
 
 def text(value: Any) -> Text:

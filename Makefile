@@ -1,0 +1,55 @@
+# The README's commands. Each target creates what it needs on a fresh machine and is
+# quick when everything is already installed (stamp files track the installs).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BENCH_VENV := .venv-bench
+QUICK := $(if $(FULL),,--quick)
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[demo]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.demo-installed
+
+$(BENCH_VENV)/.bench-installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
+	touch $@
+
+## make demo: install loopwise and run the main job on the embedded store (./.loopwise)
+demo: $(VENV)/.demo-installed
+	$(BIN)/python examples/quickstart.py
+
+## make test: lint, then the whole test suite (SQLite and PostgreSQL)
+test: lint
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make bench: every benchmark against its leading alternative (FULL=1 for full sizes)
+bench: $(BENCH_VENV)/.bench-installed
+	@for script in bench/*.py; do \
+		case $$script in bench/_*) continue;; esac; \
+		echo "== $$script"; \
+		$(BENCH_VENV)/bin/python $$script $(QUICK) || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .loopwise .pytest_cache .ruff_cache

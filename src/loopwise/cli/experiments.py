@@ -1,0 +1,44 @@
+"""``loopwise experiments``: see which experiments a store holds and how many runs each has."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from loopwise.cli.render import console, local_time, print_json, print_note, text
+
+app = typer.Typer(help="List experiments.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command("list")
+def list_experiments(as_json: JsonOption = False) -> None:
+    """List every experiment with its number of runs, oldest first."""
+    from loopwise.context import get_store
+    from loopwise.tracking.runs import list_experiments as list_service
+
+    store = get_store()
+    found = list_service(store)
+    if as_json:
+        print_json([exp.to_dict() for exp in found])
+        return
+    if not found:
+        print_note(f"No experiments yet in {store.db.safe_url}.")
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True, style="dim")
+    table.add_column("name", style="bold")
+    table.add_column("runs", justify="right")
+    table.add_column("created", no_wrap=True)
+    for exp in found:
+        table.add_row(
+            text(exp.id),
+            text(exp.name),
+            text(exp.run_count if exp.run_count is not None else None),
+            local_time(exp.created_at),
+        )
+    console().print(table)

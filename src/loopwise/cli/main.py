@@ -1,0 +1,99 @@
+"""The ``loopwise`` command: the root group, global options and the error boundary.
+
+The CLI is a thin layer over the service functions (design principle 2), so this module
+only wires sub-commands together. Two things live here because they apply to every
+command: the global ``--store-url`` / ``--artifacts-url`` options, which reconfigure the
+process-wide default store, and the error boundary, which turns any
+:class:`~loopwise.errors.LoopwiseError` into ``Error: <message>`` on stderr and exit code 1
+instead of a traceback.
+
+Importing this module is cheap: pandas, SQLAlchemy and the store are imported by the
+commands that need them, so ``loopwise --help`` and ``--version`` start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from loopwise import __version__
+from loopwise.cli import db, experiments, runs
+from loopwise.cli.render import print_error
+from loopwise.errors import LoopwiseError
+
+
+class _LoopwiseGroup(TyperGroup):
+    """The root group: every command runs inside its ``invoke``, so errors stop here."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LoopwiseError as e:
+            print_error(str(e))
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="loopwise",
+    cls=_LoopwiseGroup,
+    help="Track, compare and manage machine-learning runs in a loopwise store.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold store URLs with passwords: never print them with a traceback.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(db.app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"loopwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            "--store-url",
+            help="Metadata database URL (sqlite:///... or postgresql://...). "
+            "Overrides LOOPWISE_STORE_URL and loopwise.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts_url: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts-url",
+            help="Artifact store URL (a folder or s3://bucket/prefix). "
+            "Overrides LOOPWISE_ARTIFACTS_URL and loopwise.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the loopwise version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Track, compare and manage machine-learning runs in a loopwise store.
+
+    With no options the store is the one the Python API uses: LOOPWISE_STORE_URL, then
+    loopwise.toml, then ./.loopwise/ in the current directory.
+    """
+    if store_url is not None or artifacts_url is not None:
+        from loopwise import context
+
+        context.configure(store_url=store_url, artifacts_url=artifacts_url)
+
+
+__all__ = ["app"]

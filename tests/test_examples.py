@@ -1,0 +1,31 @@
+"""The examples run end to end, each on a fresh store of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_example_runs(script, store_url, tmp_path):
+    env = dict(os.environ)
+    env["LOOPWISE_STORE_URL"] = store_url
+    env["LOOPWISE_ARTIFACTS_URL"] = str(tmp_path / "artifacts")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    if script == "quickstart.py":
+        assert "best run" in proc.stdout
+        assert "top runs by AUC" in proc.stdout

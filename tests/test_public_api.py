@@ -1,0 +1,73 @@
+"""The public surface: exactly the names in ``__all__``, and a cheap import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import loopwise
+
+EXPECTED = {
+    "ActiveRun",
+    "ConfigurationError",
+    "Conflict",
+    "Experiment",
+    "InvalidFilter",
+    "InvalidInput",
+    "InvalidReference",
+    "LoopwiseError",
+    "NoActiveRun",
+    "NotFound",
+    "ParamConflict",
+    "Run",
+    "RunStatus",
+    "Store",
+    "StoreUnavailable",
+    "__version__",
+    "active_run",
+    "configure",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "get_store",
+    "list_artifacts",
+    "list_experiments",
+    "log_artifact",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+}
+
+
+def test_all_is_exactly_the_public_names():
+    assert set(loopwise.__all__) == EXPECTED
+    assert loopwise.__all__ == sorted(loopwise.__all__)
+    for name in loopwise.__all__:
+        assert getattr(loopwise, name) is not None
+
+
+def test_errors_share_one_root():
+    for name in ("InvalidInput", "NotFound", "ParamConflict", "StoreUnavailable"):
+        assert issubclass(getattr(loopwise, name), loopwise.LoopwiseError)
+
+
+def test_import_is_cheap_and_side_effect_free(tmp_path):
+    code = (
+        "import sys, loopwise\n"
+        "heavy = {'pandas', 'sqlalchemy', 'numpy', 'fsspec', 'alembic', 'typer'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]"
+    assert not (tmp_path / ".loopwise").exists()
