@@ -46,13 +46,13 @@ def test_loopwise_table_and_explicit_file(monkeypatch, tmp_path):
 
 def test_typo_in_file_is_an_error(tmp_path):
     (tmp_path / "loopwise.toml").write_text('store_ulr = "sqlite:///x.db"\n')
-    with pytest.raises(ConfigurationError, match="Unknown setting 'store_ulr'.*'store_url'"):
+    with pytest.raises(ConfigurationError, match=r"Unknown setting 'store_ulr'.*'store_url'"):
         load_settings()
 
 
 def test_bad_values_are_errors(monkeypatch, tmp_path):
     monkeypatch.setenv("LOOPWISE_FLUSH_INTERVAL", "soon")
-    with pytest.raises(ConfigurationError, match="LOOPWISE_FLUSH_INTERVAL.*float"):
+    with pytest.raises(ConfigurationError, match=r"LOOPWISE_FLUSH_INTERVAL.*float"):
         load_settings()
     monkeypatch.setenv("LOOPWISE_FLUSH_INTERVAL", "-1")
     with pytest.raises(ConfigurationError, match="greater than 0"):
@@ -67,7 +67,7 @@ def test_bad_values_are_errors(monkeypatch, tmp_path):
 
 
 def test_unknown_configure_argument():
-    with pytest.raises(ConfigurationError, match="Did you mean 'store_url'"):
+    with pytest.raises(ConfigurationError, match=r"Did you mean 'store_url'"):
         load_settings(store_uri="x")
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopwise._version import __version__
 from loopwise.errors import (
-    Conflict,
     ConfigurationError,
+    Conflict,
     InvalidFilter,
     InvalidInput,
     InvalidReference,
@@ -55,22 +55,45 @@ _LAZY = {
     "start_run": "loopwise.tracking.fluent",
 }
 
-__all__ = sorted(
-    [
-        "Conflict",
-        "ConfigurationError",
-        "InvalidFilter",
-        "InvalidInput",
-        "InvalidReference",
-        "LoopwiseError",
-        "NoActiveRun",
-        "NotFound",
-        "ParamConflict",
-        "StoreUnavailable",
-        "__version__",
-        *_LAZY,
-    ]
-)
+__all__ = [
+    "ActiveRun",
+    "ConfigurationError",
+    "Conflict",
+    "Experiment",
+    "InvalidFilter",
+    "InvalidInput",
+    "InvalidReference",
+    "LoopwiseError",
+    "NoActiveRun",
+    "NotFound",
+    "ParamConflict",
+    "Run",
+    "RunStatus",
+    "Store",
+    "StoreUnavailable",
+    "__version__",
+    "active_run",
+    "configure",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "get_store",
+    "list_artifacts",
+    "list_experiments",
+    "log_artifact",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

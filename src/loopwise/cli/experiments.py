@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
-from loopwise.cli.render import console, local_time, print_json, print_note, text
+from loopwise.cli.render import console, local_time, new_table, print_json, print_note, text
 
 app = typer.Typer(help="List experiments.", no_args_is_help=True)
 
@@ -29,7 +27,7 @@ def list_experiments(as_json: JsonOption = False) -> None:
     if not found:
         print_note(f"No experiments yet in {store.db.safe_url}.")
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     table.add_column("id", no_wrap=True, style="dim")
     table.add_column("name", style="bold")
     table.add_column("runs", justify="right")

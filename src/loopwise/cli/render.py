@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 STATUS_STYLES = {
@@ -30,9 +33,20 @@ STATUS_STYLES = {
 MISSING = "–"
 
 
+PIPE_WIDTH = 200
+
+
 def console() -> Console:
-    """A console on the current stdout (created per call: test runners swap stdout)."""
-    return Console(highlight=False)
+    """A console on the current stdout (created per call: test runners swap stdout).
+
+    Rich lays out for 80 columns when stdout is not a terminal; tables written to a file
+    or a pipe get :data:`PIPE_WIDTH` instead (unless COLUMNS says otherwise), so their
+    columns are not squeezed or cut.
+    """
+    out = Console(highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out = Console(highlight=False, width=PIPE_WIDTH)
+    return out
 
 
 def error_console() -> Console:
@@ -48,6 +62,18 @@ def print_error(message: str) -> None:
 def print_note(message: str) -> None:
     """A dim remark on stderr (hidden columns, empty results), out of the way of pipes."""
     error_console().print(Text(message, style="dim"), soft_wrap=True)
+
+
+def new_table(title: str | None = None) -> Table:
+    """The house table: a rule under the header, two spaces between columns, no frame."""
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -90,16 +116,28 @@ def status_text(status: Any) -> Text:
     return Text(name, style=STATUS_STYLES.get(name, ""))
 
 
-def local_time(value: datetime | None, *, seconds: bool = True, zone: bool = False) -> str:
-    """A timestamp in the local time zone, e.g. ``2024-05-01 14:03:07``."""
+def local_time(value: datetime | None, *, zone: bool = False) -> str:
+    """A timestamp in the local time zone, e.g. ``2024-05-01 14:03:07`` (``+ zone``)."""
     if value is None or _is_nat(value):
         return MISSING
     if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
         value = value.to_pydatetime()
-    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    if zone:
-        fmt += " %Z"
-    return value.astimezone().strftime(fmt)
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if zone else ""))
+
+
+def short_time(value: datetime | None) -> str:
+    """A compact local timestamp for tables, as ``ls -l`` writes them.
+
+    ``Nov 25 09:18`` this year, ``Nov 25  2023`` before; 12 characters either way.
+    """
+    if value is None or _is_nat(value):
+        return MISSING
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    local = value.astimezone()
+    if local.year == datetime.now().astimezone().year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%b %d  %Y")
 
 
 def duration(seconds: float | None) -> str:

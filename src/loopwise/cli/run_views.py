@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -24,7 +23,9 @@ from loopwise.cli.render import (
     MISSING,
     duration,
     local_time,
+    new_table,
     number,
+    short_time,
     size,
     status_text,
     text,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 _ENTITIES = ("params", "metrics", "tags")
 _EXTRA_BASE = ("parent_run_id", "end_time")  # frame columns not shown by default
 _SHOWN_BASE = ("run_id", "name", "experiment", "status", "start_time")
-MIN_METRIC_COLUMNS = 1  # shown even when the terminal is narrow
+MIN_METRIC_COLUMNS = 0  # metrics that do not fit are named in a remark instead
 NAME_WIDTH = 24  # run and experiment names are cut to this when space is short
 LIST_DIGITS = 5
 DETAIL_DIGITS = 10
@@ -119,7 +120,7 @@ def _cell(column: str, value: Any) -> str:
     if column.startswith("metrics."):
         return number(value, LIST_DIGITS)
     if isinstance(value, datetime):
-        return local_time(value, seconds=False)
+        return local_time(value)
     return str(value)
 
 
@@ -130,7 +131,7 @@ def _header(column: str) -> str:
 
 def _width(header: str, cells: Sequence[str], cap: int | None = None) -> int:
     widest = max([len(header), *(len(c) for c in cells)])
-    return (min(widest, cap) if cap else widest) + 2  # one space of padding each side
+    return (min(widest, cap) if cap else widest) + 2  # a divider and a space of padding
 
 
 def runs_table(
@@ -156,7 +157,7 @@ def runs_table(
         ("name", [str(v) for v in frame["name"]], NAME_WIDTH),
         ("experiment", [str(v) for v in frame["experiment"]], NAME_WIDTH),
         ("status", [str(v) for v in statuses], None),
-        ("start", [local_time(v, seconds=False) for v in starts], None),
+        ("start", [short_time(v) for v in starts], None),
         ("duration", durations, None),
     ]
     extras: list[tuple[str, list[str]]] = []
@@ -189,12 +190,13 @@ def runs_table(
             used += needed
             extras.append((name, cells))
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = new_table()
     table.add_column("run id", no_wrap=True, style="dim", min_width=26)
-    table.add_column("name", no_wrap=True, overflow="ellipsis", min_width=6)
-    table.add_column("experiment", no_wrap=True, overflow="ellipsis", min_width=6)
+    # Names give way when space is short (wrapped, at least 6 characters wide).
+    table.add_column("name", overflow="fold", min_width=6)
+    table.add_column("experiment", overflow="fold", min_width=6)
     table.add_column("status", no_wrap=True, min_width=8)
-    table.add_column("start", no_wrap=True, min_width=16)
+    table.add_column("start", no_wrap=True)
     table.add_column("duration", no_wrap=True, justify="right")
     for name, _ in extras:
         numeric = name.startswith("metrics.")
@@ -230,7 +232,7 @@ def _key_values(
 ) -> RenderableType:
     if not values:
         return Text(empty, style="dim")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = new_table(title)
     table.add_column("key", style="bold", overflow="fold")
     table.add_column("value", overflow="fold")
     for key in sorted(values):
@@ -336,7 +338,7 @@ def _environment(env: Mapping[str, Any] | None) -> RenderableType:
 def _artifacts(artifacts: Sequence[ArtifactInfo]) -> RenderableType:
     if not artifacts:
         return Text("No artifacts.", style="dim")
-    table = Table(title="Artifacts", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = new_table("Artifacts")
     table.add_column("path", overflow="fold")
     table.add_column("size", justify="right", no_wrap=True)
     for info in artifacts:
@@ -416,7 +418,7 @@ def compare_rows(found: Sequence[Run], *, show_all: bool) -> tuple[list[CompareR
 def compare_table(found: Sequence[Run], *, show_all: bool) -> tuple[Table, int]:
     """The ``runs compare`` table and the number of identical params left out."""
     rows, hidden = compare_rows(found, show_all=show_all)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = new_table()
     table.add_column("", no_wrap=True)
     for run in found:
         header = Text(run.name, style="bold")

@@ -187,4 +187,3 @@ def _read_revision(conn: Connection) -> str | None:
     except DBAPIError:  # the table does not exist yet: an empty database
         return None
     return row[0] if row else None
-

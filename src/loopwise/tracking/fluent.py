@@ -25,9 +25,8 @@ from loopwise import context
 from loopwise.clock import to_us
 from loopwise.errors import InvalidInput, NoActiveRun, NotFound
 from loopwise.store import Store
-from loopwise.tracking import run_artifacts
+from loopwise.tracking import run_artifacts, search
 from loopwise.tracking import runs as run_service
-from loopwise.tracking import search
 from loopwise.tracking.environment import capture_environment
 from loopwise.tracking.metric_store import read_history
 from loopwise.tracking.naming import naming_rule
@@ -342,9 +341,7 @@ def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
     if frame is None:
         run = run_service.get_run(store, run_id)  # NotFound for an unknown run
         known = ", ".join(sorted(run.metrics)) or "none"
-        raise NotFound(
-            f"Run {run_id} has no metric '{key}'. Its metrics: {known}."
-        )
+        raise NotFound(f"Run {run_id} has no metric '{key}'. Its metrics: {known}.")
     return frame
 
 
@@ -427,9 +424,7 @@ def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactIn
     return run_artifacts.list_artifacts(context.get_store(), run_id, path)
 
 
-def download_artifacts(
-    run_id: str, path: str = "", dst: str | os.PathLike[str] = "."
-) -> Path:
+def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
     """Copy a run's artifact (file, folder or all) into ``dst``; return the local path."""
     return run_artifacts.download_artifacts(context.get_store(), run_id, path, dst)
 

@@ -151,8 +151,7 @@ def download_artifacts(
     found = list_artifacts(store, run_id, path)
     if not found:
         raise NotFound(
-            f"Run {run_id} has no artifact {path!r}. "
-            f"List them with lw.list_artifacts({run_id!r})."
+            f"Run {run_id} has no artifact {path!r}. List them with lw.list_artifacts({run_id!r})."
         )
     root = Path(dst)
     for info in found:
@@ -172,7 +171,6 @@ def read_artifact(store: Store, run_id: str, path: str) -> bytes:
         ).scalar()
     if sha is None:
         raise NotFound(
-            f"Run {run_id} has no artifact {path!r}. "
-            f"List them with lw.list_artifacts({run_id!r})."
+            f"Run {run_id} has no artifact {path!r}. List them with lw.list_artifacts({run_id!r})."
         )
     return store.artifacts.read_blob(sha)

@@ -232,9 +232,10 @@ def set_environment(store: Store, run_id: str, environment: Mapping[str, Any]) -
 
 
 def _require_run(conn: Connection, store: Store, run_id: str) -> None:
-    if not isinstance(run_id, str) or conn.execute(
-        select(runs.c.id).where(runs.c.id == run_id)
-    ).first() is None:
+    if (
+        not isinstance(run_id, str)
+        or conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None
+    ):
         raise NotFound(
             f"Run '{run_id}' does not exist in {store.db.safe_url}. "
             "Find run ids with `loopwise runs list`."

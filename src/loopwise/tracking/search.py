@@ -139,9 +139,7 @@ def _numeric_text(column: Any, dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         looks_numeric = column.op("~")(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
     else:
-        looks_numeric = and_(
-            column.op("GLOB")("*[0-9]*"), column.op("NOT GLOB")("*[^0-9eE.+ -]*")
-        )
+        looks_numeric = and_(column.op("GLOB")("*[0-9]*"), column.op("NOT GLOB")("*[^0-9eE.+ -]*"))
     return case((looks_numeric, cast(column, Float)), else_=None)
 
 
@@ -345,9 +343,7 @@ def search_runs(
                 tags.setdefault(key, [None] * n)[position[run_id]] = value
     data: dict[str, Any] = dict(base)
     for name in ("start_time", "end_time"):
-        data[name] = pd.to_datetime(
-            pd.array(base[name], dtype="Int64"), unit="us", utc=True
-        )
+        data[name] = pd.to_datetime(pd.array(base[name], dtype="Int64"), unit="us", utc=True)
     for key in sorted(params):
         data[f"params.{key}"] = pd.array(params[key], dtype=object)
     for key in sorted(metrics):

@@ -153,9 +153,7 @@ class MetricWriter:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._loop, name="loopwise-writer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name="loopwise-writer", daemon=True)
             self._thread.start()
 
     def _loop(self) -> None:
