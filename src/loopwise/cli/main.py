@@ -87,8 +87,8 @@ def main(
 ) -> None:
     """Track, compare and manage machine-learning runs in a loopwise store.
 
-    With no options the store is the one the Python API uses: LOOPWISE_STORE_URL, then
-    loopwise.toml, then ./.loopwise/ in the current directory.
+    Without --store-url the store is the Python API's: LOOPWISE_STORE_URL, then loopwise.toml,
+    then ./.loopwise/ in the current directory.
     """
     if store_url is not None or artifacts_url is not None:
         from loopwise import context

@@ -66,8 +66,7 @@ def list_runs(
 ) -> None:
     """List runs, newest first: status, start, duration and metrics.
 
-    With --json every run comes with all its params, metrics and tags, whatever --columns
-    says.
+    With --json each run comes with all its params, metrics and tags (not just --columns).
     """
     from loopwise.cli import run_views
     from loopwise.context import get_store
@@ -126,8 +125,7 @@ def compare(
 ) -> None:
     """Compare runs side by side: one column per run, differing rows in bold.
 
-    By default params that are equal in every run are hidden; metrics (latest values)
-    are always shown.
+    Params equal in every run are hidden unless --all; metrics (latest values) always show.
     """
     if len(run_ids) < 2:
         raise typer.BadParameter("give at least two run ids to compare.", param_hint="RUN_IDS")

@@ -91,6 +91,8 @@ class Database:
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
                 cursor.execute("PRAGMA foreign_keys=ON")
+                # LIKE is case-sensitive on PostgreSQL; make SQLite agree (ILIKE is not).
+                cursor.execute("PRAGMA case_sensitive_like=ON")
                 cursor.close()
 
             @event.listens_for(engine, "begin")

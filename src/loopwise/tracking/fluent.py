@@ -143,25 +143,28 @@ class ActiveRun:
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: Any = None
     ) -> None:
+        keys = tuple(metrics)
+        if not keys:
+            return
+        values = tuple(metrics.values())
         checked = self._checked
-        items = []
-        for key, value in metrics.items():
+        for key in keys:
             if key not in checked:
                 self._check_key(key)
+        for value in values:
             if type(value) is not float:
-                value = _metric_value(key, value, self.id)
-            items.append((key, value))
-        if not items:
-            return
+                values = tuple(_metric_value(k, v, self.id) for k, v in metrics.items())
+                break
+        nxt = self._next_step
         if step is None:
-            nxt = self._next_step
-            step = max(nxt.get(key, 0) for key, _ in items)
+            step = max(nxt.get(key, 0) for key in keys)
         elif type(step) is not int or not -_MAX_STEP <= step <= _MAX_STEP:
-            step = _step_value(items[0][0], step, self.id)
-        for key, _ in items:
-            self._next_step[key] = step + 1
+            step = _step_value(keys[0], step, self.id)
+        following = step + 1
+        for key in keys:
+            nxt[key] = following
         ts = time.time_ns() // 1000 if timestamp is None else to_us(timestamp)
-        self._writer.add_many(self.id, items, step, ts)
+        self._writer.add_many(self.id, keys, values, step, ts)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -325,8 +328,8 @@ def get_run(run_id: str) -> Run:
     """A run with status, start and end, params, latest metrics, tags and environment."""
     store = context.get_store()
     writer = _writers.get(id(store))
-    if writer is not None and writer.pending_points:
-        writer.flush()
+    if writer is not None:
+        writer.flush()  # read your own writes, including a flush in flight
     return run_service.get_run(store, run_id)
 
 
@@ -334,8 +337,8 @@ def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
     """Every point of metric ``key`` in run ``run_id``: columns step, timestamp, value."""
     store = context.get_store()
     writer = _writers.get(id(store))
-    if writer is not None and writer.pending_points:
-        writer.flush()
+    if writer is not None:
+        writer.flush()  # read your own writes, including a flush in flight
     with store.db.read() as conn:
         frame = read_history(conn, run_id, key)
     if frame is None:
@@ -447,8 +450,8 @@ def search_runs(
     """
     store = context.get_store()
     writer = _writers.get(id(store))
-    if writer is not None and writer.pending_points:
-        writer.flush()
+    if writer is not None:
+        writer.flush()  # read your own writes, including a flush in flight
     return search.search_runs(store, experiment, filter, order_by, max_results)
 
 

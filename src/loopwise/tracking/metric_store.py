@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,11 @@ from loopwise.store.tables import metric_chunks, metric_series
 from loopwise.store.upsert import insert_on_conflict
 
 CHUNK_POINTS = 65_536
-SeriesKey = tuple[str, str]
+SeriesKey = tuple[str, str]  # run id, metric key
+BatchKey = tuple[str, tuple[str, ...]]  # run id, metric keys of one log_metrics call
 Point = tuple[int, int, float]  # step, timestamp (µs), value
+BatchRow = tuple[int, int, tuple[float, ...]]  # step, timestamp (µs), one value per key
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray]  # steps, timestamps, values
 
 
 def series_ids(
@@ -51,29 +55,59 @@ def series_ids(
     return ids
 
 
-def _columns(points: list[Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    steps, stamps, values = zip(*points, strict=True)
-    return (
-        np.array(steps, dtype="<i8"),
-        np.array(stamps, dtype="<i8"),
-        np.array(values, dtype="<f8"),
-    )
+def _structured(rows: list[tuple[Any, ...]], width: int | None) -> np.ndarray:
+    fields: list[tuple[Any, ...]] = [("step", "<i8"), ("ts", "<i8")]
+    fields.append(("value", "<f8") if width is None else ("value", "<f8", (width,)))
+    return np.array(rows, dtype=fields)
+
+
+def series_arrays(
+    singles: Mapping[SeriesKey, list[Point]],
+    batches: Mapping[BatchKey, list[BatchRow]],
+) -> dict[SeriesKey, Columns]:
+    """Turn buffered points into (steps, timestamps, values) arrays per series.
+
+    ``singles`` come from ``log_metric`` (one point per entry); ``batches`` from
+    ``log_metrics`` (one row of several keys per entry), converted column-wise in C.
+    """
+    out: dict[SeriesKey, Columns] = {}
+
+    def put(skey: SeriesKey, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> None:
+        if skey in out:
+            old = out[skey]
+            out[skey] = (
+                np.concatenate([old[0], steps]),
+                np.concatenate([old[1], stamps]),
+                np.concatenate([old[2], values]),
+            )
+        else:
+            out[skey] = (steps, stamps, values)
+
+    for skey, points in singles.items():
+        table = _structured(points, None)
+        put(skey, table["step"], table["ts"], table["value"])
+    for (run_id, keys), rows in batches.items():
+        table = _structured(rows, len(keys))
+        matrix = table["value"]
+        for j, key in enumerate(keys):
+            put((run_id, key), table["step"], table["ts"], np.ascontiguousarray(matrix[:, j]))
+    return out
 
 
 def write_points(
     conn: Connection,
-    pending: Mapping[SeriesKey, list[Point]],
+    series: Mapping[SeriesKey, Columns],
     known_ids: Mapping[SeriesKey, int],
 ) -> dict[SeriesKey, int]:
-    """Write buffered points; return the series ids used (for the caller's cache)."""
-    ids = series_ids(conn, list(pending), known_ids)
+    """Write points per series; return the series ids used (for the caller's cache)."""
+    ids = series_ids(conn, list(series), known_ids)
     chunk_rows = []
     latest_rows = []
     count_rows = []
-    for skey, points in pending.items():
+    for skey, (steps, stamps, values) in series.items():
         sid = ids[skey]
-        steps, stamps, values = _columns(points)
-        for start in range(0, len(points), CHUNK_POINTS):
+        n = len(steps)
+        for start in range(0, n, CHUNK_POINTS):
             s = steps[start : start + CHUNK_POINTS]
             chunk_rows.append(
                 {
@@ -81,9 +115,13 @@ def write_points(
                     "count": len(s),
                     "first_step": int(s.min()),
                     "last_step": int(s.max()),
-                    "steps": s.tobytes(),
-                    "timestamps": stamps[start : start + CHUNK_POINTS].tobytes(),
-                    "point_values": values[start : start + CHUNK_POINTS].tobytes(),
+                    "steps": s.astype("<i8", copy=False).tobytes(),
+                    "timestamps": stamps[start : start + CHUNK_POINTS]
+                    .astype("<i8", copy=False)
+                    .tobytes(),
+                    "point_values": values[start : start + CHUNK_POINTS]
+                    .astype("<f8", copy=False)
+                    .tobytes(),
                 }
             )
         last = int(np.lexsort((stamps, steps))[-1])
@@ -97,7 +135,7 @@ def write_points(
                 "value": None if math.isnan(value) else value,
             }
         )
-        count_rows.append({"sid": sid, "n": len(points)})
+        count_rows.append({"sid": sid, "n": n})
     conn.execute(metric_chunks.insert(), chunk_rows)
     conn.execute(
         update(metric_series)

@@ -342,9 +342,9 @@ def reap_lost_runs(store: Store) -> int:
     for row in candidates:
         stale = (row.heartbeat_at or row.start_time) < now - timeout_us
         if row.host == HOST:
-            if row.pid == os.getpid() and not stale:
-                continue
-            if _process_gone(row.pid, row.start_time) or (stale and row.pid == os.getpid()):
+            if row.pid == os.getpid():
+                continue  # this very process: alive by definition
+            if _process_gone(row.pid, row.start_time):
                 lost.append(row.id)
         elif stale:
             lost.append(row.id)

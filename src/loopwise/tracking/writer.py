@@ -24,7 +24,14 @@ from collections.abc import Callable
 from loopwise.errors import LoopwiseError, StoreUnavailable
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
-from loopwise.tracking.metric_store import Point, SeriesKey, write_points
+from loopwise.tracking.metric_store import (
+    BatchKey,
+    BatchRow,
+    Point,
+    SeriesKey,
+    series_arrays,
+    write_points,
+)
 
 log = logging.getLogger("loopwise.tracking")
 
@@ -38,11 +45,13 @@ class MetricWriter:
         self.store = store
         self._interval = store.settings.flush_interval
         self._max_points = store.settings.buffer_max_points
+        self._batch = min(FLUSH_BATCH, self._max_points)
         self._heartbeat_interval = store.settings.heartbeat_interval
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
-        self._pending: dict[SeriesKey, list[Point]] = {}
+        self._singles: dict[SeriesKey, list[Point]] = {}
+        self._batches: dict[BatchKey, list[BatchRow]] = {}
         self._count = 0
         self._series_ids: dict[SeriesKey, int] = {}
         self._live_runs: set[str] = set()
@@ -57,29 +66,27 @@ class MetricWriter:
     def add(self, run_id: str, key: str, step: int, timestamp: int, value: float) -> None:
         """Buffer one point. Never touches the database unless the buffer is full."""
         with self._lock:
-            points = self._pending.get((run_id, key))
+            points = self._singles.get((run_id, key))
             if points is None:
-                points = self._pending[(run_id, key)] = []
+                points = self._singles[(run_id, key)] = []
             points.append((step, timestamp, value))
             self._count += 1
             count = self._count
-        if count >= FLUSH_BATCH:
+        if count >= self._batch:
             self._after_add(count)
 
     def add_many(
-        self, run_id: str, items: list[tuple[str, float]], step: int, timestamp: int
+        self, run_id: str, keys: tuple[str, ...], values: tuple[float, ...], step: int, ts: int
     ) -> None:
-        """Buffer several points that share a step and a timestamp."""
-        pending = self._pending
+        """Buffer one point for each of ``keys``, sharing a step and a timestamp."""
         with self._lock:
-            for key, value in items:
-                points = pending.get((run_id, key))
-                if points is None:
-                    points = pending[(run_id, key)] = []
-                points.append((step, timestamp, value))
-            self._count += len(items)
+            rows = self._batches.get((run_id, keys))
+            if rows is None:
+                rows = self._batches[(run_id, keys)] = []
+            rows.append((step, ts, values))
+            self._count += len(keys)
             count = self._count
-        if count >= FLUSH_BATCH:
+        if count >= self._batch:
             self._after_add(count)
 
     def _after_add(self, count: int) -> None:
@@ -99,34 +106,44 @@ class MetricWriter:
         """Write every buffered point now; raise :class:`StoreUnavailable` if that fails."""
         with self._flush_lock:
             with self._lock:
-                pending, self._pending = self._pending, {}
+                singles, self._singles = self._singles, {}
+                batches, self._batches = self._batches, {}
                 count, self._count = self._count, 0
-            if not pending:
+            if not count:
                 return
             try:
+                series = series_arrays(singles, batches)
                 with self.store.db.write() as conn:
-                    ids = write_points(conn, pending, self._series_ids)
-            except BaseException as e:
-                self._restore(pending, count)
+                    ids = write_points(conn, series, self._series_ids)
+            except Exception as e:
+                self._restore(singles, batches, count)
                 self.last_error = e
                 if isinstance(e, LoopwiseError):
-                    raise
-                if not isinstance(e, Exception):
                     raise
                 raise StoreUnavailable(
                     f"Could not write {count} metric points to {self.store.db.safe_url}: {e}. "
                     "They are kept in memory and retried; check the database."
                 ) from e
+            except BaseException:
+                self._restore(singles, batches, count)
+                raise
             self._series_ids.update(ids)
             self.flushed_points += count
             self.last_error = None
 
-    def _restore(self, pending: dict[SeriesKey, list[Point]], count: int) -> None:
+    def _restore(
+        self,
+        singles: dict[SeriesKey, list[Point]],
+        batches: dict[BatchKey, list[BatchRow]],
+        count: int,
+    ) -> None:
         """Put points back in front of anything logged meanwhile, keeping their order."""
         with self._lock:
-            for skey, points in self._pending.items():
-                pending.setdefault(skey, []).extend(points)
-            self._pending = pending
+            for skey, points in self._singles.items():
+                singles.setdefault(skey, []).extend(points)
+            for bkey, rows in self._batches.items():
+                batches.setdefault(bkey, []).extend(rows)
+            self._singles, self._batches = singles, batches
             self._count += count
 
     # -- runs this process keeps alive ----------------------------------------------------
