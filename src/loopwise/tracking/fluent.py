@@ -24,6 +24,7 @@ import pandas as pd
 from loopwise import context
 from loopwise.clock import to_us
 from loopwise.errors import InvalidInput, NoActiveRun, NotFound
+from loopwise.refs import run_id_of
 from loopwise.store import Store
 from loopwise.tracking import run_artifacts, search
 from loopwise.tracking import runs as run_service
@@ -247,10 +248,10 @@ def start_run(
     store = context.get_store()
     parent = _stack[-1] if _stack else None
     if run_id is not None:
-        run = run_service.get_run(store, run_id)
-        run_service.heartbeat(store, [run_id])
+        run = run_service.get_run(store, run_id_of(run_id))
+        run_service.heartbeat(store, [run.id])
         if tags:
-            run_service.set_tags(store, run_id, tags)
+            run_service.set_tags(store, run.id, tags)
         active = ActiveRun(store, run.id, resumed=True)
     else:
         if parent_run_id is None and parent is not None:
@@ -330,7 +331,7 @@ def get_run(run_id: str) -> Run:
     writer = _writers.get(id(store))
     if writer is not None:
         writer.flush()  # read your own writes, including a flush in flight
-    return run_service.get_run(store, run_id)
+    return run_service.get_run(store, run_id_of(run_id))
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
@@ -339,6 +340,7 @@ def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
     writer = _writers.get(id(store))
     if writer is not None:
         writer.flush()  # read your own writes, including a flush in flight
+    run_id = run_id_of(run_id)
     with store.db.read() as conn:
         frame = read_history(conn, run_id, key)
     if frame is None:
@@ -424,12 +426,12 @@ def log_text(text: str, artifact_file: str) -> None:
 
 def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactInfo]:
     """Files attached to a run (optionally under folder ``path``)."""
-    return run_artifacts.list_artifacts(context.get_store(), run_id, path)
+    return run_artifacts.list_artifacts(context.get_store(), run_id_of(run_id), path)
 
 
 def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
     """Copy a run's artifact (file, folder or all) into ``dst``; return the local path."""
-    return run_artifacts.download_artifacts(context.get_store(), run_id, path, dst)
+    return run_artifacts.download_artifacts(context.get_store(), run_id_of(run_id), path, dst)
 
 
 # -- queries ---------------------------------------------------------------------------------
