@@ -41,7 +41,7 @@ def test_parse_and_print(text, expected):
     ],
 )
 def test_bad_references(text):
-    with pytest.raises(InvalidReference, match="runs:/<run id>|26-character"):
+    with pytest.raises(InvalidReference, match=r"runs:/<run id>|26-character"):
         parse_ref(text)
 
 
