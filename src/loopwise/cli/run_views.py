@@ -271,8 +271,8 @@ def _git_summary(git: Any) -> str:
         return "not a git work tree"
     if "error" in git:
         return f"unknown ({git['error']})"
-    commit = str(git.get("commit") or "no commit yet")[:12]
-    parts = [commit]
+    commit = git.get("commit")
+    parts = [str(commit)[:12] if commit else "no commit yet"]
     if git.get("branch"):
         parts.append(f"on {git['branch']}")
     else:
@@ -310,7 +310,7 @@ def _gpu_summary(gpus: Any) -> str:
 
 
 def _environment(env: Mapping[str, Any] | None) -> RenderableType:
-    if not env:
+    if not isinstance(env, Mapping) or not env:
         return Text("Environment: not captured.", style="dim")
     python = _part(env, "python") or {}
     os_info = _part(env, "os") or {}

@@ -133,8 +133,9 @@ class Database:
         try:
             conn = self.engine.connect()
         except OperationalError as e:
+            reason = " ".join(str(e.orig).split()).rstrip("?.")
             raise StoreUnavailable(
-                f"Cannot connect to the metadata store {self.safe_url}: {e.orig}. Check that "
+                f"Cannot connect to the metadata store {self.safe_url} ({reason}). Check that "
                 "the database is running and LOOPWISE_STORE_URL is right."
             ) from e
         with conn:
