@@ -29,3 +29,13 @@ def test_example_runs(script, store_url, tmp_path):
     if script == "quickstart.py":
         assert "best run" in proc.stdout
         assert "top runs by AUC" in proc.stdout
+
+
+def test_readme_tracking_example_runs(lw, tmp_path):
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    best = namespace["best"]
+    assert len(best) == 1
+    assert best["metrics.auc"].iloc[0] == 0.91
