@@ -46,7 +46,7 @@ def build(model: str, params: dict):
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     X, y = load_breast_cancer(return_X_y=True)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     started = time.time()
