@@ -49,13 +49,17 @@ def configure(
     overrides = {k: v for k, v in overrides.items() if v is not None}
     new_store = Store(settings=load_settings(**overrides))
     with _lock:
-        old = _store
-        if old is not None:
-            for hook in _before_switch:
-                hook(old)
+        _leave(_store)
         _overrides = overrides
         _store = new_store
     return new_store
+
+
+def _leave(old: Store | None) -> None:
+    """Let subpackages finish with ``old`` (flush buffers; refuse if runs are active)."""
+    if old is not None:
+        for hook in _before_switch:
+            hook(old)
 
 
 def on_store_switch(hook: Callable[[Store], None]) -> None:
@@ -81,9 +85,7 @@ def reset() -> Store | None:
     global _store, _overrides
     with _lock:
         old = _store
-        if old is not None:
-            for hook in _before_switch:
-                hook(old)
+        _leave(old)
         _store = None
         _overrides = {}
     return old

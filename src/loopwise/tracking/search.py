@@ -110,12 +110,17 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     raise InvalidFilter(f"Operator '{op}' is not supported here.")
 
 
+def _presence(base: list[ColumnElement[bool]], op: str) -> ColumnElement[bool]:
+    """``key is null`` means the run has no such key; ``is not null`` that it has one."""
+    found = exists(select(literal(1)).where(*base))
+    return not_(found) if op == "is null" else found
+
+
 def _metric_test(comp: Comparison) -> ColumnElement[bool]:
     c = metric_series.c
     base = [c.run_id == runs.c.id, c.key == comp.key]
     if comp.op in ("is null", "is not null"):
-        found = exists(select(literal(1)).where(*base))
-        return not_(found) if comp.op == "is null" else found
+        return _presence(base, comp.op)
     values = comp.value if isinstance(comp.value, tuple) else (comp.value,)
     nan = any(isinstance(v, float) and math.isnan(v) for v in values)
     others = tuple(v for v in values if not (isinstance(v, float) and math.isnan(v)))
@@ -147,8 +152,7 @@ def _text_test(table: Any, comp: Comparison, dialect: str) -> ColumnElement[bool
     c = table.c
     base = [c.run_id == runs.c.id, c.key == comp.key]
     if comp.op in ("is null", "is not null"):
-        found = exists(select(literal(1)).where(*base))
-        return not_(found) if comp.op == "is null" else found
+        return _presence(base, comp.op)
     values = comp.value if isinstance(comp.value, tuple) else (comp.value,)
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     if numeric and comp.op not in ("like", "not like", "ilike", "not ilike"):
