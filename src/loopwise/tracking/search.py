@@ -349,13 +349,13 @@ def search_runs(
     for name in ("start_time", "end_time"):
         data[name] = pd.to_datetime(pd.array(base[name], dtype="Int64"), unit="us", utc=True)
     for key in sorted(params):
-        data[f"params.{key}"] = pd.array(params[key], dtype=object)
+        data[f"params.{key}"] = params[key]
     for key in sorted(metrics):
         data[f"metrics.{key}"] = metrics[key]
     for key in sorted(tags):
-        data[f"tags.{key}"] = pd.array(tags[key], dtype=object)
+        data[f"tags.{key}"] = tags[key]
     frame = pd.DataFrame(data, index=pd.RangeIndex(n))
-    return frame.astype({"run_id": object, "name": object, "experiment": object})
+    return frame
 
 
 __all__ = ["compile_filter", "search_run_ids", "search_runs"]
