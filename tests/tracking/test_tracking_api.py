@@ -321,3 +321,25 @@ def test_resume_a_run(lw):
 def test_reconfigure_while_a_run_is_active_is_refused(lw, tmp_path):
     with lw.start_run(experiment="r"), pytest.raises(lw.Conflict, match="End the run first"):
         lw.configure(store_url=f"sqlite:///{tmp_path}/other.db")
+
+
+def test_wrong_argument_types_are_clear_errors(lw):
+    with pytest.raises(InvalidInput, match="must be a dict"):
+        lw.start_run(experiment="t", tags=["a"])
+    with pytest.raises(InvalidInput, match="Experiment name"):
+        lw.start_run(experiment="")
+    with lw.start_run(experiment="t") as run:
+        with pytest.raises(InvalidInput, match=r"log_params takes a dict"):
+            lw.log_params(["lr", 0.1])
+        with pytest.raises(InvalidInput, match=r"log_metrics takes a dict"):
+            lw.log_metrics([0.1, 0.2])
+        with pytest.raises(InvalidInput, match=r"set_tags takes a dict"):
+            lw.set_tags("team")
+        with pytest.raises(InvalidInput, match="ends with one of"):
+            lw.end_run("DONE")
+    assert lw.get_run(run.id).status == lw.RunStatus.FINISHED
+    with lw.start_run(experiment="t") as run:
+        lw.end_run("killed")
+    assert lw.get_run(run.id).status == lw.RunStatus.KILLED
+    with pytest.raises(InvalidFilter, match="max_results"):
+        lw.search_runs(max_results="10")

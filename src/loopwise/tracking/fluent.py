@@ -89,6 +89,13 @@ def _step_value(key: str, step: Any, run_id: str) -> int:
     return step
 
 
+def _not_a_mapping(function: str, value: Any) -> InvalidInput:
+    return InvalidInput(
+        f"{function} takes a dict of key -> value, got {type(value).__name__}. "
+        f'For example lw.{function}({{"lr": 0.1}}).'
+    )
+
+
 class ActiveRun:
     """A run this process is executing. Use it as a context manager:
 
@@ -144,6 +151,8 @@ class ActiveRun:
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: Any = None
     ) -> None:
+        if not isinstance(metrics, Mapping):
+            raise _not_a_mapping("log_metrics", metrics)
         keys = tuple(metrics)
         if not keys:
             return
@@ -186,6 +195,7 @@ class ActiveRun:
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush this run's points and set its final status (idempotent)."""
+        status = RunStatus.final(status)
         if self._ended:
             return
         self._ended = True
@@ -302,6 +312,8 @@ def log_param(key: str, value: Any) -> None:
 def log_params(params: Mapping[str, Any]) -> None:
     """Log several parameters of the active run."""
     run = _current()
+    if not isinstance(params, Mapping):
+        raise _not_a_mapping("log_params", params)
     run_service.log_params(run.store, run.id, params)
 
 
@@ -314,6 +326,8 @@ def set_tag(key: str, value: Any) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set several tags on the active run."""
     run = _current()
+    if not isinstance(tags, Mapping):
+        raise _not_a_mapping("set_tags", tags)
     run_service.set_tags(run.store, run.id, tags)
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from loopwise.errors import InvalidInput
+
 
 class RunStatus(StrEnum):
     """Lifecycle of a run. ``LOST`` means its process died without ending it."""
@@ -20,6 +22,18 @@ class RunStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self is not RunStatus.RUNNING
+
+    @classmethod
+    def final(cls, value: RunStatus | str) -> RunStatus:
+        """The final status named by ``value`` (case-insensitive); RUNNING is refused."""
+        try:
+            status = cls(str(value).upper())
+        except ValueError:
+            status = None
+        if status is None or status is cls.RUNNING:
+            finals = ", ".join(s.value for s in cls if s is not cls.RUNNING)
+            raise InvalidInput(f"A run ends with one of {finals}; got {value!r}.")
+        return status
 
 
 @dataclass(frozen=True)

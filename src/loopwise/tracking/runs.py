@@ -195,9 +195,7 @@ def create_run(
 
 def end_run(store: Store, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
     """Set a run's final status and end time."""
-    final = RunStatus(status)
-    if final is RunStatus.RUNNING:
-        raise InvalidInput(f"Cannot end run {run_id} with status RUNNING; pick a final status.")
+    final = RunStatus.final(status)
     with store.db.write() as conn:
         _require_run(conn, store, run_id)
         conn.execute(
@@ -247,6 +245,10 @@ def _require_run(conn: Connection, store: Store, run_id: str) -> None:
 
 def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
     """Log params; logging a key again with the same value is fine, another value is not."""
+    if not isinstance(params, Mapping):
+        raise InvalidInput(
+            f"Params of run {run_id} must be a dict of key -> value, got {type(params).__name__}."
+        )
     if not params:
         return
     check_keys(store, params, kind="Param key", run_id=run_id)
@@ -279,6 +281,10 @@ def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
 
 
 def _tag_rows(store: Store, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, str]]:
+    if not isinstance(tags, Mapping):
+        raise InvalidInput(
+            f"Tags of run {run_id} must be a dict of key -> value, got {type(tags).__name__}."
+        )
     check_keys(store, tags, kind="Tag key", run_id=run_id)
     return [
         {"run_id": run_id, "key": k, "value": value_text(v, what=f"Tag '{k}' of run {run_id}")}

@@ -265,7 +265,9 @@ def search_run_ids(
     """Ids of matching runs, in order."""
     expr = parse_filter(filter)
     order = parse_order_by(list(order_by) if isinstance(order_by, list | tuple) else order_by)
-    if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
+    if max_results is not None and (
+        not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1
+    ):
         raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results}.")
     exp_ids = _experiment_ids(store, experiment)
     query = select(runs.c.id).join(experiments, experiments.c.id == runs.c.experiment_id)
