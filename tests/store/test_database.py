@@ -74,3 +74,22 @@ def test_processes_opening_a_new_store_at_once_do_not_race(store_url):
     with ctx.Pool(4) as pool:
         revisions = pool.map(_open, [store_url] * 4)
     assert revisions == [HEAD_REVISION] * 4
+
+
+def test_upgrading_an_older_store_keeps_its_data(store_url):
+    db = Database(store_url)
+    db.upgrade("0001")
+    assert db.current_revision() == "0001"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiments (id, name, created_at) "
+                "VALUES ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'old', 1)"
+            )
+        )
+    db.ensure_schema()  # a newer loopwise opening the old store migrates it
+    assert db.current_revision() == HEAD_REVISION
+    with db.read() as conn:
+        assert conn.execute(text("SELECT name FROM experiments")).scalar() == "old"
+        assert conn.execute(text("SELECT count(*) FROM dataset_versions")).scalar() == 0
+    db.engine.dispose()

@@ -144,3 +144,34 @@ lineage_edges = Table(
     UniqueConstraint("src_type", "src_id", "relation", "dst_type", "dst_id"),
     Index(None, "dst_type", "dst_id"),
 )
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", KEY, nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("columns", Integer, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("column_types", Text, nullable=False),
+    Column("profile", Text, nullable=True),
+    Column("schema", Text, nullable=True),
+    Column("validation", Text, nullable=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "sha256"),
+)

@@ -1,0 +1,61 @@
+"""The module-level data API: ``lw.log_dataset``, ``lw.load_dataset`` and friends.
+
+Bound to the default store, and to the active run (a logged dataset becomes an input of
+the run in the lineage graph).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopwise import context
+from loopwise.data import datasets
+from loopwise.data.frames import DataLike
+from loopwise.tracking.fluent import active_run
+
+
+def log_dataset(
+    data: DataLike,
+    name: str,
+    *,
+    description: str | None = None,
+    schema: Any = None,
+) -> datasets.DatasetVersion:
+    """Store ``data`` as a version of dataset ``name`` and link it to the active run.
+
+    Identical data is the same version, not a copy. With ``schema``, the data is validated
+    first: error anomalies raise :class:`~loopwise.data.validation.DataValidationError`
+    (nothing is stored), and the schema and report are recorded with the version.
+    """
+    report = None
+    if schema is not None:
+        from loopwise.data.validation import DataValidationError, validate
+
+        report = validate(data, schema)
+        if not report.ok:
+            raise DataValidationError(report, what=f"dataset {name!r}")
+    run = active_run()
+    return datasets.log_dataset(
+        context.get_store(),
+        data,
+        name,
+        description=description,
+        run_id=run.id if run is not None else None,
+        schema=schema,
+        validation=report,
+    )
+
+
+def load_dataset(ref: str, *, as_: str = "pandas") -> Any:
+    """The data of ``datasets:/name/3`` or ``datasets:/name@latest`` (pandas by default)."""
+    return datasets.load_dataset(context.get_store(), ref, as_=as_)
+
+
+def get_dataset_version(ref: str) -> datasets.DatasetVersion:
+    """A dataset version's metadata: rows, columns, profile, schema, producing run."""
+    return datasets.get_dataset_version(context.get_store(), ref)
+
+
+def list_datasets() -> list[datasets.DatasetInfo]:
+    """Every dataset with its number of versions."""
+    return datasets.list_datasets(context.get_store())

@@ -1,0 +1,106 @@
+"""Dataset versions: content addressing, numbering, loading, lineage, on both databases."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from loopwise.errors import InvalidInput, InvalidReference, NotFound
+
+
+def _frame(n: int = 100, shift: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": range(n),
+            "amount": [i * 1.5 + shift for i in range(n)],
+            "country": ["GB", "FR", "DE", "ES"] * (n // 4),
+        }
+    )
+
+
+def test_same_data_is_the_same_version(lw):
+    frame = _frame()
+    first = lw.log_dataset(frame, name="loans")
+    again = lw.log_dataset(pl.from_pandas(frame), name="loans")
+    assert again.id == first.id
+    assert first.version == 1
+    assert first.uri == "datasets:/loans/1"
+    changed = lw.log_dataset(_frame(shift=1.0), name="loans")
+    assert changed.version == 2
+    assert changed.sha256 != first.sha256
+    assert [d.name for d in lw.list_datasets()] == ["loans"]
+    assert lw.list_datasets()[0].versions == 2
+    assert lw.list_datasets()[0].latest_rows == 100
+
+
+def test_load_back_in_every_format(lw, tmp_path):
+    frame = _frame()
+    lw.log_dataset(frame, name="loans")
+    back = lw.load_dataset("datasets:/loans/1")
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    latest = lw.load_dataset("datasets:/loans@latest", as_="polars")
+    assert isinstance(latest, pl.DataFrame)
+    assert latest.shape == (100, 3)
+    assert isinstance(lw.load_dataset("loans", as_="arrow"), pa.Table)
+
+
+def test_version_records_profile_and_types(lw):
+    version = lw.log_dataset(_frame(), name="loans", description="monthly extract")
+    got = lw.get_dataset_version("datasets:/loans/1")
+    assert got.rows == 100
+    assert got.columns == 3
+    assert set(got.column_types) == {"id", "amount", "country"}
+    assert got.profile.columns["amount"].max == pytest.approx(148.5)
+    assert got.profile.rows == 100
+    assert got.id == version.id
+
+
+def test_files_and_arrow_inputs(lw, tmp_path):
+    frame = _frame()
+    frame.to_parquet(tmp_path / "loans.parquet", index=False)
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    from_parquet = lw.log_dataset(tmp_path / "loans.parquet", name="files")
+    from_arrow = lw.log_dataset(pa.Table.from_pandas(frame, preserve_index=False), name="files")
+    assert from_arrow.id == from_parquet.id
+    assert from_parquet.source.endswith("loans.parquet")
+    from_csv = lw.log_dataset(str(tmp_path / "loans.csv"), name="csv")
+    assert from_csv.rows == 100
+
+
+def test_logging_inside_a_run_records_lineage(lw):
+    from loopwise import context
+    from loopwise.data.datasets import dataset_inputs
+
+    with lw.start_run(experiment="train") as run:
+        version = lw.log_dataset(_frame(), name="loans")
+    inputs = dataset_inputs(context.get_store(), run.id)
+    assert [v.id for v in inputs] == [version.id]
+    assert version.run_id == run.id
+
+
+def test_errors(lw, tmp_path):
+    with pytest.raises(InvalidInput, match="not valid"):
+        lw.log_dataset(_frame(), name="bad name!")
+    with pytest.raises(NotFound, match="no such file"):
+        lw.log_dataset(tmp_path / "missing.parquet", name="x")
+    with pytest.raises(InvalidInput, match="must be a pandas or Polars DataFrame"):
+        lw.log_dataset([1, 2, 3], name="x")
+    with pytest.raises(InvalidInput, match="no columns"):
+        lw.log_dataset(pd.DataFrame(), name="x")
+    lw.log_dataset(_frame(), name="loans")
+    with pytest.raises(NotFound, match="has no version 9; its versions are 1"):
+        lw.get_dataset_version("datasets:/loans/9")
+    with pytest.raises(NotFound, match="No dataset named 'nope'"):
+        lw.load_dataset("datasets:/nope@latest")
+    with pytest.raises(InvalidReference):
+        lw.load_dataset("models:/loans/1")
+    with pytest.raises(InvalidInput, match="as_ must be"):
+        lw.load_dataset("loans", as_="numpy")
+
+
+def test_empty_frame_with_columns_is_a_version(lw):
+    version = lw.log_dataset(pd.DataFrame({"a": pd.Series([], dtype="float64")}), name="empty")
+    assert version.rows == 0
+    assert len(lw.load_dataset("empty")) == 0
