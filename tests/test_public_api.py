@@ -8,6 +8,13 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "DatasetVersion",
+    "log_dataset",
+    "load_dataset",
+    "get_dataset_version",
+    "list_datasets",
+    "profile",
+    "Profile",
     "ActiveRun",
     "ConfigurationError",
     "Conflict",

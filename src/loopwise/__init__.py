@@ -27,6 +27,13 @@ from loopwise.errors import (
 )
 
 _LAZY = {
+    "DatasetVersion": "loopwise.data.datasets",
+    "log_dataset": "loopwise.data.api",
+    "load_dataset": "loopwise.data.api",
+    "get_dataset_version": "loopwise.data.api",
+    "list_datasets": "loopwise.data.api",
+    "profile": "loopwise.data.profiling",
+    "Profile": "loopwise.data.profiles",
     "configure": "loopwise.context",
     "get_store": "loopwise.context",
     "Store": "loopwise.store",
@@ -59,6 +66,7 @@ __all__ = [
     "ActiveRun",
     "ConfigurationError",
     "Conflict",
+    "DatasetVersion",
     "Experiment",
     "InvalidFilter",
     "InvalidInput",
@@ -67,6 +75,7 @@ __all__ = [
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
+    "Profile",
     "Run",
     "RunStatus",
     "Store",
@@ -77,18 +86,23 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "flush",
+    "get_dataset_version",
     "get_metric_history",
     "get_run",
     "get_store",
     "list_artifacts",
+    "list_datasets",
     "list_experiments",
+    "load_dataset",
     "log_artifact",
+    "log_dataset",
     "log_dict",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
     "log_text",
+    "profile",
     "search_runs",
     "set_tag",
     "set_tags",
@@ -111,6 +125,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from loopwise.context import configure, get_store
+    from loopwise.data.api import get_dataset_version, list_datasets, load_dataset, log_dataset
+    from loopwise.data.datasets import DatasetVersion
+    from loopwise.data.profiles import Profile
+    from loopwise.data.profiling import profile
     from loopwise.store import Store
     from loopwise.tracking.fluent import (
         ActiveRun,
