@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from loopwise import __version__
-from loopwise.cli import datasets, db, experiments, runs
+from loopwise.cli import data, datasets, db, experiments, runs
 from loopwise.cli.render import print_error
 from loopwise.errors import LoopwiseError
 
@@ -46,6 +46,7 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(db.app, name="db")
 

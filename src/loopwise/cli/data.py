@@ -1,0 +1,184 @@
+"""``loopwise data``: profile, schema, validation, drift and quality checks on files.
+
+Each command reads a Parquet or CSV file (or a ``datasets:/`` reference), shows its steps
+with a progress display, prints a table for people or JSON with ``--json``, and writes a
+self-contained HTML report with ``--html``. ``validate`` exits with 1 when an error
+anomaly is found, and ``drift --fail-on-drift`` when the data drifted, so both can gate CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from loopwise.cli.render import (
+    console,
+    error_console,
+    new_table,
+    number,
+    print_json,
+    print_note,
+    text,
+)
+
+app = typer.Typer(help="Profile, validate and compare data files.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+]
+SourceArg = Annotated[
+    str, typer.Argument(help="A Parquet or CSV file, or a datasets:/name/version reference.")
+]
+
+
+@contextlib.contextmanager
+def _steps(total: int) -> Iterator[Any]:
+    """A transient progress bar on stderr, advanced once per step."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=error_console(),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("starting", total=total)
+
+        def step(description: str) -> None:
+            progress.update(task, description=description)
+
+        def done() -> None:
+            progress.advance(task)
+
+        yield step, done
+
+
+def _read(source: str) -> Any:
+    """A Polars frame for a file path or a ``datasets:/`` reference."""
+    if source.startswith("datasets:/"):
+        from loopwise.context import get_store
+        from loopwise.data.datasets import load_dataset
+
+        return load_dataset(get_store(), source, as_="polars")
+    from loopwise.data.frames import to_polars
+
+    return to_polars(Path(source), what=source)
+
+
+def _write_html(report: Any, path: Path | None) -> None:
+    if path is not None:
+        written = report.to_html(path)
+        print_note(f"HTML report written to {written or path}")
+
+
+@app.command("profile")
+def profile_command(source: SourceArg, as_json: JsonOption = False) -> None:
+    """Per-column statistics: type, nulls, distinct values, range, mean, top values."""
+    from loopwise.cli.datasets import profile_table
+    from loopwise.data.profiling import profile
+
+    with _steps(2) as (step, done):
+        step(f"reading {source}")
+        frame = _read(source)
+        done()
+        step(f"profiling {frame.height:,} rows × {frame.width} columns")
+        result = profile(frame)
+        done()
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console().print(f"{result.rows:,} rows × {len(result.columns)} columns")
+    console().print(profile_table(result))
+
+
+@app.command("drift")
+def drift_command(
+    reference: Annotated[str, typer.Argument(help="Reference data (e.g. the training set).")],
+    current: Annotated[str, typer.Argument(help="Current data (e.g. recent serving data).")],
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Comma-separated columns (default: shared).")
+    ] = None,
+    html: HtmlOption = None,
+    as_json: JsonOption = False,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit with 1 when the data drifted.")
+    ] = False,
+) -> None:
+    """Compare two datasets column by column and say which drifted."""
+    from loopwise.data.drift import detect_drift
+
+    with _steps(3) as (step, done):
+        step(f"reading {reference}")
+        ref = _read(reference)
+        done()
+        step(f"reading {current}")
+        cur = _read(current)
+        done()
+        step("testing each column")
+        wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        report = detect_drift(ref, cur, wanted)
+        done()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        table = new_table(title=report.summary())
+        for name in ("column", "kind", "test", "statistic", "threshold", "p-value", "drifted"):
+            table.add_column(name)
+        for col in sorted(report.columns.values(), key=lambda c: (not c.drifted, c.column)):
+            table.add_row(
+                text(col.column),
+                text(col.kind),
+                text(col.test),
+                text(number(col.statistic, 4)),
+                text(number(col.threshold, 4)),
+                text(number(col.p_value, 4) if col.p_value is not None else None),
+                text("DRIFTED" if col.drifted else "no"),
+            )
+        console().print(table)
+    _write_html(report, html)
+    if fail_on_drift and report.drifted:
+        raise typer.Exit(1)
+
+
+@app.command("quality")
+def quality_command(
+    source: SourceArg,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="The label column.")] = None,
+    html: HtmlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Training-data quality: imbalance, outliers, correlated and leaking features, mislabels."""
+    from loopwise.data.quality import data_quality
+
+    with _steps(2) as (step, done):
+        step(f"reading {source}")
+        frame = _read(source)
+        done()
+        step("checking quality")
+        report = data_quality(frame, target=target)
+        done()
+    if as_json:
+        print_json(report.to_dict())
+    elif not report.findings:
+        console().print(report.summary())
+    else:
+        table = new_table(title=report.summary())
+        for name in ("severity", "kind", "columns", "message"):
+            table.add_column(name)
+        for finding in report.findings:
+            table.add_row(
+                text(finding.severity),
+                text(finding.kind),
+                text(", ".join(finding.columns)),
+                text(finding.message),
+            )
+        console().print(table)
+    _write_html(report, html)
