@@ -8,6 +8,11 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "detect_drift",
+    "detect_skew",
+    "DriftReport",
+    "data_quality",
+    "QualityReport",
     "DatasetVersion",
     "log_dataset",
     "load_dataset",

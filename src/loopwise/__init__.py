@@ -27,6 +27,11 @@ from loopwise.errors import (
 )
 
 _LAZY = {
+    "detect_drift": "loopwise.data.drift",
+    "detect_skew": "loopwise.data.drift",
+    "DriftReport": "loopwise.data.drift",
+    "data_quality": "loopwise.data.quality",
+    "QualityReport": "loopwise.data.quality",
     "DatasetVersion": "loopwise.data.datasets",
     "log_dataset": "loopwise.data.api",
     "load_dataset": "loopwise.data.api",
@@ -67,6 +72,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DatasetVersion",
+    "DriftReport",
     "Experiment",
     "InvalidFilter",
     "InvalidInput",
@@ -76,6 +82,7 @@ __all__ = [
     "NotFound",
     "ParamConflict",
     "Profile",
+    "QualityReport",
     "Run",
     "RunStatus",
     "Store",
@@ -83,6 +90,9 @@ __all__ = [
     "__version__",
     "active_run",
     "configure",
+    "data_quality",
+    "detect_drift",
+    "detect_skew",
     "download_artifacts",
     "end_run",
     "flush",
@@ -127,6 +137,8 @@ if TYPE_CHECKING:
     from loopwise.context import configure, get_store
     from loopwise.data.api import get_dataset_version, list_datasets, load_dataset, log_dataset
     from loopwise.data.datasets import DatasetVersion
+    from loopwise.data.drift import DriftReport, detect_drift, detect_skew
+    from loopwise.data.quality import QualityReport, data_quality
     from loopwise.data.profiles import Profile
     from loopwise.data.profiling import profile
     from loopwise.store import Store
