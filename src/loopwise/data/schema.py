@@ -1,0 +1,518 @@
+"""What a dataset is expected to look like, written down so people can review it.
+
+A :class:`Schema` is proposed by :func:`~loopwise.data.schema_inference.infer_schema`, then
+curated by a person: saved as YAML (``schema.save(path)``), edited in a pull request, loaded
+back (``Schema.load(path)``) and enforced by :func:`~loopwise.data.validation.validate`. It
+is plain data with a stamped format, and loading refuses unknown keys, so a typo in a hand
+edit is an error rather than a check that silently stops running.
+
+Custom checks are Polars expressions written as text (``"col('age') >= 18"``), parsed with
+a restricted grammar (only ``col`` and ``lit``, no underscore attributes, no methods that do
+I/O or call Python) so a schema file from a pull request cannot run arbitrary code; or
+Python functions, which live in memory only and are never written to YAML.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import polars as pl
+
+from loopwise._version import __version__
+from loopwise.errors import InvalidInput, NotFound
+
+FORMAT_VERSION = 1
+TYPES = ("integer", "float", "boolean", "string", "categorical", "datetime", "date", "any")
+SEVERITIES = ("error", "warning")
+#: ``defaults_seen`` key standing for the empty (or whitespace-only) string.
+EMPTY_KEY = "<empty>"
+
+_EXPR_MAX_CHARS = 2000
+# Expression methods that do I/O, call back into Python or inspect the plan.
+_BLOCKED_ATTRIBUTES = frozenset(
+    {
+        "meta",
+        "map_elements",
+        "map_batches",
+        "map_groups",
+        "pipe",
+        "inspect",
+        "apply",
+        "map",
+        "serialize",
+        "deserialize",
+        "from_json",
+        "write_json",
+        "plugins",
+        "register_plugin_function",
+        "name",
+    }
+)
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Attribute,
+    ast.Constant,
+    ast.Compare,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.keyword,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+)
+_EXPR_NAMES = {"col": pl.col, "lit": pl.lit, "pl": SimpleNamespace(col=pl.col, lit=pl.lit)}
+
+
+def dtype_type(dtype: pl.DataType) -> str:
+    """The schema type of a Polars dtype: one of :data:`TYPES`, or "null" for pl.Null."""
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return "float"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype == pl.String:
+        return "string"
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return "categorical"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype == pl.Date:
+        return "date"
+    return "null" if dtype == pl.Null else "any"
+
+
+@dataclass
+class ColumnSchema:
+    """What one column must look like.
+
+    ``min``/``max`` bound numbers (ISO strings for dates); ``domain`` lists the allowed
+    values of a text, boolean or label column; ``mode_share`` is the share of the most
+    common value in the source data (the "pinned to one value" check runs only where it is
+    set and below 1); ``defaults_seen`` maps placeholder values (-1, 9999, "n/a", dates like
+    1970-01-01; :data:`EMPTY_KEY` for "") to their share in the source data, so only
+    placeholders that were absent or rare there are reported.
+    """
+
+    name: str
+    type: str
+    required: bool = True
+    nullable: bool = True
+    max_missing_rate: float = 0.0
+    min: Any = None
+    max: Any = None
+    domain: list[Any] | None = None
+    mode_share: float | None = None
+    defaults_seen: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"Schema column {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInput(
+                f"A schema column name must be a non-empty string; got {self.name!r}."
+            )
+        if self.type not in TYPES:
+            raise InvalidInput(f"{where}: type {self.type!r} is not one of {list(TYPES)}.")
+        for flag in ("required", "nullable"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(f"{where}: {flag} must be true or false.")
+        _check_share(where, "max_missing_rate", self.max_missing_rate)
+        if self.mode_share is not None:
+            _check_share(where, "mode_share", self.mode_share)
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if value is None:
+                continue
+            if self.type in ("date", "datetime"):
+                if not isinstance(value, str):
+                    raise InvalidInput(f"{where}: {bound} must be an ISO date string.")
+            elif self.type not in ("integer", "float") or not _is_number(value):
+                raise InvalidInput(
+                    f"{where}: {bound} applies to numbers and dates only; got {value!r} for a "
+                    f"{self.type} column. Remove it or fix the type."
+                )
+        if self.domain is not None:
+            if not isinstance(self.domain, list) or not self.domain:
+                raise InvalidInput(f"{where}: domain must be a non-empty list (or left out).")
+            if len({repr(v) for v in self.domain}) != len(self.domain):
+                raise InvalidInput(f"{where}: domain lists a value twice.")
+        if not isinstance(self.defaults_seen, dict):
+            raise InvalidInput(f"{where}: defaults_seen must be a mapping of value to share.")
+        for key, share in self.defaults_seen.items():
+            _check_share(where, f"defaults_seen[{key!r}]", share)
+        self.defaults_seen = {str(k): float(v) for k, v in self.defaults_seen.items()}
+
+
+@dataclass
+class Thresholds:
+    """Tolerances of the statistical checks, stored with the schema so they are reviewed.
+
+    - ``missing_rate_tolerance``: a nullable column may be missing this much more often
+      (absolute) than its ``max_missing_rate`` (plus binomial noise for small batches).
+    - ``new_value_share``: unseen categorical values in more than this share of rows are an
+      error; fewer are a warning.
+    - ``min_class_share``: a label class rarer than this is reported.
+    - ``default_share``: a placeholder value is reported when above this share of rows
+      (and at least twice its share in the source data).
+    - ``max_duplicate_share``: exact duplicate rows above this share are reported.
+    """
+
+    missing_rate_tolerance: float = 0.02
+    new_value_share: float = 0.01
+    min_class_share: float = 0.01
+    default_share: float = 0.001
+    max_duplicate_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_share("Schema thresholds", f.name, getattr(self, f.name))
+            setattr(self, f.name, float(getattr(self, f.name)))
+
+
+@dataclass
+class Check:
+    """A custom rule: rows where it is False are reported as ``custom_check`` anomalies.
+
+    ``expr`` is a Polars expression as text, e.g. ``"col('age') >= 18"`` or
+    ``"col('end') >= col('start')"``, evaluated with only ``col`` and ``lit`` in scope.
+    ``func`` is a Python function taking the Polars frame and returning a boolean Series
+    (or one bool for the whole frame); it is kept in memory only, never saved to YAML.
+    """
+
+    name: str
+    expr: str | None = None
+    func: Callable[[pl.DataFrame], Any] | None = None
+    severity: str = "error"
+    description: str = ""
+    compiled: pl.Expr | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInput(f"A check needs a non-empty name; got {self.name!r}.")
+        if self.severity not in SEVERITIES:
+            raise InvalidInput(
+                f"Check {self.name!r}: severity {self.severity!r} is not one of {list(SEVERITIES)}."
+            )
+        if (self.expr is None) == (self.func is None):
+            raise InvalidInput(
+                f"Check {self.name!r} needs exactly one of expr (a string such as "
+                "\"col('age') >= 18\") or func (a function of the Polars frame)."
+            )
+        if self.func is not None and not callable(self.func):
+            raise InvalidInput(f"Check {self.name!r}: func must be callable.")
+        if self.expr is not None:
+            self.compiled = compile_expression(self.expr, what=f"check {self.name!r}")
+
+
+def compile_expression(text: str, *, what: str = "expression") -> pl.Expr:
+    """A Polars expression from text, allowing only ``col``, ``lit`` and safe methods."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"The {what} must be a non-empty string like \"col('age') >= 18\".")
+    if len(text) > _EXPR_MAX_CHARS:
+        raise InvalidInput(f"The {what} is longer than {_EXPR_MAX_CHARS} characters.")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise InvalidInput(f"The {what} {text!r} is not valid Python syntax: {e.msg}.") from e
+    for node in ast.walk(tree):
+        _check_node(node, text, what)
+    try:
+        result = eval(compile(tree, "<check>", "eval"), {"__builtins__": {}}, dict(_EXPR_NAMES))
+    except Exception as e:
+        raise InvalidInput(f"The {what} {text!r} does not evaluate: {e}") from e
+    if not isinstance(result, pl.Expr):
+        raise InvalidInput(
+            f"The {what} {text!r} is not a column expression; write it with col(...), "
+            "e.g. \"col('age') >= 18\"."
+        )
+    return result
+
+
+def _check_node(node: ast.AST, text: str, what: str) -> None:
+    def refuse(reason: str) -> InvalidInput:
+        return InvalidInput(f"The {what} {text!r} is not allowed: {reason}.")
+
+    if isinstance(node, ast.BoolOp):
+        raise refuse("use & and | (with parentheses) instead of 'and' and 'or'")
+    if not isinstance(node, _ALLOWED_NODES):
+        raise refuse(
+            f"{type(node).__name__} is not supported; only col(), lit(), methods, "
+            "comparisons and arithmetic are"
+        )
+    if isinstance(node, ast.Name) and node.id not in _EXPR_NAMES:
+        raise refuse(f"name {node.id!r} is unknown; only col, lit and pl are available")
+    if isinstance(node, ast.Attribute) and (
+        node.attr.startswith("_") or node.attr in _BLOCKED_ATTRIBUTES
+    ):
+        raise refuse(f"attribute {node.attr!r} is not available in checks")
+    if isinstance(node, ast.Compare) and len(node.ops) > 1:
+        raise refuse("chained comparisons do not work on columns; use .is_between(a, b)")
+    if isinstance(node, ast.BinOp) and not (
+        _mentions_name(node.left) or _mentions_name(node.right)
+    ):
+        raise refuse("arithmetic on constants alone; write the constant's value")
+    if isinstance(node, ast.BinOp) and any(
+        isinstance(side, ast.List | ast.Tuple) for side in (node.left, node.right)
+    ):
+        raise refuse("arithmetic on lists")
+
+
+def _mentions_name(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) for n in ast.walk(node))
+
+
+@dataclass
+class Schema:
+    """Expected columns (in order), key columns, the label, thresholds and custom checks."""
+
+    columns: dict[str, ColumnSchema]
+    label: str | None = None
+    ordered: bool = False
+    keys: list[list[str]] = field(default_factory=list)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    checks: list[Check] = field(default_factory=list)
+    rows: int | None = None  # rows of the data it was inferred from, for reference
+
+    def __post_init__(self) -> None:
+        if isinstance(self.columns, list):
+            self.columns = {c.name: c for c in self.columns}
+        names = list(self.columns)
+        for name, column in self.columns.items():
+            if name != column.name:
+                raise InvalidInput(f"Schema column {column.name!r} is filed under {name!r}.")
+        if self.label is not None and self.label not in self.columns:
+            raise InvalidInput(f"Schema label {self.label!r} is not a column; columns: {names}.")
+        if not isinstance(self.ordered, bool):
+            raise InvalidInput("Schema ordered must be true or false.")
+        self.keys = [[k] if isinstance(k, str) else list(k) for k in self.keys]
+        for key in self.keys:
+            unknown = [c for c in key if c not in self.columns]
+            if not key or unknown:
+                raise InvalidInput(
+                    f"Schema key {key} names unknown columns {unknown}; columns: {names}."
+                )
+        seen: set[str] = set()
+        for check in self.checks:
+            if check.name in seen:
+                raise InvalidInput(f"Two schema checks are named {check.name!r}; rename one.")
+            seen.add(check.name)
+
+    def verify(self) -> None:
+        """Check every field again, e.g. after edits made in code; raise InvalidInput."""
+        for column in self.columns.values():
+            column.__post_init__()
+        self.thresholds.__post_init__()
+        self.__post_init__()
+
+    def __getitem__(self, name: str) -> ColumnSchema:
+        if name not in self.columns:
+            raise InvalidInput(f"The schema has no column {name!r}; columns: {list(self.columns)}.")
+        return self.columns[name]
+
+    def add_check(
+        self,
+        name: str,
+        check: str | Callable[[pl.DataFrame], Any],
+        *,
+        severity: str = "error",
+        description: str = "",
+    ) -> Check:
+        """Add a custom check: an expression string, or a function (not saved to YAML)."""
+        if any(c.name == name for c in self.checks):
+            raise InvalidInput(f"The schema already has a check named {name!r}.")
+        if isinstance(check, str):
+            new = Check(name, expr=check, severity=severity, description=description)
+        elif callable(check):
+            new = Check(name, func=check, severity=severity, description=description)
+        else:
+            raise InvalidInput(
+                f"Check {name!r} must be an expression string or a function of the frame; "
+                f"got {type(check).__name__}."
+            )
+        self.checks.append(new)
+        return new
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON and YAML safe). Python-function checks are left out."""
+        columns = []
+        for c in self.columns.values():
+            entry: dict[str, Any] = {
+                "name": c.name,
+                "type": c.type,
+                "required": c.required,
+                "nullable": c.nullable,
+                "max_missing_rate": c.max_missing_rate,
+            }
+            for optional in ("min", "max", "domain", "mode_share"):
+                if getattr(c, optional) is not None:
+                    entry[optional] = getattr(c, optional)
+            if c.defaults_seen:
+                entry["defaults_seen"] = dict(c.defaults_seen)
+            columns.append(entry)
+        checks = []
+        for check in self.checks:
+            if check.expr is not None:
+                entry = {"name": check.name, "expr": check.expr, "severity": check.severity}
+                if check.description:
+                    entry["description"] = check.description
+                checks.append(entry)
+        return {
+            "format_version": FORMAT_VERSION,
+            "loopwise_version": __version__,
+            "rows": self.rows,
+            "label": self.label,
+            "ordered": self.ordered,
+            "keys": [list(k) for k in self.keys],
+            "thresholds": {f.name: getattr(self.thresholds, f.name) for f in fields(Thresholds)},
+            "columns": columns,
+            "checks": checks,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Schema:
+        """A schema from :meth:`to_dict` output; unknown or misspelt keys are an error."""
+        if not isinstance(data, dict):
+            raise InvalidInput(f"A schema must be a mapping; got {type(data).__name__}.")
+        _refuse_unknown("Schema", data, _TOP_KEYS)
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InvalidInput(
+                f"Schema format_version {version!r} is not supported by loopwise {__version__} "
+                f"(expected {FORMAT_VERSION}); infer the schema again with infer_schema(data) "
+                "and carry your edits over."
+            )
+        raw_columns = data.get("columns")
+        if not isinstance(raw_columns, list):
+            raise InvalidInput("Schema 'columns' must be a list of column entries.")
+        columns = []
+        for i, raw in enumerate(raw_columns):
+            if not isinstance(raw, dict) or "name" not in raw or "type" not in raw:
+                raise InvalidInput(f"Schema column #{i + 1} needs at least 'name' and 'type'.")
+            _refuse_unknown(f"Schema column {raw['name']!r}", raw, _COLUMN_KEYS)
+            columns.append(ColumnSchema(**raw))
+        names = [c.name for c in columns]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidInput(f"Schema lists columns {dupes} more than once.")
+        thresholds = data.get("thresholds") or {}
+        if not isinstance(thresholds, dict):
+            raise InvalidInput("Schema 'thresholds' must be a mapping.")
+        _refuse_unknown("Schema thresholds", thresholds, [f.name for f in fields(Thresholds)])
+        checks = []
+        for raw in data.get("checks") or []:
+            if not isinstance(raw, dict) or "name" not in raw or "expr" not in raw:
+                raise InvalidInput(f"A schema check needs 'name' and 'expr'; got {raw!r}.")
+            _refuse_unknown(f"Schema check {raw['name']!r}", raw, _CHECK_KEYS)
+            checks.append(Check(**raw))
+        return cls(
+            columns={c.name: c for c in columns},
+            label=data.get("label"),
+            ordered=data.get("ordered", False),
+            keys=data.get("keys") or [],
+            thresholds=Thresholds(**thresholds),
+            checks=checks,
+            rows=data.get("rows"),
+        )
+
+    def to_yaml(self) -> str:
+        """The schema as YAML text, with a header saying what is not in it."""
+        import yaml
+
+        header = [
+            "# loopwise schema: review and edit, then load with Schema.load(path).",
+            "# Unknown keys are an error. Docs: loopwise.data.schema.",
+        ]
+        skipped = [c.name for c in self.checks if c.func is not None]
+        if skipped:
+            header.append(
+                f"# Not saved: Python-function checks {skipped}; add them again after loading."
+            )
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return "\n".join(header) + "\n" + body
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the schema as YAML (atomically); Python-function checks are not saved."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp.write_text(self.to_yaml(), encoding="utf-8")
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Schema:
+        """Read a schema saved with :meth:`save` (and maybe edited by hand)."""
+        import yaml
+
+        source = Path(path)
+        if not source.is_file():
+            raise NotFound(f"No schema file {str(source)!r}; save one with schema.save(path).")
+        try:
+            data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise InvalidInput(f"Schema file {str(source)!r} is not valid YAML: {e}") from e
+        try:
+            return cls.from_dict(data)
+        except InvalidInput as e:
+            raise InvalidInput(f"Schema file {str(source)!r}: {e}") from e
+
+
+_TOP_KEYS = (
+    "format_version",
+    "loopwise_version",
+    "rows",
+    "label",
+    "ordered",
+    "keys",
+    "thresholds",
+    "columns",
+    "checks",
+)
+_COLUMN_KEYS = tuple(f.name for f in fields(ColumnSchema))
+_CHECK_KEYS = ("name", "expr", "severity", "description")
+
+
+def _refuse_unknown(where: str, data: dict[str, Any], known: Any) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidInput(
+                f"{where}: unknown key {key!r}.{hint} Known keys: {', '.join(known)}."
+            )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_share(where: str, name: str, value: Any) -> None:
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{where}: {name} must be a number in [0, 1]; got {value!r}.")
+
+
+def default_key(value: Any) -> str:
+    """How a placeholder value is written in ``defaults_seen``: -1, 9999.5, n/a, 1970-01-01."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return text if text else EMPTY_KEY
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    return str(value)
