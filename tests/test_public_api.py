@@ -8,6 +8,12 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "infer_schema",
+    "Schema",
+    "validate",
+    "ValidationReport",
+    "DataValidationError",
+    "impute",
     "detect_drift",
     "detect_skew",
     "DriftReport",

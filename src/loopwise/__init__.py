@@ -27,6 +27,12 @@ from loopwise.errors import (
 )
 
 _LAZY = {
+    "infer_schema": "loopwise.data.schema_inference",
+    "Schema": "loopwise.data.schema",
+    "validate": "loopwise.data.validation",
+    "ValidationReport": "loopwise.data.validation",
+    "DataValidationError": "loopwise.data.validation",
+    "impute": "loopwise.data.impute",
     "detect_drift": "loopwise.data.drift",
     "detect_skew": "loopwise.data.drift",
     "DriftReport": "loopwise.data.drift",
@@ -71,6 +77,7 @@ __all__ = [
     "ActiveRun",
     "ConfigurationError",
     "Conflict",
+    "DataValidationError",
     "DatasetVersion",
     "DriftReport",
     "Experiment",
@@ -85,8 +92,10 @@ __all__ = [
     "QualityReport",
     "Run",
     "RunStatus",
+    "Schema",
     "Store",
     "StoreUnavailable",
+    "ValidationReport",
     "__version__",
     "active_run",
     "configure",
@@ -100,6 +109,8 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "get_store",
+    "impute",
+    "infer_schema",
     "list_artifacts",
     "list_datasets",
     "list_experiments",
@@ -117,6 +128,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "validate",
 ]
 
 
@@ -138,7 +150,11 @@ if TYPE_CHECKING:
     from loopwise.data.api import get_dataset_version, list_datasets, load_dataset, log_dataset
     from loopwise.data.datasets import DatasetVersion
     from loopwise.data.drift import DriftReport, detect_drift, detect_skew
+    from loopwise.data.impute import impute
     from loopwise.data.quality import QualityReport, data_quality
+    from loopwise.data.schema import Schema
+    from loopwise.data.schema_inference import infer_schema
+    from loopwise.data.validation import DataValidationError, ValidationReport, validate
     from loopwise.data.profiles import Profile
     from loopwise.data.profiling import profile
     from loopwise.store import Store

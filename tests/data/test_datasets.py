@@ -104,3 +104,20 @@ def test_empty_frame_with_columns_is_a_version(lw):
     version = lw.log_dataset(pd.DataFrame({"a": pd.Series([], dtype="float64")}), name="empty")
     assert version.rows == 0
     assert len(lw.load_dataset("empty")) == 0
+
+
+def test_log_dataset_with_a_schema_validates_first(lw):
+    clean = _frame(400)
+    schema = lw.infer_schema(clean)
+    version = lw.log_dataset(clean, name="checked", schema=schema)
+    assert version.validation["ok"] is True
+    assert version.schema["columns"]
+    broken = clean.copy()
+    broken["country"] = ["UK"] * len(broken)
+    with pytest.raises(lw.DataValidationError, match="failed validation") as caught:
+        lw.log_dataset(broken, name="checked", schema=schema)
+    assert not caught.value.report.ok
+    from loopwise import context
+    from loopwise.data.datasets import list_versions
+
+    assert [v.version for v in list_versions(context.get_store(), "checked")] == [1]
