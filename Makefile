@@ -30,6 +30,7 @@ $(BENCH_VENV)/.bench-installed: pyproject.toml
 ## make demo: install loopwise and run the main job on the embedded store (./.loopwise)
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/data_checks.py
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL)
 test: lint

@@ -151,12 +151,12 @@ if TYPE_CHECKING:
     from loopwise.data.datasets import DatasetVersion
     from loopwise.data.drift import DriftReport, detect_drift, detect_skew
     from loopwise.data.impute import impute
+    from loopwise.data.profiles import Profile
+    from loopwise.data.profiling import profile
     from loopwise.data.quality import QualityReport, data_quality
     from loopwise.data.schema import Schema
     from loopwise.data.schema_inference import infer_schema
     from loopwise.data.validation import DataValidationError, ValidationReport, validate
-    from loopwise.data.profiles import Profile
-    from loopwise.data.profiling import profile
     from loopwise.store import Store
     from loopwise.tracking.fluent import (
         ActiveRun,

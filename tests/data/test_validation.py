@@ -347,3 +347,15 @@ def test_bad_edits_made_in_code_are_caught(schema: Schema, clean: pl.DataFrame) 
     s.thresholds.new_value_share = 5
     with pytest.raises(InvalidInput, match="new_value_share must be a number in"):
         validate(clean, s)
+
+
+def test_missing_column_suggests_the_renamed_one():
+    import polars as pl
+
+    from loopwise.data.schema_inference import infer_schema
+    from loopwise.data.validation import validate
+
+    frame = pl.DataFrame({"mean_texture": [1.0, 2.0, 3.0] * 20, "other": list(range(60))})
+    report = validate(frame.rename({"mean_texture": "texture_mean"}), infer_schema(frame))
+    missing = [a for a in report.anomalies if a.kind == "missing_column"]
+    assert "renamed to 'texture_mean'" in missing[0].message

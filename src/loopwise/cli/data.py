@@ -99,6 +99,82 @@ def profile_command(source: SourceArg, as_json: JsonOption = False) -> None:
     console().print(profile_table(result))
 
 
+@app.command("infer-schema")
+def infer_schema_command(
+    source: SourceArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the YAML.")],
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label (target) column, if any.")
+    ] = None,
+    ordered: Annotated[
+        bool, typer.Option("--ordered", help="Also require the columns in this order.")
+    ] = False,
+) -> None:
+    """Propose a schema from a sample of data and write it as YAML for review."""
+    from loopwise.data.schema_inference import infer_schema
+
+    with _steps(2) as (step, done):
+        step(f"reading {source}")
+        frame = _read(source)
+        done()
+        step(f"inferring a schema from {frame.height:,} rows")
+        schema = infer_schema(frame, label=label, ordered=ordered)
+        done()
+    schema.save(output)
+    keys = ["+".join(key) for key in schema.keys]
+    console().print(
+        f"Wrote a schema of {len(schema.columns)} columns to {output}"
+        + (f" (keys: {', '.join(keys)})" if keys else "")
+        + ". Review it, then validate new data with "
+        f"`loopwise data validate FILE --schema {output}`.",
+        markup=False,
+    )
+
+
+@app.command("validate")
+def validate_command(
+    source: SourceArg,
+    schema_path: Annotated[Path, typer.Option("--schema", "-s", help="The schema YAML file.")],
+    html: HtmlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check data against a schema; exit with 1 when an error anomaly is found."""
+    from loopwise.data.schema import Schema
+    from loopwise.data.validation import validate
+
+    schema = Schema.load(schema_path)
+    with _steps(2) as (step, done):
+        step(f"reading {source}")
+        frame = _read(source)
+        done()
+        step(f"validating {frame.height:,} rows")
+        report = validate(frame, schema)
+        done()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        out = console()
+        out.print(report.summary().splitlines()[0], style="green" if report.ok else "bold red")
+        if report.anomalies:
+            table = new_table()
+            for name in ("severity", "kind", "column", "count", "examples", "what to do"):
+                table.add_column(name)
+            order = {"error": 0, "warning": 1}
+            for a in sorted(report.anomalies, key=lambda a: (order.get(a.severity, 2), a.kind)):
+                table.add_row(
+                    text(a.severity),
+                    text(a.kind),
+                    text(a.column),
+                    text(a.count),
+                    text(", ".join(map(str, a.examples[:3])) or None),
+                    text(a.message),
+                )
+            out.print(table)
+    _write_html(report, html)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("drift")
 def drift_command(
     reference: Annotated[str, typer.Argument(help="Reference data (e.g. the training set).")],

@@ -28,136 +28,43 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from loopwise._version import __version__
 from loopwise.data.frames import DataLike, to_polars
 from loopwise.data.profiling import DATE_PLACEHOLDERS, NUMERIC_PLACEHOLDERS, TEXT_PLACEHOLDERS
 from loopwise.data.schema import Check, ColumnSchema, Schema, default_key, dtype_type
+from loopwise.data.validation_report import (
+    ANOMALY_KINDS,
+    FORMAT_VERSION,
+    SEVERITY,
+    Anomaly,
+    DataValidationError,
+    ValidationReport,
+)
 from loopwise.errors import InvalidInput
 
-FORMAT_VERSION = 1
+__all__ = [
+    "ANOMALY_KINDS",
+    "FORMAT_VERSION",
+    "MAX_EXAMPLES",
+    "SEVERITY",
+    "Anomaly",
+    "DataValidationError",
+    "ValidationReport",
+    "count_duplicate_rows",
+    "validate",
+]
+
 MAX_EXAMPLES = 5
-#: Each anomaly kind with its usual severity (``new_value`` and ``custom_check`` vary).
-SEVERITY = {
-    "missing_column": "error",
-    "unexpected_column": "warning",
-    "column_order": "error",
-    "type_mismatch": "error",
-    "null_values": "error",
-    "missing_rate": "error",
-    "out_of_range": "error",
-    "new_value": "error",
-    "suspicious_default": "warning",
-    "pinned_value": "error",
-    "duplicate_rows": "warning",
-    "duplicate_key": "error",
-    "class_imbalance": "warning",
-    "missing_class": "error",
-    "custom_check": "error",
-    "empty_data": "warning",
-}
-ANOMALY_KINDS = tuple(SEVERITY)
 _PINNED_CHANCE = 1e-6  # report a pinned column only if chance alone would do it this rarely
 _EXAMPLE_COLUMNS = 10  # columns shown in an example row
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    """One problem found: what, where, how bad, how many rows, examples, and what to do."""
-
-    kind: str
-    severity: str  # "error" or "warning"
-    column: str | None
-    count: int
-    message: str
-    examples: list[Any] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "severity": self.severity,
-            "column": self.column,
-            "count": self.count,
-            "message": self.message,
-            "examples": self.examples,
-        }
-
-
-@dataclass
-class ValidationReport:
-    """The anomalies of one batch; ``ok`` is False when any has severity "error"."""
-
-    anomalies: list[Anomaly]
-    rows: int
-    columns: dict[str, dict[str, Any]]  # observed dtype, nulls, missing rate, min, max
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def errors(self) -> list[Anomaly]:
-        return [a for a in self.anomalies if a.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Anomaly]:
-        return [a for a in self.anomalies if a.severity == "warning"]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe, stamped with ``format_version`` and the loopwise version."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "loopwise_version": __version__,
-            "ok": self.ok,
-            "rows": self.rows,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "anomalies": [a.to_dict() for a in self.anomalies],
-            "columns": self.columns,
-            "timings": self.timings,
-        }
-
-    def summary(self) -> str:
-        verdict = "passed" if self.ok else "FAILED"
-        lines = [
-            f"Validation {verdict}: {_plural(len(self.errors), 'error')}, "
-            f"{_plural(len(self.warnings), 'warning')} on {self.rows:,} rows x "
-            f"{len(self.columns)} columns."
-        ]
-        for a in _by_severity(self.anomalies):
-            lines.append(f"  {a.severity:<7} {a.kind:<18} {a.column or '-'}: {a.message}")
-        return "\n".join(lines)
-
-    def to_html(self, path: str | os.PathLike[str]) -> Path:
-        """Write a single self-contained HTML report and return its path."""
-        from loopwise.reporting import write_page
-
-        write_page(path, _render_html(self))
-        return Path(path)
-
-
-class DataValidationError(InvalidInput):
-    """Data failed validation; ``.report`` holds every anomaly."""
-
-    def __init__(self, report: ValidationReport, *, what: str = "data") -> None:
-        self.report = report
-        shown = "; ".join(f"{a.kind} {a.column or ''}: {a.message}" for a in report.errors[:3])
-        more = f" (and {len(report.errors) - 3} more)" if len(report.errors) > 3 else ""
-        super().__init__(
-            f"{what} failed validation with {_plural(len(report.errors), 'error')}: "
-            f"{shown}{more}. See report.summary() or report.to_html(path)."
-        )
 
 
 def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> ValidationReport:
@@ -272,6 +179,7 @@ class _Run:
 
     def structure(self, expect_label: bool) -> None:
         expected, present = self.schema.columns, self.frame.schema
+        extra = [n for n in present if n not in expected]
         for name, spec in expected.items():
             if (
                 name not in present
@@ -282,6 +190,9 @@ class _Run:
                     f"Column {name!r} is missing; the schema requires it. Add it upstream, or "
                     "set required: false for it in the schema if it is optional."
                 )
+                renamed = _renamed_to(name, extra)
+                if renamed is not None:
+                    msg += f" Was it renamed to {renamed!r}? That column is not in the schema."
                 self.add("missing_column", name, 0, msg)
         for name in present:
             if name not in expected:
@@ -669,6 +580,16 @@ class _Run:
 # -- small helpers -------------------------------------------------------------------------
 
 
+def _renamed_to(name: str, candidates: list[str]) -> str | None:
+    """An unexpected column that looks like ``name`` renamed (same words, another order)."""
+    words = sorted(name.lower().replace("-", "_").split("_"))
+    for candidate in candidates:
+        if sorted(candidate.lower().replace("-", "_").split("_")) == words:
+            return candidate
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def _compatible(want: str, got: str) -> bool:
     """Same type; text as string or categorical; dates as datetimes (pandas has no date)."""
     if want == "any" or got == "null" or want == got or (want, got) == ("date", "datetime"):
@@ -770,74 +691,3 @@ def _short(value: Any) -> Any:
 
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _by_severity(anomalies: list[Anomaly]) -> list[Anomaly]:
-    return sorted(anomalies, key=lambda a: a.severity != "error")
-
-
-# -- HTML ----------------------------------------------------------------------------------
-
-
-def _render_html(report: ValidationReport) -> str:
-    from loopwise.reporting import Markup, badge, esc, page, table
-
-    n_err, n_warn = len(report.errors), len(report.warnings)
-    verdict = badge("PASSED", "ok") if report.ok else badge("FAILED", "error")
-    parts = [
-        f"<p>{verdict} {_plural(n_err, 'error')}, {_plural(n_warn, 'warning')} · "
-        f"{report.rows:,} rows · {len(report.columns)} schema columns present</p>"
-    ]
-    rows = [
-        (
-            Markup(badge(a.severity, a.severity)),
-            a.kind,
-            a.column or "–",
-            a.count,
-            a.message,
-            ", ".join(str(e) for e in a.examples),
-        )
-        for a in _by_severity(report.anomalies)
-    ]
-    parts.append("<h2>Anomalies</h2>")
-    parts.append(
-        table(["severity", "kind", "column", "count", "what to do", "examples"], rows, {3})
-        if rows
-        else "<p>None: the data matches the schema.</p>"
-    )
-    parts.append("<h2>Columns</h2>")
-    column_rows = []
-    for name, stat in report.columns.items():
-        found = [a for a in report.anomalies if a.column == name]
-        worst = "error" if any(a.severity == "error" for a in found) else "warning"
-        status = badge(f"{len(found)} found", worst) if found else badge("ok", "ok")
-        kinds = ", ".join(sorted({a.kind for a in found}))
-        rate = stat.get("missing_rate")
-        column_rows.append(
-            (
-                name,
-                stat["type"],
-                stat["dtype"],
-                None if rate is None else f"{rate:.2%}",
-                stat.get("min"),
-                stat.get("max"),
-                Markup(f"{status} {esc(kinds)}"),
-            )
-        )
-    parts.append(
-        table(["column", "schema type", "dtype", "missing", "min", "max", "status"], column_rows)
-    )
-    for name in report.columns:
-        found = [a for a in _by_severity(report.anomalies) if a.column == name]
-        if found:
-            items = "".join(
-                f"<li>{badge(a.severity, a.severity)} <code>{esc(a.kind)}</code> "
-                f"{esc(a.message)}</li>"
-                for a in found
-            )
-            parts.append(f'<div class="card"><h3>{esc(name)}</h3><ul>{items}</ul></div>')
-    return page("Data validation report", "".join(parts), subtitle=f"{report.rows:,} rows")

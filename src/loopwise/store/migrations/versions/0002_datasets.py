@@ -47,9 +47,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_dataset_versions_run_id_runs"),
         sa.PrimaryKeyConstraint("id", name="pk_dataset_versions"),
-        sa.UniqueConstraint(
-            "dataset_id", "version", name="uq_dataset_versions_dataset_id_version"
-        ),
+        sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_id_version"),
         sa.UniqueConstraint("dataset_id", "sha256", name="uq_dataset_versions_dataset_id_sha256"),
     )
 
