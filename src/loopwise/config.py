@@ -37,6 +37,8 @@ class Settings:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     key_rule: str = "snake_case"
+    model_name_rule: str = "kebab-case"
+    cache_dir: str = "~/.cache/loopwise"
     flush_interval: float = 1.0
     buffer_max_points: int = 1_000_000
     heartbeat_interval: float = 5.0

@@ -175,3 +175,66 @@ dataset_versions = Table(
     UniqueConstraint("dataset_id", "version"),
     UniqueConstraint("dataset_id", "sha256"),
 )
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", KEY, nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("flavor", String(32), nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    UniqueConstraint("model_id", "version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", KEY, primary_key=True),
+    Column("version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", KEY, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("moved_at", BigInteger, nullable=False),
+    Column("moved_by", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+    Index(None, "model_id", "alias", "moved_at"),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("task", String(16), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "model_version_id"),
+)

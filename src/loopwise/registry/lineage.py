@@ -1,0 +1,106 @@
+"""``model_lineage``: everything behind a model version, in one call.
+
+Follows the lineage graph from a version to the run that produced it (its params,
+metrics, code version and environment) and to the dataset versions it was trained on
+(recorded on the version, or as inputs of its run), plus its stored evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from loopwise.data.datasets import DatasetVersion, dataset_inputs, get_dataset_version
+from loopwise.registry.models import ENTITY, PRODUCED_BY, TRAINED_ON, get_model_version
+from loopwise.registry.records import ModelVersion
+from loopwise.store import Store
+from loopwise.store.lineage import Node, edges
+from loopwise.store.tables import dataset_versions, datasets, evaluations
+from loopwise.tracking.records import Run
+from loopwise.tracking.runs import get_run
+
+
+@dataclass(frozen=True)
+class ModelLineage:
+    """A version, the run behind it, its training data and its evaluations."""
+
+    version: ModelVersion
+    run: Run | None
+    datasets: list[DatasetVersion] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def code_version(self) -> dict[str, Any] | None:
+        """Git commit, branch and dirty flag of the training code, if recorded."""
+        if self.run is None or not self.run.environment:
+            return None
+        return self.run.environment.get("git")
+
+    def to_dict(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "model_version": self.version.to_dict(),
+            "run": None
+            if run is None
+            else {
+                "id": run.id,
+                "name": run.name,
+                "experiment": run.experiment,
+                "status": str(run.status),
+                "params": run.params,
+                "metrics": {k: (None if v != v else v) for k, v in run.metrics.items()},
+                "tags": run.tags,
+            },
+            "code_version": self.code_version,
+            "environment": None
+            if run is None or not run.environment
+            else {
+                k: run.environment.get(k)
+                for k in ("python", "os", "host", "cpu", "memory_bytes", "gpus", "entry_point")
+            },
+            "datasets": [d.to_dict() for d in self.datasets],
+            "evaluations": self.evaluations,
+        }
+
+
+def model_lineage(store: Store, uri: str) -> ModelLineage:
+    """The run, params, metrics, code version, environment and data behind a version."""
+    version = get_model_version(store, uri)
+    node = Node(ENTITY, version.id)
+    with store.db.read() as conn:
+        out = edges(conn, node, direction="out")
+        eval_rows = conn.execute(
+            select(evaluations.c.id, evaluations.c.result, evaluations.c.dataset_version_id)
+            .where(evaluations.c.model_version_id == version.id)
+            .order_by(evaluations.c.id)
+        ).all()
+        trained_on = [e.dst.id for e in out if e.relation == TRAINED_ON]
+        names = {
+            row.id: f"datasets:/{row.name}/{row.version}"
+            for row in conn.execute(
+                select(dataset_versions.c.id, datasets.c.name, dataset_versions.c.version)
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(dataset_versions.c.id.in_(trained_on))
+            )
+        }
+    run_ids = [e.dst.id for e in out if e.relation == PRODUCED_BY] or (
+        [version.run_id] if version.run_id else []
+    )
+    run = get_run(store, run_ids[0]) if run_ids else None
+    found: dict[str, DatasetVersion] = {}
+    for dataset_id in trained_on:
+        if dataset_id in names:
+            found[dataset_id] = get_dataset_version(store, names[dataset_id])
+    if run is not None:
+        for dv in dataset_inputs(store, run.id):
+            found.setdefault(dv.id, dv)
+    evals = []
+    for row in eval_rows:
+        result = json.loads(row.result)
+        result["id"] = row.id
+        result["dataset_version_id"] = row.dataset_version_id
+        evals.append(result)
+    return ModelLineage(version, run, list(found.values()), evals)

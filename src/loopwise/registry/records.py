@@ -1,0 +1,98 @@
+"""What the registry returns: model versions, models and alias moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable, packaged version of a registered model."""
+
+    id: str
+    name: str
+    version: int
+    run_id: str | None
+    flavor: str
+    created_at: datetime
+    aliases: list[str] = field(default_factory=list)
+    size: int = 0
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    created_by: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        return self.manifest.get("signature")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "flavor": self.flavor,
+            "aliases": list(self.aliases),
+            "size": self.size,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model with its versions and current aliases."""
+
+    name: str
+    created_at: datetime
+    description: str | None
+    versions: int
+    latest_version: int | None
+    aliases: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "description": self.description,
+            "versions": self.versions,
+            "latest_version": self.latest_version,
+            "aliases": dict(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One recorded move of an alias: who moved it, when, from which version to which, why."""
+
+    model: str
+    alias: str
+    kind: str  # "set", "rollback" or "delete"
+    from_version: int | None
+    to_version: int | None
+    moved_at: datetime
+    moved_by: str | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "kind": self.kind,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "moved_at": self.moved_at.isoformat(),
+            "moved_by": self.moved_by,
+            "reason": self.reason,
+        }
