@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing as mp
 import time
@@ -139,7 +140,7 @@ def test_concurrent_promotions_keep_history_consistent(store, store_url, tmp_pat
     history = registry.alias_history(store, "credit-risk", "champion")
     assert len(history) == 40
     # Each move replaced exactly the version the previous move installed.
-    for earlier, later in zip(history, history[1:], strict=False):
+    for earlier, later in itertools.pairwise(history):
         assert later.from_version == earlier.to_version
     final = registry.get_model_version(store, "models:/credit-risk@champion").version
     assert final == history[-1].to_version
