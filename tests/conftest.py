@@ -89,6 +89,7 @@ def lw(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         artifacts_url=str(tmp_path / "artifacts"),
         heartbeat_interval=0.5,
         heartbeat_timeout=3.0,
+        cache_dir=str(tmp_path / "cache"),
     )
     yield loopwise
     while loopwise.active_run() is not None:

@@ -1,0 +1,156 @@
+"""The module-level registry API: ``lw.log_model``, ``lw.load_model``, aliases, lineage.
+
+Bound to the default store and to the active run: a model logged inside a run records
+the run as its producer and the run's input dataset versions as its training data.
+Loaded packages are cached on disk (``cache_dir``) and in memory by version id, so a warm
+``load_model("models:/name@champion")`` costs one query to resolve the alias.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from loopwise import context
+from loopwise.data.datasets import dataset_inputs
+from loopwise.errors import InvalidInput
+from loopwise.refs import parse_ref
+from loopwise.registry import models as registry
+from loopwise.registry.lineage import ModelLineage
+from loopwise.registry.lineage import model_lineage as lineage_of
+from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
+from loopwise.store import Store
+from loopwise.tracking.fluent import active_run
+
+_loaded: dict[str, Any] = {}
+_load_lock = threading.Lock()
+
+
+def log_model(
+    model: Any,
+    name: str,
+    *,
+    input_example: Any = None,
+    signature: Any = None,
+    flavor: str | None = None,
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Package ``model`` and register it as the next version of ``name``.
+
+    The package holds the serialised model, its flavor, a signature (inferred from
+    ``input_example`` and the model's output on it, unless given), the input example and
+    the package versions needed to load it. Inside a run, the version is linked to the run
+    and to the run's input dataset versions.
+    """
+    from loopwise.registry.packaging import save_package
+
+    store = context.get_store()
+    registry.check_model_name(store, name)
+    run = active_run()
+    with tempfile.TemporaryDirectory(prefix="loopwise-model-") as tmp:
+        root = Path(tmp) / "package"
+        save_package(model, root, input_example=input_example, signature=signature, flavor=flavor)
+        manifest = json.loads((root / "loopwise_model.json").read_text())
+        datasets = [d.id for d in dataset_inputs(store, run.id)] if run is not None else []
+        return registry.register_version(
+            store,
+            name,
+            root,
+            manifest,
+            run_id=run.id if run is not None else None,
+            description=description,
+            tags=tags,
+            dataset_version_ids=datasets,
+        )
+
+
+def package_dir(store: Store, version: ModelVersion) -> Path:
+    """A local folder holding the version's package, downloaded once into ``cache_dir``."""
+    root = Path(os.path.expanduser(store.settings.cache_dir)) / "models" / version.id
+    done = root / ".complete"
+    if done.exists():
+        return root
+    staging = root.with_name(f"{version.id}.partial-{os.getpid()}-{threading.get_ident()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for path, sha in registry.package_files(store, version.id):
+        store.artifacts.get_blob(sha, staging / path)
+    (staging / ".complete").write_text(version.uri)
+    try:
+        os.replace(staging, root)
+    except OSError:  # another process or thread finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def load_model(uri: str) -> Any:
+    """A loaded model for ``models:/name/3`` or ``models:/name@alias``: ``.predict(data)``
+    for every flavor (and ``.predict_proba`` where the model has it), inputs checked
+    against the signature."""
+    from loopwise.registry.packaging import load_package
+
+    store = context.get_store()
+    version = registry.get_model_version(store, uri)
+    cached = _loaded.get(version.id)
+    if cached is not None:
+        return cached
+    with _load_lock:
+        cached = _loaded.get(version.id)
+        if cached is None:
+            cached = load_package(package_dir(store, version))
+            _loaded[version.id] = cached
+    return cached
+
+
+def get_model_version(uri: str) -> ModelVersion:
+    """A version's metadata: name, version, aliases, run, flavor, signature."""
+    return registry.get_model_version(context.get_store(), uri)
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model with its versions and aliases."""
+    return registry.list_models(context.get_store())
+
+
+def list_model_versions(name: str) -> list[ModelVersion]:
+    """Every version of a model, oldest first."""
+    return registry.list_versions(context.get_store(), name)
+
+
+def set_alias(name: str, alias: str, version: int, *, reason: str | None = None) -> AliasMove:
+    """Point ``alias`` (e.g. ``champion``) of model ``name`` at ``version``; recorded."""
+    return registry.set_alias(context.get_store(), name, alias, version, reason=reason)
+
+
+def delete_alias(name: str, alias: str, *, reason: str | None = None) -> AliasMove:
+    """Remove an alias; recorded in its history."""
+    return registry.delete_alias(context.get_store(), name, alias, reason=reason)
+
+
+def alias_history(name: str, alias: str | None = None) -> list[AliasMove]:
+    """Who moved the model's aliases, when, from which version to which, and why."""
+    return registry.alias_history(context.get_store(), name, alias)
+
+
+def version_at(name: str, *, alias: str, at: datetime) -> int | None:
+    """Which version held ``alias`` at moment ``at`` (None if none did)."""
+    return registry.version_at(context.get_store(), name, alias, at)
+
+
+def rollback(name: str, *, alias: str, reason: str | None = None) -> AliasMove:
+    """Move ``alias`` back to its previous holder."""
+    return registry.rollback(context.get_store(), name, alias, reason=reason)
+
+
+def model_lineage(uri: str) -> ModelLineage:
+    """The run, params, metrics, code version, environment and datasets behind a version."""
+    if not isinstance(uri, str) or not uri.startswith("models:/"):
+        raise InvalidInput(f"model_lineage takes a models:/ reference, got {uri!r}.")
+    parse_ref(uri, kind="models")
+    return lineage_of(context.get_store(), uri)
