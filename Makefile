@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
+EVIDENTLY_VENV := .venv-evidently
 QUICK := $(if $(FULL),,--quick)
 
 .PHONY: demo test lint format bench clean
@@ -27,6 +28,14 @@ $(BENCH_VENV)/.bench-installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
 	touch $@
 
+# Evidently does not import under pandas 3: it gets an environment of its own, which
+# bench/data.py calls in a subprocess.
+$(EVIDENTLY_VENV)/.evidently-installed:
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(EVIDENTLY_VENV)/bin/python -m pip install -q 'evidently==0.7.23' 'pandas<3' pyarrow
+	touch $@
+
 ## make demo: install loopwise and run the main job on the embedded store (./.loopwise)
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/quickstart.py
@@ -45,7 +54,7 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 
 ## make bench: every benchmark against its leading alternative (FULL=1 for full sizes)
-bench: $(BENCH_VENV)/.bench-installed
+bench: $(BENCH_VENV)/.bench-installed $(EVIDENTLY_VENV)/.evidently-installed
 	@for script in bench/*.py; do \
 		case $$script in bench/_*) continue;; esac; \
 		echo "== $$script"; \
@@ -53,4 +62,4 @@ bench: $(BENCH_VENV)/.bench-installed
 	done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .loopwise .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .loopwise .pytest_cache .ruff_cache

@@ -1,0 +1,716 @@
+"""Data: loopwise validation, drift and profiling against Pandera, Great Expectations,
+Evidently and a hand-written Polars pass, on the same generated frames.
+
+Five figures (see bench/README.md), all times in seconds:
+
+1. ``validate_s``: ``validate`` with the schema inferred from clean data, on a clean batch,
+   against Pandera's Polars backend with the equivalent schema (Polars frame).
+2. ``validate_vs_pandas_s``: the same against Pandera's pandas backend (pandas frame).
+3. ``validate_vs_gx_s``: the same against a Great Expectations 1.x suite (pandas frame).
+4. ``drift_s``: ``detect_drift`` against Evidently's ``DataDriftPreset`` (pandas frames),
+   with the drifted columns each one flags.
+5. ``profile_s``: ``profile`` against the floor, one hand-written Polars ``select``.
+
+The frames (1,000,000 rows x 20 columns; 100,000 with --quick) are generated once and
+written as Parquet to the work folder. Every tool then runs in a fresh process of its own
+that loads its inputs (not timed), times the operation (median of 3 after a warm-up) and
+measures its peak memory, so no tool pays for another's caches or heap. Evidently 0.7
+does not import under pandas 3: it runs with the interpreter of ``.venv-evidently``
+(``--evidently-python``), and is skipped with a note when that is missing.
+
+    python bench/data.py [--quick] [--only NAME] [--workdir DIR] [--evidently-python PATH]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Results,
+    make_parser,
+    measure,
+    progress,
+    timed,
+    work_folder,
+)
+
+FIGURES = (
+    "validate_s",
+    "validate_vs_pandas_s",
+    "validate_vs_gx_s",
+    "drift_s",
+    "profile_s",
+)
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EVIDENTLY_PYTHON = ROOT / ".venv-evidently" / "bin" / "python"
+CHILD_FLAG = "--child"  # internal: run one tool's measurement (see child_main)
+CHILD_PREFIX = "CHILD "
+
+FULL_ROWS = 1_000_000
+QUICK_ROWS = 100_000
+REPEAT = 3  # timed runs per operation (median)
+WARMUP_BELOW_S = 10.0  # a first call faster than this is a warm-up, not timed
+EVIDENTLY_SINGLE_ABOVE_S = 30.0  # full mode: one Evidently run when it takes longer
+
+# The 20 columns (see generate()): 12 floats, 4 integers (one an id), 4 text categoricals.
+FLOATS = tuple(f"f{j}" for j in range(12))
+INTEGERS = ("id", "age", "items", "year")
+CATEGORIES = {"c0": 5, "c1": 8, "c2": 12, "c3": 20}  # levels per categorical column
+NULL_SHARE = {"f10": 0.02, "f11": 0.01, "c3": 0.01}  # nullable columns (others never null)
+DRIFTED = ("f0", "f3", "f7", "age", "c1")  # what make_drifted() moves
+DRIFT_COLUMNS = tuple(c for c in (*FLOATS, *INTEGERS, *CATEGORIES) if c != "id")
+# Problems put in a copy of the clean batch: (column, kind loopwise reports, rows).
+PROBLEMS = (("f0", "out_of_range", 7), ("c0", "new_value", 25), ("f1", "null_values", 30))
+
+# figure -> (loopwise operation, its input, alternative operation, the alternative's name)
+PLAN = {
+    "validate_s": ("lw_validate", "polars", "pandera_polars", "pandera_polars"),
+    "validate_vs_pandas_s": ("lw_validate", "pandas", "pandera_pandas", "pandera_pandas"),
+    "validate_vs_gx_s": ("lw_validate", "pandas", "gx", "great_expectations"),
+    "drift_s": ("lw_drift", "pandas", "evidently", "evidently"),
+    "profile_s": ("lw_profile", "polars", "polars_floor", "polars_floor"),
+}
+
+
+# -- the data -------------------------------------------------------------------------------
+
+
+def generate(rows: int, seed: int, id_start: int = 0):
+    """``rows`` x 20 columns: an id, 12 floats, 3 more integers, 4 text categoricals."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    columns: dict[str, Any] = {"id": rng.permutation(rows).astype(np.int64) + id_start}
+    for j, name in enumerate(FLOATS):
+        if j % 3 == 0:
+            columns[name] = rng.normal(10.0 * j, 1.0 + j, rows)
+        elif j % 3 == 1:
+            columns[name] = rng.lognormal(1.0 + j / 10, 0.5, rows)
+        else:
+            columns[name] = rng.uniform(-j, 3.0 * j, rows)
+    columns["age"] = rng.integers(18, 91, rows)
+    columns["items"] = rng.poisson(40, rows)
+    columns["year"] = rng.integers(1990, 2025, rows)
+    frame = pl.DataFrame(columns)
+    for name, levels in CATEGORIES.items():
+        weights = np.linspace(1.0, 3.0, levels)
+        frame = frame.with_columns(
+            _labels(name, rng.choice(levels, rows, p=weights / weights.sum()))
+        )
+    nulls = [
+        pl.when(pl.Series(rng.random(rows) < share)).then(None).otherwise(pl.col(name)).alias(name)
+        for name, share in NULL_SHARE.items()
+    ]
+    return frame.with_columns(nulls)
+
+
+def _labels(name: str, codes: Any):
+    import polars as pl
+
+    levels = pl.Series([f"{name}_{chr(97 + i)}" for i in range(CATEGORIES[name])])
+    return levels.gather(pl.Series(codes)).alias(name)
+
+
+def make_drifted(current, seed: int):
+    """``current`` with the means of f0, f3, f7 and age moved and the mix of c1 changed."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    levels = CATEGORIES["c1"]
+    mix = np.array([0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+    assert len(mix) == levels
+    return current.with_columns(
+        pl.col("f0") + 0.5,  # normal, std 1: +0.5 std
+        pl.col("f3") + 1.6,  # normal, std 4: +0.4 std
+        pl.col("f7") * 1.5,  # lognormal: mean x1.5
+        pl.col("age") + 5,  # uniform 18-90 (std 21): about +0.24 std
+        _labels("c1", rng.choice(levels, current.height, p=mix)),
+    )
+
+
+def make_problems(current):
+    """``current`` with the PROBLEMS: values out of range, a new category, nulls."""
+    import polars as pl
+
+    row = pl.int_range(pl.len())
+    (f0, _, n_range), (c0, _, n_new), (f1, _, n_null) = PROBLEMS
+    return current.with_columns(
+        pl.when(row < n_range).then(1e9).otherwise(pl.col(f0)).alias(f0),
+        pl.when((row >= 100) & (row < 100 + n_new))
+        .then(pl.lit("c0_new"))
+        .otherwise(pl.col(c0))
+        .alias(c0),
+        pl.when((row >= 200) & (row < 200 + n_null)).then(None).otherwise(pl.col(f1)).alias(f1),
+    )
+
+
+def prepare(folder: Path, rows: int) -> None:
+    """Write the frames as Parquet and the schema inferred from the clean data as YAML."""
+    from loopwise.data.schema_inference import infer_schema
+
+    start = time.perf_counter()
+    reference = generate(rows, 1)
+    current = generate(rows, 2, id_start=rows)  # a fresh clean batch, new ids
+    frames = {
+        "reference": reference,
+        "current": current,
+        "drifted": make_drifted(current, 3),
+        "problems": make_problems(current),
+    }
+    for name, frame in frames.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    infer_schema(reference).save(folder / "schema.yaml")
+    progress(
+        f"data: 4 frames of {rows:,} rows x {reference.width} columns and the inferred "
+        f"schema in {time.perf_counter() - start:.1f}s"
+    )
+
+
+# -- one tool in a fresh process --------------------------------------------------------------
+
+
+def child_main(spec: dict[str, Any]) -> int:
+    """Load the inputs, time the operation, print the measurement as one JSON line."""
+    warnings.filterwarnings("ignore")
+    op, folder = spec["op"], Path(spec["folder"])
+    fn, check = OPERATIONS[op](folder, spec)
+    m = measure(
+        fn,
+        repeat=REPEAT,
+        warmup_below=WARMUP_BELOW_S,
+        single_above=spec.get("single_above"),
+    )
+    out = {
+        "seconds": m.seconds,
+        "times": m.times,
+        "peak_mb": m.peak_mb,
+        "memory_method": m.memory_method,
+        "info": check(m.value),
+    }
+    print(CHILD_PREFIX + json.dumps(out), flush=True)
+    return 0
+
+
+def _read(folder: Path, name: str, kind: str):
+    path = folder / f"{name}.parquet"
+    if kind == "polars":
+        import polars as pl
+
+        return pl.read_parquet(path)
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _schema(folder: Path):
+    from loopwise.data.schema import Schema
+
+    return Schema.load(folder / "schema.yaml")
+
+
+def _keys(schema) -> set[str]:
+    return {key[0] for key in schema.keys if len(key) == 1}
+
+
+def op_lw_validate(folder: Path, spec: dict[str, Any]):
+    from loopwise.data.validation import validate
+
+    schema = _schema(folder)
+    current = _read(folder, "current", spec["input"])
+    problems = _read(folder, "problems", spec["input"])
+
+    def check(report) -> dict[str, Any]:
+        return {"clean": _lw_summary(report), "problems": _lw_summary(validate(problems, schema))}
+
+    return (lambda: validate(current, schema)), check
+
+
+def _lw_summary(report) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "anomalies": [[a.kind, a.severity, a.column, a.count] for a in report.anomalies],
+    }
+
+
+def _pandera_checks(pa, column) -> list[Any]:
+    checks = []
+    if column.min is not None or column.max is not None:
+        checks.append(pa.Check.in_range(column.min, column.max))
+    if column.domain is not None:
+        checks.append(pa.Check.isin(column.domain))
+    return checks
+
+
+def pandera_schema(schema, backend: str):
+    """Pandera's version of a loopwise schema: what both can express.
+
+    Per column: dtype, nullability, ``in_range(min, max)``, ``isin(domain)``, ``unique``
+    for key columns; for the frame: no other columns (``strict``), order when the schema
+    is ordered, and no duplicate rows (``unique`` over every column) when loopwise checks
+    them and no key implies it (:func:`checks_duplicate_rows`). loopwise's statistical
+    checks (missing rate against the source data, placeholder values, pinned values, label
+    balance) have no Pandera equivalent and are left out.
+    """
+    if backend == "polars":
+        import pandera.polars as pa
+        import polars as pl
+
+        dtypes = {"float": pl.Float64, "integer": pl.Int64, "string": pl.String}
+    else:
+        import pandera.pandas as pa
+
+        dtypes = {"float": "float64", "integer": "int64", "string": str}
+    keys = _keys(schema)
+    columns = {
+        name: pa.Column(
+            dtypes[c.type],
+            _pandera_checks(pa, c),
+            nullable=c.nullable,
+            unique=name in keys,
+            required=c.required,
+        )
+        for name, c in schema.columns.items()
+    }
+    return pa.DataFrameSchema(
+        columns,
+        strict=True,
+        ordered=schema.ordered,
+        unique=list(schema.columns) if checks_duplicate_rows(schema) else None,
+    )
+
+
+def checks_duplicate_rows(schema) -> bool:
+    """Whether the alternatives need a duplicate-row check to match loopwise's.
+
+    loopwise reports duplicate rows when ``max_duplicate_share`` is 0; a unique key makes
+    every row distinct, so with one the check is implied and not repeated (on 1,000,000
+    rows it would add about 1.1 s to Pandera pandas and 0.15 s to Pandera Polars).
+    """
+    return schema.thresholds.max_duplicate_share == 0 and not _keys(schema)
+
+
+def _op_pandera(folder: Path, backend: str):
+    from pandera.errors import SchemaErrors
+
+    kind = "polars" if backend == "polars" else "pandas"
+    checker = pandera_schema(_schema(folder), backend)
+    current = _read(folder, "current", kind)
+    problems = _read(folder, "problems", kind)
+
+    def run(frame) -> Any:
+        try:
+            checker.validate(frame, lazy=True)
+        except SchemaErrors as e:
+            return e
+        return None
+
+    def summary(error) -> dict[str, Any]:
+        if error is None:
+            return {"ok": True, "failures": []}
+        cases = error.failure_cases
+        rows = cases.to_dicts() if hasattr(cases, "to_dicts") else cases.to_dict("records")
+        counts = Counter((str(r.get("column")), str(r.get("check"))) for r in rows)
+        return {"ok": False, "failures": [[c, k, n] for (c, k), n in sorted(counts.items())]}
+
+    def check(error) -> dict[str, Any]:
+        return {"clean": summary(error), "problems": summary(run(problems))}
+
+    return (lambda: run(current)), check
+
+
+def op_pandera_polars(folder: Path, spec: dict[str, Any]):
+    return _op_pandera(folder, "polars")
+
+
+def op_pandera_pandas(folder: Path, spec: dict[str, Any]):
+    return _op_pandera(folder, "pandas")
+
+
+def op_gx(folder: Path, spec: dict[str, Any]):
+    """A Great Expectations suite equivalent to the loopwise schema (ephemeral context,
+    pandas datasource); only ``ValidationDefinition.run`` is timed."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import logging
+
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    import pandas as pd
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    schema = _schema(folder)
+    current = _read(folder, "current", "pandas")
+    problems = _read(folder, "problems", "pandas")
+    text = str(pd.Series(["a"]).dtype)  # "str" under pandas 3, "object" before
+    types = {"float": "float64", "integer": "int64", "string": text}
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # a bar per run
+    asset = context.data_sources.add_pandas("bench").add_dataframe_asset("frame")
+    batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(gx.ExpectationSuite(name="bench"))
+    keys = _keys(schema)
+    for name, c in schema.columns.items():
+        suite.add_expectation(gxe.ExpectColumnValuesToBeOfType(column=name, type_=types[c.type]))
+        if not c.nullable:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=name))
+        if c.min is not None or c.max is not None:
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToBeBetween(column=name, min_value=c.min, max_value=c.max)
+            )
+        if c.domain is not None:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=c.domain))
+        if name in keys:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=name))
+    if checks_duplicate_rows(schema):
+        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(schema.columns)))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name="bench")
+    )
+
+    def run(frame) -> Any:
+        return definition.run(batch_parameters={"dataframe": frame})
+
+    def summary(result) -> dict[str, Any]:
+        failed = [
+            [r.expectation_config.type, r.expectation_config.kwargs.get("column"),
+             r.result.get("unexpected_count")]
+            for r in result.results
+            if not r.success
+        ]  # fmt: skip
+        return {"ok": bool(result.success), "failures": failed, "expectations": len(result.results)}
+
+    def check(result) -> dict[str, Any]:
+        return {"clean": summary(result), "problems": summary(run(problems))}
+
+    return (lambda: run(current)), check
+
+
+def op_lw_drift(folder: Path, spec: dict[str, Any]):
+    from loopwise.data.drift import detect_drift
+
+    reference = _read(folder, "reference", spec["input"])
+    drifted = _read(folder, "drifted", spec["input"])
+    columns = list(spec["columns"])
+
+    def check(report) -> dict[str, Any]:
+        scores = {n: [r.test, r.statistic, r.threshold] for n, r in report.columns.items()}
+        return {"drifted": report.drifted_columns, "scores": scores}
+
+    return (lambda: detect_drift(reference, drifted, columns=columns)), check
+
+
+def op_evidently(folder: Path, spec: dict[str, Any]):
+    """Evidently 0.7: ``Report([DataDriftPreset()]).run(current, reference)``; runs with
+    the interpreter of .venv-evidently (pandas < 3), so it imports pandas only."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    reference = _read(folder, "reference", "pandas")
+    drifted = _read(folder, "drifted", "pandas")
+    columns = list(spec["columns"])
+
+    def run() -> Any:
+        # include_tests: each column's verdict (drift_detected) comes back as a test result
+        report = Report([DataDriftPreset(columns=columns)], include_tests=True)
+        return report.run(drifted, reference)
+
+    def check(snapshot) -> dict[str, Any]:
+        flagged = [
+            t.metric_config.params["column"]
+            for t in snapshot.tests_results
+            if t.id == "drift" and str(getattr(t.status, "value", t.status)) == "FAIL"
+        ]
+        scores = {}
+        for metric in snapshot.dict()["metrics"]:
+            config = metric.get("config", {})
+            if config.get("type", "").endswith("ValueDrift"):
+                scores[config["column"]] = [config["method"], metric["value"], config["threshold"]]
+        return {"drifted": [c for c in columns if c in flagged], "scores": scores}
+
+    return run, check
+
+
+def op_lw_profile(folder: Path, spec: dict[str, Any]):
+    from loopwise.data.profiling import profile
+
+    frame = _read(folder, "reference", "polars")
+    return (lambda: profile(frame)), lambda p: {"columns": len(p.columns)}
+
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)  # loopwise profile's quantiles
+
+
+def polars_floor(frame):
+    """The floor: ONE Polars select with null count, min, max, n_unique per column, plus
+    mean, std and the 7 quantiles of numeric columns (what a hand-written profile needs).
+
+    The quantiles are one expression per column where Polars takes a list of them (one
+    sort; 7 separate ``quantile`` calls cost 7x as much).
+    """
+    import polars as pl
+
+    exprs = []
+    many = _list_quantiles()
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        stats = [col.null_count(), col.min(), col.max(), col.n_unique()]
+        if dtype.is_numeric():
+            stats += [col.mean(), col.std()]
+            if many:
+                stats.append(col.quantile(list(QUANTILES), interpolation="linear"))
+            else:
+                stats += [col.quantile(q, interpolation="linear") for q in QUANTILES]
+        exprs += [s.alias(f"{name}:{i}") for i, s in enumerate(stats)]
+    return frame.select(exprs)
+
+
+def _list_quantiles() -> bool:
+    """Whether this Polars computes a list of quantiles in one expression."""
+    import polars as pl
+
+    try:
+        pl.select(pl.lit(1.0).quantile([0.5, 0.9], interpolation="linear"))
+    except Exception:
+        return False
+    return True
+
+
+def op_polars_floor(folder: Path, spec: dict[str, Any]):
+    frame = _read(folder, "reference", "polars")
+    return (lambda: polars_floor(frame)), lambda out: {"stats": out.width}
+
+
+OPERATIONS = {
+    "lw_validate": op_lw_validate,
+    "pandera_polars": op_pandera_polars,
+    "pandera_pandas": op_pandera_pandas,
+    "gx": op_gx,
+    "lw_drift": op_lw_drift,
+    "evidently": op_evidently,
+    "lw_profile": op_lw_profile,
+    "polars_floor": op_polars_floor,
+}
+
+
+# -- the parent: data, one child per tool, figures ------------------------------------------
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    times: list[float]
+    peak_mb: float | None
+    memory_method: str
+    info: dict[str, Any]
+
+
+class Bench:
+    def __init__(self, folder: Path, quick: bool, evidently_python: Path) -> None:
+        self.folder = folder
+        self.quick = quick
+        self.evidently_python = evidently_python
+        self.results = Results("data")
+        self.failed_checks: list[str] = []
+        self.cache: dict[tuple[str, str], Outcome] = {}
+
+    def check(self, ok: bool, message: str) -> None:
+        if not ok:
+            self.failed_checks.append(message)
+            print(f"CHECK FAILED: {message}", file=sys.stderr, flush=True)
+
+    def run(self, op: str, kind: str = "") -> Outcome | None:
+        """One tool's measurement, in a fresh process (cached: figures share loopwise's)."""
+        if (op, kind) in self.cache:
+            return self.cache[(op, kind)]
+        python = Path(sys.executable)
+        spec: dict[str, Any] = {"op": op, "folder": str(self.folder), "input": kind}
+        if op in ("lw_drift", "evidently"):
+            spec["columns"] = list(DRIFT_COLUMNS)
+        if op == "evidently":
+            if not self.evidently_python.exists():
+                print(
+                    f"NOTE: Evidently skipped: no interpreter at {self.evidently_python}. "
+                    "Create it with `python3 -m venv .venv-evidently && .venv-evidently/bin/pip "
+                    "install 'evidently==0.7.23' 'pandas<3' pyarrow` (Evidently 0.7 does not "
+                    "import under pandas 3), or pass --evidently-python PATH.",
+                    flush=True,
+                )
+                return None
+            python = self.evidently_python
+            if not self.quick:
+                spec["single_above"] = EVIDENTLY_SINGLE_ABOVE_S
+        label = f"{op}({kind})" if kind else op
+        progress(f"{label} in a fresh process ...")
+        seconds, proc = timed(
+            lambda: subprocess.run(
+                [str(python), str(Path(__file__).resolve()), CHILD_FLAG, json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+        )
+        lines = [s for s in proc.stdout.splitlines() if s.startswith(CHILD_PREFIX)]
+        if proc.returncode != 0 or not lines:
+            self.check(False, f"{label} failed (exit {proc.returncode}); see its stderr above")
+            return None
+        out = Outcome(**json.loads(lines[-1][len(CHILD_PREFIX) :]))
+        runs = ", ".join(f"{t:.3f}" for t in out.times)
+        peak = "?" if out.peak_mb is None else f"{out.peak_mb:,.0f} MB"
+        progress(f"{label}: runs {runs} s, peak +{peak}; process {seconds:.1f}s")
+        self.cache[(op, kind)] = out
+        return out
+
+    def figure(self, metric: str) -> None:
+        lw_op, kind, alt_op, alt = PLAN[metric]
+        lw = self.run(lw_op, kind)
+        other = self.run(alt_op, "polars" if alt_op in ("pandera_polars", "polars_floor") else "")
+        if lw is None:
+            return
+        extra: dict[str, Any] = {
+            "loopwise_peak_mb": _mb(lw.peak_mb),
+            f"{alt}_peak_mb": None if other is None else _mb(other.peak_mb),
+        }
+        notes = [self.describe(metric, lw, other)]
+        if metric.startswith("validate"):
+            notes += self.validation_checks(metric, lw, other, alt)
+        if metric == "drift_s":
+            same, lines = self.drift_checks(lw, other)
+            extra["same_drifted_columns"] = same
+            notes += lines
+        self.results.add_against(
+            metric,
+            lw.seconds,
+            alt,
+            None if other is None else other.seconds,
+            higher_is_better=False,
+            unit="s",
+            note="\n    ".join(notes),
+            extra=extra,
+        )
+
+    def describe(self, metric: str, lw: Outcome, other: Outcome | None) -> str:
+        _, kind, _, alt = PLAN[metric]
+        what = {
+            "validate_s": "validate(clean batch, inferred schema) vs Pandera Polars, lazy=True",
+            "validate_vs_pandas_s": "validate(pandas frame) vs Pandera pandas, lazy=True",
+            "validate_vs_gx_s": "validate(pandas frame) vs GX ValidationDefinition.run",
+            "drift_s": "detect_drift(reference, drifted) vs Evidently DataDriftPreset",
+            "profile_s": "profile(frame) vs one hand-written Polars select",
+        }[metric]
+        runs = _runs(lw)
+        text = f"{what}; {kind} input; loopwise runs {runs}"
+        if other is not None:
+            text += f", {alt} runs {_runs(other)}"
+        mem = f"peak memory above the loaded inputs: loopwise {_mem(lw.peak_mb)}"
+        if other is not None:
+            mem += f", {alt} {_mem(other.peak_mb)} ({other.memory_method})"
+        return f"{text}\n    {mem}"
+
+    def validation_checks(
+        self, metric: str, lw: Outcome, other: Outcome | None, alt: str
+    ) -> list[str]:
+        lines = []
+        clean, bad = lw.info["clean"], lw.info["problems"]
+        errors = [a for a in clean["anomalies"] if a[1] == "error"]
+        self.check(not errors, f"{metric}: loopwise reports errors on the clean batch: {errors}")
+        found = {(a[0], a[2]): a[3] for a in bad["anomalies"]}
+        for column, kind, rows in PROBLEMS:
+            got = found.get((kind, column))
+            self.check(got == rows, f"{metric}: loopwise {kind} on {column}: {got}, want {rows}")
+        shown = ", ".join(f"{k} {c} {n} ({s})" for k, s, c, n in bad["anomalies"])
+        lines.append(
+            f"clean batch: loopwise {'ok' if clean['ok'] else 'FAILED'} "
+            f"({len(clean['anomalies'])} anomalies); injected problems: loopwise "
+            f"{'ok' if bad['ok'] else 'failed'}: {shown}"
+        )
+        if other is not None:
+            o_clean, o_bad = other.info["clean"], other.info["problems"]
+            failures = ", ".join(f"{c} {k} {n}" for c, k, n in o_bad["failures"])
+            lines.append(
+                f"clean batch: {alt} {'ok' if o_clean['ok'] else 'FAILED ' + str(o_clean)}; "
+                f"injected problems: {alt} {'ok (missed them!)' if o_bad['ok'] else 'failed'}: "
+                f"{failures}"
+            )
+        return lines
+
+    def drift_checks(self, lw: Outcome, other: Outcome | None) -> tuple[bool | None, list[str]]:
+        mine = lw.info["drifted"]
+        self.check(
+            sorted(mine) == sorted(DRIFTED),
+            f"drift_s: loopwise flagged {mine}, the data drifted in {list(DRIFTED)}",
+        )
+        lines = [f"drifted columns: made {list(DRIFTED)}; loopwise {mine}"]
+        if other is None:
+            return None, lines
+        theirs = other.info["drifted"]
+        same = sorted(mine) == sorted(theirs)
+        lines[0] += f"; evidently {theirs}; {'same' if same else 'DIFFERENT'}"
+        if not same:
+            for column in sorted(set(mine) ^ set(theirs)):
+                lines.append(
+                    f"  {column}: loopwise {lw.info['scores'].get(column)}, "
+                    f"evidently {other.info['scores'].get(column)}"
+                )
+        return same, lines
+
+
+def _runs(out: Outcome) -> str:
+    return "/".join(f"{t:.3f}" for t in out.times) + " s"
+
+
+def _mem(peak: float | None) -> str:
+    return "?" if peak is None else f"{peak:,.0f} MB"
+
+
+def _mb(peak: float | None) -> float | None:
+    return None if peak is None else round(peak, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [CHILD_FLAG]:
+        return child_main(json.loads(argv[1]))
+    parser = make_parser(__doc__.splitlines()[0], FIGURES)
+    parser.add_argument(
+        "--evidently-python",
+        type=Path,
+        default=DEFAULT_EVIDENTLY_PYTHON,
+        metavar="PATH",
+        help="interpreter with Evidently 0.7 and pandas < 3 (default: .venv-evidently/bin/python)",
+    )
+    args = parser.parse_args(argv)
+    rows = QUICK_ROWS if args.quick else FULL_ROWS
+    figures = [args.only] if args.only else list(FIGURES)
+    mode = "quick" if args.quick else "full"
+    print(f"bench data ({mode}, {rows:,} rows x 20 columns): {', '.join(figures)}", flush=True)
+    with work_folder(args.workdir, "bench-data-") as folder:
+        prepare(folder, rows)
+        bench = Bench(folder, args.quick, args.evidently_python)
+        for figure in figures:
+            progress(f"{figure} ...")
+            seconds, _ = timed(lambda figure=figure: bench.figure(figure))
+            progress(f"{figure} done in {seconds:.1f}s")
+        bench.results.print_results()
+    if bench.failed_checks:
+        print(f"{len(bench.failed_checks)} check(s) failed:", file=sys.stderr)
+        for message in bench.failed_checks:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
