@@ -154,3 +154,25 @@ def model_lineage(uri: str) -> ModelLineage:
         raise InvalidInput(f"model_lineage takes a models:/ reference, got {uri!r}.")
     parse_ref(uri, kind="models")
     return lineage_of(context.get_store(), uri)
+
+
+def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> Any:
+    """Evaluate a model overall, per slice and against a trivial baseline.
+
+    ``model_or_uri`` is a fitted model or ``models:/name@alias``; ``data`` a frame, a file,
+    or ``datasets:/name/3``. With a registered model, a dataset version or an active run,
+    the result is stored and linked to them. See :func:`loopwise.evaluation.evaluate.evaluate`
+    for ``task``, ``slices``, ``predictions``, ``probabilities`` and ``threshold``.
+    """
+    from loopwise.registry.evaluations import evaluate_and_store
+
+    run = active_run()
+    return evaluate_and_store(
+        context.get_store(),
+        model_or_uri,
+        data,
+        run_id=run.id if run is not None else None,
+        load=load_model,
+        target=target,
+        **kwargs,
+    )
