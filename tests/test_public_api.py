@@ -8,6 +8,20 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "log_model",
+    "load_model",
+    "get_model_version",
+    "list_models",
+    "list_model_versions",
+    "set_alias",
+    "delete_alias",
+    "alias_history",
+    "version_at",
+    "rollback",
+    "model_lineage",
+    "evaluate",
+    "ModelVersion",
+    "Evaluation",
     "infer_schema",
     "Schema",
     "validate",

@@ -66,6 +66,20 @@ def evaluations_of(store: Store, model_version_id: str) -> list[Evaluation]:
     return [Evaluation.from_dict(json.loads(row.result)) for row in rows]
 
 
+class _Lenient:
+    """A loaded package that ignores columns outside its signature (not missing ones)."""
+
+    def __init__(self, loaded: Any) -> None:
+        self._loaded = loaded
+        if loaded.manifest.has_predict_proba:
+            self.predict_proba = lambda data: loaded.predict_proba(data, strict=False)
+        if hasattr(loaded.raw, "classes_"):
+            self.classes_ = loaded.raw.classes_
+
+    def predict(self, data: Any) -> Any:
+        return self._loaded.predict(data, strict=False)
+
+
 def evaluate_and_store(
     store: Store,
     model_or_uri: Any,
@@ -86,7 +100,8 @@ def evaluate_and_store(
     model = model_or_uri
     if isinstance(model_or_uri, str):
         version_id = get_model_version(store, model_or_uri).id
-        model = load(model_or_uri)
+        # Evaluation data carries the target, slice columns and ids besides the features.
+        model = _Lenient(load(model_or_uri))
     if isinstance(data, str) and data.startswith("datasets:/"):
         dataset_id = get_dataset_version(store, data).id
         data = load_dataset(store, data, as_="polars")

@@ -1,0 +1,106 @@
+"""The module-level registry API end to end: log, load, aliases, lineage, evaluation."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from loopwise.errors import InvalidInput, NotFound
+
+
+@pytest.fixture
+def data() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50_000, 15_000, n),
+            "region": rng.choice(["north", "south", "east"], n),
+        }
+    )
+    score = (frame["age"] - 45) / 20 + (frame["income"] - 50_000) / 20_000
+    frame["y"] = (score + rng.normal(0, 0.5, n) > 0).astype(int)
+    return frame
+
+
+def _fit(frame: pd.DataFrame, c: float = 1.0) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=1000).fit(frame[["age", "income"]], frame["y"])
+
+
+def test_log_load_and_lineage(lw, data):
+    with lw.start_run(experiment="credit") as run:
+        lw.log_params({"C": 1.0})
+        version = lw.log_dataset(data, name="loans")
+        model = _fit(data)
+        lw.log_metric("train_auc", 0.9)
+        mv = lw.log_model(model, name="credit-risk", input_example=data[["age", "income"]][:5])
+    assert mv.uri == "models:/credit-risk/1"
+    assert mv.run_id == run.id
+    assert mv.flavor == "sklearn"
+    loaded = lw.load_model("models:/credit-risk/1")
+    features = data[["age", "income"]]
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+    np.testing.assert_allclose(loaded.predict_proba(features), model.predict_proba(features))
+    with pytest.raises(InvalidInput, match="income"):
+        loaded.predict(data[["age"]])
+    lineage = lw.model_lineage("models:/credit-risk/1")
+    assert lineage.run.id == run.id
+    assert lineage.run.params == {"C": "1.0"}
+    assert lineage.run.metrics == {"train_auc": 0.9}
+    assert [d.id for d in lineage.datasets] == [version.id]
+    assert "python" in lineage.to_dict()["environment"]
+
+
+def test_aliases_version_at_and_rollback(lw, data):
+    lw.log_model(_fit(data, 0.1), name="credit-risk", input_example=data[["age", "income"]][:3])
+    lw.log_model(_fit(data, 1.0), name="credit-risk", input_example=data[["age", "income"]][:3])
+    lw.set_alias("credit-risk", "champion", 1, reason="first model")
+    time.sleep(0.01)
+    middle = datetime.now(UTC)
+    time.sleep(0.01)
+    lw.set_alias("credit-risk", "champion", 2, reason="better")
+    champion = lw.get_model_version("models:/credit-risk@champion")
+    assert champion.version == 2
+    assert champion.aliases == ["champion"]
+    assert lw.version_at("credit-risk", alias="champion", at=middle) == 1
+    assert lw.load_model("models:/credit-risk@champion") is lw.load_model("models:/credit-risk/2")
+    move = lw.rollback("credit-risk", alias="champion")
+    assert (move.from_version, move.to_version) == (2, 1)
+    assert lw.get_model_version("models:/credit-risk@champion").version == 1
+    history = lw.alias_history("credit-risk", "champion")
+    assert [h.kind for h in history] == ["set", "set", "rollback"]
+    assert [m.name for m in lw.list_models()] == ["credit-risk"]
+    assert len(lw.list_model_versions("credit-risk")) == 2
+
+
+def test_evaluate_stores_results_linked_to_version_and_dataset(lw, data):
+    lw.log_dataset(data, name="holdout")
+    lw.log_model(_fit(data), name="credit-risk", input_example=data[["age", "income"]][:3])
+    evaluation = lw.evaluate(
+        "models:/credit-risk/1",
+        "datasets:/holdout@latest",
+        target="y",
+        slices=["region"],
+    )
+    assert evaluation.metrics["roc_auc"] > 0.7
+    assert set(evaluation.slice_metrics["slice_value"]) == {"north", "south", "east"}
+    lineage = lw.model_lineage("models:/credit-risk/1")
+    assert len(lineage.evaluations) == 1
+    assert lineage.evaluations[0]["metrics"]["roc_auc"] == pytest.approx(
+        evaluation.metrics["roc_auc"]
+    )
+
+
+def test_registry_api_errors(lw, data):
+    with pytest.raises(InvalidInput, match="Model name"):
+        lw.log_model(_fit(data), name="Credit Risk")
+    with pytest.raises(NotFound, match="No model named"):
+        lw.load_model("models:/nope@champion")
+    with pytest.raises(InvalidInput, match="models:/"):
+        lw.model_lineage("credit-risk")
