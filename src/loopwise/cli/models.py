@@ -1,0 +1,583 @@
+"""``loopwise models`` and ``loopwise evaluate``: the model registry from the terminal.
+
+Each command makes one or two calls into the registry services (``list_models``,
+``list_versions``, ``model_lineage``, ``set_alias``, ``rollback``, ``version_at``...) and
+prints a table for people or JSON with ``--json``. Alias moves print the move they made
+(``credit-risk@champion: 2 → 3``), so a terminal log shows what changed. ``evaluate`` scores
+a registered model on a file or a ``datasets:/`` reference, overall, per slice and against
+a trivial baseline; the result is stored with the model version (``models show`` lists it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from loopwise.cli.render import (
+    MISSING,
+    console,
+    local_time,
+    new_table,
+    print_json,
+    print_note,
+    size,
+    text,
+)
+from loopwise.cli.run_views import _git_summary, _grid, _key_values
+
+if TYPE_CHECKING:
+    from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.registry.lineage import ModelLineage
+    from loopwise.registry.records import AliasMove, ModelVersion
+    from loopwise.store import Store
+
+app = typer.Typer(
+    help="List and inspect registered models; move, roll back and trace their aliases.",
+    no_args_is_help=True,
+)
+alias_app = typer.Typer(help="Point an alias (e.g. champion) at a version, or remove it.")
+app.add_typer(alias_app, name="alias", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+NameArg = Annotated[str, typer.Argument(help="The model name (see `loopwise models list`).")]
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", "-r", help="Why: recorded in the alias history.", show_default=False),
+]
+AliasOption = Annotated[
+    str, typer.Option("--alias", "-a", help="The alias, e.g. champion.", show_default=False)
+]
+
+#: Slice columns shown per task by ``evaluate`` (all metrics are in --json and --html).
+SLICE_METRICS = {
+    "classification": ("accuracy", "f1", "roc_auc"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
+def model_uri(uri_or_name: str) -> str:
+    """``models:/...`` as given; a bare ``name`` (or ``name/3``, ``name@alias``) prefixed."""
+    return uri_or_name if ":/" in uri_or_name else f"models:/{uri_or_name}"
+
+
+def _version_text(version: int | None) -> str:
+    return MISSING if version is None else str(version)
+
+
+def _move_text(move: AliasMove) -> str:
+    suffix = {"rollback": " (rollback)", "delete": " (deleted)"}.get(move.kind, "")
+    return (
+        f"{move.model}@{move.alias}: {_version_text(move.from_version)} → "
+        f"{_version_text(move.to_version)}{suffix}"
+    )
+
+
+def _print_move(move: AliasMove) -> None:
+    console().print(Text(_move_text(move), style="bold"))
+    if move.reason:
+        print_note(f"reason: {move.reason}")
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_models(as_json: JsonOption = False) -> None:
+    """List every registered model: versions, latest version, aliases, created."""
+    from loopwise.context import get_store
+    from loopwise.registry.models import list_models as list_service
+
+    store = get_store()
+    found = list_service(store)
+    if as_json:
+        print_json([m.to_dict() for m in found])
+        return
+    if not found:
+        print_note(
+            f"No models yet in {store.db.safe_url}. "
+            "Register one with lw.log_model(model, name=...)."
+        )
+        return
+    table = new_table()
+    table.add_column("name", style="bold")
+    table.add_column("versions", justify="right")
+    table.add_column("latest", justify="right")
+    table.add_column("aliases")
+    table.add_column("created", no_wrap=True)
+    for m in found:
+        aliases = sorted(m.aliases.items(), key=lambda item: (item[1], item[0]))
+        table.add_row(
+            text(m.name),
+            text(m.versions),
+            text(m.latest_version),
+            text(", ".join(f"{alias}→{version}" for alias, version in aliases) or None),
+            local_time(m.created_at),
+        )
+    console().print(table)
+
+
+@app.command("versions")
+def list_versions(name: NameArg, as_json: JsonOption = False) -> None:
+    """List the versions of a model, oldest first: aliases, flavor, run, size, created."""
+    from loopwise.context import get_store
+    from loopwise.registry.models import list_versions as list_service
+
+    found = list_service(get_store(), name)
+    if as_json:
+        print_json([v.to_dict() for v in found])
+        return
+    if not found:
+        print_note(f"Model {name!r} has no versions yet.")
+        return
+    table = new_table()
+    table.add_column("version", justify="right", style="bold")
+    table.add_column("aliases")
+    table.add_column("flavor")
+    table.add_column("run", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for v in found:
+        table.add_row(
+            text(v.version),
+            text(", ".join(v.aliases) or None),
+            text(v.flavor),
+            text(v.run_id),
+            size(v.size),
+            local_time(v.created_at),
+        )
+    console().print(table)
+
+
+@app.command("history")
+def history(
+    name: NameArg,
+    alias: Annotated[
+        str | None,
+        typer.Option("--alias", "-a", help="Only this alias's moves.", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every recorded move of the model's aliases, oldest first: who, when, why."""
+    from loopwise.context import get_store
+    from loopwise.registry.models import alias_history
+
+    moves = alias_history(get_store(), name, alias)
+    if as_json:
+        print_json([m.to_dict() for m in moves])
+        return
+    if not moves:
+        which = f"alias {alias!r} of model {name!r}" if alias else f"the aliases of {name!r}"
+        print_note(f"No recorded moves of {which}.")
+        return
+    table = new_table()
+    table.add_column("when", no_wrap=True)
+    table.add_column("alias", style="bold")
+    table.add_column("kind")
+    table.add_column("from → to", no_wrap=True)
+    table.add_column("by")
+    table.add_column("reason", overflow="fold")
+    for m in moves:
+        table.add_row(
+            local_time(m.moved_at),
+            text(m.alias),
+            text(m.kind),
+            text(f"{_version_text(m.from_version)} → {_version_text(m.to_version)}"),
+            text(m.moved_by),
+            text(m.reason),
+        )
+    console().print(table)
+
+
+# -- show ------------------------------------------------------------------------------------
+
+
+@app.command("show")
+def show(
+    uri_or_name: Annotated[
+        str,
+        typer.Argument(
+            metavar="URI_OR_NAME",
+            help="models:/name/3, models:/name@champion, or a name (its latest version).",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one version: overview, signature, lineage (run, code, data) and evaluations."""
+    from loopwise.context import get_store
+    from loopwise.registry.lineage import model_lineage
+
+    store = get_store()
+    lineage = model_lineage(store, model_uri(uri_or_name))
+    if as_json:
+        print_json(lineage.to_dict())
+        return
+    console().print(Group(*_version_details(store, lineage)))
+
+
+def _version_details(store: Store, lineage: ModelLineage) -> list[RenderableType]:
+    """The sections of ``models show``, top to bottom."""
+    sections = [_overview(lineage.version), _signature(lineage.version.signature)]
+    run = lineage.run
+    sections.append(_lineage(lineage))
+    if run is not None:
+        sections.append(_key_values("Run params", run.params, str, "The run logged no params."))
+        sections.append(
+            _key_values("Run metrics", run.metrics, _metric, "The run logged no metrics.")
+        )
+    sections.append(_evaluations(store, lineage))
+    return sections
+
+
+def _overview(version: ModelVersion) -> Panel:
+    tags = ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items()))
+    rows: list[tuple[str, RenderableType]] = [
+        ("uri", text(version.uri)),
+        ("flavor", text(version.flavor)),
+        ("aliases", text(", ".join(version.aliases) or None)),
+        ("size", text(size(version.size))),
+        ("created", text(local_time(version.created_at, zone=True))),
+        ("created by", text(version.created_by)),
+        ("run", text(version.run_id)),
+        ("description", text(version.description)),
+        ("tags", text(tags or None)),
+    ]
+    return Panel(
+        _grid(rows),
+        title=Text(f"Model {version.name} version {version.version}"),
+        title_align="left",
+        expand=False,
+    )
+
+
+def _signature(signature: Mapping[str, Any] | None) -> RenderableType:
+    if not signature or not signature.get("inputs"):
+        return Text("No signature: inputs are not checked.", style="dim")
+    table = new_table("Signature")
+    table.add_column("input", style="bold", overflow="fold")
+    table.add_column("type")
+    for spec in signature["inputs"]:
+        table.add_row(text(spec.get("name")), text(_spec_type(spec)))
+    outputs = signature.get("outputs") or []
+    if not outputs:
+        return table
+    described = ", ".join(f"{spec.get('name')} ({_spec_type(spec)})" for spec in outputs)
+    return Group(table, Text(f"outputs: {described}", style="dim"))
+
+
+def _spec_type(spec: Mapping[str, Any]) -> str:
+    shape = spec.get("shape")
+    if shape is None:
+        return str(spec.get("type"))
+    return f"{spec.get('type')} {tuple(shape)}"
+
+
+def _lineage(lineage: ModelLineage) -> RenderableType:
+    run = lineage.run
+    if run is None:
+        return Text("Lineage: no run recorded (the model was logged outside a run).", style="dim")
+    datasets = [f"{d.uri} ({d.rows:,} rows × {d.columns} columns)" for d in lineage.datasets]
+    rows: list[tuple[str, RenderableType]] = [
+        ("run", text(f"{run.name} ({run.id})")),
+        ("experiment", text(run.experiment)),
+        ("status", text(run.status)),
+        ("code", text(_git_summary(lineage.code_version))),
+        ("data", text("\n".join(datasets) or "no dataset versions recorded")),
+    ]
+    return Panel(_grid(rows), title="Lineage", title_align="left", expand=False)
+
+
+def _dataset_uris(store: Store, lineage: ModelLineage) -> dict[str, str]:
+    """``datasets:/`` references for every dataset version the evaluations were scored on."""
+    found = {d.id: d.uri for d in lineage.datasets}
+    wanted = {e.get("dataset_version_id") for e in lineage.evaluations} - {None} - set(found)
+    if wanted:  # evaluated on data the model was not trained on: look the versions up
+        from loopwise.data.datasets import list_datasets, list_versions
+
+        for info in list_datasets(store):
+            found.update({v.id: v.uri for v in list_versions(store, info.name)})
+    return found
+
+
+def _evaluations(store: Store, lineage: ModelLineage) -> RenderableType:
+    evaluations = lineage.evaluations
+    if not evaluations:
+        return Text(
+            "No evaluations stored. Score this version with `loopwise evaluate URI DATA`.",
+            style="dim",
+        )
+    uris = _dataset_uris(store, lineage)
+    names: list[str] = []
+    for e in evaluations:
+        names.extend(m for m in e.get("metrics", {}) if m != "confusion_matrix" and m not in names)
+    table = new_table("Evaluations (overall)")
+    for column in ("#", "data", "task", "n"):
+        table.add_column(column, justify="left" if column in ("data", "task") else "right")
+    for name in names:
+        table.add_column(name, justify="right", min_width=len(name))
+    for number, e in enumerate(evaluations, start=1):
+        dataset_id = e.get("dataset_version_id")
+        data = None if dataset_id is None else uris.get(dataset_id, f"dataset version {dataset_id}")
+        metrics = e.get("metrics", {})
+        table.add_row(
+            text(number),
+            text(data or "a frame or file"),
+            text(e.get("task")),
+            text(f"{e.get('n', 0):,}"),
+            *(text(_metric(metrics.get(name))) for name in names),
+        )
+    return table
+
+
+# -- aliases ---------------------------------------------------------------------------------
+
+
+@alias_app.command("set")
+def set_alias(
+    name: NameArg,
+    alias: Annotated[str, typer.Argument(help="The alias, e.g. champion.")],
+    version: Annotated[int, typer.Argument(help="The version number it should point at.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Point ALIAS of model NAME at VERSION (recorded with who, when and why)."""
+    from loopwise.context import get_store
+    from loopwise.registry.models import set_alias as set_service
+
+    _print_move(set_service(get_store(), name, alias, version, reason=reason))
+
+
+@alias_app.command("delete")
+def delete_alias(
+    name: NameArg,
+    alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Remove ALIAS from model NAME (recorded in its history)."""
+    from loopwise.context import get_store
+    from loopwise.registry.models import delete_alias as delete_service
+
+    _print_move(delete_service(get_store(), name, alias, reason=reason))
+
+
+@app.command("rollback")
+def rollback(name: NameArg, alias: AliasOption, reason: ReasonOption = None) -> None:
+    """Move an alias back to the version that held it before the current one.
+
+    Rollbacks stack: rolling back twice after 1 → 2 → 3 lands on 1.
+    """
+    from loopwise.context import get_store
+    from loopwise.registry.models import rollback as rollback_service
+
+    _print_move(rollback_service(get_store(), name, alias, reason=reason))
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 moment; without a zone it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time; use e.g. 2024-05-01T14:00:00+02:00 "
+            "(no zone means UTC).",
+            param_hint="'--time'",
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@app.command("at")
+def version_at(
+    name: NameArg,
+    alias: AliasOption,
+    time: Annotated[
+        str,
+        typer.Option(
+            "--time",
+            "-t",
+            help="An ISO 8601 time, e.g. 2024-05-01T14:00:00+02:00 (no zone means UTC).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Which version held an alias at a given time (exit 1 when none did)."""
+    from loopwise.context import get_store
+    from loopwise.errors import NotFound
+    from loopwise.registry.models import version_at as version_at_service
+
+    moment = parse_time(time)
+    held = version_at_service(get_store(), name, alias, moment)
+    when = local_time(moment, zone=True)
+    if held is None:
+        raise NotFound(f"No version of model {name!r} held alias {alias!r} at {when}.")
+    console().print(
+        Text(f"{name}@{alias} at {when}: version {held} (models:/{name}/{held})"),
+    )
+
+
+# -- evaluate --------------------------------------------------------------------------------
+
+
+class Task(StrEnum):
+    classification = "classification"
+    regression = "regression"
+
+
+def parse_bins(specs: Sequence[str]) -> list[tuple[str, list[float]]]:
+    """``COL=0,30,50,120`` options as ``(column, edges)`` slice specs."""
+    parsed = []
+    for spec in specs:
+        column, sep, edges = spec.partition("=")
+        try:
+            values = [float(e) for e in edges.split(",") if e.strip()]
+        except ValueError:
+            values = []
+        if not sep or not column.strip() or len(values) < 2:
+            raise typer.BadParameter(
+                f"{spec!r} is not COLUMN=EDGE,EDGE,...; e.g. age=0,30,50,120.",
+                param_hint="'--bins'",
+            )
+        parsed.append((column.strip(), values))
+    return parsed
+
+
+def _metric(value: Any, *, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.4f}" if sign else f"{value:.4f}"
+
+
+def evaluate_command(
+    uri: Annotated[
+        str,
+        typer.Argument(help="models:/name/3, models:/name@champion, or a name (latest)."),
+    ],
+    data: Annotated[
+        str,
+        typer.Argument(help="Labelled data: a Parquet or CSV file, or datasets:/name/version."),
+    ],
+    target: Annotated[str, typer.Option("--target", "-t", help="The label column.")] = "y",
+    task: Annotated[
+        Task | None,
+        typer.Option("--task", help="Inferred from the target when not given.", show_default=False),
+    ] = None,
+    slices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slice",
+            "-s",
+            help="Score each value of this column separately; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    bins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bins",
+            help="Score numeric bins of a column, e.g. age=0,30,50,120; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate a registered model on labelled data: overall, per slice, against a baseline.
+
+    The result is stored with the model version; `loopwise models show` lists it.
+
+    Slices worse than overall by more than 0.05 on a unitless metric are marked ▼.
+    """
+    from loopwise.cli.data import _read, _steps, _write_html
+    from loopwise.context import get_store
+    from loopwise.registry.api import load_model
+    from loopwise.registry.evaluations import evaluate_and_store
+
+    specs: list[Any] = [*(slices or []), *parse_bins(bins or [])]
+    uri = model_uri(uri)
+    from_dataset = data.startswith("datasets:/")
+    with _steps(3) as (step, done):
+        step(f"loading {uri}")
+        load_model(uri)  # cached: evaluate_and_store below reuses it
+        done()
+        source: Any = data
+        if not from_dataset:  # a datasets:/ reference is read (and linked) by the service
+            step(f"reading {data}")
+            source = _read(data)
+        done()
+        step(("reading data, " if from_dataset else "") + "predicting and scoring")
+        evaluation = evaluate_and_store(
+            get_store(),
+            uri,
+            source,
+            run_id=None,
+            load=load_model,
+            target=target,
+            task=None if task is None else task.value,
+            slices=specs or None,
+        )
+        done()
+    if as_json:
+        flagged = evaluation.flagged_slices()
+        print_json({**evaluation.to_dict(), "flagged_slices": flagged.to_dict("records")})
+    else:
+        _print_evaluation(evaluation)
+    _write_html(evaluation, html)
+
+
+def _print_evaluation(evaluation: Evaluation) -> None:
+    from loopwise.evaluation.metrics import HIGHER_IS_BETTER
+
+    out = console()
+    out.print(Text(evaluation.summary().splitlines()[0], style="bold"))
+    table = new_table()
+    table.add_column("metric", style="bold")
+    for column in ("model", "baseline", "lift"):
+        table.add_column(column, justify="right")
+    for name in evaluation.metric_names:
+        lift = evaluation.lift[name]
+        better = lift > 0 if name in HIGHER_IS_BETTER else lift < 0
+        style = "" if math.isnan(lift) or lift == 0 else ("green" if better else "red")
+        table.add_row(
+            text(name),
+            text(_metric(evaluation.metrics[name])),
+            text(_metric(evaluation.baseline_metrics[name])),
+            Text(_metric(lift, sign=True), style=style),
+        )
+    out.print(table)
+    if evaluation.slice_metrics.empty:
+        return
+    flagged = evaluation.flagged_slices()
+    marks: dict[tuple[str, str], list[str]] = {}
+    for row in flagged.itertuples():
+        marks.setdefault((str(row.slice_column), str(row.slice_value)), []).append(row.metric)
+    for metrics in marks.values():
+        metrics.sort(key=evaluation.metric_names.index)
+    shown = [m for m in SLICE_METRICS[evaluation.task] if m in evaluation.slice_metrics]
+    slices = new_table("Slices")
+    for column in ("slice", "value", "n", *shown, "flagged"):
+        slices.add_column(column, justify="right" if column == "n" or column in shown else "left")
+    for row in evaluation.slice_metrics.to_dict("records"):
+        key = (str(row["slice_column"]), str(row["slice_value"]))
+        hit = marks.get(key)
+        slices.add_row(
+            text(key[0]),
+            text(key[1]),
+            text(f"{int(row['n']):,}"),
+            *(text(_metric(row[m])) for m in shown),
+            Text("▼ " + ", ".join(hit), style="bold red") if hit else text(""),
+            style="red" if hit else None,
+        )
+    out.print(slices)
+    if marks:
+        print_note(
+            f"{len(marks)} slice(s) marked ▼ are worse than overall by more than 0.05 on the "
+            "metrics named; --json or --html has every metric."
+        )
