@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -237,4 +238,20 @@ evaluations = Table(
     Column("result", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index(None, "model_version_id"),
+)
+
+promotion_decisions = Table(
+    "promotion_decisions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", KEY, nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("current_version", Integer, nullable=True),
+    Column("passed", Boolean, nullable=False),
+    Column("checks", Text, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("decided_at", BigInteger, nullable=False),
+    Column("decided_by", String(255), nullable=True),
+    Index(None, "model_id", "decided_at"),
 )
