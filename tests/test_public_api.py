@@ -8,6 +8,9 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "promote",
+    "Policy",
+    "Decision",
     "log_model",
     "load_model",
     "get_model_version",

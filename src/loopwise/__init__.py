@@ -27,6 +27,9 @@ from loopwise.errors import (
 )
 
 _LAZY = {
+    "promote": "loopwise.registry.api",
+    "Policy": "loopwise.evaluation.policy",
+    "Decision": "loopwise.registry.promotion",
     "log_model": "loopwise.registry.api",
     "load_model": "loopwise.registry.api",
     "get_model_version": "loopwise.registry.api",
@@ -93,6 +96,7 @@ __all__ = [
     "Conflict",
     "DataValidationError",
     "DatasetVersion",
+    "Decision",
     "DriftReport",
     "Evaluation",
     "Experiment",
@@ -104,6 +108,7 @@ __all__ = [
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
+    "Policy",
     "Profile",
     "QualityReport",
     "Run",
@@ -149,6 +154,7 @@ __all__ = [
     "log_text",
     "model_lineage",
     "profile",
+    "promote",
     "rollback",
     "search_runs",
     "set_alias",
@@ -186,6 +192,7 @@ if TYPE_CHECKING:
     from loopwise.data.schema_inference import infer_schema
     from loopwise.data.validation import DataValidationError, ValidationReport, validate
     from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.evaluation.policy import Policy
     from loopwise.registry.api import (
         alias_history,
         delete_alias,
@@ -196,10 +203,12 @@ if TYPE_CHECKING:
         load_model,
         log_model,
         model_lineage,
+        promote,
         rollback,
         set_alias,
         version_at,
     )
+    from loopwise.registry.promotion import Decision
     from loopwise.registry.records import ModelVersion
     from loopwise.store import Store
     from loopwise.tracking.fluent import (

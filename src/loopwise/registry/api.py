@@ -176,3 +176,30 @@ def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> 
         target=target,
         **kwargs,
     )
+
+
+def promote(
+    uri: str,
+    *,
+    alias: str,
+    policy: Any,
+    data: Any,
+    target: str,
+) -> Any:
+    """Evaluate ``uri`` against ``policy`` (a Policy, a dict or a YAML path) on ``data`` and
+    move ``alias`` to it only if every gate passes. Returns a ``Decision`` with ``.passed``
+    and ``.checks`` (each with ``.name``, ``.passed``, ``.value``, ``.limit``, ``.slice``,
+    ``.message``); the decision is recorded either way."""
+    from loopwise.registry.promotion import promote as run_promotion
+
+    run = active_run()
+    return run_promotion(
+        context.get_store(),
+        uri,
+        alias=alias,
+        policy=policy,
+        data=data,
+        target=target,
+        load=load_model,
+        run_id=run.id if run is not None else None,
+    )

@@ -66,8 +66,11 @@ def evaluations_of(store: Store, model_version_id: str) -> list[Evaluation]:
     return [Evaluation.from_dict(json.loads(row.result)) for row in rows]
 
 
-class _Lenient:
-    """A loaded package that ignores columns outside its signature (not missing ones)."""
+class LenientModel:
+    """A loaded package that ignores columns outside its signature (not missing ones).
+
+    Evaluation data carries the target, slice columns and ids besides the features.
+    """
 
     def __init__(self, loaded: Any) -> None:
         self._loaded = loaded
@@ -78,6 +81,9 @@ class _Lenient:
 
     def predict(self, data: Any) -> Any:
         return self._loaded.predict(data, strict=False)
+
+    def __getattr__(self, name: str) -> Any:  # input_example, manifest, signature, raw
+        return getattr(self._loaded, name)
 
 
 def evaluate_and_store(
@@ -100,8 +106,7 @@ def evaluate_and_store(
     model = model_or_uri
     if isinstance(model_or_uri, str):
         version_id = get_model_version(store, model_or_uri).id
-        # Evaluation data carries the target, slice columns and ids besides the features.
-        model = _Lenient(load(model_or_uri))
+        model = LenientModel(load(model_or_uri))
     if isinstance(data, str) and data.startswith("datasets:/"):
         dataset_id = get_dataset_version(store, data).id
         data = load_dataset(store, data, as_="polars")

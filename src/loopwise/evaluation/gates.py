@@ -1,0 +1,489 @@
+"""Apply a promotion :class:`~loopwise.evaluation.policy.Policy` to a candidate model.
+
+Why: a promotion decision must say exactly which rule failed, by how much and on which
+slice, so :func:`run_gates` returns one :class:`Check` per rule (and per slice), each with
+a message a reviewer can act on; :func:`summarize` folds them into pass/fail and reasons.
+The caller evaluates (:func:`evaluate_for_policy` uses the policy's task and slices); the
+gates read those evaluations and call the models only for what an evaluation cannot hold:
+the paired bootstrap, the smoke tests and the latency.
+
+``vs_current`` compares the candidate with the current alias holder on the same rows as an
+*improvement*: candidate − current for a higher-is-better metric, current − candidate for
+an error. Without bootstrap the gate fails when the point improvement is below
+``-max_drop``. With ``bootstrap: N`` it draws N seeded resamples of the row indices, scores
+both models on each (the same rows for both: paired), and fails when the lower end of the
+central ``confidence`` interval of the improvement is below ``-max_drop``: the candidate
+may be worse by ``max_drop`` at most, with that confidence. Resamples are vectorised as a
+matrix of per-row counts that weight the metric (:func:`weighted_metric`): dot products,
+and for ROC-AUC and PR-AUC the runs of tied scores of :mod:`.metrics`, sorted once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from loopwise.data.frames import DataLike, to_polars
+from loopwise.errors import InvalidInput
+from loopwise.evaluation.evaluate import Evaluation, evaluate
+from loopwise.evaluation.metrics import Encoded, encode_classification
+from loopwise.evaluation.policy import Policy, SliceRules, SmokeTest, VsCurrent, higher_is_better
+
+LATENCY_WARMUP = 5
+LATENCY_CALLS = 50
+MIB = 1024 * 1024  # max_size_mb counts MiB
+_EPS = 1e-12  # slack when comparing a value with its limit, against float round-off
+_CELLS = 1_000_000  # bootstrap counts held at once (resamples x rows), to stay in cache
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate result: ``name`` like ``"threshold:roc_auc"`` or ``"slice_min:recall"``.
+
+    ``message`` says what failed and by how much; ``slice`` names the slice concerned
+    (``"region=south"``; the worst one for a gap).
+    """
+
+    name: str
+    passed: bool
+    value: Any
+    limit: Any
+    message: str
+    slice: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe document (NaN becomes None)."""
+        keys = ("name", "passed", "value", "limit", "slice", "message", "details")
+        return {k: _json(getattr(self, k)) for k in keys}
+
+
+def evaluate_for_policy(model: Any, data: DataLike, target: str, policy: Policy) -> Evaluation:
+    """:func:`~loopwise.evaluation.evaluate.evaluate` with the policy's task and slices."""
+    columns = list(policy.slices.columns) if policy.slices else []
+    return evaluate(model, data, target, task=policy.task, slices=columns or None)
+
+
+def run_gates(
+    policy: Policy,
+    *,
+    candidate: Any,
+    candidate_eval: Evaluation,
+    data: DataLike,
+    target: str,
+    current: Any = None,
+    current_eval: Evaluation | None = None,
+    size_bytes: int | None = None,
+) -> list[Check]:
+    """Every check of ``policy`` on ``candidate`` (evaluated on ``data`` as ``candidate_eval``).
+
+    ``current`` is the current alias holder (evaluated here when ``current_eval`` is not
+    given); without either, ``vs_current`` passes. ``size_bytes`` defaults to the package
+    size of a loaded model (``manifest.files``).
+    """
+    if policy.task is not None and candidate_eval.task != policy.task:
+        raise InvalidInput(
+            f"the policy is for task {policy.task!r} but candidate_eval is a "
+            f"{candidate_eval.task} evaluation; evaluate with evaluate_for_policy()."
+        )
+    frame = to_polars(data, what="data")
+    checks = [_threshold(m, limit, candidate_eval) for m, limit in policy.thresholds.items()]
+    if policy.vs_current is not None:
+        if current is not None and current_eval is None:
+            current_eval = evaluate_for_policy(current, data, target, policy)
+        models, evals = (candidate, current), (candidate_eval, current_eval)
+
+        def rows() -> tuple[pd.DataFrame, pl.Series]:
+            return _features(data, frame, target), frame.get_column(target)
+
+        checks.append(_vs_current(policy.vs_current, models, evals, rows))
+    if policy.slices is not None:
+        checks.extend(_slice_checks(policy.slices, candidate_eval))
+    columns = [c for c in frame.columns if c != target]
+    for i, test in enumerate(policy.smoke_tests, 1):
+        checks.append(_smoke(i, test, candidate, candidate_eval, columns))
+    if policy.latency_p95_ms is not None:
+        example = getattr(candidate, "input_example", None)
+        if example is None or len(example) == 0:
+            example = _features(data, frame, target, LATENCY_CALLS)
+        checks.append(_latency(candidate, example, policy.latency_p95_ms))
+    if policy.max_size_mb is not None:
+        checks.append(_size(candidate, size_bytes, policy.max_size_mb))
+    return checks
+
+
+def summarize(checks: list[Check]) -> tuple[bool, list[str]]:
+    """(every check passed, the message of each failed check)."""
+    reasons = [c.message for c in checks if not c.passed]
+    return not reasons, reasons
+
+
+def _check(*fields: Any, **details: Any) -> Check:
+    return Check(*fields, details=details)
+
+
+def _against(value: float, limit: float, *, upper: bool, kind: str, unit: str = "") -> tuple:
+    """(passed, the end of a message: ", below the floor 0.55 by 0.07")."""
+    short = value - limit if upper else limit - value
+    if short <= _EPS:
+        return True, f", {'within' if upper else 'meets'} the {kind} {_f(limit)}{unit}"
+    side = "above" if upper else "below"
+    return False, f", {side} the {kind} {_f(limit)}{unit} by {_f(short)}{unit}"
+
+
+def _threshold(metric: str, limit: float, ev: Evaluation) -> Check:
+    value, hib = ev.metrics.get(metric), higher_is_better(metric)
+    if value is None or math.isnan(value):
+        why = "is undefined (NaN)" if value is not None else f"was not computed for this {ev.task}"
+        hint = " (it needs predict_proba)" if metric in ("roc_auc", "pr_auc", "log_loss") else ""
+        text = f"{metric} {why}{hint}; cannot check the hurdle {_f(limit)}"
+        return _check(f"threshold:{metric}", False, value, limit, text)
+    passed, tail = _against(value, limit, upper=not hib, kind="floor" if hib else "maximum")
+    text = f"{metric} is {_f(value)}{tail}"
+    return _check(f"threshold:{metric}", passed, value, limit, text, direction=_dir(hib))
+
+
+def _vs_current(rule: VsCurrent, models: tuple, evals: tuple, data: Callable) -> Check:
+    """``models`` and ``evals``: (candidate, current); ``data()``: (features, target)."""
+    current, (cand_eval, cur_eval) = models[1], evals
+    m, name, limit = rule.metric, f"vs_current:{rule.metric}", -rule.max_drop
+    if cur_eval is None:
+        return _check(name, True, None, limit, "no current holder; nothing to compare")
+    values = {"candidate": cand_eval.metrics.get(m), "current": cur_eval.metrics.get(m)}
+    missing = " and ".join(who for who, v in values.items() if v is None or math.isnan(v))
+    if missing:
+        text = f"{m} is undefined or not computed for the {missing} model; cannot compare"
+        return _check(name, False, None, limit, text, **values)
+    sign = 1.0 if higher_is_better(m) else -1.0
+    point = sign * (values["candidate"] - values["current"])
+    details: dict[str, Any] = {**values, "improvement": point, "direction": _dir(sign > 0)}
+    head = f"{m} is {_f(values['candidate'])} vs {_f(values['current'])} for the current holder"
+    head += f" ({_change(point)})"
+    allowed = f"allowed drop {_f(rule.max_drop)}"
+    if not rule.bootstrap:
+        passed = point >= limit - _EPS
+        tail = f"within the {allowed}" if passed else f"beyond the {allowed} by {_f(limit - point)}"
+        return _check(name, passed, point, limit, f"{head}, {tail}", **details)
+    if current is None:
+        raise InvalidInput(
+            "vs_current.bootstrap needs the current model itself (current=), not only its "
+            "evaluation; pass current=, or drop bootstrap to compare point values."
+        )
+    x, y = data()
+    outputs = [_outputs(model, ev, x, y) for model, ev in zip(models, evals, strict=True)]
+    diffs = sign * _paired_bootstrap(m, *outputs, rule)
+    finite = diffs[np.isfinite(diffs)]
+    if not len(finite):
+        text = f"{head}; {m} is undefined on every bootstrap resample, cannot compare"
+        return _check(name, False, point, limit, text, **details)
+    alpha = (1 - rule.confidence) / 2
+    low, high = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
+    details |= {"ci_low": low, "ci_high": high, "confidence": rule.confidence}
+    details |= {"resamples": rule.bootstrap, "undefined_resamples": len(diffs) - len(finite)}
+    ci = (
+        f"{rule.confidence:.0%} CI of the improvement [{_f(low)}, {_f(high)}] over "
+        f"{rule.bootstrap} paired bootstrap resamples"
+    )
+    passed = low >= limit - _EPS
+    tail = "within the" if passed else f"beyond the {allowed} by {_f(limit - low)}"
+    tail = f"its lower end is {tail}" + (f" {allowed}" if passed else "")
+    return _check(name, passed, point, limit, f"{head}; {ci}: {tail}", **details)
+
+
+def _dir(hib: bool) -> str:
+    return "higher is better" if hib else "lower is better"
+
+
+def _change(improvement: float) -> str:
+    if improvement == 0:
+        return "no change"
+    return f"{'better' if improvement > 0 else 'worse'} by {_f(abs(improvement))}"
+
+
+def _outputs(model: Any, ev: Evaluation, x: pd.DataFrame, y: pl.Series) -> Any:
+    """What :func:`weighted_metric` scores: the model's outputs on all rows, encoded once."""
+    if ev.task == "regression":
+        pred = np.asarray(model.predict(x), dtype=np.float64).reshape(len(y))
+        return y.cast(pl.Float64).to_numpy(), pred
+    proba = callable(getattr(model, "predict_proba", None))
+    enc, _ = encode_classification(
+        y,
+        ev.target,
+        None if proba else model.predict(x),
+        model.predict_proba(x) if proba else None,
+        getattr(model, "classes_", None) if proba else None,
+        ev.positive_label,
+        0.5 if ev.threshold is None else ev.threshold,
+    )
+    return enc
+
+
+def _paired_bootstrap(metric: str, candidate: Any, current: Any, rule: VsCurrent) -> np.ndarray:
+    """candidate − current ``metric`` on each of ``rule.bootstrap`` seeded row resamples.
+
+    Each resample is a row of counts (how often each data row was drawn), float32 while
+    sums of counts stay exact in it; both models are scored on the same counts.
+    """
+    n = len(candidate.y) if isinstance(candidate, Encoded) else len(candidate[0])
+    rng = np.random.default_rng(rule.seed)
+    total, per_chunk = rule.bootstrap or 0, max(1, _CELLS // n)
+    out = []
+    for start in range(0, total, per_chunk):
+        counts = np.empty((min(per_chunk, total - start), n), np.float32 if n < 2**24 else float)
+        for row in counts:
+            row[:] = np.bincount(rng.integers(0, n, n), minlength=n)
+        a, b = (weighted_metric(metric, o, counts) for o in (candidate, current))
+        out.append(a - b)
+    return np.concatenate(out)
+
+
+def weighted_metric(metric: str, outputs: Any, counts: np.ndarray) -> np.ndarray:
+    """``metric`` once per row of ``counts`` (how often each data row is in a resample).
+
+    ``outputs`` is an :class:`~loopwise.evaluation.metrics.Encoded` for classification or
+    ``(truth, predictions)`` for regression. Integer counts give the value of the metric
+    of :mod:`.metrics` on the resampled rows; undefined values are NaN, as there.
+    """
+    total = counts.sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not isinstance(outputs, Encoded):
+            return _weighted_regression(metric, *outputs, counts.astype(float), total)
+        enc = outputs
+        if metric == "accuracy":
+            return counts @ (enc.y == enc.pred).astype(counts.dtype) / total
+        if metric == "log_loss":
+            return counts.astype(float) @ enc.row_loss() / total
+        classes = enc.score_columns()
+        if metric in ("roc_auc", "pr_auc"):
+            per_class = np.column_stack([_ranking(metric, enc, c, counts) for c in classes])
+        else:
+            true = np.stack([enc.y == c for c in classes], axis=1).astype(counts.dtype)
+            pred = np.stack([enc.pred == c for c in classes], axis=1).astype(counts.dtype)
+            tp, n_true, n_pred = counts @ (true * pred), counts @ true, counts @ pred
+            f1 = 2 * tp / (n_true + n_pred)
+            per_class = {"precision": tp / n_pred, "recall": tp / n_true, "f1": f1}[metric]
+        known = np.isfinite(per_class)  # macro average over the classes defined
+        return np.where(known, per_class, 0.0).sum(axis=1) / known.sum(axis=1)
+
+
+def _weighted_regression(
+    metric: str, y: np.ndarray, pred: np.ndarray, counts: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    err = pred - y
+    rmse = np.sqrt(counts @ (err * err) / total)
+    if metric == "rmse":
+        return rmse
+    if metric == "mae":
+        return counts @ np.abs(err) / total
+    if metric == "nrmse":
+        present = counts > 0
+        spread = np.where(present, y, -np.inf).max(1) + np.where(present, -y, -np.inf).max(1)
+        return np.where(spread > 0, rmse / spread, np.nan)
+    if metric == "mape":
+        nonzero = y != 0
+        ape = np.abs(err) / np.where(nonzero, np.abs(y), np.inf)
+        return counts @ ape / (counts @ nonzero)
+    centred = y - y.mean()  # r2: SST from centred values, stable for large targets
+    sst = counts @ (centred * centred) - (counts @ centred) ** 2 / total
+    return np.where(sst > 0, 1 - rmse * rmse * total / sst, np.nan)
+
+
+def _ranking(metric: str, enc: Encoded, k: int, counts: np.ndarray) -> np.ndarray:
+    """Weighted ROC-AUC or average precision of class ``k`` (one-vs-rest), per resample.
+
+    The definitions of :mod:`.metrics` (ties counted half; step-wise precision sum), read
+    per positive row: with rows sorted by score once, a cumulative sum of the counts gives
+    the negatives (and positives) scored below each run of tied scores.
+    """
+    order, score, positive = enc.ranked(k)
+    boundary = np.r_[True, score[1:] != score[:-1]]
+    run = np.cumsum(boundary) - 1
+    starts = np.flatnonzero(boundary)
+    where = np.flatnonzero(positive)
+    first = starts[run[where]]  # the start of each positive row's run of tied scores
+    w = np.take(counts, order, axis=1)
+    w_pos = w[:, where]
+    n_pos = w_pos.sum(axis=1, dtype=np.float64)
+    n_neg = counts.sum(axis=1, dtype=np.float64) - n_pos
+    neg = np.cumsum(w * ~positive, axis=1)
+    neg_below = np.where(first > 0, neg[:, first - 1], 0)
+    if metric == "roc_auc":
+        last = np.r_[starts[1:], len(score)][run[where]] - 1  # the end of that run
+        u = (w_pos * (neg_below + neg[:, last])).sum(axis=1, dtype=np.float64) / 2
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+    pos_below = np.where(first > 0, np.cumsum(w * positive, axis=1)[:, first - 1], 0)
+    tp, fp = n_pos[:, None] - pos_below, n_neg[:, None] - neg_below
+    ap = (w_pos * tp / np.maximum(tp + fp, 1)).sum(axis=1) / n_pos
+    return np.where((n_pos > 0) & (n_neg > 0), ap, np.nan)
+
+
+def _slice_checks(rules: SliceRules, ev: Evaluation) -> list[Check]:
+    table = ev.slice_metrics
+    present = list(dict.fromkeys(table["slice_column"]))
+    wanted = [_slice_name(spec) for spec in rules.columns] or present
+    for column in wanted:
+        if column not in present:
+            raise InvalidInput(
+                f"candidate_eval has no slices of {column!r}; evaluate with the policy's "
+                "slice columns (evaluate_for_policy does)."
+            )
+    checks = []
+    for metric in dict.fromkeys([*rules.min, *rules.max_gap]):
+        if metric not in table:
+            raise InvalidInput(
+                f"slice metric {metric!r} was not computed for this {ev.task} evaluation; "
+                f"computed: {', '.join(ev.metric_names)}."
+            )
+        for column in wanted:
+            part = table[table["slice_column"] == column]
+            gated = []
+            for value, n, v in zip(part["slice_value"], part["n"], part[metric], strict=True):
+                label, v, n = f"{column}={value}", float(v), int(n)
+                if n >= rules.min_rows and not math.isnan(v):
+                    gated.append((v, label))
+                if metric in rules.min:
+                    checks.append(_floor(metric, label, v, n, rules))
+            if metric in rules.max_gap:
+                checks.append(_gap(metric, column, gated, rules))
+    return checks
+
+
+def _slice_name(spec: Any) -> str:
+    if isinstance(spec, str):
+        return spec
+    return f"{spec[0]} & {spec[1]}" if isinstance(spec[1], str) else spec[0]
+
+
+def _floor(metric: str, label: str, value: float, n: int, rules: SliceRules) -> Check:
+    name, limit, hib = f"slice_min:{metric}", rules.min[metric], higher_is_better(metric)
+    on = f"{metric} on slice {label}"
+    if n < rules.min_rows or math.isnan(value):
+        why = "is undefined" if math.isnan(value) else f"is {_f(value)}"
+        if n < rules.min_rows:
+            why += f" on too few rows ({n} < min_rows {rules.min_rows})"
+        text = f"{on} {why}: reported, not gated"
+        return _check(name, True, value, limit, text, label, n=n, gated=False)
+    passed, tail = _against(value, limit, upper=not hib, kind="floor" if hib else "ceiling")
+    text = f"{on} is {_f(value)}{tail}" + ("" if passed else f" (n={n})")
+    return _check(name, passed, value, limit, text, label, n=n, gated=True)
+
+
+def _gap(metric: str, column: str, gated: list[tuple[float, str]], rules: SliceRules) -> Check:
+    name, limit = f"slice_gap:{metric}", rules.max_gap[metric]
+    if len(gated) < 2:
+        text = (
+            f"fewer than two slices of {column} with {rules.min_rows}+ rows and a defined "
+            f"{metric}; no gap to check"
+        )
+        return _check(name, True, None, limit, text, column=column)
+    low, high = min(gated), max(gated)
+    best, worst = (high, low) if higher_is_better(metric) else (low, high)
+    gap = high[0] - low[0]
+    passed, tail = _against(gap, limit, upper=True, kind="maximum")
+    spread = f"best {best[1]} {_f(best[0])}, worst {worst[1]} {_f(worst[0])}"
+    text = f"{metric} gap across slices of {column} is {_f(gap)} ({spread}){tail}"
+    return _check(name, passed, gap, limit, text, worst[1], column=column, best=best[1])
+
+
+def _smoke(i: int, test: SmokeTest, model: Any, ev: Evaluation, columns: list[str]) -> Check:
+    shown = ", ".join(f"{k}={v}" for k, v in test.input.items())
+    title = f"smoke test {i}" + (f" {test.name!r}" if test.name else "") + f" ({shown[:80]})"
+    limit = list(test.expect_between) if test.expect_between else test.expect
+    details = {"input": dict(test.input), "output": test.output}
+    order = [c for c in columns if c in test.input] + [c for c in test.input if c not in columns]
+    try:
+        got = _one_output(model, pd.DataFrame([{c: test.input[c] for c in order}]), test.output, ev)
+    except Exception as e:
+        text = f"{title}: {test.output} raised {type(e).__name__}: {e}"
+        return _check(f"smoke_test:{i}", False, None, limit, text, **details)
+    number = isinstance(got, int | float) and not isinstance(got, bool)
+    if test.expect_between is not None:
+        low, high = test.expect_between
+        passed = number and low <= got <= high
+        verdict = f"{'within' if passed else 'outside'} [{_f(low)}, {_f(high)}]"
+    else:
+        expect = test.expect
+        if number and isinstance(expect, int | float) and not isinstance(expect, bool):
+            passed = math.isclose(got, expect, rel_tol=1e-9, abs_tol=test.tolerance)
+        else:
+            passed = bool(got == expect)
+        verdict = f"{'as' if passed else 'but'} expected {expect!r}"
+    text = f"{title}: {test.output} gave {got!r}, {verdict}"
+    return _check(f"smoke_test:{i}", passed, got, limit, text, **details)
+
+
+def _one_output(model: Any, row: pd.DataFrame, output: str, ev: Evaluation) -> Any:
+    if output == "predict":
+        value = np.asarray(model.predict(row)).reshape(-1)[0]
+        return value.item() if isinstance(value, np.generic) else value
+    proba = np.asarray(model.predict_proba(row), dtype=np.float64)
+    if proba.ndim == 1 or proba.shape[1] == 1:
+        return float(proba.reshape(-1)[0])
+    if proba.shape[1] != 2:
+        raise InvalidInput(f"output: proba needs a binary classifier; got {proba.shape[1]} classes")
+    classes = list(getattr(model, "classes_", ev.labels or [0, 1]))
+    return float(proba[0, classes.index(ev.positive_label) if ev.positive_label in classes else 1])
+
+
+def _latency(model: Any, example: Any, budget_ms: float) -> Check:
+    take = example.iloc if isinstance(example, pd.DataFrame) else example
+    rows = [take[i : i + 1] for i in range(min(len(example), LATENCY_CALLS))]
+    timings = []
+    try:
+        for call in range(LATENCY_WARMUP + LATENCY_CALLS):
+            start = time.perf_counter()
+            model.predict(rows[call % len(rows)])
+            if call >= LATENCY_WARMUP:
+                timings.append(time.perf_counter() - start)
+    except Exception as e:
+        text = f"latency: predict on one row raised {type(e).__name__}: {e}"
+        return _check("latency_p95", False, None, budget_ms, text)
+    p95 = float(np.percentile(timings, 95)) * 1000
+    passed, tail = _against(p95, budget_ms, upper=True, kind="budget", unit=" ms")
+    text = f"p95 latency of predict on one row is {_f(p95)} ms{tail}"
+    p50 = float(np.median(timings)) * 1000
+    return _check("latency_p95", passed, p95, budget_ms, text, calls=len(timings), p50_ms=p50)
+
+
+def _size(model: Any, size_bytes: int | None, budget_mb: float) -> Check:
+    files = getattr(getattr(model, "manifest", None), "files", None)
+    if size_bytes is None and files is not None:
+        size_bytes = sum(f.size for f in files)
+    if size_bytes is None:
+        text = "model size is unknown; pass size_bytes= (the size of the model package)"
+        return _check("model_size", False, None, budget_mb, text)
+    mb = size_bytes / MIB
+    passed, tail = _against(mb, budget_mb, upper=True, kind="budget", unit=" MB")
+    text = f"model size is {_f(mb)} MB{tail}"
+    return _check("model_size", passed, mb, budget_mb, text, size_bytes=size_bytes)
+
+
+def _features(data: DataLike, frame: pl.DataFrame, target: str, rows: int | None = None) -> Any:
+    """The model input as :func:`evaluate` gives it: every column but the target, pandas."""
+    if isinstance(data, pd.DataFrame):
+        return data.drop(columns=[target]).iloc[:rows]
+    return frame.drop(target).head(frame.height if rows is None else rows).to_pandas()
+
+
+def _f(value: float) -> str:
+    """A number for a message: four significant digits, thousands separated when large."""
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value if value is None or isinstance(value, bool | int | str) else str(value)

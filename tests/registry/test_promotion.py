@@ -1,0 +1,149 @@
+"""Promotion through a policy: the alias moves only when every gate passes, and every
+decision is recorded; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy import select
+
+from loopwise.errors import Conflict
+
+FEATURES = ["age", "income"]
+
+
+def _data(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50_000, 15_000, n),
+            "region": rng.choice(["north", "south", "east"], n),
+        }
+    )
+    score = (frame["age"] - 45) / 15 + (frame["income"] - 50_000) / 15_000
+    frame["y"] = (score + rng.normal(0, 0.4, n) > 0).astype(int)
+    return frame
+
+
+def _register(lw, train: pd.DataFrame) -> int:
+    model = LogisticRegression(max_iter=2000).fit(train[FEATURES], train["y"])
+    return lw.log_model(model, name="credit-risk", input_example=train[FEATURES][:5]).version
+
+
+POLICY = {
+    "task": "classification",
+    "thresholds": {"roc_auc": 0.75, "recall": 0.6},
+    "vs_current": {"metric": "roc_auc", "max_drop": 0.01},
+    "slices": {"columns": ["region"], "min": {"recall": 0.55}, "min_rows": 30},
+    "smoke_tests": [{"input": {"age": 75, "income": 90000}, "expect": 1}],
+    "max_size_mb": 50,
+}
+
+
+def _decisions(store):
+    from loopwise.store.tables import promotion_decisions
+
+    with store.db.read() as conn:
+        return conn.execute(select(promotion_decisions)).all()
+
+
+def test_good_model_is_promoted_and_the_decision_recorded(lw):
+    from loopwise import context
+
+    holdout = _data(seed=1)
+    version = _register(lw, _data())
+    decision = lw.promote(
+        f"models:/credit-risk/{version}", alias="champion", policy=POLICY, data=holdout,
+        target="y",
+    )  # fmt: skip
+    assert decision.passed, decision.summary()
+    assert {c.name for c in decision.checks} >= {
+        "threshold:roc_auc",
+        "threshold:recall",
+        "vs_current:roc_auc",
+        "smoke_test:1",
+        "model_size",
+    }
+    assert lw.get_model_version("models:/credit-risk@champion").version == version
+    assert lw.alias_history("credit-risk", "champion")[-1].reason.startswith("promoted by policy")
+    rows = _decisions(context.get_store())
+    assert [(r.candidate_version, r.passed) for r in rows] == [(version, True)]
+    assert lw.model_lineage(f"models:/credit-risk/{version}").evaluations
+
+
+def test_challenger_worse_on_a_slice_is_refused(lw, tmp_path):
+    train = _data()
+    champion = _register(lw, train)
+    lw.set_alias("credit-risk", "champion", champion)
+    poisoned = train.copy()
+    south = poisoned["region"] == "south"
+    poisoned.loc[south, "y"] = 1 - poisoned.loc[south, "y"]  # learns the wrong thing for south
+    # Train the challenger on the poisoned labels but only on south rows, so it is bad there.
+    challenger_model = LogisticRegression(max_iter=2000).fit(
+        poisoned.loc[south, FEATURES], poisoned.loc[south, "y"]
+    )
+    challenger = lw.log_model(
+        challenger_model, name="credit-risk", input_example=train[FEATURES][:5]
+    ).version
+    policy_file = tmp_path / "policy.yaml"
+    import yaml
+
+    policy_file.write_text(yaml.safe_dump(POLICY))
+    decision = lw.promote(
+        f"models:/credit-risk/{challenger}", alias="champion", policy=str(policy_file),
+        data=_data(seed=2), target="y",
+    )  # fmt: skip
+    assert not decision.passed
+    assert decision.failed_checks
+    assert any("recall" in reason or "roc_auc" in reason for reason in decision.reasons)
+    assert decision.move is None
+    assert lw.get_model_version("models:/credit-risk@champion").version == champion
+    assert "refused" in decision.summary()
+
+
+def test_slice_floor_names_the_slice(lw):
+    holdout = _data(seed=3)
+    version = _register(lw, _data())
+    strict = {**POLICY, "slices": {"columns": ["region"], "min": {"recall": 0.999}}}
+    decision = lw.promote(
+        f"models:/credit-risk/{version}", alias="champion", policy=strict, data=holdout,
+        target="y",
+    )  # fmt: skip
+    failed = [c for c in decision.checks if c.name.startswith("slice_min") and not c.passed]
+    assert failed
+    assert failed[0].slice.startswith("region=")
+    assert failed[0].slice in failed[0].message
+
+
+def test_promoting_the_current_holder_is_a_conflict(lw):
+    version = _register(lw, _data())
+    lw.set_alias("credit-risk", "champion", version)
+    with pytest.raises(Conflict, match="already holds @champion"):
+        lw.promote(
+            f"models:/credit-risk/{version}", alias="champion", policy=POLICY, data=_data(),
+            target="y",
+        )  # fmt: skip
+
+
+def test_alias_moved_during_evaluation_is_a_conflict(lw, monkeypatch):
+    import loopwise.registry.promotion as promotion
+
+    first = _register(lw, _data())
+    second = _register(lw, _data(seed=5))
+    real = promotion.run_gates
+
+    def sneaky(*args, **kwargs):
+        lw.set_alias("credit-risk", "champion", first)  # someone else promotes meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(promotion, "run_gates", sneaky)
+    with pytest.raises(Conflict, match="while models:/credit-risk/2 was being evaluated"):
+        lw.promote(
+            f"models:/credit-risk/{second}", alias="champion", policy=POLICY, data=_data(),
+            target="y",
+        )  # fmt: skip
+    history = lw.alias_history("credit-risk", "champion")
+    assert [h.to_version for h in history] == [first]
