@@ -581,3 +581,8 @@ def _print_evaluation(evaluation: Evaluation) -> None:
             f"{len(marks)} slice(s) marked ▼ are worse than overall by more than 0.05 on the "
             "metrics named; --json or --html has every metric."
         )
+
+
+from loopwise.cli.promote import promote_command  # noqa: E402  (registered on this group)
+
+app.command("promote")(promote_command)
