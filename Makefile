@@ -40,6 +40,7 @@ $(EVIDENTLY_VENV)/.evidently-installed:
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/quickstart.py
 	$(BIN)/python examples/data_checks.py
+	$(BIN)/python examples/model_registry.py
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL)
 test: lint

@@ -222,11 +222,11 @@ def evaluate(
                 "predictions= with the predicted values (or task='classification')."
             )
         if model is not None:
-            predictions = model.predict(_features(data, frame, target))
+            predictions = model.predict(_model_features(model, data, frame, target))
         return _regression(y, target, predictions, groups)
     classes = None
     if model is not None:
-        features = _features(data, frame, target)
+        features = _model_features(model, data, frame, target)
         if has_proba:
             probabilities = model.predict_proba(features)
             classes = getattr(model, "classes_", None)
@@ -288,6 +288,16 @@ def _features(data: DataLike, frame: pl.DataFrame, target: str) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data.drop(columns=[target])
     return frame.drop(target).to_pandas()
+
+
+def _model_features(model: Any, data: DataLike, frame: pl.DataFrame, target: str) -> pd.DataFrame:
+    """The feature frame; only the model's own columns when it recorded them at fit time
+    (scikit-learn's ``feature_names_in_``), so slice and id columns can ride along."""
+    features = _features(data, frame, target)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and all(name in features.columns for name in names):
+        return features[list(names)]
+    return features
 
 
 def _regression(
