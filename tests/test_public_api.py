@@ -8,6 +8,7 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "autolog",
     "promote",
     "Policy",
     "Decision",

@@ -27,6 +27,7 @@ from loopwise.errors import (
 )
 
 _LAZY = {
+    "autolog": "loopwise.registry.autolog",
     "promote": "loopwise.registry.api",
     "Policy": "loopwise.evaluation.policy",
     "Decision": "loopwise.registry.promotion",
@@ -120,6 +121,7 @@ __all__ = [
     "__version__",
     "active_run",
     "alias_history",
+    "autolog",
     "configure",
     "data_quality",
     "delete_alias",
@@ -208,6 +210,7 @@ if TYPE_CHECKING:
         set_alias,
         version_at,
     )
+    from loopwise.registry.autolog import autolog
     from loopwise.registry.promotion import Decision
     from loopwise.registry.records import ModelVersion
     from loopwise.store import Store
