@@ -93,6 +93,22 @@ def median_ms(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> tuple[
     return statistics.median(times), value
 
 
+def median_ms_over(
+    fn: Callable[[Any], Any], args: Sequence[Any], warmup: int = 1
+) -> tuple[float, list[Any]]:
+    """Median milliseconds of ``fn(arg)``, one timed call per ``arg`` (e.g. random queries),
+    after ``warmup`` untimed calls on the first args; every timed call's result, in order."""
+    for arg in list(args)[:warmup]:
+        fn(arg)
+    times = []
+    values = []
+    for arg in args:
+        seconds, value = timed(lambda arg=arg: fn(arg))
+        times.append(seconds * 1000.0)
+        values.append(value)
+    return statistics.median(times), values
+
+
 # -- peak memory ---------------------------------------------------------------------------
 
 
