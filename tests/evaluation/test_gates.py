@@ -523,7 +523,7 @@ def test_check_to_dict_turns_nan_and_numpy_into_json():
 
 @pytest.mark.slow
 def test_paired_bootstrap_of_roc_auc_on_100k_rows_beats_a_loop_over_sklearn():
-    from loopwise.evaluation.gates import _paired_bootstrap
+    from loopwise.evaluation.bootstrap import paired_bootstrap
     from loopwise.evaluation.policy import VsCurrent
 
     n, rng = 100_000, np.random.default_rng(0)
@@ -534,7 +534,7 @@ def test_paired_bootstrap_of_roc_auc_on_100k_rows_beats_a_loop_over_sklearn():
         for s in (x, x + noise)
     ]
     start = time.perf_counter()
-    diffs = _paired_bootstrap("roc_auc", *encoded, VsCurrent("roc_auc", bootstrap=1000))
+    diffs = paired_bootstrap("roc_auc", *encoded, VsCurrent("roc_auc", bootstrap=1000))
     ours = time.perf_counter() - start
     assert diffs.shape == (1000,)
 
