@@ -359,3 +359,78 @@ def test_missing_column_suggests_the_renamed_one():
     report = validate(frame.rename({"mean_texture": "texture_mean"}), infer_schema(frame))
     missing = [a for a in report.anomalies if a.kind == "missing_column"]
     assert "renamed to 'texture_mean'" in missing[0].message
+
+
+# -- the cheap first pass: exact counts only where it found something ----------------------
+
+
+def _key_schema(dtype: pl.DataType) -> Schema:
+    s = infer_schema(pl.DataFrame({"k": pl.Series(range(100), dtype=dtype), "x": [1.0] * 100}))
+    s.keys = [["k"]]
+    return s
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [
+        (pl.Int64, list(range(-500, 500))),  # negative: offsets from the minimum
+        (pl.Int64, [i * 10_000 for i in range(1000)]),  # a range too wide for a bitmap
+        (pl.Int64, [-(2**62) + i for i in range(1000)]),
+        (pl.Int8, [i % 256 - 128 for i in range(1000)]),
+        (pl.UInt8, [i % 256 for i in range(1000)]),
+        (pl.UInt64, [2**64 - 1 - i for i in range(1000)]),
+        (pl.Int32, [(i * 7919) % 1000 + 3 for i in range(1000)]),
+        (pl.Int64, [None, None, *range(998)]),  # nulls share a key too
+        (pl.Int64, [None, *range(999)]),
+    ],
+)
+def test_duplicate_keys_counted_exactly_for_integer_keys(dtype: pl.DataType, values) -> None:
+    frame = pl.DataFrame({"k": pl.Series(values, dtype=dtype), "x": [1.0] * len(values)})
+    want = frame.select(pl.col("k").is_duplicated().sum()).item()
+    found = [a for a in validate(frame, _key_schema(dtype)).anomalies if a.kind == "duplicate_key"]
+    assert [a.count for a in found] == ([want] if want else [])
+    unique = frame.unique("k", keep="first", maintain_order=True)
+    assert "duplicate_key" not in kinds(validate(unique, _key_schema(dtype)))
+
+
+def test_duplicate_keys_of_text_and_compound_keys(schema: Schema, clean: pl.DataFrame) -> None:
+    s = Schema.from_dict(schema.to_dict())
+    s.keys = [["customer_id"], ["plan", "country"]]
+    report = validate(clean, s)
+    counts = {a.column: a.count for a in report.anomalies if a.kind == "duplicate_key"}
+    pairs = clean.select(pl.struct("plan", "country").is_duplicated().sum()).item()
+    assert counts == {"plan, country": pairs}
+    copied = clean.with_columns(
+        customer_id=pl.when(pl.int_range(pl.len()) < 4).then(pl.lit("x")).otherwise("customer_id")
+    )
+    found = [a for a in validate(copied, s).anomalies if a.column == "customer_id"]
+    assert [(a.kind, a.count, a.examples) for a in found] == [("duplicate_key", 4, ["x"])]
+
+
+@pytest.mark.parametrize("dtype", [pl.String, pl.Categorical, pl.Enum(["a", "b", "c", "zz"])])
+def test_values_outside_the_domain_are_counted_exactly(dtype: pl.DataType) -> None:
+    s = infer_schema(pl.DataFrame({"c": ["a", "b", "c"] * 400}))
+    frame = pl.DataFrame({"c": pl.Series(["a", "b", "c"] * 390 + ["zz"] * 30, dtype=dtype)})
+    anomaly = find(validate(frame, s), "new_value")
+    assert (anomaly.count, anomaly.examples, anomaly.severity) == (30, ["zz"], "error")
+    assert "30 values of 'c' (2.50%) are outside its domain: 'zz' (30)" in anomaly.message
+    inside = pl.DataFrame({"c": pl.Series(["a", "b", "c", "a"] * 300, dtype=dtype)})
+    assert validate(inside, s).anomalies == []
+    one = pl.DataFrame({"c": pl.Series(["b"] * 1200, dtype=dtype)})
+    pinned = find(validate(one, s), "pinned_value")
+    assert (pinned.count, pinned.examples) == (1200, ["b"])
+
+
+def test_pandas_nan_is_missing_like_a_polars_null(schema: Schema, clean: pl.DataFrame) -> None:
+    holes = clean.with_columns(
+        score=pl.when(pl.int_range(pl.len()) % 4 == 0).then(None).otherwise("score"),
+        tenure=pl.when(pl.int_range(pl.len()) % 3 == 0).then(float("nan")).otherwise("tenure"),
+    )
+    polars_report = validate(holes, schema)
+    missing = holes.select(pl.col("tenure").is_null() | pl.col("tenure").is_nan()).sum().item()
+    counts = {a.column: a.count for a in polars_report.anomalies}
+    assert counts == {"score": 250, "tenure": missing}
+    pandas_report = validate(holes.to_pandas(), schema)  # NaN in both columns in pandas
+    assert pandas_report.anomalies == polars_report.anomalies
+    for name in ("score", "tenure"):  # (pandas has no date type: signup's dtype differs)
+        assert pandas_report.columns[name] == polars_report.columns[name]

@@ -8,6 +8,8 @@ means each kernel is written against Polars only, and a bad input gets one clear
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,33 @@ from loopwise.errors import InvalidInput, NotFound
 DataLike = Any  # pandas.DataFrame | polars.DataFrame | polars.LazyFrame | pyarrow.Table | path
 
 
+@dataclass
+class Converted:
+    """A frame from :func:`convert`, with what converting it found out on the way.
+
+    Pandas float columns are read once to turn their NaN (missing, in pandas) into null,
+    and that pass gives their min and max too: a kernel can skip counting NaN in
+    ``nan_free`` columns and take ``bounds`` as they are. Other columns may hold NaN.
+    """
+
+    frame: pl.DataFrame
+    nan_free: set[str] = field(default_factory=set)  # float columns without NaN
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # (min, max)
+
+
 def to_polars(data: DataLike, *, what: str = "data") -> pl.DataFrame:
     """A Polars DataFrame for ``data``; raise a clear error for anything else."""
+    return convert(data, what=what).frame
+
+
+def convert(data: DataLike, *, what: str = "data") -> Converted:
+    """:func:`to_polars`, with what converting found out about the columns."""
     if isinstance(data, pl.DataFrame):
-        return data
+        return Converted(data)
     if isinstance(data, pl.LazyFrame):
-        return data.collect()
+        return Converted(data.collect())
     if isinstance(data, str | os.PathLike):
-        return read_file(Path(data), what=what)
+        return Converted(read_file(Path(data), what=what))
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
         return _from_pandas(data, what=what)
@@ -35,15 +56,15 @@ def to_polars(data: DataLike, *, what: str = "data") -> pl.DataFrame:
         except Exception as e:
             raise InvalidInput(f"Cannot read {what} from the Arrow object given: {e}") from e
         if isinstance(frame, pl.Series):
-            return frame.to_frame()
-        return frame
+            return Converted(frame.to_frame())
+        return Converted(frame)
     raise InvalidInput(
         f"{what} must be a pandas or Polars DataFrame, a PyArrow table, or a path to a "
         f"Parquet or CSV file; got {type(data).__name__}."
     )
 
 
-def _from_pandas(frame: Any, *, what: str) -> pl.DataFrame:
+def _from_pandas(frame: Any, *, what: str) -> Converted:
     import pandas as pd
 
     if isinstance(frame, pd.Series):
@@ -53,7 +74,107 @@ def _from_pandas(frame: Any, *, what: str) -> pl.DataFrame:
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         raise InvalidInput(f"{what} has duplicate column names {dupes}; rename them first.")
     if any(not isinstance(c, str) for c in frame.columns):
-        frame = frame.rename(columns=str)
+        return Converted(_pandas_frame(frame.rename(columns=str), what=what))
+    if not columns:  # keeps the height
+        return Converted(_pandas_frame(frame, what=what))
+    # Column by column: numpy numbers and Arrow-backed text convert without copying the
+    # values (most of a frame; ``pl.from_pandas`` of the whole frame costs about twice as
+    # much). The rest (object, categorical, datetime, extension dtypes) goes through
+    # ``pl.from_pandas``, as a whole frame did.
+    items = list(frame.items())
+    done = dict(zip(columns, _fast_columns(items, len(frame)), strict=True))
+    converted = {name: s for name, (s, _) in done.items() if s is not None}
+    nan_free = {n for n, s in converted.items() if s.dtype.is_float()}
+    bounds = {name: b for name, (_, b) in done.items() if b is not None}
+    if len(converted) == len(columns):
+        return Converted(pl.DataFrame(list(converted.values())), nan_free, bounds)
+    others = _pandas_frame(frame[[c for c in columns if c not in converted]], what=what)
+    series = [converted[n] if n in converted else others.get_column(n) for n in columns]
+    return Converted(pl.DataFrame(series), nan_free, bounds)
+
+
+_PARALLEL_ROWS = 100_000  # from this many rows, columns convert on a few threads
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_Fast = tuple[pl.Series | None, tuple[float, float] | None]  # a column, its (min, max)
+
+
+def _fast_columns(items: list[tuple[str, Any]], rows: int) -> list[_Fast]:
+    """:func:`_fast_series` of each (name, series), on threads for a large frame."""
+    pool = _pool() if rows >= _PARALLEL_ROWS and len(items) > 1 else None
+    if pool is not None:
+        # the longest first (text, not NumPy), so the short ones fill in around them
+        order = sorted(range(len(items)), key=lambda i: _is_numpy(items[i][1]))
+        try:
+            done = pool.map(lambda i: _fast_series(*items[i]), order)
+            return [r for _, r in sorted(zip(order, done, strict=True), key=lambda p: p[0])]
+        except RuntimeError:  # the pool is shut down: the interpreter is exiting
+            pass
+    return [_fast_series(name, series) for name, series in items]
+
+
+def _is_numpy(series: Any) -> bool:
+    import numpy as np
+
+    return isinstance(series.dtype, np.dtype)
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """Threads kept for converting columns (NumPy and Arrow release the GIL; threads kept
+    between calls reuse their memory, where new ones fault in fresh pages); made anew in
+    a forked child, which inherits the object but not its threads."""
+    global _POOL
+    workers = min(4, os.cpu_count() or 1)
+    if workers < 2:
+        return None
+    if _POOL is None or _POOL[0] != os.getpid():  # (two threads racing here make two pools)
+        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="loopwise-frames"))
+    return _POOL[1]
+
+
+def _fast_series(name: str, series: Any) -> _Fast:
+    """``series`` in Polars as ``pl.from_pandas`` gives it, or None when not one of the
+    kinds done here: numpy numbers and booleans (NaN as null) and Arrow-backed text; with
+    the min and max of a float column that has no NaN."""
+    import numpy as np
+
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.isnative:
+        if dtype.kind in "iub":
+            return pl.Series(name, series.to_numpy()), None
+        if dtype.kind == "f" and dtype.itemsize in (4, 8):
+            values = series.to_numpy()
+            if values.size == 0:
+                return pl.Series(name, values), None
+            # NaN means missing in pandas: null in Polars. The min is NaN exactly when
+            # there is one (one pass, half of Polars' own NaN scan); else it is the min.
+            low = values.min()
+            if np.isnan(low):
+                return pl.Series(name, values, nan_to_null=True), None
+            high = values.max()
+            # (a min or max of 0 might be 0.0 or -0.0, as each library finds it first)
+            bounds = None if low == 0 or high == 0 else (float(low), float(high))
+            return pl.Series(name, values), bounds
+        return None, None
+    if getattr(dtype, "storage", None) != "pyarrow" and type(dtype).__name__ != "ArrowDtype":
+        return None, None
+    import pyarrow as pa
+
+    try:
+        arrow = pa.array(series.array)
+        if not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+            return None, None
+        # Polars holds text as Arrow string views: the cast, in Arrow, is the only pass
+        # over the text, and Polars then takes the views as they are.
+        view = getattr(pa, "string_view", None)
+        out = pl.from_arrow(arrow.cast(view()) if view is not None else arrow)
+    except Exception:  # left to pl.from_pandas
+        return None, None
+    if not isinstance(out, pl.Series) or out.dtype != pl.String:
+        return None, None
+    return out.alias(name), None
+
+
+def _pandas_frame(frame: Any, *, what: str) -> pl.DataFrame:
     try:
         return pl.from_pandas(frame, include_index=False)
     except Exception:

@@ -3,11 +3,16 @@
 Validation runs on every batch before training and serving, on frames of millions of rows,
 so it is built as a few columnar passes rather than check after check: the column list and
 dtypes first (no data read); then ONE ``select`` holding every per-column aggregate (null
-and NaN counts, min/max, placeholder counts, value counts of domain columns, duplicate
-keys, custom expression checks); then, only for columns already found at fault, one more
-``select`` for exact counts and up to five examples; then duplicate rows by row hash,
-confirmed exactly on the few rows whose hashes collide. Every anomaly of the batch is
-reported together, each with a message saying what to do, so one run shows everything.
+and NaN counts, min/max, the distinct values of domain columns, the distinct keys, custom
+expression checks), each the cheapest thing that tells whether there is anything to count
+(pandas float columns come with their NaN, min and max found while converting them; an
+integer key's distinct values are marked in a bitmap over its range, in NumPy); then,
+only where it found something (values outside a domain, shared keys, placeholders such as
+-1 between a column's min and max), a ``select`` for the counts themselves, before any
+anomaly is reported; then, only for columns found at fault, one more ``select`` for exact
+counts and up to five examples; then duplicate rows by row hash, confirmed exactly on the
+few rows whose hashes collide. Every anomaly of the batch is reported together, each with
+a message saying what to do, so one run shows everything.
 
 Anomaly kinds (stable strings, also in :data:`ANOMALY_KINDS`):
 
@@ -35,9 +40,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from loopwise.data.frames import DataLike, to_polars
+from loopwise.data.frames import Converted, DataLike, convert
 from loopwise.data.profiling import DATE_PLACEHOLDERS, NUMERIC_PLACEHOLDERS, TEXT_PLACEHOLDERS
 from loopwise.data.schema import Check, ColumnSchema, Schema, default_key, dtype_type
 from loopwise.data.validation_report import (
@@ -84,8 +90,9 @@ def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> Va
         raise InvalidInput(f"validate: expect_label must be a bool; got {expect_label!r}.")
     schema.verify()
     start = time.perf_counter()
-    frame = to_polars(data, what="data to validate")
-    run = _Run(frame, schema)
+    converted = convert(data, what="data to validate")
+    frame = converted.frame
+    run = _Run(converted, schema)
     run.timed("structure", lambda: run.structure(expect_label))
     run.timed("aggregate", run.aggregate)
     run.timed("details", run.details)
@@ -127,6 +134,8 @@ class _Col:
     dtype: pl.DataType
     type: str  # the schema type of the data's dtype
     placeholders: list[str] = field(default_factory=list)  # defaults_seen keys counted
+    # (key, value, count expression) of each placeholder, counted if between min and max
+    candidates: list[tuple[str, Any, pl.Expr]] = field(default_factory=list)
 
     @property
     def x(self) -> pl.Expr:
@@ -145,14 +154,17 @@ class _Col:
 class _Run:
     """One validation: anomalies found so far, and the expressions of the two passes."""
 
-    def __init__(self, frame: pl.DataFrame, schema: Schema) -> None:
+    def __init__(self, converted: Converted, schema: Schema) -> None:
+        frame = converted.frame
         self.frame, self.schema, self.rows = frame, schema, frame.height
+        self.converted = converted  # floats without NaN, min and max found converting
         self.th = schema.thresholds
         self.anomalies: list[Anomaly] = []
         self.stats: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, float] = {}
         self.cols: list[_Col] = []
         self.exprs: dict[str, pl.Expr] = {}  # the aggregate pass
+        self.known: dict[str, Any] = {}  # what it need not compute
         self.later: dict[str, pl.Expr] = {}  # the details pass
         self.handlers: list[Callable[[dict[str, Any]], None]] = []  # read the details pass
         self.rows_unique = False  # a key was unique: no duplicate rows possible
@@ -241,12 +253,18 @@ class _Run:
         for c in self.cols:
             self._plan(c)
         keys = [k for k in self.schema.keys if all(n in self.frame.schema for n in k)]
+        # Whether a key has duplicates at all: distinct values against rows (counting the
+        # rows that share a key costs four times as much, so only when there are some).
+        # A single integer key column is counted in numpy after the pass, from its range.
+        bitmap = {j: c for j, key in enumerate(keys) if (c := self._integer_key(key))}
         for j, key in enumerate(keys):
-            self.exprs[f"key{j}"] = _key_expr(key).is_duplicated().sum()
+            if j not in bitmap:
+                self.exprs[f"key{j}u"] = _key_expr(key).n_unique()
         checks = [(j, ch) for j, ch in enumerate(self.schema.checks) if ch.compiled is not None]
         for j, check in checks:
             self._plan_check(j, check)
-        v = self._collect(self.exprs)
+        v = self._collect(self.exprs) | self.known
+        v.update(self._collect(self._exact(keys, bitmap, v)))
         for c in self.cols:
             self._analyse(c, v)
         for j, key in enumerate(keys):
@@ -260,9 +278,11 @@ class _Run:
     def _plan(self, c: _Col) -> None:
         x, e = c.x, self.exprs
         e[c.key("nulls")] = pl.col(c.name).null_count()
-        if c.dtype.is_float():
+        if c.dtype.is_float() and c.name not in self.converted.nan_free:
             e[c.key("nan")] = pl.col(c.name).is_nan().sum()
-        if c.type in ("integer", "float", "boolean", "date", "datetime"):
+        if c.type == "float" and c.dtype.is_float() and c.name in self.converted.bounds:
+            self.known[c.key("min")], self.known[c.key("max")] = self.converted.bounds[c.name]
+        elif c.type in ("integer", "float", "boolean", "date", "datetime"):
             e[c.key("min")], e[c.key("max")] = x.min(), x.max()
         if c.type in ("integer", "float"):
             low, high = _bound(c, c.spec.min), _bound(c, c.spec.max)
@@ -270,16 +290,18 @@ class _Run:
                 inside = (low is None or v >= low) and (high is None or v <= high)
                 if inside and (c.type == "float" or _fits(v, c.dtype)):
                     c.placeholders.append(default_key(v))
-                    e[c.key(f"d:{default_key(v)}")] = (x == v).sum()
+                    c.candidates.append((default_key(v), v, (x == v).sum()))
         elif c.type in ("date", "datetime"):
             day = x.dt.date() if c.type == "datetime" else x
             for d in DATE_PLACEHOLDERS:
                 c.placeholders.append(default_key(d))
-                e[c.key(f"d:{default_key(d)}")] = (day == d).sum()
+                c.candidates.append((default_key(d), d, (day == d).sum()))
         if c.type == "boolean":
             e[c.key("true")] = x.sum()
-        elif c.spec.domain is not None:
-            e[c.key("vc")] = pl.col(c.name).alias("value").value_counts().implode()
+        elif c.spec.domain is not None and c.name == self.schema.label:
+            e[c.key("vc")] = _value_counts(c.name)  # the class shares need every count
+        elif c.spec.domain is not None:  # counts only if some are outside (see _exact)
+            e[c.key("values")] = pl.col(c.name).unique().implode()
         elif c.type in ("string", "categorical"):
             text = pl.col(c.name).cast(pl.String) if c.type == "categorical" else pl.col(c.name)
             short = text.filter(text.str.len_bytes() <= 16).str.strip_chars().str.to_lowercase()
@@ -300,6 +322,73 @@ class _Run:
         if dtype != pl.Boolean:
             return self._check_broken(check, f"it gives {dtype}, not true/false per row")
         self.exprs[f"check{j}"] = check.compiled.not_().sum()
+
+    def _integer_key(self, key: list[str]) -> _Col | None:
+        """The column of a key that is one integer column, with its min and max planned."""
+        if len(key) != 1:
+            return None
+        c = next((c for c in self.cols if c.name == key[0]), None)
+        if c is None or not c.dtype.is_integer():
+            return None
+        return c if c.key("min") in self.exprs or c.key("min") in self.known else None
+
+    def _exact(
+        self, keys: list[list[str]], bitmap: dict[int, _Col], v: dict[str, Any]
+    ) -> dict[str, pl.Expr]:
+        """Expressions for what the first pass found to need exact counts, or none.
+
+        ``key{j}``: rows sharing a key, when a key has duplicates (else 0, without a
+        pass); ``vc``: the value counts of a domain column with values outside the domain
+        or values that are placeholders (else its distinct values are all it needs);
+        ``d:``: the rows holding a placeholder (-1, 1970-01-01...) between the column's
+        min and max (else none do).
+        """
+        more: dict[str, pl.Expr] = {}
+        for c in self.cols:
+            low, high = v.get(c.key("min")), v.get(c.key("max"))
+            for key, value, count in c.candidates:
+                if _between(value, low, high):
+                    more[c.key(f"d:{key}")] = count
+                else:
+                    v[c.key(f"d:{key}")] = 0
+        for j, key in enumerate(keys):
+            distinct = self._distinct(bitmap[j], v) if j in bitmap else v[f"key{j}u"]
+            if distinct is None or distinct < self.rows:
+                more[f"key{j}"] = _key_expr(key).is_duplicated().sum()
+            else:
+                v[f"key{j}"] = 0
+        for c in self.cols:
+            if c.key("values") not in v:
+                continue
+            values = v[c.key("values")]
+            if isinstance(values.dtype, pl.Categorical | pl.Enum):
+                values = values.cast(pl.String)
+            values = [x for x in values.to_list() if x is not None]
+            allowed = {_norm(d) for d in c.spec.domain or []}
+            if any(_norm(x) not in allowed or _placeholder_text(x) for x in values):
+                del v[c.key("values")]
+                more[c.key("vc")] = _value_counts(c.name)
+            else:
+                v[c.key("values")] = values
+        return more
+
+    def _distinct(self, c: _Col, v: dict[str, Any]) -> int | None:
+        """Distinct values of an integer column without nulls, marked in a bitmap over its
+        range (a few times cheaper than hashing them); None if it has nulls, or a range
+        too wide for the bitmap."""
+        low, high = v[c.key("min")], v[c.key("max")]
+        if self.rows == 0:
+            return 0
+        if v[c.key("nulls")] or low is None or high - low >= 4 * self.rows:
+            return None
+        values = self.frame.get_column(c.name).to_numpy()
+        if low < 0 or high >= 4 * self.rows:  # index by offset from the minimum, not value
+            if values.dtype != np.uint64:
+                values = values.astype(np.int64, copy=False)
+            values, high = values - values.dtype.type(low), high - low
+        seen = np.zeros(high + 1, dtype=np.bool_)
+        seen[values] = True
+        return int(np.count_nonzero(seen))
 
     def _collect(self, exprs: dict[str, pl.Expr]) -> dict[str, Any]:
         """Run one ``select``; scalars come back as values, list results as Series.
@@ -347,6 +436,8 @@ class _Run:
             self._domain(c, [(True, true), (False, count - true)], count, found)
         if c.key("vc") in v and count:
             self._domain(c, _pairs(v[c.key("vc")]), count, found)
+        elif c.key("values") in v and count:
+            self._in_domain(c, v[c.key("values")], count)
         self._defaults(c, found, count)
 
     def _missing(self, c: _Col, nulls: int) -> None:
@@ -426,6 +517,12 @@ class _Run:
             self._new_values(c, new, count, [d for d in c.spec.domain if _norm(d) not in present])
         if c.name == self.schema.label:
             self._classes(c, {_norm(v): n for v, n in pairs}, count)
+
+    def _in_domain(self, c: _Col, values: list[Any], count: int) -> None:
+        """What :meth:`_domain` finds when every value is in the domain and none is a
+        placeholder (not the label): a text column pinned to one value."""
+        if len({_norm(v) for v in values}) == 1 and c.type in ("string", "categorical"):
+            self._pinned(c, values[0], count)
 
     def _new_values(
         self, c: _Col, new: list[tuple[Any, int]], count: int, vanished: list[Any]
@@ -638,8 +735,29 @@ def _pinned_possible(spec: ColumnSchema, count: int) -> bool:
     return share is not None and share < 1 and count >= 2 and share**count < _PINNED_CHANCE
 
 
+def _between(value: Any, low: Any, high: Any) -> bool:
+    """Whether ``value`` may be among values from ``low`` to ``high`` (min and max of a
+    column; a date placeholder against datetimes compares with their days)."""
+    if low is None or high is None:
+        return False  # no values, or all NaN: none equal a placeholder
+    if isinstance(low, datetime) and not isinstance(value, datetime):
+        low, high = low.date(), high.date()
+    try:
+        return bool(low <= value <= high)
+    except TypeError:
+        return True  # cannot tell: count them
+
+
 def _key_expr(key: list[str]) -> pl.Expr:
     return pl.col(key[0]) if len(key) == 1 else pl.struct(key)
+
+
+def _value_counts(name: str) -> pl.Expr:
+    return pl.col(name).alias("value").value_counts().implode()
+
+
+def _placeholder_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _TEXT_RAW
 
 
 def _pairs(value_counts: pl.Series | None) -> list[tuple[Any, int]]:
