@@ -17,6 +17,7 @@ def test_example_runs(script, store_url, tmp_path):
     env = dict(os.environ)
     env["LOOPWISE_STORE_URL"] = store_url
     env["LOOPWISE_ARTIFACTS_URL"] = str(tmp_path / "artifacts")
+    env["LOOPWISE_CACHE_DIR"] = str(tmp_path / "cache")
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],
         cwd=tmp_path,
