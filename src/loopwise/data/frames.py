@@ -208,3 +208,23 @@ def read_file(path: Path, *, what: str = "data") -> pl.DataFrame:
         f"{what}: {str(path)!r} is neither Parquet (.parquet) nor CSV (.csv, .tsv); "
         "convert it or pass a DataFrame."
     )
+
+
+def kind_of(dtype: pl.DataType) -> str:
+    """The kind of a Polars dtype as profiles and schemas name it: integer, float, boolean,
+    string, categorical, datetime, date, or "other"."""
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return "float"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype == pl.String:
+        return "string"
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return "categorical"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype == pl.Date:
+        return "date"
+    return "other"

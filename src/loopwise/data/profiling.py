@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from loopwise.data.frames import DataLike, to_polars
+from loopwise.data.frames import DataLike, kind_of, to_polars
 from loopwise.data.profiles import ColumnProfile, Histogram, Profile
 from loopwise.errors import InvalidInput
 
@@ -222,24 +222,6 @@ def profile_frame_summary(p: Profile) -> pandas.DataFrame:
 # -- first pass: kinds, null / NaN / infinity counts -------------------------------------
 
 
-def _kind(dtype: pl.DataType) -> str:
-    if dtype.is_integer():
-        return "integer"
-    if dtype.is_float() or isinstance(dtype, pl.Decimal):
-        return "float"
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype == pl.String:
-        return "string"
-    if isinstance(dtype, pl.Categorical | pl.Enum):
-        return "categorical"
-    if isinstance(dtype, pl.Datetime):
-        return "datetime"
-    if dtype == pl.Date:
-        return "date"
-    return "other"
-
-
 def _first_pass(frame: pl.DataFrame) -> list[_Column]:
     exprs: list[pl.Expr] = []
     for i, (name, dtype) in enumerate(frame.schema.items()):
@@ -258,7 +240,7 @@ def _first_pass(frame: pl.DataFrame) -> list[_Column]:
                 index=i,
                 name=name,
                 dtype=dtype,
-                kind=_kind(dtype),
+                kind=kind_of(dtype),
                 count=frame.height - nulls,
                 nulls=nulls,
                 nan=counts.get(f"{i}:nan", 0),

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from loopwise._version import __version__
+from loopwise.data.frames import kind_of
 from loopwise.errors import InvalidInput, NotFound
 
 FORMAT_VERSION = 1
@@ -78,20 +79,9 @@ _EXPR_NAMES = {"col": pl.col, "lit": pl.lit, "pl": SimpleNamespace(col=pl.col, l
 
 def dtype_type(dtype: pl.DataType) -> str:
     """The schema type of a Polars dtype: one of :data:`TYPES`, or "null" for pl.Null."""
-    if dtype.is_integer():
-        return "integer"
-    if dtype.is_float() or isinstance(dtype, pl.Decimal):
-        return "float"
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype == pl.String:
-        return "string"
-    if isinstance(dtype, pl.Categorical | pl.Enum):
-        return "categorical"
-    if isinstance(dtype, pl.Datetime):
-        return "datetime"
-    if dtype == pl.Date:
-        return "date"
+    kind = kind_of(dtype)
+    if kind != "other":
+        return kind
     return "null" if dtype == pl.Null else "any"
 
 
