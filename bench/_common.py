@@ -279,3 +279,21 @@ class Results:
             print()
         for row in self.rows:
             print(f"RESULT {json.dumps(row)}", flush=True)
+
+
+def run_figures(figures: Sequence[str], run_one: Callable[[str], Any]) -> None:
+    """Run each figure in turn, with progress notes and its wall time on stderr."""
+    for figure in figures:
+        progress(f"{figure} ...")
+        seconds, _ = timed(lambda figure=figure: run_one(figure))
+        progress(f"{figure} done in {seconds:.1f}s")
+
+
+def exit_code(failed_checks: Sequence[str]) -> int:
+    """1 (after listing them on stderr) when a correctness check failed, else 0."""
+    if not failed_checks:
+        return 0
+    print(f"{len(failed_checks)} check(s) failed:", file=sys.stderr)
+    for message in failed_checks:
+        print(f"  {message}", file=sys.stderr)
+    return 1

@@ -36,9 +36,11 @@ from typing import Any
 
 from _common import (
     Results,
+    exit_code,
     make_parser,
     measure,
     progress,
+    run_figures,
     timed,
     work_folder,
 )
@@ -699,17 +701,9 @@ def main(argv: list[str] | None = None) -> int:
     with work_folder(args.workdir, "bench-data-") as folder:
         prepare(folder, rows)
         bench = Bench(folder, args.quick, args.evidently_python)
-        for figure in figures:
-            progress(f"{figure} ...")
-            seconds, _ = timed(lambda figure=figure: bench.figure(figure))
-            progress(f"{figure} done in {seconds:.1f}s")
+        run_figures(figures, bench.figure)
         bench.results.print_results()
-    if bench.failed_checks:
-        print(f"{len(bench.failed_checks)} check(s) failed:", file=sys.stderr)
-        for message in bench.failed_checks:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(bench.failed_checks)
 
 
 if __name__ == "__main__":

@@ -39,12 +39,14 @@ from typing import Any
 import numpy as np
 from _common import (
     Results,
+    exit_code,
     fmt,
     make_parser,
     measure,
     median_ms,
     median_ms_over,
     progress,
+    run_figures,
     timed,
     work_folder,
 )
@@ -771,20 +773,12 @@ def main(argv: list[str] | None = None) -> int:
             "load_model_ms": bench.load_model,
             "registry_query_ms": bench.registry_queries,
         }
-        for figure in figures:
-            progress(f"{figure} ...")
-            seconds, _ = timed(steps[figure])
-            progress(f"{figure} done in {seconds:.1f}s")
+        run_figures(figures, lambda figure: steps[figure]())
         from loopwise import context
 
         context.reset()  # flush and let go of the store before its folder is removed
         bench.results.print_results()
-    if bench.failed_checks:
-        print(f"{len(bench.failed_checks)} check(s) failed:", file=sys.stderr)
-        for message in bench.failed_checks:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(bench.failed_checks)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Results, median_ms, parse_args, progress, timed, work_folder
+from _common import (
+    Results,
+    exit_code,
+    median_ms,
+    parse_args,
+    progress,
+    run_figures,
+    timed,
+    work_folder,
+)
 
 FIGURES = (
     "log_metric_calls_per_s",
@@ -394,20 +403,12 @@ def main(argv: list[str] | None = None) -> int:
             "search_runs_ms": bench.search_runs,
             "metric_history_ms": bench.metric_history,
         }
-        for figure in figures:
-            progress(f"{figure} ...")
-            seconds, _ = timed(steps[figure])
-            progress(f"{figure} done in {seconds:.1f}s")
+        run_figures(figures, lambda figure: steps[figure]())
         from loopwise import context
 
         context.reset()  # flush and let go of the store before its folder is removed
         bench.results.print_results()
-    if bench.failed_checks:
-        print(f"{len(bench.failed_checks)} check(s) failed:", file=sys.stderr)
-        for message in bench.failed_checks:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(bench.failed_checks)
 
 
 if __name__ == "__main__":
