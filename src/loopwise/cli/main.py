@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from loopwise import __version__
-from loopwise.cli import data, datasets, db, experiments, models, runs
+from loopwise.cli import data, datasets, db, experiments, models, runs, serve
 from loopwise.cli.render import print_error
 from loopwise.errors import LoopwiseError
 
@@ -50,6 +50,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.command("evaluate")(models.evaluate_command)
+app.command("serve")(serve.serve_command)
 app.add_typer(db.app, name="db")
 
 

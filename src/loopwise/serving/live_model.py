@@ -1,0 +1,167 @@
+"""A model that follows a registry alias and swaps in new versions without downtime.
+
+:class:`LiveModel` serves one :class:`Snapshot` (the loaded model, its version, when it was
+loaded). A daemon thread resolves the alias every ``poll_interval`` seconds; when it points
+at another version, that version is loaded and smoke-checked (a prediction on its input
+example) off the request path, then published with a single attribute assignment, so a
+request keeps the snapshot it started with. A version that fails to load or to predict is
+recorded (``last_error``, ``failed_loads``, ``failed_version``) and not retried until the
+alias moves again; the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from loopwise.errors import InvalidInput
+from loopwise.refs import parse_ref
+from loopwise.registry.api import get_model_version, load_model
+from loopwise.registry.records import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is served right now: never mutated, replaced whole on a swap."""
+
+    model: Any
+    version: ModelVersion
+    loaded_at: datetime
+
+    @property
+    def label(self) -> str:
+        """``name/version``, as reported in responses and metric labels."""
+        return f"{self.version.name}/{self.version.version}"
+
+
+class LiveModel:
+    """The version behind ``uri`` (``models:/name@alias`` or ``models:/name/3``), kept current.
+
+    ``start()`` loads it (raising if it cannot) and starts polling; ``stop()`` ends polling.
+    ``current`` is the served :class:`Snapshot` (None before ``start``).
+    """
+
+    def __init__(self, uri: str, *, poll_interval: float = 2.0) -> None:
+        if not isinstance(uri, str) or not uri.startswith("models:/"):
+            raise InvalidInput(
+                f"LiveModel takes a models:/ reference such as 'models:/name@champion', "
+                f"got {uri!r}."
+            )
+        parse_ref(uri, kind="models")
+        if not isinstance(poll_interval, int | float) or not poll_interval > 0:
+            raise InvalidInput(
+                f"The 'poll_interval' parameter of LiveModel must be a number of seconds > 0. "
+                f"Got {poll_interval!r} instead."
+            )
+        self.uri = uri
+        self.poll_interval = float(poll_interval)
+        self.current: Snapshot | None = None
+        self.loads = 0
+        self.failed_loads = 0
+        self.last_error: str | None = None
+        self.failed_version: str | None = None
+        self.poll_error: str | None = None
+        self._failed_id: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._check_lock = threading.Lock()
+
+    def start(self) -> LiveModel:
+        """Load the current version (raising its error if it fails) and start polling."""
+        if self._thread is not None:
+            return self
+        version = get_model_version(self.uri)
+        if not self._load(version):
+            raise InvalidInput(
+                f"cannot serve {self.uri}: {self.last_error} Fix or re-point the alias, "
+                "then start again."
+            )
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._poll, name=f"loopwise-live-model {self.uri}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling; the current snapshot stays readable."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def __enter__(self) -> LiveModel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def check(self) -> bool:
+        """Resolve the alias once; load and swap in a new version. True when swapped."""
+        with self._check_lock:
+            try:
+                version = get_model_version(self.uri)
+            except Exception as e:  # store down, alias deleted: keep serving what we have
+                self.poll_error = f"{type(e).__name__}: {e}"
+                logger.warning("cannot resolve %s: %s", self.uri, self.poll_error)
+                return False
+            self.poll_error = None
+            current = self.current
+            if current is not None and version.id == current.version.id:
+                self._failed_id = None  # the alias moved off a failed version: retry it later
+                return False
+            if version.id == self._failed_id:
+                return False
+            return self._load(version)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.check()
+            except Exception:  # never let the poller die
+                logger.exception("polling %s failed", self.uri)
+
+    def _load(self, version: ModelVersion) -> bool:
+        try:
+            model = load_model(version.uri)
+            example = model.input_example
+            if example is not None:
+                model.predict(example)
+        except Exception as e:
+            self._failed_id = version.id
+            self.failed_version = version.uri
+            self.failed_loads += 1
+            self.last_error = f"{version.uri} failed to load or predict on its input example: "
+            self.last_error += f"{type(e).__name__}: {e}"
+            logger.error("not serving %s: %s", version.uri, self.last_error, exc_info=True)
+            return False
+        self.current = Snapshot(model, version, datetime.now(UTC))
+        self.loads += 1
+        self.last_error = self.failed_version = self._failed_id = None
+        logger.info("serving %s for %s", version.uri, self.uri)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        """What is live and how loading went, JSON-ready."""
+        snap = self.current
+        signature = snap.model.signature if snap is not None else None
+        return {
+            "uri": self.uri,
+            "name": snap.version.name if snap else None,
+            "version": snap.version.version if snap else None,
+            "version_id": snap.version.id if snap else None,
+            "loaded_at": snap.loaded_at.isoformat() if snap else None,
+            "flavor": snap.model.flavor if snap else None,
+            "signature": signature.to_dict() if signature is not None else None,
+            "poll_interval": self.poll_interval,
+            "loads": self.loads,
+            "failed_loads": self.failed_loads,
+            "last_error": self.last_error,
+            "failed_version": self.failed_version,
+            "poll_error": self.poll_error,
+        }
