@@ -6,15 +6,13 @@ Public names: :class:`Store` (a database plus an artifact store, chosen by URLs)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loopwise.config import Settings, load_settings
+from loopwise.store.artifacts import ArtifactStore
 from loopwise.store.database import Database
 
-if TYPE_CHECKING:
-    from loopwise.store.artifacts import ArtifactStore
-
-__all__ = ["Database", "Store"]
+__all__ = ["ArtifactStore", "Database", "Store"]
 
 
 class Store:
@@ -45,8 +43,6 @@ class Store:
     def artifacts(self) -> ArtifactStore:
         """The artifact store, opened on first use."""
         if self._artifacts is None:
-            from loopwise.store.artifacts import ArtifactStore
-
             self._artifacts = ArtifactStore(
                 self.settings.artifacts_url, storage_options=self._storage_options
             )
