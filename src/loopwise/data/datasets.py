@@ -31,6 +31,7 @@ from loopwise.ids import new_id
 from loopwise.refs import parse_ref
 from loopwise.store import Store
 from loopwise.store.lineage import Node, add_edge
+from loopwise.store.numbering import next_version
 from loopwise.store.tables import dataset_versions, datasets
 from loopwise.store.upsert import insert_on_conflict
 
@@ -210,14 +211,9 @@ def _insert_version(
             .where(dataset_versions.c.sha256 == values["sha256"])
         ).scalar()
         if again is None:
-            number = (
-                conn.execute(
-                    select(func.max(dataset_versions.c.version)).where(
-                        dataset_versions.c.dataset_id == dataset_id
-                    )
-                ).scalar()
-                or 0
-            ) + 1
+            number = next_version(
+                conn, dataset_versions.c.version, dataset_versions.c.dataset_id, dataset_id
+            )
             version_id = new_id()
             conn.execute(
                 dataset_versions.insert().values(

@@ -11,7 +11,6 @@ leave a consistent history: each move's ``from_version`` is the version it repla
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from loopwise.refs import parse_ref
 from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
 from loopwise.store import Store
 from loopwise.store.lineage import Node, add_edge
+from loopwise.store.numbering import next_version
 from loopwise.store.tables import (
     alias_events,
     artifacts,
@@ -37,19 +37,13 @@ from loopwise.store.tables import (
 )
 from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking.naming import naming_rule
+from loopwise.tracking.runs import current_user
 
 ENTITY = "model_version"
 PRODUCED_BY = "produced_by"
 TRAINED_ON = "trained_on"
 _ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 RESERVED_ALIASES = {"latest"}
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return None
 
 
 def check_model_name(store: Store, name: str) -> None:
@@ -59,7 +53,7 @@ def check_model_name(store: Store, name: str) -> None:
     )
 
 
-def _check_alias(alias: str) -> None:
+def check_alias(alias: str) -> None:
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias in RESERVED_ALIASES:
         raise InvalidInput(
             f"Alias {alias!r} is not valid: use lower-case letters, digits, '-' and '_', "
@@ -68,7 +62,7 @@ def _check_alias(alias: str) -> None:
         )
 
 
-def _model_id(conn: Connection, name: str, *, lock: bool = False) -> str:
+def resolve_model_id(conn: Connection, name: str, *, lock: bool = False) -> str:
     query = select(registered_models.c.id).where(registered_models.c.name == name)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -111,15 +105,8 @@ def register_version(
             [{"id": new_id(), "name": name, "description": None, "created_at": now}],
             keys=["name"],
         )
-        model_id = _model_id(conn, name, lock=True)
-        number = (
-            conn.execute(
-                select(func.max(model_versions.c.version)).where(
-                    model_versions.c.model_id == model_id
-                )
-            ).scalar()
-            or 0
-        ) + 1
+        model_id = resolve_model_id(conn, name, lock=True)
+        number = next_version(conn, model_versions.c.version, model_versions.c.model_id, model_id)
         conn.execute(
             model_versions.insert().values(
                 id=version_id,
@@ -132,7 +119,7 @@ def register_version(
                 description=description,
                 tags=json.dumps({k: str(v) for k, v in (tags or {}).items()}),
                 created_at=now,
-                created_by=_user(),
+                created_by=current_user(),
             )
         )
         conn.execute(
@@ -199,7 +186,7 @@ def get_model_version(store: Store, uri: str) -> ModelVersion:
     """The version named by ``models:/name/3``, ``models:/name@alias`` or ``@latest``."""
     ref = parse_ref(uri, kind="models")
     with store.db.read() as conn:
-        model_id = _model_id(conn, ref.name)
+        model_id = resolve_model_id(conn, ref.name)
         query = _versions_query().where(model_versions.c.model_id == model_id)
         if ref.version is not None:
             query = query.where(model_versions.c.version == ref.version)
@@ -271,7 +258,7 @@ def list_models(store: Store) -> list[RegisteredModel]:
 def list_versions(store: Store, name: str) -> list[ModelVersion]:
     """Every version of model ``name``, oldest first."""
     with store.db.read() as conn:
-        model_id = _model_id(conn, name)
+        model_id = resolve_model_id(conn, name)
         rows = conn.execute(
             _versions_query()
             .where(model_versions.c.model_id == model_id)
@@ -298,7 +285,7 @@ def package_files(store: Store, version_id: str) -> list[tuple[str, str]]:
 # -- aliases ---------------------------------------------------------------------------------
 
 
-def _current_holder(conn: Connection, model_id: str, alias: str) -> int | None:
+def current_holder(conn: Connection, model_id: str, alias: str) -> int | None:
     return conn.execute(
         select(model_versions.c.version)
         .join(model_aliases, model_aliases.c.version_id == model_versions.c.id)
@@ -307,7 +294,7 @@ def _current_holder(conn: Connection, model_id: str, alias: str) -> int | None:
     ).scalar()
 
 
-def _move(
+def move_alias(
     conn: Connection,
     model_id: str,
     name: str,
@@ -318,7 +305,7 @@ def _move(
     reason: str | None,
 ) -> AliasMove:
     """Point ``alias`` at ``version`` (None removes it) and record the move."""
-    before = _current_holder(conn, model_id, alias)
+    before = current_holder(conn, model_id, alias)
     now = now_us()
     if version is None:
         conn.execute(
@@ -343,7 +330,7 @@ def _move(
             keys=["model_id", "alias"],
             update=["version_id", "updated_at"],
         )
-    user = _user()
+    user = current_user()
     conn.execute(
         alias_events.insert().values(
             model_id=model_id,
@@ -363,21 +350,21 @@ def set_alias(
     store: Store, name: str, alias: str, version: int, *, reason: str | None = None
 ) -> AliasMove:
     """Point ``alias`` of model ``name`` at ``version`` and record who, when and why."""
-    _check_alias(alias)
+    check_alias(alias)
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidInput(f"version must be an integer version number, got {version!r}.")
     with store.db.write() as conn:
-        model_id = _model_id(conn, name, lock=True)
-        return _move(conn, model_id, name, alias, version, kind="set", reason=reason)
+        model_id = resolve_model_id(conn, name, lock=True)
+        return move_alias(conn, model_id, name, alias, version, kind="set", reason=reason)
 
 
 def delete_alias(store: Store, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
     """Remove an alias (recorded in its history)."""
     with store.db.write() as conn:
-        model_id = _model_id(conn, name, lock=True)
-        if _current_holder(conn, model_id, alias) is None:
+        model_id = resolve_model_id(conn, name, lock=True)
+        if current_holder(conn, model_id, alias) is None:
             raise NotFound(f"Model {name!r} has no alias {alias!r}.")
-        return _move(conn, model_id, name, alias, None, kind="delete", reason=reason)
+        return move_alias(conn, model_id, name, alias, None, kind="delete", reason=reason)
 
 
 def _events(conn: Connection, model_id: str, alias: str | None) -> list[Any]:
@@ -390,7 +377,7 @@ def _events(conn: Connection, model_id: str, alias: str | None) -> list[Any]:
 def alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasMove]:
     """Every recorded move of the model's aliases (or of one alias), oldest first."""
     with store.db.read() as conn:
-        model_id = _model_id(conn, name)
+        model_id = resolve_model_id(conn, name)
         rows = _events(conn, model_id, alias)
     return [
         AliasMove(
@@ -411,7 +398,7 @@ def version_at(store: Store, name: str, alias: str, at: datetime | float) -> int
     """The version that held ``alias`` at moment ``at`` (None if none did)."""
     moment = to_us(at, what="at")
     with store.db.read() as conn:
-        model_id = _model_id(conn, name)
+        model_id = resolve_model_id(conn, name)
         row = conn.execute(
             select(alias_events.c.to_version)
             .where(alias_events.c.model_id == model_id)
@@ -443,14 +430,14 @@ def rollback(store: Store, name: str, alias: str, *, reason: str | None = None) 
     Rollbacks stack: rolling back twice from 3 (after 1 → 2 → 3) lands on 1.
     """
     with store.db.write() as conn:
-        model_id = _model_id(conn, name, lock=True)
+        model_id = resolve_model_id(conn, name, lock=True)
         stack = _holders(_events(conn, model_id, alias))
         if len(stack) < 2 or stack[-2] is None:
             raise Conflict(
                 f"Alias {alias!r} of model {name!r} has no earlier holder to roll back to. "
                 f"See its history with `loopwise models history {name}`."
             )
-        return _move(
+        return move_alias(
             conn,
             model_id,
             name,

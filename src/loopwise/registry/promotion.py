@@ -24,6 +24,7 @@ from loopwise.registry.evaluations import LenientModel, save_evaluation
 from loopwise.registry.records import AliasMove
 from loopwise.store import Store
 from loopwise.store.tables import promotion_decisions
+from loopwise.tracking.runs import current_user
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def promote(
 
     rules = _policy(policy)
     candidate = registry.get_model_version(store, uri)
-    registry._check_alias(alias)
+    registry.check_alias(alias)
     try:
         current = registry.get_model_version(store, f"models:/{candidate.name}@{alias}")
     except NotFound:
@@ -160,8 +161,8 @@ def _record(
 ) -> AliasMove | None:
     """Store the decision and, if it passed, move the alias — atomically."""
     with store.db.write() as conn:
-        model_id = registry._model_id(conn, candidate.name, lock=True)
-        holder = registry._current_holder(conn, model_id, alias)
+        model_id = registry.resolve_model_id(conn, candidate.name, lock=True)
+        holder = registry.current_holder(conn, model_id, alias)
         if passed and holder != current_version:
             raise Conflict(
                 f"@{alias} of {candidate.name!r} moved from version {current_version} to "
@@ -179,12 +180,12 @@ def _record(
                 checks=json.dumps([c.to_dict() for c in checks], allow_nan=False, default=str),
                 policy=json.dumps(rules.to_dict(), default=str),
                 decided_at=now_us(),
-                decided_by=registry._user(),
+                decided_by=current_user(),
             )
         )
         if not passed:
             return None
-        return registry._move(
+        return registry.move_alias(
             conn,
             model_id,
             candidate.name,

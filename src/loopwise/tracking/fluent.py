@@ -339,21 +339,25 @@ def flush() -> None:
         writer.flush()
 
 
-def get_run(run_id: str) -> Run:
-    """A run with status, start and end, params, latest metrics, tags and environment."""
+def _flushed_store() -> Store:
+    """The default store, after this process's buffered points (and any flush in flight)
+    are written, so reads see what this process logged."""
     store = context.get_store()
     writer = _writers.get(id(store))
     if writer is not None:
-        writer.flush()  # read your own writes, including a flush in flight
+        writer.flush()
+    return store
+
+
+def get_run(run_id: str) -> Run:
+    """A run with status, start and end, params, latest metrics, tags and environment."""
+    store = _flushed_store()
     return run_service.get_run(store, run_id_of(run_id))
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
     """Every point of metric ``key`` in run ``run_id``: columns step, timestamp, value."""
-    store = context.get_store()
-    writer = _writers.get(id(store))
-    if writer is not None:
-        writer.flush()  # read your own writes, including a flush in flight
+    store = _flushed_store()
     run_id = run_id_of(run_id)
     with store.db.read() as conn:
         frame = read_history(conn, run_id, key)
@@ -464,10 +468,7 @@ def search_runs(
     ``order_by`` items like ``"metrics.auc DESC"``. Columns: run_id, name, experiment,
     status, start_time, end_time, parent_run_id, then ``params.*``, ``metrics.*``, ``tags.*``.
     """
-    store = context.get_store()
-    writer = _writers.get(id(store))
-    if writer is not None:
-        writer.flush()  # read your own writes, including a flush in flight
+    store = _flushed_store()
     return search.search_runs(store, experiment, filter, order_by, max_results)
 
 

@@ -31,7 +31,8 @@ MAX_VALUE_LENGTH = 8000
 HOST = socket.gethostname()
 
 
-def _user() -> str | None:
+def current_user() -> str | None:
+    """The OS user name recorded on runs, versions and alias moves (None if unknown)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
@@ -185,7 +186,7 @@ def create_run(
                 heartbeat_at=now,
                 host=HOST,
                 pid=os.getpid(),
-                username=_user(),
+                username=current_user(),
             )
         )
         if tag_rows:
