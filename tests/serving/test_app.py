@@ -200,15 +200,17 @@ def test_metrics_count_requests(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert 'loopwise_predict_requests_total{model="credit-risk/1",outcome="ok"} 1.0' in text
-    assert (
-        'loopwise_predict_requests_total{model="credit-risk/1",outcome="client_error"} 1.0' in text
-    )
+    ok = 'loopwise_predict_requests_total{model="credit-risk/1",outcome="ok",variant="default"}'
+    assert f"{ok} 1.0" in text
+    bad = ok.replace('"ok"', '"client_error"')
+    assert f"{bad} 1.0" in text
     assert 'loopwise_predict_errors_total{type="invalid_input"} 1.0' in text
-    assert 'loopwise_predict_latency_seconds_bucket{le="0.001",model="credit-risk/1"}' in text
+    bucket = 'loopwise_predict_latency_seconds_bucket{le="0.001",model="credit-risk/1",variant='
+    assert bucket in text
     assert "loopwise_predict_in_flight 0.0" in text
-    assert "loopwise_model_loads_total 1.0" in text
-    assert "loopwise_model_load_failures_total 0.0" in text
+    assert 'loopwise_model_loads_total{variant="default"} 1.0' in text
+    assert 'loopwise_model_load_failures_total{variant="default"} 0.0' in text
+    assert "loopwise_model_enabled 1.0" in text
 
 
 def test_two_apps_have_separate_metrics(live):
@@ -247,7 +249,7 @@ def test_model_crash_is_a_generic_500(lw, monkeypatch):
             assert "secret" not in response.text
             assert error["request_id"] in error["message"]
             metrics = c.get("/metrics").text
-    assert 'loopwise_predict_requests_total{model="boom/1",outcome="server_error"} 1.0' in metrics
+    assert 'loopwise_predict_requests_total{model="boom/1",outcome="server_error",variant="default"} 1.0' in metrics
 
 
 def test_proba_on_a_model_without_it_is_400(lw):

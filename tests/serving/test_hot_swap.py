@@ -116,7 +116,7 @@ def test_broken_version_is_never_swapped_in(lw, served, monkeypatch, mode, needl
         assert r.status_code == 200
         assert r.json()["model"] == "credit-risk/1"
         assert c.get("/ready").status_code == 200
-        assert "loopwise_model_load_failures_total 1.0" in c.get("/metrics").text
+        assert 'loopwise_model_load_failures_total{variant="default"} 1.0' in c.get("/metrics").text
 
     # Moving the alias on to a good version swaps again and clears the error.
     lw.set_alias("credit-risk", "champion", 2)

@@ -112,7 +112,16 @@ def run_gates(
         checks.extend(_slice_checks(policy.slices, candidate_eval))
     columns = [c for c in frame.columns if c != target]
     for i, test in enumerate(policy.smoke_tests, 1):
-        checks.append(_smoke(i, test, candidate, candidate_eval, columns))
+        checks.append(
+            smoke_check(
+                i,
+                test,
+                candidate,
+                columns,
+                labels=candidate_eval.labels,
+                positive_label=candidate_eval.positive_label,
+            )
+        )
     if policy.latency_p95_ms is not None:
         example = getattr(candidate, "input_example", None)
         if example is None or len(example) == 0:
@@ -303,14 +312,29 @@ def _gap(metric: str, column: str, gated: list[tuple[float, str]], rules: SliceR
     return _check(name, passed, gap, limit, text, worst[1], column=column, best=best[1])
 
 
-def _smoke(i: int, test: SmokeTest, model: Any, ev: Evaluation, columns: list[str]) -> Check:
+def smoke_check(
+    i: int,
+    test: SmokeTest,
+    model: Any,
+    columns: list[str],
+    *,
+    labels: list[Any] | None = None,
+    positive_label: Any = None,
+) -> Check:
+    """Run smoke test number ``i`` on ``model``; the inputs are ordered like ``columns``.
+
+    ``labels`` and ``positive_label`` pick the probability column of ``output: proba``
+    (the model's own ``classes_`` first; the second class when neither is known). Used by
+    the promotion gates and by serving before it swaps a version in.
+    """
     shown = ", ".join(f"{k}={v}" for k, v in test.input.items())
     title = f"smoke test {i}" + (f" {test.name!r}" if test.name else "") + f" ({shown[:80]})"
     limit = list(test.expect_between) if test.expect_between else test.expect
     details = {"input": dict(test.input), "output": test.output}
     order = [c for c in columns if c in test.input] + [c for c in test.input if c not in columns]
     try:
-        got = _one_output(model, pd.DataFrame([{c: test.input[c] for c in order}]), test.output, ev)
+        row = pd.DataFrame([{c: test.input[c] for c in order}])
+        got = _one_output(model, row, test.output, labels, positive_label)
     except Exception as e:
         text = f"{title}: {test.output} raised {type(e).__name__}: {e}"
         return _check(f"smoke_test:{i}", False, None, limit, text, **details)
@@ -331,7 +355,9 @@ def _smoke(i: int, test: SmokeTest, model: Any, ev: Evaluation, columns: list[st
     return _check(f"smoke_test:{i}", passed, got, limit, text, **details)
 
 
-def _one_output(model: Any, row: pd.DataFrame, output: str, ev: Evaluation) -> Any:
+def _one_output(
+    model: Any, row: pd.DataFrame, output: str, labels: list[Any] | None, positive: Any
+) -> Any:
     if output == "predict":
         value = np.asarray(model.predict(row)).reshape(-1)[0]
         return value.item() if isinstance(value, np.generic) else value
@@ -340,8 +366,8 @@ def _one_output(model: Any, row: pd.DataFrame, output: str, ev: Evaluation) -> A
         return float(proba.reshape(-1)[0])
     if proba.shape[1] != 2:
         raise InvalidInput(f"output: proba needs a binary classifier; got {proba.shape[1]} classes")
-    classes = list(getattr(model, "classes_", ev.labels or [0, 1]))
-    return float(proba[0, classes.index(ev.positive_label) if ev.positive_label in classes else 1])
+    classes = list(getattr(model, "classes_", labels or [0, 1]))
+    return float(proba[0, classes.index(positive) if positive in classes else 1])
 
 
 def _latency(model: Any, example: Any, budget_ms: float) -> Check:

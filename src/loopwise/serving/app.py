@@ -1,14 +1,24 @@
-"""The prediction app: ``POST /predict``, ``/health``, ``/ready``, ``/model``, ``/metrics``.
+"""The prediction app: ``POST /predict`` and ``/feedback``, ``GET /health``, ``/ready``,
+``/model`` and ``/metrics``, over an :class:`~loopwise.serving.endpoint.Endpoint`.
+
+A prediction is routed to a variant (by weight, sticky by ``routing_key``), answered, then
+logged and mirrored to the shadows after the answer is built; neither the log nor the
+shadows do I/O on the request path. While the model flag is off (or for the walking
+skeleton) the endpoint answers its fallback with variant ``"fallback"``.
 
 Every mistake in a request is a 4xx with ``{"error": {"type": ..., "message": ...}}``:
 
 - 400 ``invalid_json``: the body is not JSON;
-- 400 ``invalid_request``: the body is not an object with ``inputs`` (records or columns), or
-  ``proba`` is not a boolean. The body is parsed here rather than by pydantic, so a missing
-  ``inputs`` is a 400 like every other request mistake, not FastAPI's 422;
+- 400 ``invalid_request``: the body is not an object with ``inputs`` (records or columns),
+  ``proba`` is not a boolean, or a feedback body lacks ``request_id`` / ``label``. Bodies
+  are parsed here rather than by pydantic, so a missing field is a 400 like every other
+  request mistake, not FastAPI's 422;
 - 400 ``invalid_input``: the inputs do not match the model signature (missing, unexpected or
   mistyped columns), or the model rejected the values (a ``ValueError`` from its predict,
   such as a missing value given to a model that cannot take one);
+- 401 ``Unauthorized`` / 403 ``Forbidden`` when API tokens are enabled;
+- 404 ``unknown_request``: feedback for a request id this endpoint never answered;
+- 409 ``log_disabled``: feedback to an endpoint without a prediction log;
 - 413 ``payload_too_large``, 404 ``not_found``, 405 ``method_not_allowed``;
 - 503 ``not_ready`` while no model is loaded.
 
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -31,11 +42,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.ids import new_id
+from loopwise.serving.endpoint import FALLBACK, Endpoint
 from loopwise.serving.live_model import LiveModel, Snapshot
 from loopwise.serving.metrics import ServingMetrics
 
 logger = logging.getLogger(__name__)
 
+_REQUEST_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -56,20 +69,35 @@ def _error(status: int, type_: str, message: str, request_id: str | None = None)
     return _json({"error": error}, status)
 
 
-def create_app(live: LiveModel, *, max_body_bytes: int = 1_000_000) -> FastAPI:
-    """An app answering predictions with ``live``'s current model (see the module doc)."""
-    if not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+def create_app(endpoint: Endpoint | LiveModel, *, max_body_bytes: int | None = None) -> FastAPI:
+    """An app answering predictions for ``endpoint`` (see the module doc).
+
+    ``endpoint`` is an :class:`Endpoint` (variants, shadows, flag, log, tokens) or, for one
+    model and nothing else, a started :class:`LiveModel`. ``max_body_bytes`` overrides the
+    endpoint config's limit.
+    """
+    if isinstance(endpoint, LiveModel):
+        endpoint = Endpoint.single(endpoint)
+    if not isinstance(endpoint, Endpoint):
+        raise InvalidInput(
+            f"create_app takes an Endpoint or a LiveModel; got {type(endpoint).__name__}."
+        )
+    limit = endpoint.config.max_body_bytes if max_body_bytes is None else max_body_bytes
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         raise InvalidInput(
             "The 'max_body_bytes' parameter of create_app must be an int > 0. "
-            f"Got {max_body_bytes!r} instead."
+            f"Got {limit!r} instead."
         )
-    metrics = ServingMetrics(live)
-    app = FastAPI(
-        title="loopwise serving",
-        description=f"Predictions from `{live.uri}`, following its alias.",
-    )
-    app.state.live = live
+    metrics = ServingMetrics(endpoint)
+    app = FastAPI(title="loopwise serving", description=_app_description(endpoint))
+    app.state.endpoint = endpoint
     app.state.metrics = metrics
+    log = endpoint.log
+
+    def authorize(request: Request, permission: str) -> None:
+        auth = endpoint.auth
+        if auth is not None and auth.enabled:
+            auth.authenticate(request.headers.get("authorization"), permission)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -77,8 +105,8 @@ def create_app(live: LiveModel, *, max_body_bytes: int = 1_000_000) -> FastAPI:
         message = str(exc.detail)
         if exc.status_code == 404:
             message = (
-                f"no route {request.url.path!r}; use POST /predict, GET /health, /ready, "
-                "/model, /metrics or /docs."
+                f"no route {request.url.path!r}; use POST /predict, POST /feedback, "
+                "GET /health, /ready, /model, /metrics or /docs."
             )
         return _error(exc.status_code, type_, message)
 
@@ -90,57 +118,132 @@ def create_app(live: LiveModel, *, max_body_bytes: int = 1_000_000) -> FastAPI:
     async def health() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/ready", summary="200 when a model is loaded, else 503")
+    @app.get("/ready", summary="200 when every variant is loaded (or the fallback serves)")
     async def ready() -> Response:
-        snap = live.current
-        if snap is None:
-            return _error(503, "not_ready", f"no model loaded yet for {live.uri}.")
-        return _json({"status": "ready", "model": snap.label})
+        if not endpoint.ready:
+            return _error(503, "not_ready", f"endpoint {endpoint.name!r} has no model loaded.")
+        labels = {
+            v.name: v.live.current.label if v.live.current is not None else None
+            for v in endpoint.variants
+        }
+        model = next(iter(labels.values())) if endpoint.model_enabled else FALLBACK
+        body = {"status": "ready", "endpoint": endpoint.name, "model": model}
+        return _json(body | {"variants": labels})
 
-    @app.get("/model", summary="What is live: version, signature, last load error")
-    async def model() -> Response:
-        return _json(live.status())
+    @app.get("/model", summary="What is live: variants, versions, flag, last load errors")
+    async def model(request: Request) -> Response:
+        try:
+            authorize(request, "read")
+        except Exception as e:
+            return _error(*_classify(e, None))
+        return _json(endpoint.status())
 
     @app.get("/metrics", summary="Prometheus metrics (text format)")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        try:
+            authorize(request, "read")
+        except Exception as e:
+            return _error(*_classify(e, None))
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     @app.post(
         "/predict",
         summary="Predict on records or columns",
-        description=_predict_description(live),
-        openapi_extra=_predict_openapi(live),
+        description=_predict_description(endpoint),
+        openapi_extra=_predict_openapi(endpoint),
     )
     async def predict(request: Request) -> Response:
         request_id = new_id()
-        snap = live.current
-        label = snap.label if snap is not None else "none"
+        timestamp_us = time.time_ns() // 1000
         start = time.perf_counter()
+        variant, label = None, "none"
         metrics.in_flight.inc()
         try:
-            if snap is None:
-                raise _RequestError(503, "not_ready", f"no model loaded yet for {live.uri}.")
-            inputs, proba = _parse(await _read_body(request, max_body_bytes))
-            body = await run_in_threadpool(_answer, snap, inputs, proba)
+            authorize(request, "predict")
+            inputs, proba, key = _parse(await _read_body(request, limit))
+            variant, snap = endpoint.route(request.headers.get("x-routing-key", key))
+            if snap is not None:
+                label = snap.label
+                body = await run_in_threadpool(_answer, snap, inputs, proba)
+            elif variant == FALLBACK:
+                label = FALLBACK
+                body = _fallback(endpoint, inputs)
+            else:
+                raise _RequestError(503, "not_ready", f"no model loaded yet for {endpoint.name!r}.")
         except Exception as e:
             status, type_, message = _classify(e, request_id)
             if type_ == "internal_error":
                 logger.exception("prediction request %s failed in model %s", request_id, label)
-            metrics.requests.labels(label, "client_error" if status < 500 else "server_error").inc()
+            outcome = "client_error" if status < 500 else "server_error"
+            metrics.requests.labels(variant or "none", label, outcome).inc()
             metrics.errors.labels(type_).inc()
+            elapsed = time.perf_counter() - start
+            metrics.latency.labels(variant or "none", label).observe(elapsed)
+            if log is not None:
+                log.log_error(
+                    request_id=request_id,
+                    timestamp_us=timestamp_us,
+                    variant=variant,
+                    model=None if label == "none" else label,
+                    error_type=type_,
+                    latency_ms=elapsed * 1000,
+                )
             return _error(status, type_, message, request_id)
         finally:
             metrics.in_flight.dec()
-            metrics.latency.labels(label).observe(time.perf_counter() - start)
-        metrics.requests.labels(label, "ok").inc()
+        elapsed = time.perf_counter() - start
+        metrics.requests.labels(variant, label, "ok").inc()
+        metrics.latency.labels(variant, label).observe(elapsed)
         body["request_id"] = request_id
+        body["variant"] = variant
+        if log is not None:
+            log.log_request(
+                request_id=request_id,
+                timestamp_us=timestamp_us,
+                variant=variant,
+                model=label,
+                model_version_id=snap.version.id if snap is not None else None,
+                inputs=inputs,
+                outputs=body["predictions"],
+                probabilities=body.get("probabilities"),
+                latency_ms=elapsed * 1000,
+            )
+        if snap is not None:
+            endpoint.mirror(inputs, request_id, timestamp_us)
         return _json(body)
+
+    @app.post("/feedback", summary="Record the ground truth of an earlier request")
+    async def feedback(request: Request) -> Response:
+        try:
+            authorize(request, "feedback")
+            if log is None:
+                raise _RequestError(
+                    409,
+                    "log_disabled",
+                    f"endpoint {endpoint.name!r} keeps no prediction log, so feedback cannot "
+                    "be joined to anything; enable 'log' in the endpoint config.",
+                )
+            request_id, label, row = _parse_feedback(await _read_body(request, limit))
+            if not await run_in_threadpool(log.knows_request, request_id):
+                raise _RequestError(
+                    404,
+                    "unknown_request",
+                    f"no prediction with request_id {request_id!r} on endpoint "
+                    f"{endpoint.name!r}; send the request_id that /predict answered.",
+                )
+            log.log_feedback(request_id, label, row=row)
+        except Exception as e:
+            status, type_, message = _classify(e, None)
+            metrics.errors.labels(type_).inc()
+            return _error(status, type_, message)
+        metrics.feedback.inc()
+        return _json({"status": "recorded", "request_id": request_id})
 
     return app
 
 
-def _classify(e: Exception, request_id: str) -> tuple[int, str, str]:
+def _classify(e: Exception, request_id: str | None) -> tuple[int, str, str]:
     """HTTP status, error type and message for an exception raised while answering."""
     if isinstance(e, _RequestError):
         return e.status, e.type, e.message
@@ -150,11 +253,8 @@ def _classify(e: Exception, request_id: str) -> tuple[int, str, str]:
         return e.http_status, type(e).__name__, str(e)
     if isinstance(e, ValueError):  # the model refused the values (e.g. NaN into a linear model)
         return 400, "invalid_input", f"the model rejected the input: {e}"
-    return (
-        500,
-        "internal_error",
-        (f"the model failed on this request; see the server log for request {request_id}."),
-    )
+    where = f" for request {request_id}" if request_id else ""
+    return 500, "internal_error", f"the request failed; see the server log{where}."
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -174,7 +274,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(raw: bytes) -> tuple[Any, bool]:
+def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
@@ -199,7 +299,57 @@ def _parse(raw: bytes) -> tuple[Any, bool]:
     if not isinstance(proba, bool):
         message = f'"proba" must be true or false, got {json.dumps(proba)}.'
         raise _RequestError(400, "invalid_request", message)
-    return inputs, proba
+    key = body.get("routing_key")
+    if key is not None and not isinstance(key, str | int):
+        message = f'"routing_key" must be text or an integer, got {json.dumps(key)[:80]}.'
+        raise _RequestError(400, "invalid_request", message)
+    return inputs, proba, None if key is None else str(key)
+
+
+def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
+    usage = 'send {"request_id": "<from /predict>", "label": <the true answer>}'
+    if not isinstance(body, dict) or "request_id" not in body or "label" not in body:
+        raise _RequestError(400, "invalid_request", f"the body must be an object; {usage}.")
+    unknown = sorted(set(body) - {"request_id", "label", "row"})
+    if unknown:
+        raise _RequestError(400, "invalid_request", f"unknown fields {unknown}; {usage}.")
+    request_id, label, row = body["request_id"], body["label"], body.get("row")
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        shown = json.dumps(request_id)[:80]
+        raise _RequestError(
+            400, "invalid_request", f'"request_id" must be an id answered by /predict; got {shown}.'
+        )
+    if label is None or isinstance(label, dict | list):
+        shown = json.dumps(label)[:80]
+        raise _RequestError(
+            400, "invalid_request", f'"label" must be a number, text or true/false; got {shown}.'
+        )
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
+        shown = json.dumps(row)[:80]
+        raise _RequestError(
+            400,
+            "invalid_request",
+            f'"row" must be the index (≥ 0) of a row of the request; got {shown}.',
+        )
+    return request_id, label, row
+
+
+def _rows(inputs: Any) -> int:
+    if isinstance(inputs, list):
+        return len(inputs)
+    lengths = {len(v) if isinstance(v, list) else 1 for v in inputs.values()}
+    if len(lengths) > 1:
+        raise _RequestError(400, "invalid_input", 'the columns of "inputs" have different lengths.')
+    return lengths.pop()
+
+
+def _fallback(endpoint: Endpoint, inputs: Any) -> dict[str, Any]:
+    """The answer while no model serves: the config's fallback for every row."""
+    return {"predictions": [endpoint.config.fallback] * _rows(inputs), "model": FALLBACK}
 
 
 def _answer(snap: Snapshot, inputs: Any, proba: bool) -> dict[str, Any]:
@@ -210,21 +360,33 @@ def _answer(snap: Snapshot, inputs: Any, proba: bool) -> dict[str, Any]:
     return body
 
 
-def _predict_description(live: LiveModel) -> str:
+def _app_description(endpoint: Endpoint) -> str:
+    if not endpoint.variants:
+        return f"Endpoint `{endpoint.name}`: the walking skeleton (a constant answer)."
+    models = ", ".join(f"`{v.live.uri}` ({v.name})" for v in endpoint.variants)
+    return f"Endpoint `{endpoint.name}`: predictions from {models}, following their aliases."
+
+
+def _signature(endpoint: Endpoint) -> Any:
+    snap = endpoint.variants[0].live.current if endpoint.variants else None
+    return (snap.label, snap.model.signature) if snap is not None else (None, None)
+
+
+def _predict_description(endpoint: Endpoint) -> str:
     text = (
         'Send `{"inputs": [{...}, ...]}` (records) or `{"inputs": {"col": [...], ...}}` '
-        '(columns); add `"proba": true` for class probabilities.'
+        '(columns); add `"proba": true` for class probabilities and `"routing_key"` (or the '
+        "`X-Routing-Key` header) to keep a user on one variant."
     )
-    snap = live.current
-    if snap is not None and snap.model.signature is not None:
-        columns = "\n".join(f"- `{c.name}`: {c.type}" for c in snap.model.signature.inputs)
-        text += f"\n\nInput columns of {snap.label} (when the app was created):\n\n{columns}"
+    label, signature = _signature(endpoint)
+    if signature is not None:
+        columns = "\n".join(f"- `{c.name}`: {c.type}" for c in signature.inputs)
+        text += f"\n\nInput columns of {label} (when the app was created):\n\n{columns}"
     return text
 
 
-def _predict_openapi(live: LiveModel) -> dict[str, Any]:
-    snap = live.current
-    signature = snap.model.signature if snap is not None else None
+def _predict_openapi(endpoint: Endpoint) -> dict[str, Any]:
+    _, signature = _signature(endpoint)
     example_row = {c.name: 0 for c in signature.inputs} if signature is not None else {}
     return {
         "requestBody": {
@@ -237,6 +399,7 @@ def _predict_openapi(live: LiveModel) -> dict[str, Any]:
                         "properties": {
                             "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
                             "proba": {"type": "boolean", "default": False},
+                            "routing_key": {"type": "string"},
                         },
                     },
                     "example": {"inputs": [example_row]},

@@ -3,7 +3,8 @@
 :class:`LiveModel` serves one :class:`Snapshot` (the loaded model, its version, when it was
 loaded). A daemon thread resolves the alias every ``poll_interval`` seconds; when it points
 at another version, that version is loaded and smoke-checked (a prediction on its input
-example) off the request path, then published with a single attribute assignment, so a
+example, then the endpoint's smoke tests: known inputs and the answers they must give) off
+the request path, then published with a single attribute assignment, so a
 request keeps the snapshot it started with. A version that fails to load or to predict is
 recorded (``last_error``, ``failed_loads``, ``failed_version``) and not retried until the
 alias moves again; the previous version keeps serving.
@@ -46,7 +47,9 @@ class LiveModel:
     ``current`` is the served :class:`Snapshot` (None before ``start``).
     """
 
-    def __init__(self, uri: str, *, poll_interval: float = 2.0) -> None:
+    def __init__(
+        self, uri: str, *, poll_interval: float = 2.0, smoke_tests: tuple[Any, ...] = ()
+    ) -> None:
         if not isinstance(uri, str) or not uri.startswith("models:/"):
             raise InvalidInput(
                 f"LiveModel takes a models:/ reference such as 'models:/name@champion', "
@@ -59,6 +62,7 @@ class LiveModel:
                 f"Got {poll_interval!r} instead."
             )
         self.uri = uri
+        self.smoke_tests = tuple(smoke_tests)
         self.poll_interval = float(poll_interval)
         self.current: Snapshot | None = None
         self.loads = 0
@@ -81,6 +85,13 @@ class LiveModel:
                 f"cannot serve {self.uri}: {self.last_error} Fix or re-point the alias, "
                 "then start again."
             )
+        return self.start_polling()
+
+    def start_polling(self) -> LiveModel:
+        """Poll the alias without loading first: for a shadow that failed to load at start,
+        which should pick up the next version the alias points at."""
+        if self._thread is not None:
+            return self
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._poll, name=f"loopwise-live-model {self.uri}", daemon=True
@@ -132,6 +143,7 @@ class LiveModel:
             example = model.input_example
             if example is not None:
                 model.predict(example)
+            self._run_smoke_tests(model)
         except Exception as e:
             self._failed_id = version.id
             self.failed_version = version.uri
@@ -145,6 +157,17 @@ class LiveModel:
         self.last_error = self.failed_version = self._failed_id = None
         logger.info("serving %s for %s", version.uri, self.uri)
         return True
+
+    def _run_smoke_tests(self, model: Any) -> None:
+        if not self.smoke_tests:
+            return
+        from loopwise.evaluation.gates import smoke_check
+
+        columns = model.signature.input_names if model.signature is not None else []
+        for i, test in enumerate(self.smoke_tests, 1):
+            check = smoke_check(i, test, model, columns)
+            if not check.passed:
+                raise InvalidInput(f"{check.message}.")
 
     def status(self) -> dict[str, Any]:
         """What is live and how loading went, JSON-ready."""

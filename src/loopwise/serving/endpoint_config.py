@@ -1,0 +1,239 @@
+"""An endpoint's declaration: which models it serves, with what traffic, under which flag.
+
+Why: the traffic split, the shadows and the fallback are decisions a team reviews like code,
+so they live in a small YAML file (``loopwise serve --config endpoint.yaml``)::
+
+    name: credit-risk                  # the endpoint (prediction log, metrics, feedback)
+    variants:                          # A/B: weights need not sum to 100
+      - {name: champion, model: "models:/credit-risk@champion", weight: 90}
+      - {name: challenger, model: "models:/credit-risk@challenger", weight: 10}
+    shadows:                           # called off the request path; logged, not returned
+      - {name: candidate, model: "models:/credit-risk/7"}
+    sticky: true                       # a request's "routing_key" always picks one variant
+    fallback: 0                        # what the endpoint answers while the model flag is off
+    poll_interval: 2                   # seconds between checks of each alias
+    max_body_bytes: 1000000
+    log: {flush_interval: 1.0}         # prediction log; "log: false" turns it off
+
+A single-model endpoint is ``EndpointConfig.single("models:/credit-risk@champion")``; the
+walking skeleton (a constant answer, no model) is ``EndpointConfig.skeleton(0.5)``. The whole
+document is checked when read, so a typo fails at start with its key path, not at the first
+request.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loopwise.errors import InvalidInput
+from loopwise.refs import parse_ref
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_TOP = (
+    "name", "variants", "shadows", "sticky", "fallback", "poll_interval", "max_body_bytes",
+    "log", "smoke_tests",
+)  # fmt: skip
+_VARIANT = ("name", "model", "weight")
+_LOG = ("flush_interval",)
+SKELETON = "skeleton"
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """One model behind the endpoint: a name, a ``models:/`` URI and a traffic weight."""
+
+    name: str
+    model: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """The checked form of an endpoint document (see the module doc)."""
+
+    name: str
+    variants: tuple[VariantConfig, ...] = ()
+    shadows: tuple[VariantConfig, ...] = ()
+    sticky: bool = True
+    fallback: Any = None
+    poll_interval: float = 2.0
+    max_body_bytes: int = 1_000_000
+    log: bool = True
+    flush_interval: float = 1.0
+    smoke_tests: tuple[Any, ...] = field(default=())
+
+    @property
+    def is_skeleton(self) -> bool:
+        """True for the walking skeleton: no model, every answer is ``fallback``."""
+        return not self.variants
+
+    @classmethod
+    def single(cls, uri: str, **options: Any) -> EndpointConfig:
+        """One variant serving ``uri``; the endpoint is named after the model."""
+        ref = parse_ref(uri, kind="models")
+        document = {"name": ref.name, "variants": [{"name": "default", "model": uri}]}
+        return cls.from_dict(document | options)
+
+    @classmethod
+    def skeleton(cls, answer: Any, *, name: str = SKELETON, **options: Any) -> EndpointConfig:
+        """The walking skeleton: the real API, answering ``answer`` for every row."""
+        _json_scalar(answer, "fallback")
+        return cls.from_dict({"name": name, "fallback": answer} | options)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> EndpointConfig:
+        """Check a document (a mapping) and build the config; errors name the key path."""
+        if not isinstance(d, dict):
+            raise _error("", f"an endpoint config must be a mapping; got {type(d).__name__}.")
+        _known(d, _TOP, "")
+        name = _name(d.get("name"), "name")
+        variants = _variants(d.get("variants", []), "variants", weighted=True)
+        shadows = _variants(d.get("shadows", []), "shadows", weighted=False)
+        taken = [v.name for v in variants + shadows]
+        for dup in sorted({n for n in taken if taken.count(n) > 1}):
+            raise _error("variants", f"variant name {dup!r} is used twice; names must differ.")
+        if shadows and not variants:
+            raise _error("shadows", "shadows need at least one variant to follow.")
+        fallback = d.get("fallback")
+        if fallback is not None:
+            _json_scalar(fallback, "fallback")
+        if not variants and fallback is None:
+            raise _error(
+                "variants",
+                "list at least one variant (name, model, weight), or give a 'fallback' "
+                "answer for a walking skeleton.",
+            )
+        sticky = d.get("sticky", True)
+        if not isinstance(sticky, bool):
+            raise _error("sticky", f"must be true or false; got {sticky!r}.")
+        log, flush_interval = _log(d.get("log", True))
+        smoke = ()
+        if d.get("smoke_tests") is not None:
+            from loopwise.evaluation.policy import Policy
+
+            try:
+                smoke = Policy.from_dict({"smoke_tests": d["smoke_tests"]}).smoke_tests
+            except InvalidInput as e:
+                raise _error("", str(e)) from e
+        return cls(
+            name=name,
+            variants=variants,
+            shadows=shadows,
+            sticky=sticky,
+            fallback=fallback,
+            poll_interval=_positive(d.get("poll_interval", 2.0), "poll_interval"),
+            max_body_bytes=int(_positive(d.get("max_body_bytes", 1_000_000), "max_body_bytes")),
+            log=log,
+            flush_interval=flush_interval,
+            smoke_tests=smoke,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> EndpointConfig:
+        """Read an endpoint config from a YAML (or JSON) file."""
+        import yaml
+
+        source = Path(path)
+        if not source.is_file():
+            raise InvalidInput(f"endpoint config {str(source)!r} does not exist; check the path.")
+        try:
+            document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise InvalidInput(f"endpoint config {str(source)!r} is not valid YAML: {e}") from e
+        try:
+            return cls.from_dict(document)
+        except InvalidInput as e:
+            raise InvalidInput(f"endpoint config {str(source)!r}: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data, as it would be written in YAML."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.variants:
+            out["variants"] = [vars(v).copy() for v in self.variants]
+        if self.shadows:
+            out["shadows"] = [{"name": s.name, "model": s.model} for s in self.shadows]
+        out |= {"sticky": self.sticky, "fallback": self.fallback}
+        out |= {"poll_interval": self.poll_interval, "max_body_bytes": self.max_body_bytes}
+        out["log"] = {"flush_interval": self.flush_interval} if self.log else False
+        return out
+
+
+def _error(path: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"{path}: {problem}" if path else problem)
+
+
+def _known(d: dict[str, Any], allowed: tuple[str, ...], path: str) -> None:
+    import difflib
+
+    for key in d:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" — did you mean {close[0]!r}?" if close else f"; known keys: {allowed}."
+            raise _error(f"{path}.{key}" if path else str(key), f"unknown key{hint}")
+
+
+def _name(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise _error(
+            path,
+            f"must be lower-case letters, digits, '-' or '_' (at most 63); got {value!r}.",
+        )
+    return value
+
+
+def _positive(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise _error(path, f"must be a number > 0; got {value!r}.")
+    if not math.isfinite(value):
+        raise _error(path, f"must be finite; got {value!r}.")
+    return float(value)
+
+
+def _json_scalar(value: Any, path: str) -> None:
+    ok = (
+        value is None
+        or isinstance(value, str | bool | int)
+        or (isinstance(value, float) and math.isfinite(value))
+    )
+    if not ok:
+        raise _error(path, f"must be a number, text or true/false; got {value!r}.")
+
+
+def _variants(value: Any, path: str, *, weighted: bool) -> tuple[VariantConfig, ...]:
+    if not isinstance(value, list):
+        raise _error(path, f"must be a list of {{name, model}} entries; got {value!r}.")
+    out = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise _error(where, f"must be a mapping with name and model; got {item!r}.")
+        _known(item, _VARIANT if weighted else _VARIANT[:2], where)
+        model = item.get("model")
+        if not isinstance(model, str) or not model.startswith("models:/"):
+            raise _error(f"{where}.model", f"must be a models:/ URI; got {model!r}.")
+        try:
+            parse_ref(model, kind="models")
+        except InvalidInput as e:
+            raise _error(f"{where}.model", str(e)) from e
+        weight = item.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise _error(f"{where}.weight", f"must be a number ≥ 0; got {weight!r}.")
+        out.append(VariantConfig(_name(item.get("name"), f"{where}.name"), model, float(weight)))
+    if weighted and out and not sum(v.weight for v in out) > 0:
+        raise _error(path, "at least one variant needs a weight above 0.")
+    return tuple(out)
+
+
+def _log(value: Any) -> tuple[bool, float]:
+    if isinstance(value, bool):
+        return value, 1.0
+    if not isinstance(value, dict):
+        raise _error(
+            "log", f"must be false or a mapping such as {{flush_interval: 1}}; got {value!r}."
+        )
+    _known(value, _LOG, "log")
+    return True, _positive(value.get("flush_interval", 1.0), "log.flush_interval")
