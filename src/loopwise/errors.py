@@ -12,6 +12,8 @@ a 500.
     │   ├── InvalidFilter         400  a search filter or order_by does not parse
     │   └── InvalidReference      400  a "runs:/...", "models:/..." URI is malformed
     ├── ConfigurationError        400  settings, loopwise.toml or a store URL is wrong
+    ├── Unauthorized              401  no API token, or one that is unknown, expired or revoked
+    ├── Forbidden                 403  the API token's role lacks the permission a route needs
     ├── NotFound                  404  no such run, experiment, artifact ...
     ├── Conflict                  409  the request contradicts stored state
     │   └── ParamConflict         409  a param was logged again with another value
@@ -46,6 +48,18 @@ class ConfigurationError(LoopwiseError):
     """Settings from arguments, environment or ``loopwise.toml`` are wrong."""
 
     http_status = 400
+
+
+class Unauthorized(LoopwiseError):
+    """A request carries no API token, or one that is unknown, expired or revoked."""
+
+    http_status = 401
+
+
+class Forbidden(LoopwiseError):
+    """A valid API token's role does not grant the permission the request needs."""
+
+    http_status = 403
 
 
 class NotFound(LoopwiseError, LookupError):

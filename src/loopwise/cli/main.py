@@ -19,7 +19,18 @@ import typer
 from typer.core import TyperGroup
 
 from loopwise import __version__
-from loopwise.cli import data, datasets, db, experiments, models, runs, serve
+from loopwise.cli import (
+    data,
+    datasets,
+    db,
+    endpoints,
+    experiments,
+   
+    models,
+    runs,
+    serve,
+    tokens,
+)
 from loopwise.cli.render import print_error
 from loopwise.errors import LoopwiseError
 
@@ -51,7 +62,9 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.command("evaluate")(models.evaluate_command)
 app.command("serve")(serve.serve_command)
+app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="tokens")
 
 
 def _print_version(value: bool) -> None:

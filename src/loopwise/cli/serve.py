@@ -1,30 +1,78 @@
-"""``loopwise serve``: answer predictions over HTTP for a registered model.
+"""``loopwise serve``: answer predictions over HTTP for a registered model or an endpoint.
 
-The endpoint follows its alias (``models:/name@champion``): when the alias moves, the new
-version is loaded and checked in the background and swapped in without dropping a request.
-It binds to 127.0.0.1 unless told otherwise; a public address needs ``--public``.
+``loopwise serve models:/credit-risk@champion`` serves one model that follows its alias;
+``--config endpoint.yaml`` serves variants (A/B), shadows and a fallback; ``--skeleton 0.5``
+serves a constant answer with the same API (the walking skeleton). It binds to 127.0.0.1
+unless told otherwise; a public address needs API tokens or ``--public``.
+``--emit-dockerfile PATH`` writes a container spec for the endpoint instead of serving.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 
+def _constant(text: str | None) -> Any:
+    """A skeleton answer: JSON when it parses (0.5, true, "text"), else the text itself."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def serve_command(
-    uri: Annotated[str, typer.Argument(help="The model, e.g. models:/credit-risk@champion.")],
+    uri: Annotated[
+        str | None,
+        typer.Argument(help="The model, e.g. models:/credit-risk@champion (or use --config)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="An endpoint YAML: variants, shadows, fallback."),
+    ] = None,
+    skeleton: Annotated[
+        str | None,
+        typer.Option("--skeleton", help="Serve this constant answer, no model (e.g. 0.5)."),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker processes on the one port.")
+    ] = 1,
     poll_interval: Annotated[
-        float, typer.Option("--poll-interval", help="Seconds between checks of the alias.")
-    ] = 2.0,
+        float | None,
+        typer.Option("--poll-interval", help="Seconds between checks of the alias [default: 2]."),
+    ] = None,
     public: Annotated[
         bool,
-        typer.Option("--public", help="Allow binding to a non-loopback address."),
+        typer.Option(
+            "--public",
+            envvar="LOOPWISE_SERVE_PUBLIC",
+            help="Allow a non-loopback address without API tokens.",
+        ),
     ] = False,
+    emit_dockerfile: Annotated[
+        Path | None,
+        typer.Option("--emit-dockerfile", help="Write a Dockerfile for this endpoint and exit."),
+    ] = None,
 ) -> None:
-    """Serve a registered model: POST /predict, GET /health /ready /model /metrics."""
-    from loopwise.serving.server import serve
+    """Serve predictions: POST /predict /feedback, GET /health /ready /model /metrics."""
+    from loopwise.serving.server import config_document, endpoint_config, serve
 
-    serve(uri, host=host, port=port, poll_interval=poll_interval, public=public)
+    answer = _constant(skeleton)
+    chosen = endpoint_config(uri, config=config, skeleton=answer, poll_interval=poll_interval)
+    if emit_dockerfile is not None:
+        from loopwise import context
+        from loopwise.reporting import write_page
+        from loopwise.serving.container import dockerfile
+
+        text = dockerfile(context.get_store(), chosen, config_document(chosen))
+        write_page(emit_dockerfile, text)
+        typer.echo(f"wrote {emit_dockerfile} for endpoint {chosen.name!r}")
+        return
+    serve(config=chosen, host=host, port=port, public=public, workers=workers)

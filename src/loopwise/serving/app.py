@@ -32,6 +32,8 @@ import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -69,12 +71,18 @@ def _error(status: int, type_: str, message: str, request_id: str | None = None)
     return _json({"error": error}, status)
 
 
-def create_app(endpoint: Endpoint | LiveModel, *, max_body_bytes: int | None = None) -> FastAPI:
+def create_app(
+    endpoint: Endpoint | LiveModel,
+    *,
+    max_body_bytes: int | None = None,
+    stop_on_shutdown: bool = False,
+) -> FastAPI:
     """An app answering predictions for ``endpoint`` (see the module doc).
 
     ``endpoint`` is an :class:`Endpoint` (variants, shadows, flag, log, tokens) or, for one
     model and nothing else, a started :class:`LiveModel`. ``max_body_bytes`` overrides the
-    endpoint config's limit.
+    endpoint config's limit. With ``stop_on_shutdown``, the server's shutdown stops the
+    endpoint (and so writes its prediction log): for worker processes that own it.
     """
     if isinstance(endpoint, LiveModel):
         endpoint = Endpoint.single(endpoint)
@@ -89,7 +97,18 @@ def create_app(endpoint: Endpoint | LiveModel, *, max_body_bytes: int | None = N
             f"Got {limit!r} instead."
         )
     metrics = ServingMetrics(endpoint)
-    app = FastAPI(title="loopwise serving", description=_app_description(endpoint))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if stop_on_shutdown:
+                await run_in_threadpool(endpoint.stop)
+
+    app = FastAPI(
+        title="loopwise serving", description=_app_description(endpoint), lifespan=lifespan
+    )
     app.state.endpoint = endpoint
     app.state.metrics = metrics
     log = endpoint.log

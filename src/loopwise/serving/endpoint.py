@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from loopwise.errors import InvalidInput
@@ -50,7 +51,7 @@ class FlagState:
 
     enabled: bool
     reason: str | None = None
-    set_at: float | None = None
+    set_at: datetime | None = None
     set_by: str | None = None
 
 
@@ -131,6 +132,8 @@ class Endpoint:
                 shadow.live.start_polling()
         if self.log is not None:
             self.log.start()
+        if self.auth is not None:
+            self.auth.start()
         self._stop.clear()
         if self.shadows:
             self._spawn(self._shadow_worker, "shadows")
@@ -152,6 +155,8 @@ class Endpoint:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self.auth is not None:
+            self.auth.stop()
         if self.log is not None:
             self.log.close()
 
@@ -276,6 +281,7 @@ class Endpoint:
                 "enabled": self.flag.enabled,
                 "reason": self.flag.reason,
                 "set_by": self.flag.set_by,
+                "set_at": self.flag.set_at.isoformat() if self.flag.set_at else None,
                 "error": self.flag_error,
             },
             "sticky": self.config.sticky,

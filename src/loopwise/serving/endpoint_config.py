@@ -176,6 +176,14 @@ def _known(d: dict[str, Any], allowed: tuple[str, ...], path: str) -> None:
             raise _error(f"{path}.{key}" if path else str(key), f"unknown key{hint}")
 
 
+def check_endpoint_name(name: Any) -> str:
+    """An endpoint name, checked: it becomes a path in the prediction log and a label."""
+    try:
+        return _name(name, "endpoint name")
+    except InvalidInput as e:
+        raise InvalidInput(f"{e} Example: 'credit-risk'.") from None
+
+
 def _name(value: Any, path: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise _error(

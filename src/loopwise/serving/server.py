@@ -1,15 +1,25 @@
-"""Run the prediction app with uvicorn: :func:`serve`, and :class:`ServerThread` for tests
-and notebooks (a real server on a free loopback port, in a background thread)."""
+"""Run the prediction app with uvicorn: :func:`serve` (one process or ``workers``), the
+builders it shares with the worker processes, and :class:`ServerThread` for tests and
+notebooks (a real server on a free loopback port, in a background thread)."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
+import os
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from loopwise import context
 from loopwise.errors import InvalidInput
+from loopwise.serving.app import create_app
+from loopwise.serving.endpoint import Endpoint
+from loopwise.serving.endpoint_config import EndpointConfig
+from loopwise.store import Store
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -24,39 +34,134 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(
-    uri: str,
+def endpoint_config(
+    uri: str | None = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    poll_interval: float = 2.0,
-    public: bool = False,
-    log_level: str = "warning",
-) -> None:
-    """Serve ``uri`` (e.g. ``models:/credit-risk@champion``) over HTTP until interrupted.
+    config: str | Path | EndpointConfig | None = None,
+    skeleton: Any = None,
+    poll_interval: float | None = None,
+) -> EndpointConfig:
+    """The endpoint to serve, from exactly one of a model URI, a config file or a skeleton
+    answer (``poll_interval`` overrides the config's)."""
+    given = [name for name, v in (("a model URI", uri), ("--config", config)) if v is not None]
+    if skeleton is not None:
+        given.append("--skeleton")
+    if len(given) != 1:
+        raise InvalidInput(
+            "serve needs exactly one of a model URI (models:/credit-risk@champion), "
+            f"--config endpoint.yaml or --skeleton VALUE; got {', '.join(given) or 'none'}."
+        )
+    options = {} if poll_interval is None else {"poll_interval": poll_interval}
+    if uri is not None:
+        return EndpointConfig.single(uri, **options)
+    if skeleton is not None:
+        return EndpointConfig.skeleton(skeleton, **options)
+    if not isinstance(config, EndpointConfig):
+        config = EndpointConfig.load(config)  # type: ignore[arg-type]
+    return dataclasses.replace(config, **options) if options else config
 
-    Listens on loopback only unless ``public=True``: the endpoints have no authentication
-    yet, so exposing them is an explicit choice. The model follows its alias (see
-    :class:`~loopwise.serving.live_model.LiveModel`).
-    """
+
+def build_endpoint(config: EndpointConfig, store: Store | None = None) -> Endpoint:
+    """An endpoint wired to the store: prediction log, API tokens and the model flag."""
+    from loopwise.serving.flags import model_flag
+    from loopwise.serving.prediction_log import PredictionLog
+    from loopwise.serving.tokens import TokenAuthenticator
+
+    store = store or context.get_store()
+    log = PredictionLog(store, config.name, flush_interval=config.flush_interval)
+    return Endpoint(
+        config,
+        prediction_log=log if config.log else None,
+        authenticator=TokenAuthenticator(store),
+        flag_reader=lambda: model_flag(store, config.name),
+    )
+
+
+def check_bind(host: str, *, public: bool, tokens_enabled: bool) -> None:
+    """Refuse a non-loopback address unless tokens protect it or ``public`` says so."""
     if not isinstance(host, str) or not host:
         raise InvalidInput(f"The 'host' parameter of serve must be a host name. Got {host!r}.")
-    if not is_loopback(host) and not public:
-        raise InvalidInput(
-            f"refusing to listen on {host!r}: serving has no authentication yet, so it "
-            "listens on loopback (127.0.0.1) by default. Pass public=True (--public on the "
-            "command line) to accept connections from other machines."
-        )
+    if is_loopback(host) or public or tokens_enabled:
+        return
+    raise InvalidInput(
+        f"refusing to listen on {host!r} with no API tokens: anyone who can reach it could "
+        "use the endpoint. Create a token (loopwise tokens create NAME --role predict), or "
+        "pass public=True (--public on the command line) to serve without authentication."
+    )
+
+
+def serve(
+    uri: str | None = None,
+    *,
+    config: str | Path | EndpointConfig | None = None,
+    skeleton: Any = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    poll_interval: float | None = None,
+    public: bool = False,
+    workers: int = 1,
+    log_level: str = "warning",
+) -> None:
+    """Serve an endpoint over HTTP until interrupted (see :func:`endpoint_config`).
+
+    Listens on loopback only, unless API tokens exist in the store (then every route but
+    /health and /ready needs one) or ``public=True``. Each variant follows its alias (see
+    :class:`~loopwise.serving.live_model.LiveModel`). With ``workers > 1``, uvicorn runs
+    that many processes on one port; each builds the same endpoint and follows the aliases
+    on its own.
+    """
+    chosen = endpoint_config(uri, config=config, skeleton=skeleton, poll_interval=poll_interval)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInput(f"The 'workers' parameter of serve must be an int ≥ 1. Got {workers!r}.")
     import uvicorn
 
-    from loopwise.serving.app import create_app
-    from loopwise.serving.live_model import LiveModel
+    from loopwise.serving.tokens import TokenAuthenticator
 
-    live = LiveModel(uri, poll_interval=poll_interval).start()
+    store = context.get_store()
+    check_bind(host, public=public, tokens_enabled=TokenAuthenticator(store).enabled)
+    if workers > 1:
+        os.environ[_SPEC_ENV] = json.dumps(
+            {
+                "config": config_document(chosen),
+                "store_url": store.settings.store_url,
+                "artifacts_url": store.settings.artifacts_url,
+            }
+        )
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
+    endpoint = build_endpoint(chosen, store).start()
     try:
-        uvicorn.run(create_app(live), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(endpoint), host=host, port=port, log_level=log_level)
     finally:
-        live.stop()
+        endpoint.stop()
+
+
+_SPEC_ENV = "LOOPWISE_SERVE_SPEC"
+
+
+def config_document(config: EndpointConfig) -> dict[str, Any]:
+    """``config`` as plain data that :meth:`EndpointConfig.from_dict` reads back whole."""
+    document = config.to_dict()
+    if config.smoke_tests:
+        from loopwise.evaluation.policy import Policy
+
+        document["smoke_tests"] = Policy(smoke_tests=config.smoke_tests).to_dict()["smoke_tests"]
+    return document
+
+
+def worker_app() -> Any:
+    """The app of one worker process (``--workers N``), built from the parent's spec."""
+    spec = json.loads(os.environ[_SPEC_ENV])
+    context.configure(store_url=spec["store_url"], artifacts_url=spec["artifacts_url"])
+    endpoint = build_endpoint(EndpointConfig.from_dict(spec["config"])).start()
+    return create_app(endpoint, stop_on_shutdown=True)
 
 
 class ServerThread:

@@ -10,6 +10,9 @@ a million, a 100,000-step history is read in a few rows, and NaN and ±inf survi
 exactly on every database. ``metric_series`` keeps the latest point of each series so
 that searching and sorting runs by a metric is plain SQL.
 
+API tokens keep only the SHA-256 of their secret (``secret_sha256``) and a short, non-secret
+``prefix`` that identifies them in listings; a name is unique among tokens not revoked.
+
 The tables are the current schema; the migrations under ``migrations/versions`` create
 and change them, and a test checks the two agree.
 """
@@ -30,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 ID = String(26)
@@ -254,4 +258,35 @@ promotion_decisions = Table(
     Column("decided_at", BigInteger, nullable=False),
     Column("decided_by", String(255), nullable=True),
     Index(None, "model_id", "decided_at"),
+)
+
+_NOT_REVOKED = text("revoked_at IS NULL")
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("revoked_by", String(255), nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+    Index(None, "name", unique=True, sqlite_where=_NOT_REVOKED, postgresql_where=_NOT_REVOKED),
+)
+
+endpoint_flag_events = Table(
+    "endpoint_flag_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(63), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("set_at", BigInteger, nullable=False),
+    Column("set_by", String(255), nullable=True),
+    Index(None, "endpoint", "id"),
 )

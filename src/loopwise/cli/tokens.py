@@ -1,0 +1,193 @@
+"""``loopwise tokens``: create, list and revoke the API tokens of the serving endpoints.
+
+``create`` prints the secret once, alone on stdout (so ``TOKEN=$(loopwise tokens create
+...)`` works), with a warning on stderr that it is not shown again; the store keeps only
+its hash. Listings show a token's short prefix, never its secret.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from loopwise.cli.render import (
+    MISSING,
+    console,
+    error_console,
+    local_time,
+    new_table,
+    print_json,
+    print_note,
+    text,
+)
+
+if TYPE_CHECKING:
+    from loopwise.serving.tokens import TokenInfo
+
+app = typer.Typer(
+    help="Create, list and revoke API tokens for the serving endpoints.", no_args_is_help=True
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+STATUS_STYLES = {"active": "green", "expired": "yellow", "revoked": "red"}
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class Role(StrEnum):
+    """The roles of :data:`loopwise.serving.tokens.ROLES` (spelled out: importing that
+    module here would load SQLAlchemy for ``loopwise --help``)."""
+
+    predict = "predict"
+    read = "read"
+    admin = "admin"
+
+
+def parse_duration(value: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w`` or ``45s`` as a positive duration."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise typer.BadParameter(
+            f"{value!r} is not a duration; use a positive number and a unit: 45s, 90m, 12h, "
+            "30d or 2w.",
+            param_hint="'--expires-in'",
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _status(token: TokenInfo) -> Text:
+    status = token.status()
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A label for the token, e.g. ci-deploy.")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            "--role",
+            "-r",
+            help="predict: POST /predict and /feedback; read: GET /model and /metrics; "
+            "admin: everything.",
+            show_default=False,
+        ),
+    ],
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            help="Expire after this long: 45s, 90m, 12h, 30d, 2w. Never, when not given.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the token and its secret as JSON.")
+    ] = False,
+) -> None:
+    """Create an API token and print its secret: it is shown this once, and never stored."""
+    from loopwise.context import get_store
+    from loopwise.serving.tokens import create_token
+
+    expires_at = None
+    if expires_in is not None:
+        expires_at = datetime.now(UTC) + parse_duration(expires_in)
+    token, secret = create_token(get_store(), name, role.value, expires_at=expires_at)
+    if as_json:
+        print_json({**token.to_dict(), "secret": secret})
+    else:
+        typer.echo(secret)
+    expires = "never expires" if token.expires_at is None else "expires "
+    if token.expires_at is not None:
+        expires += local_time(token.expires_at, zone=True)
+    error_console().print(
+        Text(
+            f"Created token {token.name!r} (id {token.id}, role {token.role}, {expires}).\n"
+            "Copy the secret now: it is not shown again and cannot be recovered (loopwise "
+            "keeps only its hash).\n"
+            "Clients send it as the header `Authorization: Bearer <token>`.",
+            style="yellow",
+        ),
+        soft_wrap=True,
+    )
+
+
+@app.command("list")
+def list_command(
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="Also list revoked tokens.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List API tokens, oldest first: name, id, role, prefix, status, expiry, last use."""
+    from loopwise.context import get_store
+    from loopwise.serving.tokens import list_tokens
+
+    store = get_store()
+    found = list_tokens(store, include_revoked=show_all)
+    if as_json:
+        print_json([t.to_dict() for t in found])
+        return
+    if not found:
+        print_note(
+            f"No {'' if show_all else 'unrevoked '}API tokens in {store.db.safe_url}: the "
+            "serving endpoints accept requests without a token. Create one with "
+            "`loopwise tokens create NAME --role predict`."
+        )
+        return
+    table = new_table()
+    table.add_column("name", style="bold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("role")
+    table.add_column("prefix", no_wrap=True)
+    table.add_column("status")
+    table.add_column("created", no_wrap=True)
+    table.add_column("by")
+    table.add_column("expires", no_wrap=True)
+    table.add_column("last used", no_wrap=True)
+    if show_all:
+        table.add_column("revoked", no_wrap=True)
+    for t in found:
+        row = [
+            text(t.name),
+            text(t.id),
+            text(t.role),
+            text(f"{t.prefix}…"),
+            _status(t),
+            local_time(t.created_at),
+            text(t.created_by),
+            local_time(t.expires_at) if t.expires_at else "never",
+            local_time(t.last_used_at) if t.last_used_at else MISSING,
+        ]
+        if show_all:
+            row.append(local_time(t.revoked_at))
+        table.add_row(*row)
+    console().print(table)
+
+
+@app.command("revoke")
+def revoke(
+    name_or_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME_OR_ID", help="The token's name or id (see `loopwise tokens list`)."
+        ),
+    ],
+) -> None:
+    """Revoke a token: servers refuse it within their cache TTL (5 seconds by default)."""
+    from loopwise.context import get_store
+    from loopwise.serving.tokens import revoke_token
+
+    token = revoke_token(get_store(), name_or_id)
+    console().print(
+        Text(f"Revoked token {token.name!r} (id {token.id}, role {token.role}).", style="bold")
+    )
+    print_note("Running servers refuse it within their token cache TTL (5 seconds by default).")
+
+
+__all__ = ["app", "parse_duration"]

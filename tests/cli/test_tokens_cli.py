@@ -1,0 +1,165 @@
+"""``loopwise tokens create|list|revoke`` through CliRunner, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from loopwise import context
+from loopwise.cli.main import app
+from loopwise.cli.tokens import Role, parse_duration
+from loopwise.serving.tokens import ROLES, TokenAuthenticator, hash_secret
+from loopwise.store.tables import api_tokens
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def invoke(store_url: str, tmp_path: Path) -> Iterator[Invoke]:
+    """Run ``loopwise --store-url <store> --artifacts-url <folder> ARGS...``."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(
+            app,
+            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "a"), *args],
+            env={"COLUMNS": "200"},
+        )
+
+    yield run
+    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
+    if old is not None:
+        old.db.engine.dispose()
+
+
+def _create(invoke: Invoke, *args: str) -> str:
+    result = invoke("tokens", "create", *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_create_prints_the_secret_once_on_stdout(invoke):
+    result = invoke("tokens", "create", "ci-deploy", "--role", "predict")
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip()
+    assert secret.startswith("lw_")
+    assert "\n" not in secret  # alone on stdout: TOKEN=$(loopwise tokens create ...) works
+    assert "Created token 'ci-deploy'" in result.stderr
+    assert "not shown again" in result.stderr
+    assert "Authorization: Bearer <token>" in result.stderr
+    assert secret not in result.stderr
+
+    with context.get_store().db.read() as conn:
+        stored = conn.execute(select(api_tokens)).one()._mapping
+    assert stored["secret_sha256"] == hash_secret(secret)
+    assert secret not in " ".join(str(v) for v in stored.values())
+
+    listed = invoke("tokens", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "ci-deploy" in listed.stdout
+    assert f"{secret[:9]}…" in listed.stdout  # the prefix identifies it
+    assert secret not in listed.output
+    assert "never" in listed.stdout  # expires
+
+    as_json = json.loads(invoke("tokens", "list", "--json").stdout)
+    assert [t["name"] for t in as_json] == ["ci-deploy"]
+    assert as_json[0]["status"] == "active"
+    assert as_json[0]["prefix"] == secret[:9]
+    assert secret not in json.dumps(as_json)
+
+
+def test_the_created_secret_authenticates(invoke):
+    secret = _create(invoke, "reader", "--role", "read")
+    with TokenAuthenticator(context.get_store()) as auth:
+        assert auth.authenticate(f"Bearer {secret}", "read").name == "reader"
+
+
+def test_create_with_json_and_expiry(invoke):
+    result = invoke("tokens", "create", "nightly", "-r", "admin", "--expires-in", "30d", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["secret"].startswith("lw_")
+    assert body["role"] == "admin"
+    expires = datetime.fromisoformat(body["expires_at"])
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
+    assert "expires" in result.stderr
+
+
+def test_revoke_by_name_and_id_and_list_all(invoke):
+    _create(invoke, "one", "--role", "predict")
+    _create(invoke, "two", "--role", "read")
+    two_id = json.loads(invoke("tokens", "list", "--json").stdout)[1]["id"]
+
+    result = invoke("tokens", "revoke", "one")
+    assert result.exit_code == 0, result.output
+    assert "Revoked token 'one'" in result.stdout
+    assert "within" in result.stderr
+
+    result = invoke("tokens", "revoke", two_id)
+    assert result.exit_code == 0, result.output
+    assert "Revoked token 'two'" in result.stdout
+
+    empty = invoke("tokens", "list")
+    assert empty.exit_code == 0
+    assert empty.stdout == ""
+    assert "loopwise tokens create NAME --role predict" in empty.stderr
+
+    everything = invoke("tokens", "list", "--all")
+    assert everything.exit_code == 0
+    assert "revoked" in everything.stdout
+    assert "one" in everything.stdout
+    assert "two" in everything.stdout
+    statuses = [t["status"] for t in json.loads(invoke("tokens", "list", "--all", "--json").stdout)]
+    assert statuses == ["revoked", "revoked"]
+
+
+def test_errors_exit_1_with_the_fix(invoke):
+    _create(invoke, "dup", "--role", "predict")
+    result = invoke("tokens", "create", "dup", "--role", "read")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: A token named 'dup' already exists")
+    assert "loopwise tokens revoke" in result.stderr
+
+    result = invoke("tokens", "revoke", "missing")
+    assert result.exit_code == 1
+    assert "Error: No token named 'missing'" in result.stderr
+
+    result = invoke("tokens", "create", "bad name", "--role", "read")
+    assert result.exit_code == 1
+    assert "'name' parameter" in result.stderr
+
+
+def test_usage_errors_exit_2(invoke):
+    result = invoke("tokens", "create", "x", "--role", "superuser")
+    assert result.exit_code == 2
+    assert "superuser" in result.output
+
+    result = invoke("tokens", "create", "x")
+    assert result.exit_code == 2
+    assert "--role" in result.output
+
+    result = invoke("tokens", "create", "x", "--role", "read", "--expires-in", "soon")
+    assert result.exit_code == 2
+    assert "is not a duration" in result.output
+
+
+def test_parse_duration():
+    assert parse_duration("30d") == timedelta(days=30)
+    assert parse_duration("12h") == timedelta(hours=12)
+    assert parse_duration("90m") == timedelta(minutes=90)
+    assert parse_duration("2W") == timedelta(weeks=2)
+    assert parse_duration(" 45s ") == timedelta(seconds=45)
+    for bad in ("", "0d", "-1d", "1.5h", "3", "d", "1y"):
+        with pytest.raises(typer.BadParameter):
+            parse_duration(bad)
+
+
+def test_cli_roles_are_the_service_roles():
+    assert tuple(r.value for r in Role) == ROLES
