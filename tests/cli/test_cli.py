@@ -125,6 +125,31 @@ def test_importing_the_cli_is_light():
     assert out.stdout.strip() == ""
 
 
+def _command_paths(group, prefix: str = "") -> Iterator[str]:
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if hasattr(command, "commands"):
+            yield from _command_paths(command, f"{path} ")
+        else:
+            yield path
+
+
+@pytest.mark.parametrize(
+    "top", ["experiments", "runs", "data", "datasets", "models", "evaluate", "db"]
+)
+def test_docs_cli_shows_every_command(top):
+    from pathlib import Path
+
+    import typer
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    root = typer.main.get_command(app)
+    command = root.commands[top]
+    paths = list(_command_paths(command, f"{top} ")) if hasattr(command, "commands") else [top]
+    missing = [p for p in paths if f"loopwise {p} " not in docs and f"loopwise {p}\n" not in docs]
+    assert not missing, f"docs/cli.md does not show: {missing}"
+
+
 def test_bad_store_url_is_a_clean_error():
     result = CliRunner().invoke(app, ["--store-url", "mysql://db/x", "runs", "list"])
     assert result.exit_code == 1

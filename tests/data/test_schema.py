@@ -139,7 +139,7 @@ def test_rare_label_class_lowers_the_class_floor() -> None:
 def test_placeholders_seen_in_source_are_recorded() -> None:
     frame = pl.DataFrame({"v": [-1] * 50 + list(range(950)), "t": ["N/A"] * 100 + ["a", "b"] * 450})
     s = infer_schema(frame)
-    assert s["v"].defaults_seen == {"-1": 0.05}
+    assert s["v"].defaults_seen == {"0": 0.001, "-1": 0.05}  # range(950) holds one 0
     assert s["t"].defaults_seen == {"n/a": 0.1}
 
 

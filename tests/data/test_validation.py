@@ -173,6 +173,46 @@ def test_placeholder_common_in_source_is_not_reported() -> None:
     assert "suspicious_default" in kinds(validate(spike, s))
 
 
+def test_zeros_standing_in_for_missing_numbers_are_suspicious(
+    schema: Schema, clean: pl.DataFrame
+) -> None:
+    report = validate(_some(clean, "income", 0.0), schema)  # income never was 0
+    found = [a for a in report.anomalies if a.kind == "suspicious_default"]
+    assert [(a.column, a.count, a.examples, a.severity) for a in found] == [
+        ("income", 50, ["0"], "warning")
+    ]
+    assert "'0' in 50 rows (5.00%; source data 0.00%)" in found[0].message
+    # visits is Poisson(3): about 5% zeros in the source, so a few more are ordinary
+    assert schema["visits"].defaults_seen["0"] > 0.03
+    assert "suspicious_default" not in kinds(validate(_some(clean, "visits", 0), schema))
+
+
+def test_zero_in_a_numeric_domain_is_a_category_not_a_placeholder() -> None:
+    rng = np.random.default_rng(1)
+    frame = pl.DataFrame({"x": rng.normal(5, 1, 2000), "y": rng.integers(0, 2, 2000)})
+    s = infer_schema(frame, label="y")
+    assert s["y"].domain == [0, 1]
+    assert "0" not in s["y"].defaults_seen
+    batch = frame.with_columns(y=pl.when(pl.int_range(pl.len()) < 1500).then(0).otherwise("y"))
+    assert "suspicious_default" not in kinds(validate(batch, s))
+
+
+def test_placeholder_allowance_covers_sampling_noise_of_small_batches() -> None:
+    rng = np.random.default_rng(2)
+    source = pl.DataFrame(
+        {"v": np.where(np.arange(5000) % 50 == 0, 0.0, rng.normal(100, 10, 5000))}
+    )
+    s = infer_schema(source)
+    assert s["v"].defaults_seen == {"0": 0.02}
+
+    def batch(zeros: int) -> pl.DataFrame:
+        values = np.concatenate([np.zeros(zeros), rng.normal(100, 10, 200 - zeros)])
+        return pl.DataFrame({"v": values})
+
+    assert validate(batch(10), s).anomalies == []  # 5%: within the noise of 200 rows at 2%
+    assert find(validate(batch(40), s), "suspicious_default").count == 40
+
+
 def test_out_of_range_examples_and_placeholder_note(schema: Schema, clean: pl.DataFrame) -> None:
     report = validate(_some(clean, "age", -999), schema)
     anomaly = find(report, "out_of_range")

@@ -147,3 +147,55 @@ def test_alias_moved_during_evaluation_is_a_conflict(lw, monkeypatch):
         )  # fmt: skip
     history = lw.alias_history("credit-risk", "champion")
     assert [h.to_version for h in history] == [first]
+
+
+def test_concurrent_promotions_of_one_alias_one_wins_and_history_stays_consistent(lw, monkeypatch):
+    import threading
+
+    import loopwise.registry.promotion as promotion
+    from loopwise import context
+
+    champion = _register(lw, _data())
+    lw.set_alias("credit-risk", "champion", champion)
+    candidates = [_register(lw, _data(seed=seed)) for seed in (3, 4)]
+    real = promotion.run_gates
+    both_evaluated = threading.Barrier(2, timeout=120)
+
+    def in_step(*args, **kwargs):
+        checks = real(*args, **kwargs)
+        both_evaluated.wait()  # both compared with the same holder before either records
+        return checks
+
+    monkeypatch.setattr(promotion, "run_gates", in_step)
+    outcomes: dict[int, object] = {}
+
+    def promote(version: int) -> None:
+        try:
+            outcomes[version] = lw.promote(
+                f"models:/credit-risk/{version}", alias="champion", policy=POLICY,
+                data=_data(seed=1), target="y",
+            )  # fmt: skip
+        except Exception as e:  # collected and checked below
+            outcomes[version] = e
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    won = [v for v, o in outcomes.items() if isinstance(o, promotion.Decision)]
+    lost = [v for v, o in outcomes.items() if isinstance(o, Conflict)]
+    assert len(won) == 1, outcomes
+    assert len(lost) == 1, outcomes
+    decision = outcomes[won[0]]
+    assert decision.passed
+    assert decision.move.from_version == champion
+    assert f"moved from version {champion} to {won[0]}" in str(outcomes[lost[0]])
+    history = lw.alias_history("credit-risk", "champion")
+    assert [(h.from_version, h.to_version) for h in history] == [
+        (None, champion),
+        (champion, won[0]),
+    ]
+    assert lw.get_model_version("models:/credit-risk@champion").version == won[0]
+    rows = _decisions(context.get_store())
+    assert [(r.candidate_version, r.passed) for r in rows] == [(won[0], True)]

@@ -53,6 +53,22 @@ def test_versions_are_numbered_per_model(store, tmp_path):
     assert [p for p, _ in files] == ["loopwise_model.json", "model/model.bin"]
 
 
+def test_model_and_version_descriptions_can_be_set(store, tmp_path):
+    register(store, tmp_path)
+    model = registry.update_model(store, "credit-risk", description="Scores loan applications.")
+    assert model.description == "Scores loan applications."
+    assert registry.list_models(store)[0].description == "Scores loan applications."
+    assert registry.update_model(store, "credit-risk", description=None).description is None
+    version = registry.update_version(
+        store, "models:/credit-risk/1", description="baseline", tags={"team": "risk"}
+    )
+    assert (version.description, version.tags) == ("baseline", {"team": "risk"})
+    with pytest.raises(NotFound, match="fraud"):
+        registry.update_model(store, "fraud", description="x")
+    with pytest.raises(InvalidInput, match="description"):
+        registry.update_model(store, "credit-risk", description=3)
+
+
 def test_aliases_move_and_history_is_recorded(store, tmp_path):
     for i in range(3):
         register(store, tmp_path, content=bytes([i]))

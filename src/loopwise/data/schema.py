@@ -93,8 +93,9 @@ class ColumnSchema:
     values of a text, boolean or label column; ``mode_share`` is the share of the most
     common value in the source data (the "pinned to one value" check runs only where it is
     set and below 1); ``defaults_seen`` maps placeholder values (-1, 9999, "n/a", dates like
-    1970-01-01; :data:`EMPTY_KEY` for "") to their share in the source data, so only
-    placeholders that were absent or rare there are reported.
+    1970-01-01; :data:`EMPTY_KEY` for ""; 0 for a numeric column without a domain) to their
+    share in the source data, so only placeholders that were absent or rare there are
+    reported.
     """
 
     name: str

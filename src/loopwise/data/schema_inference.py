@@ -59,9 +59,10 @@ def infer_schema(
     - numeric ``min``/``max``: the observed range widened on both sides by the largest of
       ``range_slack`` x span, the 1%-99% quantile spread, and a tail extrapolation; kept
       at or above 0 where the data is non-negative and bunched towards 0;
-    - ``mode_share`` (for the "pinned to one value" check), placeholder values seen, the
-      share of duplicate rows, and the label's ``min_class_share`` (1%, or half the rarest
-      class's share if lower).
+    - ``mode_share`` (for the "pinned to one value" check), placeholder values seen (and
+      the share of zeros of a numeric column without a domain), the share of duplicate
+      rows, and the label's ``min_class_share`` (1%, or half the rarest class's share if
+      lower).
 
     From a profile alone, domains come from its top values (only when they list every
     value) and the duplicate-row share is unknown (0 is assumed).
@@ -98,7 +99,7 @@ def infer_schema(
             max=high,
             domain=domains.get(name),
             mode_share=None if name in keys else _mode_share(cp),
-            defaults_seen=_defaults_seen(cp),
+            defaults_seen=_defaults_seen(cp, zeros=name not in domains),
         )
     thresholds = Thresholds(
         min_class_share=_class_floor(prof, frame, label, domains),
@@ -238,8 +239,12 @@ def _mode_share(cp: ColumnProfile) -> float | None:
     return min(1.0, _ceil(max(shares)))
 
 
-def _defaults_seen(cp: ColumnProfile) -> dict[str, float]:
+def _defaults_seen(cp: ColumnProfile, *, zeros: bool) -> dict[str, float]:
+    """Share of each placeholder value in the source data; with ``zeros``, 0 as well for
+    a numeric column (validation checks 0 in numeric columns that have no domain)."""
     seen: dict[str, float] = {}
+    if zeros and cp.kind in ("integer", "float") and cp.zeros and cp.count:
+        seen[default_key(0)] = min(1.0, _ceil(cp.zeros / cp.count))
     for raw, n in cp.suspicious_defaults.items():
         if not n or not cp.count:
             continue

@@ -21,9 +21,9 @@ Anomaly kinds (stable strings, also in :data:`ANOMALY_KINDS`):
 - ``null_values`` (a column that must not be null has nulls), ``missing_rate`` (a nullable
   column is missing much more often than in the source data);
 - ``out_of_range``, ``new_value`` (outside the domain; error above ``new_value_share`` of
-  rows, warning below), ``suspicious_default`` (-1, 9999, "N/A", 1970-01-01... where they
-  were absent or rare in the source data), ``pinned_value`` (one value where there was
-  variation);
+  rows, warning below), ``suspicious_default`` (-1, 9999, "N/A", 1970-01-01, and 0 in a
+  numeric column without a domain, where they were absent or rare in the source data),
+  ``pinned_value`` (one value where there was variation);
 - ``duplicate_rows``, ``duplicate_key``;
 - ``class_imbalance``, ``missing_class`` (the label);
 - ``custom_check`` (a schema check failed, or could not run), ``empty_data``.
@@ -286,7 +286,9 @@ class _Run:
             e[c.key("min")], e[c.key("max")] = x.min(), x.max()
         if c.type in ("integer", "float"):
             low, high = _bound(c, c.spec.min), _bound(c, c.spec.max)
-            for v in NUMERIC_PLACEHOLDERS:  # outside the range, they are out_of_range anyway
+            # 0 is a placeholder too where there is no domain (in one, 0 is a category)
+            probes = NUMERIC_PLACEHOLDERS + ((0,) if c.spec.domain is None else ())
+            for v in probes:  # outside the range, they are out_of_range anyway
                 inside = (low is None or v >= low) and (high is None or v <= high)
                 if inside and (c.type == "float" or _fits(v, c.dtype)):
                     c.placeholders.append(default_key(v))
@@ -570,7 +572,8 @@ class _Run:
         flagged = []
         for key, n in sorted(found.items(), key=lambda p: -p[1]):
             base = c.spec.defaults_seen.get(key, 0.0)
-            if n >= 3 and n / count > 2 * base + self.th.default_share:
+            noise = 4 * math.sqrt(base * (1 - base) / count)  # sampling spread of the share
+            if n >= 3 and n / count > 2 * base + self.th.default_share + noise:
                 flagged.append((key, n, base))
         if flagged:
             shown = ", ".join(

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,18 @@ def get_model_version(uri: str) -> ModelVersion:
 def list_models() -> list[RegisteredModel]:
     """Every registered model with its versions and aliases."""
     return registry.list_models(context.get_store())
+
+
+def update_model(name: str, *, description: str | None) -> RegisteredModel:
+    """Set (or clear, with None) a model's description; returns the model."""
+    return registry.update_model(context.get_store(), name, description=description)
+
+
+def update_model_version(
+    uri: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Change a version's description or merge tags into its own; the package never changes."""
+    return registry.update_version(context.get_store(), uri, description=description, tags=tags)
 
 
 def list_model_versions(name: str) -> list[ModelVersion]:

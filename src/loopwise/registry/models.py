@@ -448,6 +448,23 @@ def rollback(store: Store, name: str, alias: str, *, reason: str | None = None) 
         )
 
 
+def update_model(store: Store, name: str, *, description: str | None) -> RegisteredModel:
+    """Set (or, with None, clear) the description of model ``name``: what it is for."""
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(
+            f"The 'description' parameter of update_model must be text or None. "
+            f"Got {type(description).__name__} {description!r}."
+        )
+    with store.db.write() as conn:
+        model_id = resolve_model_id(conn, name, lock=True)
+        conn.execute(
+            update(registered_models)
+            .where(registered_models.c.id == model_id)
+            .values(description=description)
+        )
+    return next(m for m in list_models(store) if m.name == name)
+
+
 def update_version(
     store: Store,
     uri: str,
