@@ -8,6 +8,11 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "read_predictions",
+    "log_predictions",
+    "log_feedback",
+    "update_model",
+    "update_model_version",
     "autolog",
     "promote",
     "Policy",

@@ -33,8 +33,13 @@ _LAZY = {
     "Decision": "loopwise.registry.promotion",
     "log_model": "loopwise.registry.api",
     "load_model": "loopwise.registry.api",
+    "read_predictions": "loopwise.serving.prediction_log_api",
+    "log_predictions": "loopwise.serving.prediction_log_api",
+    "log_feedback": "loopwise.serving.prediction_log_api",
     "get_model_version": "loopwise.registry.api",
     "list_models": "loopwise.registry.api",
+    "update_model": "loopwise.registry.api",
+    "update_model_version": "loopwise.registry.api",
     "list_model_versions": "loopwise.registry.api",
     "set_alias": "loopwise.registry.api",
     "delete_alias": "loopwise.registry.api",
@@ -148,21 +153,26 @@ __all__ = [
     "log_artifact",
     "log_dataset",
     "log_dict",
+    "log_feedback",
     "log_metric",
     "log_metrics",
     "log_model",
     "log_param",
     "log_params",
+    "log_predictions",
     "log_text",
     "model_lineage",
     "profile",
     "promote",
+    "read_predictions",
     "rollback",
     "search_runs",
     "set_alias",
     "set_tag",
     "set_tags",
     "start_run",
+    "update_model",
+    "update_model_version",
     "validate",
     "version_at",
 ]
@@ -208,11 +218,18 @@ if TYPE_CHECKING:
         promote,
         rollback,
         set_alias,
+        update_model,
+        update_model_version,
         version_at,
     )
     from loopwise.registry.autolog import autolog
     from loopwise.registry.promotion import Decision
     from loopwise.registry.records import ModelVersion
+    from loopwise.serving.prediction_log_api import (
+        log_feedback,
+        log_predictions,
+        read_predictions,
+    )
     from loopwise.store import Store
     from loopwise.tracking.fluent import (
         ActiveRun,

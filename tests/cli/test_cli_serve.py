@@ -171,6 +171,7 @@ def test_public_bind_needs_public_flag_or_tokens(lw, store_url, tmp_path):
     with running(args, env, tmp_path, _free_port()) as url:
         refused = httpx.post(f"{url}/predict", json={"inputs": [ROW]}, timeout=10)
         assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
         auth = {"Authorization": f"Bearer {secret}"}
         allowed = httpx.post(f"{url}/predict", json={"inputs": [ROW]}, headers=auth, timeout=10)
         assert allowed.status_code == 200, allowed.text

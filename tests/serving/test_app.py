@@ -249,7 +249,10 @@ def test_model_crash_is_a_generic_500(lw, monkeypatch):
             assert "secret" not in response.text
             assert error["request_id"] in error["message"]
             metrics = c.get("/metrics").text
-    assert 'loopwise_predict_requests_total{model="boom/1",outcome="server_error",variant="default"} 1.0' in metrics
+    line = (
+        'loopwise_predict_requests_total{model="boom/1",outcome="server_error",variant="default"}'
+    )
+    assert f"{line} 1.0" in metrics
 
 
 def test_proba_on_a_model_without_it_is_400(lw):

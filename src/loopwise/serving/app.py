@@ -68,7 +68,10 @@ def _error(status: int, type_: str, message: str, request_id: str | None = None)
     error = {"type": type_, "message": message}
     if request_id is not None:
         error["request_id"] = request_id
-    return _json({"error": error}, status)
+    response = _json({"error": error}, status)
+    if status == 401:  # RFC 6750: say which scheme the endpoint expects
+        response.headers["WWW-Authenticate"] = 'Bearer realm="loopwise"'
+    return response
 
 
 def create_app(

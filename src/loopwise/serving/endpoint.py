@@ -229,6 +229,7 @@ class Endpoint:
                     model=snap.label,
                     error_type=type(e).__name__,
                     latency_ms=(time.perf_counter() - start) * 1000,
+                    shadow=True,
                 )
             return
         self.shadow_counters.answered[key] = self.shadow_counters.answered.get(key, 0) + 1

@@ -68,10 +68,14 @@ def build_endpoint(config: EndpointConfig, store: Store | None = None) -> Endpoi
     from loopwise.serving.tokens import TokenAuthenticator
 
     store = store or context.get_store()
-    log = PredictionLog(store, config.name, flush_interval=config.flush_interval)
+    log = (
+        PredictionLog(store, config.name, flush_interval=config.flush_interval)
+        if config.log
+        else None
+    )
     return Endpoint(
         config,
-        prediction_log=log if config.log else None,
+        prediction_log=log,
         authenticator=TokenAuthenticator(store),
         flag_reader=lambda: model_flag(store, config.name),
     )

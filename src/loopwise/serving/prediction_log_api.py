@@ -1,0 +1,54 @@
+"""The module-level prediction-log API: ``lw.read_predictions``, ``lw.log_predictions``,
+``lw.log_feedback``, bound to the default store (see :mod:`loopwise.context`).
+
+The service functions taking a Store are in :mod:`loopwise.serving.prediction_log`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from loopwise import context
+from loopwise.serving import prediction_log as service
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["log_feedback", "log_predictions", "read_predictions"]
+
+
+def read_predictions(
+    endpoint: str, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """Predictions of ``endpoint`` with a timestamp in [start, end), joined with feedback.
+
+    ``start`` and ``end`` are timezone-aware datetimes (None: unbounded). Columns: the
+    logged ones (``request_id``, ``row``, ``timestamp``, ``variant``, ``model``,
+    ``prediction``, ..., ``input.<feature>``) plus ``label`` and ``feedback_timestamp``
+    from the latest feedback for each row. See ``docs/prediction-log.md``.
+    """
+    return service.read_predictions(context.get_store(), endpoint, start, end)
+
+
+def log_predictions(
+    endpoint: str,
+    frame: Any,
+    *,
+    model: Any = None,
+    variant: str = "batch",
+    timestamp: datetime | None = None,
+) -> service.LoggedRows:
+    """Log a frame with a ``prediction`` column and feature columns for ``endpoint``
+    (batch scoring, models running elsewhere), written now. See
+    :func:`loopwise.serving.prediction_log.log_predictions`."""
+    return service.log_predictions(
+        context.get_store(), endpoint, frame, model=model, variant=variant, timestamp=timestamp
+    )
+
+
+def log_feedback(endpoint: str, frame: Any) -> service.LoggedRows:
+    """Log ground-truth labels for ``endpoint``: a frame with ``request_id`` and ``label``,
+    optionally ``row`` and ``timestamp``. See
+    :func:`loopwise.serving.prediction_log.log_feedback`."""
+    return service.log_feedback(context.get_store(), endpoint, frame)
