@@ -231,23 +231,36 @@ class LoadedModel:
                 frame[spec.name] = pd.to_datetime(frame[spec.name], format="ISO8601")
         return frame
 
-    def _input(self, data: Any, strict: bool) -> Any:
+    def prepare(self, data: Any, *, strict: bool = True) -> Any:
+        """``data`` checked against the signature, in the form the model takes (a NumPy
+        matrix for numeric signatures, else a DataFrame). Prepared inputs of several
+        requests can be stacked and given to :meth:`predict_prepared` in one call."""
         if self.signature is not None and self.signature.inputs:
             return check_input(self.signature, data, strict=strict)
         return _as_frame(data)
 
-    def predict(self, data: Any, *, strict: bool = True) -> np.ndarray:
-        """Predictions for ``data`` (DataFrame, dict, list of dicts or NumPy array)."""
-        return self._flavor.predict(self.raw, self._input(data, strict))
+    def predict_prepared(self, prepared: Any) -> np.ndarray:
+        """Predictions for input already checked by :meth:`prepare`."""
+        return self._flavor.predict(self.raw, prepared)
 
-    def predict_proba(self, data: Any, *, strict: bool = True) -> np.ndarray:
-        """Class probabilities for ``data``; raises InvalidInput when the model has none."""
+    def predict_proba_prepared(self, prepared: Any) -> np.ndarray:
+        """Class probabilities for input already checked by :meth:`prepare`."""
         if not self.manifest.has_predict_proba:
             raise InvalidInput(
                 f"model {self.directory.name!r} (flavor {self.flavor!r}) has no "
                 "predict_proba; call predict, or package a classifier that has predict_proba."
             )
-        return self._flavor.predict_proba(self.raw, self._input(data, strict))
+        return self._flavor.predict_proba(self.raw, prepared)
+
+    def predict(self, data: Any, *, strict: bool = True) -> np.ndarray:
+        """Predictions for ``data`` (DataFrame, dict, list of dicts or NumPy array)."""
+        return self.predict_prepared(self.prepare(data, strict=strict))
+
+    def predict_proba(self, data: Any, *, strict: bool = True) -> np.ndarray:
+        """Class probabilities for ``data``; raises InvalidInput when the model has none."""
+        if not self.manifest.has_predict_proba:
+            return self.predict_proba_prepared(None)  # raises the InvalidInput above
+        return self.predict_proba_prepared(self.prepare(data, strict=strict))
 
     def __repr__(self) -> str:
         return f"LoadedModel(flavor={self.flavor!r}, directory={str(self.directory)!r})"

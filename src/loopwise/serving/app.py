@@ -45,7 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.ids import new_id
 from loopwise.serving.endpoint import FALLBACK, Endpoint
-from loopwise.serving.live_model import LiveModel, Snapshot
+from loopwise.serving.live_model import LiveModel
 from loopwise.serving.metrics import ServingMetrics
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def create_app(
             variant, snap = endpoint.route(request.headers.get("x-routing-key", key))
             if snap is not None:
                 label = snap.label
-                body = await run_in_threadpool(_answer, snap, inputs, proba)
+                body = await endpoint.batcher.predict(snap, inputs, proba)
             elif variant == FALLBACK:
                 label = FALLBACK
                 body = _fallback(endpoint, inputs)
@@ -372,14 +372,6 @@ def _rows(inputs: Any) -> int:
 def _fallback(endpoint: Endpoint, inputs: Any) -> dict[str, Any]:
     """The answer while no model serves: the config's fallback for every row."""
     return {"predictions": [endpoint.config.fallback] * _rows(inputs), "model": FALLBACK}
-
-
-def _answer(snap: Snapshot, inputs: Any, proba: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"predictions": snap.model.predict(inputs).tolist()}
-    if proba:
-        body["probabilities"] = snap.model.predict_proba(inputs).tolist()
-    body["model"] = snap.label
-    return body
 
 
 def _app_description(endpoint: Endpoint) -> str:

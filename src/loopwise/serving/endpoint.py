@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from loopwise.errors import InvalidInput
+from loopwise.serving.batching import Batcher
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.live_model import LiveModel, Snapshot
 from loopwise.serving.traffic import Router
@@ -100,6 +101,7 @@ class Endpoint:
         self.flag_error: str | None = None
         self._flag_reader = flag_reader
         self.shadow_counters = ShadowCounters()
+        self.batcher = Batcher(name=config.name)
         self._shadow_queue: queue.Queue[Any] = queue.Queue(SHADOW_QUEUE)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -155,6 +157,7 @@ class Endpoint:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        self.batcher.stop()
         if self.auth is not None:
             self.auth.stop()
         if self.log is not None:
