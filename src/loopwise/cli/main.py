@@ -25,9 +25,9 @@ from loopwise.cli import (
     db,
     endpoints,
     experiments,
-   
     models,
     runs,
+    score,
     serve,
     tokens,
 )
@@ -62,6 +62,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.command("evaluate")(models.evaluate_command)
 app.command("serve")(serve.serve_command)
+app.command("score")(score.score_command)
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
