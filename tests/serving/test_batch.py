@@ -89,6 +89,26 @@ def test_output_equals_predict_on_the_whole_frame(lw, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_scored_chunks_feed_the_prediction_log(lw, tmp_path):
+    model = register(lw)
+    data = frame(5_000)
+    src = write_parquet(tmp_path / "in.parquet", data)
+    score_file(URI, src, tmp_path / "out.parquet", chunk_rows=2_000, log_endpoint="nightly")
+    logged = lw.read_predictions("nightly")
+    assert len(logged) == 5_000
+    assert set(logged["variant"]) == {"batch"}
+    assert set(logged["model"]) == {"credit-risk/1"}
+    assert sorted(c for c in logged.columns if c.startswith("input.")) == sorted(
+        f"input.{f}" for f in FEATURES
+    )
+    ordered = logged.sort_values(["input.income", "input.debt"]).reset_index(drop=True)
+    expected = data.assign(prediction=model.predict(data[FEATURES]))
+    expected = expected.sort_values(["income", "debt"]).reset_index(drop=True)
+    assert (ordered["prediction"].to_numpy() == expected["prediction"].to_numpy()).all()
+    with pytest.raises(InvalidInput, match="endpoint name"):
+        score_file(URI, src, tmp_path / "again.parquet", log_endpoint="Not An Endpoint")
+
+
 @pytest.mark.parametrize("chunk_rows", [1_000, 3_000, 7_000, 50_000])
 def test_chunk_boundaries_do_not_change_the_output(lw, tmp_path, chunk_rows):
     """Chunks smaller than a row group, equal to one, spanning several, larger than the file."""

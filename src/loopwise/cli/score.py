@@ -47,6 +47,14 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUT if it exists.")
     ] = False,
+    log_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--log-endpoint",
+            help="Also write the predictions to this endpoint's prediction log (monitoring).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score a file with a registered model: IN's columns plus prediction, model version
     and time, written to OUT."""
@@ -64,6 +72,7 @@ def score_command(
             progress=progress,
             ray_address=ray_address,
             overwrite=overwrite,
+            log_endpoint=log_endpoint,
         )
     console().print(summary.summary(), markup=False)
 

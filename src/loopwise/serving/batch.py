@@ -106,6 +106,7 @@ def score_file(
     ray_address: str | None = None,
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
+    log_endpoint: str | None = None,
 ) -> ScoreSummary:
     """Score the Parquet or CSV file ``source`` with ``uri`` (``models:/name@alias`` or
     ``models:/name/3``) into ``dest``, on the default store; see :func:`score`."""
@@ -121,6 +122,7 @@ def score_file(
         ray_address=ray_address,
         overwrite=overwrite,
         storage_options=storage_options,
+        log_endpoint=log_endpoint,
     )
 
 
@@ -137,8 +139,14 @@ def score(
     ray_address: str | None = None,
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
+    log_endpoint: str | None = None,
 ) -> ScoreSummary:
     """Score ``source`` with the model version ``uri`` of ``store`` into ``dest``.
+
+    With ``log_endpoint``, each scored chunk (its model inputs and prediction) is also
+    written to that endpoint's prediction log (variant ``"batch"``), so a model run as a
+    batch job is monitored like one behind an endpoint. Chunks are logged as they are
+    scored: a job that fails part-way has logged the chunks it predicted.
 
     ``source`` and ``dest`` are Parquet or CSV files (told apart by their suffix): local
     paths or fsspec URLs such as ``s3://bucket/key.parquet`` (``storage_options`` go to
@@ -149,6 +157,10 @@ def score(
     """
     started = time.perf_counter()
     _check_options(uri, chunk_rows, executor, proba, ray_address, overwrite)
+    if log_endpoint is not None:
+        from loopwise.serving.endpoint_config import check_endpoint_name
+
+        check_endpoint_name(log_endpoint)
     backend = import_module(EXECUTORS[executor]) if EXECUTORS[executor] else None
     if backend is not None:
         backend.require_ray()
@@ -181,7 +193,10 @@ def score(
         _report(progress, reader, 0, 0)
         try:
             for batch, scored in chunks:
-                output.write(_assemble(batch, scored, stamp, where=_rows(reader, rows, batch)))
+                table = _assemble(batch, scored, stamp, where=_rows(reader, rows, batch))
+                output.write(table)
+                if log_endpoint is not None:
+                    _log_chunk(store, log_endpoint, table, names, version)
                 rows += batch.num_rows
                 n_chunks += 1
                 _report(progress, reader, rows, n_chunks)
@@ -565,6 +580,16 @@ def _assemble(batch: pa.RecordBatch, scored: Scored, stamp: _Stamp, *, where: st
     names = [*batch.schema.names, *scored, *ADDED_COLUMNS[1:]]
     arrays = [*batch.columns, *scored.values(), *stamp.arrays(batch.num_rows)]
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _log_chunk(
+    store: Store, endpoint: str, table: pa.Table, names: list[str] | None, version: Any
+) -> None:
+    from loopwise.serving.prediction_log import log_predictions
+
+    columns = [n for n in (names or table.schema.names) if n not in ADDED_COLUMNS]
+    keep = [c for c in columns if not c.startswith("proba_")] + ["prediction"]
+    log_predictions(store, endpoint, table.select(list(dict.fromkeys(keep))), model=version)
 
 
 def _empty_schema(reader: Source, manifest: Any, stamp: _Stamp) -> pa.Schema:
