@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -289,4 +290,60 @@ endpoint_flag_events = Table(
     Column("set_at", BigInteger, nullable=False),
     Column("set_by", String(255), nullable=True),
     Index(None, "endpoint", "id"),
+)
+
+# -- monitoring -------------------------------------------------------------------------------
+# One row per evaluated window (and model version live in it), its figures as long rows
+# (slice "" is the whole window; "region=north" a slice), and alerts with their state.
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor", String(63), nullable=False),
+    Column("endpoint", String(63), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("model", String(300), nullable=False),  # "name/version", "" when unknown
+    Column("model_version_id", ID, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("labelled", Integer, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+    UniqueConstraint("monitor", "window_start", "model"),
+    Index(None, "monitor", "window_end"),
+)
+
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column("window_id", ID, ForeignKey("monitor_windows.id", ondelete="CASCADE"), nullable=False),
+    Column("slice", String(300), nullable=False),
+    Column("metric", String(300), nullable=False),
+    Column("value", Float, nullable=True),
+    PrimaryKeyConstraint("window_id", "slice", "metric"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor", String(63), nullable=False),
+    Column("endpoint", String(63), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("slice", String(300), nullable=False),
+    Column("state", String(16), nullable=False),  # firing, resolved
+    Column("severity", String(16), nullable=False),
+    Column("metric", String(300), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("deliveries", Text, nullable=True),  # JSON: webhook and log delivery results
+    Column("action", Text, nullable=True),  # JSON: the triggered action and its result
+    Index(None, "monitor", "rule", "slice", "state"),
+    Index(None, "endpoint", "fired_at"),
 )
