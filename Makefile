@@ -41,6 +41,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/quickstart.py
 	$(BIN)/python examples/data_checks.py
 	$(BIN)/python examples/model_registry.py
+	$(BIN)/python examples/serving.py
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL)
 test: lint

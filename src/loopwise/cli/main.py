@@ -25,6 +25,7 @@ from loopwise.cli import (
     db,
     endpoints,
     experiments,
+    loadtest,
     models,
     runs,
     score,
@@ -64,6 +65,7 @@ app.command("evaluate")(models.evaluate_command)
 app.command("serve")(serve.serve_command)
 app.command("score")(score.score_command)
 app.add_typer(endpoints.app, name="endpoints")
+app.command("loadtest")(loadtest.loadtest_command)
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 

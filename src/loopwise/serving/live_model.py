@@ -12,6 +12,7 @@ alias moves again; the previous version keeps serving.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ class LiveModel:
             )
         self.uri = uri
         self.smoke_tests = tuple(smoke_tests)
+        #: Set by a serving endpoint: see :meth:`Endpoint.start` for why.
+        self.freeze_heap = False
         self.poll_interval = float(poll_interval)
         self.current: Snapshot | None = None
         self.loads = 0
@@ -153,6 +156,8 @@ class LiveModel:
             logger.error("not serving %s: %s", version.uri, self.last_error, exc_info=True)
             return False
         self.current = Snapshot(model, version, datetime.now(UTC))
+        if self.freeze_heap:
+            gc.freeze()  # the new model's objects leave the collector's generations
         self.loads += 1
         self.last_error = self.failed_version = self._failed_id = None
         logger.info("serving %s for %s", version.uri, self.uri)
