@@ -135,7 +135,21 @@ def _command_paths(group, prefix: str = "") -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    "top", ["experiments", "runs", "data", "datasets", "models", "evaluate", "db"]
+    "top",
+    [
+        "experiments",
+        "runs",
+        "data",
+        "datasets",
+        "models",
+        "evaluate",
+        "db",
+        "serve",
+        "endpoints",
+        "tokens",
+        "loadtest",
+        "score",
+    ],
 )
 def test_docs_cli_shows_every_command(top):
     from pathlib import Path
