@@ -141,8 +141,11 @@ def serve(
         )
         return
     endpoint = build_endpoint(chosen, store).start()
+    # The app's shutdown stops the endpoint (writing the prediction log): uvicorn re-raises
+    # the SIGTERM it caught once it has shut down, so code after run() may never execute.
+    app = create_app(endpoint, stop_on_shutdown=True)
     try:
-        uvicorn.run(create_app(endpoint), host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         endpoint.stop()
 
