@@ -8,6 +8,12 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "list_alerts",
+    "Monitor",
+    "WindowResult",
+    "run_monitor",
+    "monitor_results",
+    "monitor_figures",
     "read_predictions",
     "log_predictions",
     "log_feedback",

@@ -33,6 +33,12 @@ _LAZY = {
     "Decision": "loopwise.registry.promotion",
     "log_model": "loopwise.registry.api",
     "load_model": "loopwise.registry.api",
+    "Monitor": "loopwise.monitoring.config",
+    "WindowResult": "loopwise.monitoring.results",
+    "run_monitor": "loopwise.monitoring.api",
+    "list_alerts": "loopwise.monitoring.api",
+    "monitor_results": "loopwise.monitoring.api",
+    "monitor_figures": "loopwise.monitoring.api",
     "read_predictions": "loopwise.serving.prediction_log_api",
     "log_predictions": "loopwise.serving.prediction_log_api",
     "log_feedback": "loopwise.serving.prediction_log_api",
@@ -111,6 +117,7 @@ __all__ = [
     "InvalidReference",
     "LoopwiseError",
     "ModelVersion",
+    "Monitor",
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
@@ -123,6 +130,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "ValidationReport",
+    "WindowResult",
     "__version__",
     "active_run",
     "alias_history",
@@ -143,6 +151,7 @@ __all__ = [
     "get_store",
     "impute",
     "infer_schema",
+    "list_alerts",
     "list_artifacts",
     "list_datasets",
     "list_experiments",
@@ -162,10 +171,13 @@ __all__ = [
     "log_predictions",
     "log_text",
     "model_lineage",
+    "monitor_figures",
+    "monitor_results",
     "profile",
     "promote",
     "read_predictions",
     "rollback",
+    "run_monitor",
     "search_runs",
     "set_alias",
     "set_tag",
@@ -205,6 +217,14 @@ if TYPE_CHECKING:
     from loopwise.data.validation import DataValidationError, ValidationReport, validate
     from loopwise.evaluation.evaluate import Evaluation
     from loopwise.evaluation.policy import Policy
+    from loopwise.monitoring.api import (
+        list_alerts,
+        monitor_figures,
+        monitor_results,
+        run_monitor,
+    )
+    from loopwise.monitoring.config import Monitor
+    from loopwise.monitoring.results import WindowResult
     from loopwise.registry.api import (
         alias_history,
         delete_alias,

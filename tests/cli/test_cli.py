@@ -149,6 +149,7 @@ def _command_paths(group, prefix: str = "") -> Iterator[str]:
         "tokens",
         "loadtest",
         "score",
+        "monitor",
     ],
 )
 def test_docs_cli_shows_every_command(top):

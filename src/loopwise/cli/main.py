@@ -27,6 +27,7 @@ from loopwise.cli import (
     experiments,
     loadtest,
     models,
+    monitor,
     runs,
     score,
     serve,
@@ -66,6 +67,7 @@ app.command("serve")(serve.serve_command)
 app.command("score")(score.score_command)
 app.add_typer(endpoints.app, name="endpoints")
 app.command("loadtest")(loadtest.loadtest_command)
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 

@@ -1,0 +1,282 @@
+"""``loopwise monitor``: evaluate an endpoint's windows (``run``, a backfill) or keep
+evaluating them as they close (``watch``).
+
+The monitor is an endpoint name (the defaults: hourly windows, the live model's training data
+as reference, every check) or a YAML config (``ENDPOINT_OR_CONFIG`` ending in .yaml/.yml/.json,
+or ``--config``). ``--start`` / ``--end`` take ISO 8601 times with a zone or times relative to
+now (``-3d``, ``-12h``). Progress goes to stderr; the table (or ``--json``) to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from loopwise.cli.render import console, error_console, new_table, number, print_json, print_note
+
+if TYPE_CHECKING:
+    from loopwise.monitoring.config import Monitor
+    from loopwise.monitoring.results import WindowResult
+
+app = typer.Typer(
+    help="Monitor endpoints: drift, data quality, live accuracy and service figures per window.",
+    no_args_is_help=True,
+)
+
+TargetArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="ENDPOINT_OR_CONFIG",
+        help="An endpoint name (monitored with the defaults) or a monitor YAML file.",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="A monitor YAML file.", show_default=False),
+]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        help="Override the window: 15m, 1h, 1d ... or a number of predictions.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+#: Performance figures shown in the table, the first one present wins.
+_PERF = ("f1", "accuracy", "rmse", "mae", "roc_auc", "r2")
+
+
+@app.command("run")
+def run(
+    target: TargetArg = None,
+    config: ConfigOption = None,
+    start: Annotated[
+        str, typer.Option("--start", help="ISO 8601 time with a zone, or relative (-3d).")
+    ] = "-1d",
+    end: Annotated[
+        str, typer.Option("--end", help="ISO 8601 time with a zone, relative, or now.")
+    ] = "now",
+    window: WindowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate and store every closed window in [start, end) (re-running replaces them)."""
+    from datetime import UTC, datetime
+
+    from loopwise.context import get_store
+    from loopwise.monitoring.config import parse_moment
+    from loopwise.monitoring.engine import MonitorRunner
+
+    monitor = _monitor(target, config, window)
+    now = datetime.now(UTC)
+    begin, finish = parse_moment(start, now, "--start"), parse_moment(end, now, "--end")
+    runner = MonitorRunner(get_store(), monitor)
+    with _progress_bar() as progress:
+        results = runner.run(begin, finish, progress=progress, now=now)
+    if as_json:
+        print_json(
+            {
+                "windows": [r.to_dict() for r in results],
+                "alerts": [{"kind": e.kind, **e.alert.to_dict()} for e in runner.events],
+            }
+        )
+        return
+    for event in runner.events:
+        style = "bold red" if event.kind == "fired" else "green"
+        console().print(Text(f"alert {event.kind}: {event.alert.message}", style=style))
+    if not results:
+        print_note(
+            f"No closed window of monitor {monitor.name!r} in [{begin.isoformat()}, "
+            f"{finish.isoformat()})."
+        )
+        return
+    console().print(_table(results, f"Monitor {monitor.name} (endpoint {monitor.endpoint})"))
+    print_note(f"{len(results)} result(s) stored for monitor {monitor.name!r}.")
+
+
+@app.command("alerts")
+def alerts_command(
+    endpoint: Annotated[
+        str | None, typer.Argument(help="Only this endpoint's alerts.", show_default=False)
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="firing or resolved.", show_default=False),
+    ] = None,
+    monitor: Annotated[
+        str | None, typer.Option("--monitor", help="Only this monitor.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="The newest N alerts.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List alerts, oldest first: state, rule, slice, value and message."""
+    from loopwise.cli.render import local_time, text
+    from loopwise.context import get_store
+    from loopwise.monitoring.alerting import list_alerts
+
+    found = list_alerts(get_store(), endpoint=endpoint, monitor=monitor, state=state, limit=limit)
+    if as_json:
+        print_json([a.to_dict() for a in found])
+        return
+    if not found:
+        print_note("No alerts" + (f" for endpoint {endpoint!r}." if endpoint else "."))
+        return
+    table = new_table("alerts")
+    for column in ("fired", "state", "rule", "slice", "value", "model", "message"):
+        table.add_column(column, overflow="fold")
+    for a in found:
+        style = "bold red" if a.state == "firing" else "green"
+        table.add_row(
+            local_time(a.fired_at),
+            Text(a.state, style=style),
+            text(a.rule),
+            text(a.slice or "(all)"),
+            number(a.value),
+            text(a.model),
+            text(a.message),
+        )
+    console().print(table)
+
+
+@app.command("watch")
+def watch(
+    target: TargetArg = None,
+    config: ConfigOption = None,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between checks for closed windows.")
+    ] = 60.0,
+    refresh: Annotated[
+        int,
+        typer.Option(
+            "--refresh",
+            help="Latest windows re-evaluated each check (stored again when feedback arrived).",
+        ),
+    ] = 1,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start here when nothing is stored yet (default: the last closed window).",
+            show_default=False,
+        ),
+    ] = None,
+    window: WindowOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each result as one JSON line.")
+    ] = False,
+) -> None:
+    """Evaluate windows as they close, until Ctrl-C."""
+    import json
+    from datetime import UTC, datetime
+
+    from loopwise.cli.render import jsonable
+    from loopwise.context import get_store
+    from loopwise.monitoring.config import parse_moment
+    from loopwise.monitoring.engine import watch_monitor
+
+    monitor = _monitor(target, config, window)
+    begin = None if since is None else parse_moment(since, datetime.now(UTC), "--since")
+
+    def show(results: list[WindowResult]) -> None:
+        if as_json:
+            for r in results:
+                typer.echo(json.dumps(jsonable(r.to_dict()), allow_nan=False))
+        else:
+            console().print(_table(results, None))
+
+    print_note(
+        f"Watching monitor {monitor.name!r} (endpoint {monitor.endpoint!r}, window "
+        f"{monitor.window}) every {interval:g}s; Ctrl-C stops."
+    )
+    try:
+        watch_monitor(
+            get_store(), monitor, interval=interval, refresh=refresh, since=begin, on_results=show
+        )
+    except KeyboardInterrupt:
+        print_note("Stopped.")
+
+
+def _monitor(target: str | None, config: Path | None, window: str | None) -> Monitor:
+    from loopwise.errors import InvalidInput
+    from loopwise.monitoring.config import Monitor, as_monitor
+
+    if target is not None and config is not None:
+        raise InvalidInput(
+            "give an endpoint (or a monitor YAML file) or --config, not both; the config "
+            "names its endpoint."
+        )
+    if target is None and config is None:
+        raise InvalidInput(
+            "name an endpoint, e.g. `loopwise monitor run credit-risk`, or --config."
+        )
+    monitor = as_monitor(config if config is not None else target)
+    if window is not None:
+        value: Any = int(window) if window.strip().isdigit() else window
+        monitor = Monitor.from_dict(monitor.to_dict() | {"window": value})
+    return monitor
+
+
+def _table(results: Sequence[WindowResult], title: str | None) -> Any:
+    table = new_table(title)
+    perf = next((m for m in _PERF if any(r.value(f"perf.{m}") is not None for r in results)), None)
+    columns = ["window (UTC)", "model", "rows", "labelled", "drift share", "drifted"]
+    columns += ["pred. mean", *([perf] if perf else []), "p95 ms", "errors"]
+    for name in columns:
+        table.add_column(
+            name, justify="left" if name in ("window (UTC)", "model", "drifted") else "right"
+        )
+    for r in results:
+        drifted = sorted(
+            m.removeprefix("drifted.")
+            for (s, m), v in r.values.items()
+            if s == "" and m.startswith("drifted.") and v
+        )
+        shown = ", ".join(drifted[:3]) + (f" +{len(drifted) - 3}" if len(drifted) > 3 else "")
+        error_rate = r.value("error_rate")
+        cells = [
+            r.start.strftime("%Y-%m-%d %H:%M"),
+            Text(r.model or "–"),
+            f"{r.rows:,}",
+            f"{r.labelled:,}",
+            number(r.value("drift.share"), 3),
+            Text(shown or "–"),
+            number(r.value("prediction.mean"), 4),
+            *([number(r.value(f"perf.{perf}"), 4)] if perf else []),
+            number(r.value("latency_p95_ms"), 4),
+            "–" if error_rate is None else f"{error_rate:.1%}",
+        ]
+        table.add_row(*cells)
+    return table
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int | None], None]]:
+    """A transient bar on stderr over the windows evaluated (none when stderr is no terminal:
+    logs and pipes get no bar)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    errors = error_console()
+    if not errors.is_terminal:
+        yield lambda done, total: None
+        return
+    bar = Progress(
+        TextColumn("windows"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("windows", total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,198 @@
+"""``loopwise monitor run|watch`` through CliRunner, on SQLite and PostgreSQL: a table or JSON
+of the windows on success; ``Error: ...`` and exit code 1 (never a traceback) on bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner, Result
+
+from loopwise import context
+from loopwise.cli.main import app
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def logged(lw) -> pl.DataFrame:
+    """Three hours of predictions of endpoint "ep" (model m/1), x drifting in the third,
+    with feedback for every row; the reference logged as dataset "ref"."""
+    rng = np.random.default_rng(0)
+    n = 3 * 1500
+    seconds = np.sort(np.repeat(np.arange(3), 1500) * 3600 + rng.uniform(0, 3600, n))
+    x = rng.normal(size=n) + 2.0 * (seconds >= 7200)
+    frame = pl.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "timestamp": pl.Series((T0.timestamp() * 1e6 + seconds * 1e6).astype(np.int64)).cast(
+                pl.Datetime("us", "UTC")
+            ),
+            "x": x,
+            "prediction": (x > 0).astype(np.int64),
+            "latency_ms": rng.gamma(2.0, 5.0, n),
+        }
+    )
+    lw.log_predictions("ep", frame, model="m/1")
+    lw.log_feedback("ep", frame.select("request_id", label=pl.col("prediction")))
+    lw.log_dataset(pl.DataFrame({"x": rng.normal(size=4000)}), name="ref")
+    return frame
+
+
+@pytest.fixture
+def invoke(lw, store_url: str, tmp_path: Path) -> Iterator[Invoke]:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(
+            app,
+            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "artifacts"), *args],
+            env={"COLUMNS": "200", "LOOPWISE_CACHE_DIR": str(tmp_path / "cli-cache")},
+        )
+
+    yield run
+    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
+    if old is not None:
+        old.db.engine.dispose()
+
+
+RANGE = ("--start", "2024-05-01T00:00:00Z", "--end", "2024-05-01T03:00:00+00:00")
+
+
+def test_run_prints_a_table_of_the_windows(invoke, logged, tmp_path):
+    config = tmp_path / "monitor.yaml"
+    config.write_text("endpoint: ep\nreference: datasets:/ref/1\n")
+    result = invoke("monitor", "run", str(config), *RANGE)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Monitor ep (endpoint ep)" in out
+    for column in ("window (UTC)", "rows", "labelled", "drift share", "drifted", "f1", "p95 ms"):
+        assert column in out
+    lines = [line for line in out.splitlines() if line.startswith("2024-05-01")]
+    assert [line.split()[1] for line in lines] == ["00:00", "01:00", "02:00"]
+    assert "x" in lines[2].split()
+    assert "x" not in lines[0].split()
+    assert "3 result(s) stored" in result.stderr
+
+
+def test_run_json_and_window_override(invoke, logged):
+    result = invoke("monitor", "run", "--config", _yaml(invoke), *RANGE, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["alerts"] == []  # the config has no alert rules
+    data = document["windows"]
+    assert [d["start"] for d in data] == [(T0 + timedelta(hours=h)).isoformat() for h in range(3)]
+    assert data[0]["rows"] == 1500
+    assert data[0]["labelled"] == 1500
+    values = {(v["slice"], v["metric"]): v["value"] for v in data[2]["values"]}
+    assert values[("", "drifted.x")] == 1.0
+    assert values[("", "perf.accuracy")] == 1.0
+    wide = invoke("monitor", "run", "ep", *RANGE, "--window", "3h", "--json")
+    assert wide.exit_code == 0, wide.output
+    assert [d["rows"] for d in json.loads(wide.stdout)["windows"]] == [4500]
+    counted = invoke("monitor", "run", "ep", *RANGE, "--window", "2000", "--json")
+    assert [d["rows"] for d in json.loads(counted.stdout)["windows"]] == [2000, 2000]
+
+
+def _yaml(invoke) -> str:
+    path = Path("ep-monitor.yaml")  # the lw fixture runs in tmp_path
+    path.write_text("endpoint: ep\nreference: datasets:/ref/1\nchecks: {schema: false}\n")
+    return str(path.resolve())
+
+
+def test_relative_times_and_an_empty_range(invoke, logged):
+    result = invoke("monitor", "run", "ep", "--start", "-2h", "--json")
+    assert result.exit_code == 0, result.output
+    assert all(
+        d["rows"] == 0 for d in json.loads(result.stdout)["windows"]
+    )  # nothing logged lately
+    empty = invoke("monitor", "run", "ep", "--start", "-1m")
+    assert empty.exit_code == 0
+    assert "No closed window" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("monitor", "run", "nope", *RANGE), "endpoint 'nope' has no prediction log"),
+        (("monitor", "run", "ep", "--start", "yesterday"), "--start must be an ISO 8601 time"),
+        (("monitor", "run", "ep", "--start", "2024-05-01T00:00:00"), "has no time zone"),
+        (("monitor", "run", "ep", *RANGE, "--window", "1 week"), "window: must be a duration"),
+        (("monitor", "run", *RANGE), "name an endpoint"),
+        (("monitor", "run", "ep", "--config", "x.yaml", *RANGE), "not both"),
+        (("monitor", "run", "missing.yaml", *RANGE), "does not exist"),
+        (("monitor", "watch", "ep", "--since", "soon"), "--since must be an ISO 8601 time"),
+    ],
+)
+def test_errors_exit_1_with_a_message(invoke, logged, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_malformed_config_names_the_key(invoke, logged, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("endpoint: ep\nwindw: 1h\n")
+    result = invoke("monitor", "run", str(config), *RANGE)
+    assert result.exit_code == 1
+    assert "windw: unknown key — did you mean 'window'?" in result.stderr
+
+
+def test_watch_prints_closed_windows_until_interrupted(invoke, logged, monkeypatch):
+    from loopwise.monitoring import engine
+
+    real = engine.watch_monitor
+
+    def once_then_interrupt(*args, **kwargs):
+        kwargs["clock"] = lambda: T0 + timedelta(hours=3, minutes=1)
+        real(*args, **kwargs, max_ticks=1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "watch_monitor", once_then_interrupt)
+    result = invoke("monitor", "watch", "ep", "--interval", "1", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["start"] for d in lines] == [(T0 + timedelta(hours=2)).isoformat()]
+    assert "Watching monitor 'ep'" in result.stderr
+    assert "Stopped." in result.stderr
+
+
+def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):
+    config = tmp_path / "alerting.yaml"
+    config.write_text(
+        "endpoint: ep\nreference: datasets:/ref/1\nchecks: {schema: false}\n"
+        "alerts:\n  - {name: x-drifted, metric: drifted.x, above: 0.5}\n"
+    )
+    first = invoke("monitor", "run", str(config), *RANGE)
+    assert first.exit_code == 0, first.output
+    assert "alert fired" in first.stdout
+    assert "drifted.x" in first.stdout
+    again = invoke("monitor", "run", str(config), *RANGE, "--json")  # the same windows
+    assert json.loads(again.stdout)["alerts"] == []  # firing already: not repeated
+    listed = invoke("monitor", "alerts", "ep", "--json")
+    assert listed.exit_code == 0, listed.output
+    alerts = json.loads(listed.stdout)
+    assert [(a["rule"], a["state"]) for a in alerts] == [("x-drifted", "firing")]
+    assert alerts[0]["window_start"].startswith("2024-05-01T02:00")
+    import loopwise
+
+    frame = loopwise.list_alerts(endpoint="ep", state="firing")
+    assert list(frame["rule"]) == ["x-drifted"]
+    table = invoke("monitor", "alerts", "--state", "firing")
+    assert "x-drifted" in table.stdout
+    bad = invoke("monitor", "alerts", "--state", "burning")
+    assert bad.exit_code == 1
+    assert "firing" in bad.stderr
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("endpoint: ep\nalerts:\n  - {name: a, metric: drift.share, abov: 1}\n")
+    refused = invoke("monitor", "run", str(typo), *RANGE)
+    assert refused.exit_code == 1
+    assert "alerts[0]" in refused.stderr
