@@ -42,6 +42,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/data_checks.py
 	$(BIN)/python examples/model_registry.py
 	$(BIN)/python examples/serving.py
+	$(BIN)/python examples/monitoring.py
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL)
 test: lint
