@@ -310,7 +310,7 @@ def test_bad_schema_documents(schema: Schema, edit, text: str) -> None:
 
 
 def test_load_errors(tmp_path) -> None:
-    with pytest.raises(NotFound, match="No schema file"):
+    with pytest.raises(NotFound, match="does not exist; save one"):
         Schema.load(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("columns: [unclosed\n")

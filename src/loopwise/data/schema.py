@@ -446,19 +446,15 @@ class Schema:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Schema:
         """Read a schema saved with :meth:`save` (and maybe edited by hand)."""
-        import yaml
+        from loopwise.documents import load_document
 
-        source = Path(path)
-        if not source.is_file():
-            raise NotFound(f"No schema file {str(source)!r}; save one with schema.save(path).")
-        try:
-            data = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise InvalidInput(f"Schema file {str(source)!r} is not valid YAML: {e}") from e
-        try:
-            return cls.from_dict(data)
-        except InvalidInput as e:
-            raise InvalidInput(f"Schema file {str(source)!r}: {e}") from e
+        return load_document(
+            path,
+            "Schema file",
+            cls.from_dict,
+            missing=NotFound,
+            hint="save one with schema.save(path)",
+        )
 
 
 _TOP_KEYS = (

@@ -154,19 +154,9 @@ class Policy:
     @classmethod
     def load(cls, path: str | Path) -> Policy:
         """Read a policy from a YAML (or JSON) file."""
-        import yaml
+        from loopwise.documents import load_document
 
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInput(f"policy file {str(source)!r} does not exist; check the path.")
-        try:
-            document = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise InvalidInput(f"policy file {str(source)!r} is not valid YAML: {e}") from e
-        try:
-            return cls.from_dict({} if document is None else document)
-        except InvalidInput as e:
-            raise InvalidInput(f"policy file {str(source)!r}: {e}") from e
+        return load_document(path, "policy file", cls.from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as plain data (sections left unset are omitted), stamped with versions."""

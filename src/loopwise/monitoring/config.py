@@ -227,19 +227,9 @@ class Monitor:
     @classmethod
     def load(cls, path: str | Path) -> Monitor:
         """Read a monitor from a YAML (or JSON) file."""
-        import yaml
+        from loopwise.documents import load_document
 
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInput(f"monitor config {str(source)!r} does not exist; check the path.")
-        try:
-            document = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise InvalidInput(f"monitor config {str(source)!r} is not valid YAML: {e}") from e
-        try:
-            return cls.from_dict({} if document is None else document)
-        except InvalidInput as e:
-            raise InvalidInput(f"monitor config {str(source)!r}: {e}") from e
+        return load_document(path, "monitor config", cls.from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The monitor as plain data, stamped with versions; ``from_dict`` reads it back.

@@ -135,19 +135,9 @@ class EndpointConfig:
     @classmethod
     def load(cls, path: str | Path) -> EndpointConfig:
         """Read an endpoint config from a YAML (or JSON) file."""
-        import yaml
+        from loopwise.documents import load_document
 
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInput(f"endpoint config {str(source)!r} does not exist; check the path.")
-        try:
-            document = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise InvalidInput(f"endpoint config {str(source)!r} is not valid YAML: {e}") from e
-        try:
-            return cls.from_dict(document)
-        except InvalidInput as e:
-            raise InvalidInput(f"endpoint config {str(source)!r}: {e}") from e
+        return load_document(path, "endpoint config", cls.from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data, as it would be written in YAML."""
