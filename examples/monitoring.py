@@ -10,7 +10,8 @@
    24, not before; the accuracy alert fires once labels show the drop (hour 36), and its
    action retrains the model on recent labelled traffic and registers it as
    ``challenger``.
-4. The alerts, the retrain's result and the per-window figures are printed.
+4. The alerts, the retrain's result and the per-window figures are printed, and the
+   report (plots over time, with the alerts) is written to ``reports/monitoring.html``.
 
 Run it with ``make demo`` or ``python examples/monitoring.py``.
 """
@@ -151,6 +152,12 @@ def main() -> None:
     print(f"retrain action: {action}")
     challenger = lw.get_model_version(f"models:/{ENDPOINT}@challenger")
     print(f"{challenger.uri} holds @challenger; @champion is still version {version.version}")
+
+    from loopwise.monitoring.report import monitor_report
+
+    report = monitor_report(lw.get_store(), monitor)
+    path = report.to_html("reports/monitoring.html")
+    print(f"report: {path} (drift per feature, predictions, live accuracy, alerts)")
 
 
 if __name__ == "__main__":

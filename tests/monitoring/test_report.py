@@ -1,0 +1,213 @@
+"""Monitor reports (data and self-contained HTML) and ``loopwise monitor report``, on SQLite
+and PostgreSQL. Windows are crafted :class:`WindowResult` series stored with ``save_window``;
+the CLI test runs a real ``monitor run`` first."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from loopwise.errors import NotFound
+from loopwise.monitoring.alerting import evaluate_alerts
+from loopwise.monitoring.report import monitor_report
+from loopwise.monitoring.results import WindowResult
+from loopwise.monitoring.storage import save_baseline, save_window
+from tests.cli.test_monitor_cli import RANGE, invoke, logged  # noqa: F401 (fixtures)
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+V1, V2 = "churn/1", "churn/2"
+FEATURES = ("age", "income", "tenure")
+
+
+def _window(i: int, model: str, rows: int = 1000) -> WindowResult:
+    drifting = i >= 4  # income drifts from window 4
+    values: dict[tuple[str, str], float | None] = {
+        ("", "drift.share"): 1 / 3 if drifting else 0.0,
+        ("", "prediction.mean"): 0.3 + 0.01 * i,
+        ("", "prediction.positive_rate"): 0.25 + 0.01 * i,
+        ("", "prediction.std"): 0.2,
+        ("", "latency_p95_ms"): 20.0 + i,
+        ("", "error_rate"): 0.01,
+        ("", "throughput_rps"): 3.5,
+        ("", "missing.age"): 0.0,
+        ("", "perf.f1"): 0.8 - 0.02 * i,
+        ("", "perf.precision"): None if i == 0 else 0.75,  # no feedback yet in window 0
+        ("region=north", "perf.f1"): 0.82,
+        ("region=south", "perf.f1"): 0.7 - 0.03 * i,
+    }
+    for f in FEATURES:
+        score = 0.4 if (f == "income" and drifting) else 0.02
+        values[("", f"drift.{f}")] = score
+        values[("", f"drifted.{f}")] = 1.0 if score > 0.1 else 0.0
+    return WindowResult(
+        monitor="churn",
+        endpoint="churn-api",
+        start=T0 + i * HOUR,
+        end=T0 + (i + 1) * HOUR,
+        model=model,
+        model_version_id=None,
+        rows=rows,
+        labelled=rows // 2,
+        values=values,
+    )
+
+
+@pytest.fixture
+def stored(store) -> list[WindowResult]:
+    """Six hourly windows: churn/1 in 0-2, window 3 split by the swap, churn/2 in 3-5; an
+    alert on income drift firing from window 4; baselines for both versions."""
+    results = []
+    for i in range(6):
+        parts = [_window(i, V1 if i < 3 else V2)]
+        if i == 3:
+            parts = [_window(3, V1, rows=200), _window(3, V2, rows=800)]
+        save_window(store, parts)
+        results.extend(parts)
+    for model, rate in ((V1, 0.24), (V2, 0.27)):
+        base = _window(0, model)
+        values = {("", "prediction.positive_rate"): rate, ("", "perf.f1"): 0.81}
+        save_baseline(store, WindowResult(**{**base.__dict__, "values": values}))
+    rules = [{"name": "income-drifted", "metric": "drifted.income", "above": 0.5}]
+    evaluate_alerts(store, "churn", "churn-api", rules, results, {}, deliver=False)
+    return results
+
+
+def test_report_data_round_trips_as_json(store, stored):
+    report = monitor_report(store, "churn")
+    assert (report.monitor, report.endpoint) == ("churn", "churn-api")
+    assert (report.start, report.end) == (T0, T0 + 6 * HOUR)
+    assert report.models == [V1, V2]
+    assert report.features == list(FEATURES)
+    assert report.slices == ["", "region=north", "region=south"]
+    assert [(c.at, c.previous, c.model) for c in report.model_changes] == [(T0 + 3 * HOUR, V1, V2)]
+    assert [(a.rule, a.state) for a in report.alerts] == [("income-drifted", "firing")]
+    assert report.baselines[V2]["prediction.positive_rate"] == 0.27
+    # the split window counts once, with its larger part
+    series = report.series("prediction.mean")
+    assert len(series) == 6
+    assert series[3][2] == V2
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert data["format_version"] == 1
+    assert data["loopwise_version"]
+    assert data["model_changes"] == [
+        {"at": (T0 + 3 * HOUR).isoformat(), "previous": V1, "model": V2}
+    ]
+    assert len(data["windows"]) == 7
+    assert data["alerts"][0]["metric"] == "drifted.income"
+    assert data["baselines"][V1]["perf.f1"] == 0.81
+
+
+def test_the_range_keeps_windows_starting_in_it(store, stored):
+    report = monitor_report(store, "churn", start=T0 + 4 * HOUR)
+    assert report.start == T0 + 4 * HOUR
+    assert report.models == [V2]
+    assert report.model_changes == []
+    early = monitor_report(store, "churn", end=T0 + 2 * HOUR)
+    assert early.alerts == []  # fired later
+    assert early.baselines.keys() == {V1}
+
+
+def test_html_is_self_contained_with_a_chart_per_section(store, stored, tmp_path):
+    path = monitor_report(store, "churn").to_html(tmp_path / "out" / "report.html")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert not list(tmp_path.joinpath("out").glob(".*tmp*"))  # written atomically
+    # no fetch: the only URL is the SVG namespace
+    assert "<script" not in text
+    assert "<link" not in text
+    assert "<img" not in text
+    assert "@import" not in text
+    assert set(re.findall(r"https?://[^\"'\s<>]+", text)) == {"http://www.w3.org/2000/svg"}
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", text)
+    sections = re.split(r"<h2>", text)[1:]
+    titles = [s.split("</h2>")[0] for s in sections]
+    assert titles == [
+        "Model versions",
+        "Feature drift",
+        "Predictions",
+        "Live performance",
+        "Service",
+        "Data quality",
+        "Alerts",
+    ]
+    for title, body in zip(titles, sections, strict=True):
+        if title != "Model versions":
+            assert "<svg" in body, title
+    for feature in FEATURES:
+        assert f"<h3>{feature}</h3>" in text
+    assert V1 in text
+    assert V2 in text
+    assert "2026-11-01 03:00" in text  # the change of version, in the table
+    drift = sections[1]
+    assert drift.count('stroke-dasharray="2 2"') >= 4  # the version marker on every chart
+    assert "alert income-drifted" in drift  # the alert band on the income chart
+    assert 'stroke-dasharray="5 4"' in sections[2]  # the dashed baseline
+    for slice_ in ("region=north", "region=south", "overall"):
+        assert slice_ in sections[3]
+    assert "income-drifted" in sections[6]
+    assert "firing" in sections[6]
+
+
+def test_sections_without_figures_say_so(store, tmp_path):
+    bare = _window(0, V1)
+    bare = WindowResult(**{**bare.__dict__, "values": {("", "rows"): 10.0}})
+    save_window(store, [bare])
+    text = monitor_report(store, "churn").to_html(tmp_path / "r.html").read_text()
+    assert "No drift scores stored" in text
+    assert "no feedback" in text
+    assert "No alert was active" in text
+
+
+def test_no_stored_windows_is_a_clear_error(store, stored):
+    with pytest.raises(NotFound, match=r"run `loopwise monitor run nothing` first"):
+        monitor_report(store, "nothing")
+    with pytest.raises(NotFound, match=r"no stored windows in \["):
+        monitor_report(store, "churn", start=T0 + 100 * HOUR)
+
+
+def test_cli_writes_the_report(invoke, logged, tmp_path):  # noqa: F811
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "endpoint: ep\nreference: datasets:/ref/1\nchecks: {schema: false}\n"
+        "alerts:\n  - {name: x-drifted, metric: drifted.x, above: 0.5}\n"
+    )
+    ran = invoke("monitor", "run", str(config), *RANGE)
+    assert ran.exit_code == 0, ran.output
+    target = tmp_path / "report.html"
+    result = invoke("monitor", "report", "ep", "--html", str(target))
+    assert result.exit_code == 0, result.output
+    assert "written to" in result.stderr
+    assert "3 window(s)" in result.stdout
+    text = target.read_text(encoding="utf-8")
+    assert "<h3>x</h3>" in text
+    assert "x-drifted" in text
+    assert "<script" not in text
+    data = invoke("monitor", "report", str(config), "--json", "--start", "2024-05-01T01:00:00Z")
+    assert data.exit_code == 0, data.output
+    document = json.loads(data.stdout)
+    assert document["monitor"] == "ep"
+    assert [w["start"] for w in document["windows"]] == [
+        "2024-05-01T01:00:00+00:00",
+        "2024-05-01T02:00:00+00:00",
+    ]
+    assert [a["rule"] for a in document["alerts"]] == ["x-drifted"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("monitor", "report", "nope"), "Monitor 'nope' has no stored windows"),
+        (("monitor", "report", "ep", "--start", "soon"), "--start must be an ISO 8601 time"),
+    ],
+)
+def test_cli_errors_exit_1(invoke, logged, args, message):  # noqa: F811
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert "loopwise monitor run" in result.stderr or "--start" in message
+    assert "Traceback" not in result.output
