@@ -8,6 +8,7 @@ import sys
 import loopwise
 
 EXPECTED = {
+    "compare_variants",
     "list_alerts",
     "Monitor",
     "WindowResult",

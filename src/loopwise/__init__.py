@@ -37,6 +37,7 @@ _LAZY = {
     "WindowResult": "loopwise.monitoring.results",
     "run_monitor": "loopwise.monitoring.api",
     "list_alerts": "loopwise.monitoring.api",
+    "compare_variants": "loopwise.monitoring.api",
     "monitor_results": "loopwise.monitoring.api",
     "monitor_figures": "loopwise.monitoring.api",
     "read_predictions": "loopwise.serving.prediction_log_api",
@@ -135,6 +136,7 @@ __all__ = [
     "active_run",
     "alias_history",
     "autolog",
+    "compare_variants",
     "configure",
     "data_quality",
     "delete_alias",
@@ -218,6 +220,7 @@ if TYPE_CHECKING:
     from loopwise.evaluation.evaluate import Evaluation
     from loopwise.evaluation.policy import Policy
     from loopwise.monitoring.api import (
+        compare_variants,
         list_alerts,
         monitor_figures,
         monitor_results,

@@ -202,6 +202,165 @@ def watch(
         print_note("Stopped.")
 
 
+@app.command("report")
+def report_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="ENDPOINT_OR_MONITOR",
+            help="A monitor name (an endpoint's default monitor is named after it) or its YAML.",
+            show_default=False,
+        ),
+    ],
+    html_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Write the self-contained HTML report here.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report data as JSON.")] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start", help="ISO 8601 time with a zone, or relative (-3d).", show_default=False
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end", help="ISO 8601 time with a zone, relative, or now.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Report a monitor's stored windows: drift per feature, predictions, live metrics per
+    slice, latency and alerts over time, with the model-version changes marked."""
+    from datetime import UTC, datetime
+
+    from loopwise.context import get_store
+    from loopwise.monitoring.config import as_monitor, parse_moment
+    from loopwise.monitoring.report import monitor_report
+
+    name = (
+        as_monitor(target).name if target.lower().endswith((".yaml", ".yml", ".json")) else target
+    )
+    now = datetime.now(UTC)
+    begin = None if start is None else parse_moment(start, now, "--start")
+    finish = None if end is None else parse_moment(end, now, "--end")
+    report = monitor_report(get_store(), name, start=begin, end=finish)
+    if html_path is not None:
+        written = report.to_html(html_path)
+        print_note(f"Report of monitor {name!r} written to {written}.")
+    if as_json:
+        print_json(report.to_dict())
+        return
+    firing = sum(a.state == "firing" for a in report.alerts)
+    console().print(
+        f"Monitor {report.monitor} (endpoint {report.endpoint}): "
+        f"{len({w.start for w in report.windows})} window(s) from {report.start.isoformat()} "
+        f"to {report.end.isoformat()}; model(s) {', '.join(report.models) or '–'}; "
+        f"{len(report.model_changes)} version change(s); {len(report.alerts)} alert(s), "
+        f"{firing} firing.",
+        markup=False,
+        highlight=False,
+    )
+    if html_path is None:
+        print_note("Add --html report.html to write the page, or --json for the data.")
+
+
+@app.command("ab")
+def ab_command(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint whose variants to compare.")],
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="accuracy, precision, recall, f1 (classification) or rmse, mae (regression); "
+            "default accuracy or rmse.",
+            show_default=False,
+        ),
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(
+            "--control",
+            help="The control variant (default: champion/control, else the most traffic).",
+            show_default=False,
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start", help="ISO 8601 time with a zone, or relative (-3d).", show_default=False
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end", help="ISO 8601 time with a zone, relative, or now.", show_default=False
+        ),
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    min_labels: Annotated[
+        int, typer.Option("--min-labels", help="Labelled rows each side needs for a verdict.")
+    ] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare an endpoint's variants on live labelled traffic: each challenger against the
+    control is better, worse or undecided (with a significance test)."""
+    from datetime import UTC, datetime
+
+    from loopwise.context import get_store
+    from loopwise.monitoring.ab import compare_variants
+    from loopwise.monitoring.config import parse_moment
+
+    now = datetime.now(UTC)
+    report = compare_variants(
+        get_store(),
+        endpoint,
+        start=None if start is None else parse_moment(start, now, "--start"),
+        end=None if end is None else parse_moment(end, now, "--end"),
+        control=control,
+        metric=metric,
+        alpha=alpha,
+        min_labels=min_labels,
+    )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    level = f"{1 - report.alpha:.0%} CI"
+    table = new_table(
+        f"A/B {report.endpoint}: {report.metric} "
+        f"({'higher' if report.higher_is_better else 'lower'} is better), control {report.control}"
+    )
+    for name in ("variant", "traffic", "rows", "labelled", "pred. mean", report.metric, level):
+        table.add_column(name, justify="left" if name == "variant" else "right")
+    table.add_column("vs control", justify="left")
+    verdicts = {c.challenger: c for c in report.comparisons}
+    styles = {"better": "bold green", "worse": "bold red", "undecided": "yellow"}
+    for v in report.variants:
+        m = v.metrics[report.metric]
+        c = verdicts.get(v.variant)
+        if c is None:
+            versus = Text("control")
+        else:
+            versus = Text(c.verdict, style=styles[c.verdict])
+            versus.append(f"  {number(c.difference, 4)} [{number(c.low, 4)}, {number(c.high, 4)}]")
+            versus.append(f"  p={number(c.p_value, 3)}")
+        table.add_row(
+            Text(v.variant),
+            f"{v.share:.1%}",
+            f"{v.rows:,}",
+            f"{v.labelled:,}",
+            number(v.prediction_mean, 4),
+            number(m.value, 4),
+            f"[{number(m.low, 4)}, {number(m.high, 4)}]",
+            versus,
+        )
+    console().print(table)
+    for c in report.comparisons:
+        print_note(f"{c.challenger} vs {c.control}: {c.verdict} ({c.test}); {c.reason}.")
+
+
 def _monitor(target: str | None, config: Path | None, window: str | None) -> Monitor:
     from loopwise.errors import InvalidInput
     from loopwise.monitoring.config import Monitor, as_monitor

@@ -20,7 +20,14 @@ from loopwise.monitoring.results import WindowResult
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["list_alerts", "monitor_figures", "monitor_results", "run_monitor", "watch_monitor"]
+__all__ = [
+    "compare_variants",
+    "list_alerts",
+    "monitor_figures",
+    "monitor_results",
+    "run_monitor",
+    "watch_monitor",
+]
 
 
 def run_monitor(
@@ -46,6 +53,19 @@ def run_monitor(
         None if end is None else parse_moment(end, now, "end"),
         progress=progress,
     )
+
+
+def compare_variants(endpoint: str, **options: Any) -> Any:
+    """Compare the live metrics of an endpoint's variants with a significance test: for
+    each challenger, "better", "worse" or "undecided" against the control (an
+    :class:`~loopwise.monitoring.ab.ABReport`; options as in
+    :func:`loopwise.monitoring.ab.compare_variants`)."""
+    from loopwise.monitoring import ab
+
+    for key in ("start", "end"):
+        if isinstance(options.get(key), str):
+            options[key] = parse_moment(options[key], datetime.now(UTC), key)
+    return ab.compare_variants(context.get_store(), endpoint, **options)
 
 
 def list_alerts(
