@@ -125,7 +125,7 @@ def output_spec(task: str, label_sources: Sequence[pl.Series | None], positive: 
             union = pl.concat([p.cast(parts[0].dtype, strict=False) for p in parts])
             labels = union.drop_nulls().unique().sort().to_list()
         except pl.exceptions.PolarsError:
-            labels = sorted({v for p in parts for v in p.cast(pl.String).to_list()})
+            labels = sorted({v for p in parts for v in p.cast(pl.String).unique().to_list()})
     if positive is None and 0 < len(labels) <= 2:
         positive = labels[-1]
     return OutputSpec(task, tuple(labels), positive)
