@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -84,3 +87,59 @@ def test_probabilities_are_split_per_request(lw):
     for rows, answer in zip(inputs, answers, strict=True):
         np.testing.assert_allclose(answer["probabilities"], model.predict_proba(rows))
         assert answer["predictions"] == model.predict(rows).tolist()
+
+
+class Gated:
+    """A model that answers once ``release`` is set: a batch that stays in progress."""
+
+    release = threading.Event()
+    order: ClassVar[list[str]] = []
+
+    def predict(self, X):
+        Gated.release.wait(5)
+        Gated.order.append("batch")
+        return np.asarray(X, dtype=float)[:, 0]
+
+
+def test_run_between_runs_on_the_worker_between_batches(lw):
+    """A task runs on the batcher's thread, after the batch in progress and before the
+    requests queued after it; its error reaches the caller; stopped, it runs inline."""
+    register_credit_risk(lw)
+    X = training_data()[0]
+    lw.log_model(Gated(), "gated", input_example=X[:5])
+    Gated.release.set()  # (logging the model predicted on its input example)
+    Gated.release.clear()
+    Gated.order.clear()
+    version = lw.get_model_version("models:/gated/1")
+    gated = Snapshot(lw.load_model(version.uri), version, datetime.now(UTC))
+    batcher = Batcher().start()
+    ran_on: list[threading.Thread] = []
+
+    def task() -> str:
+        Gated.order.append("task")
+        ran_on.append(threading.current_thread())
+        return "done"
+
+    async def scenario() -> list:
+        first = asyncio.ensure_future(batcher.predict(gated, X[:1].to_dict("records"), False))
+        await asyncio.sleep(0.1)  # the worker is inside the first batch now
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(batcher.run_between, task)
+            await asyncio.sleep(0.1)  # the task is queued behind the batch in progress
+            second = asyncio.ensure_future(batcher.predict(gated, X[1:2].to_dict("records"), False))
+            await asyncio.sleep(0.1)
+            Gated.release.set()
+            answers = await asyncio.gather(first, second)
+            assert result.result(5) == "done"
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a["predictions"] for a in answers] == [[X.iloc[0, 0]], [X.iloc[1, 0]]]
+    assert Gated.order == ["batch", "task", "batch"]
+    assert ran_on == [batcher._thread]
+    with pytest.raises(ZeroDivisionError):
+        batcher.run_between(lambda: 1 / 0)
+    batcher.stop()
+    caller = threading.current_thread()
+    assert batcher.run_between(threading.current_thread) is caller  # stopped: inline
+    assert Batcher().run_between(threading.current_thread) is caller  # never started

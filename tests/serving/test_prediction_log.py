@@ -251,6 +251,48 @@ def test_failed_flush_keeps_rows_then_writes_them_once(store, monkeypatch):
     assert df["label"].tolist()[0] == 1
 
 
+def test_rows_that_do_not_convert_are_dropped_and_counted_not_retried(store, monkeypatch, caplog):
+    import loopwise.serving.prediction_log as module
+
+    plog = PredictionLog(store, "odd")
+    real = module.prediction_table
+
+    def refuse(endpoint, entries):
+        raise TypeError("cannot convert (test)")
+
+    monkeypatch.setattr(module, "prediction_table", refuse)
+    log_one(plog, T0)
+    log_one(plog, T0 + timedelta(hours=1))
+    plog.flush()  # both hours refused: dropped, logged, not an error of the flush
+    assert plog.rows_dropped == 2
+    assert plog.pending_rows == 0
+    assert "dropping 1 predictions rows of 'odd' that do not convert" in caplog.text
+    monkeypatch.setattr(module, "prediction_table", real)
+    kept = log_one(plog, T0 + SECOND)
+    plog.flush()
+    assert read_predictions(store, "odd")["request_id"].tolist() == [kept]
+    assert plog.rows_written == 1
+
+
+def test_encoding_runs_where_encode_on_says(store):
+    """A serving endpoint encodes its log between model calls: ``encode_on`` gets the
+    work (the bytes of every part), the flushing thread writes them."""
+    plog = PredictionLog(store, "hooked")
+    calls: list[threading.Thread] = []
+
+    def encode_on(fn):
+        calls.append(threading.current_thread())
+        return fn()
+
+    plog.encode_on = encode_on
+    rids = [log_one(plog, T0 + timedelta(minutes=40 * i)) for i in range(3)]  # two hours
+    plog.flush()
+    plog.flush()  # nothing buffered: nothing to encode
+    assert calls == [threading.current_thread()]
+    assert plog.rows_written == 3
+    assert read_predictions(store, "hooked")["request_id"].tolist() == rids
+
+
 def test_partly_failed_flush_retries_only_the_unwritten_hours(store, monkeypatch):
     plog = PredictionLog(store, "partial")  # not started: flushes are explicit here
     early = [log_one(plog, T0 + timedelta(minutes=m)) for m in (1, 2)]

@@ -182,6 +182,33 @@ def _aliases_of(conn: Connection, version_ids: list[str]) -> dict[str, list[str]
     return found
 
 
+def version_id(store: Store, uri: str) -> str | None:
+    """The id of the version ``uri`` names now, in one query; None when there is none.
+
+    For pollers (a served model following its alias): the cheap question "has it moved?",
+    asked every few seconds; :func:`get_model_version` gives the whole version, or the
+    error that explains why there is none.
+    """
+    ref = parse_ref(uri, kind="models")
+    v = model_versions.c
+    query = (
+        select(v.id)
+        .join(registered_models, registered_models.c.id == v.model_id)
+        .where(registered_models.c.name == ref.name)
+    )
+    if ref.version is not None:
+        query = query.where(v.version == ref.version)
+    elif ref.alias is None or ref.alias == "latest":
+        query = query.order_by(v.version.desc()).limit(1)
+    else:
+        query = query.join(
+            model_aliases,
+            (model_aliases.c.version_id == v.id) & (model_aliases.c.alias == ref.alias),
+        )
+    with store.db.read() as conn:
+        return conn.execute(query).scalar()
+
+
 def get_model_version(store: Store, uri: str) -> ModelVersion:
     """The version named by ``models:/name/3``, ``models:/name@alias`` or ``@latest``."""
     ref = parse_ref(uri, kind="models")

@@ -22,6 +22,9 @@ Every mistake in a request is a 4xx with ``{"error": {"type": ..., "message": ..
 - 413 ``payload_too_large``, 404 ``not_found``, 405 ``method_not_allowed``;
 - 503 ``not_ready`` while no model is loaded.
 
+``POST /predict`` skips Starlette's middleware and router (see :mod:`.direct_route`); the
+FastAPI route of the same handler documents it and answers when middleware is added.
+
 Anything else raised by the model is a 500 ``internal_error`` with a generic message; the
 traceback is logged with the request id.
 """
@@ -32,7 +35,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,20 +47,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.ids import new_id
+from loopwise.serving.direct_route import PredictionApp
 from loopwise.serving.endpoint import FALLBACK, Endpoint
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.metrics import ServingMetrics
+from loopwise.serving.request_io import RequestError, read_body
 
 logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-class _RequestError(Exception):
-    def __init__(self, status: int, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message = status, type_, message
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -79,7 +78,7 @@ def create_app(
     *,
     max_body_bytes: int | None = None,
     stop_on_shutdown: bool = False,
-) -> FastAPI:
+) -> PredictionApp:
     """An app answering predictions for ``endpoint`` (see the module doc).
 
     ``endpoint`` is an :class:`Endpoint` (variants, shadows, flag, log, tokens) or, for one
@@ -109,9 +108,10 @@ def create_app(
             if stop_on_shutdown:
                 await run_in_threadpool(endpoint.stop)
 
-    app = FastAPI(
+    app = PredictionApp(
         title="loopwise serving", description=_app_description(endpoint), lifespan=lifespan
     )
+    app.max_body_bytes = limit
     app.state.endpoint = endpoint
     app.state.metrics = metrics
     log = endpoint.log
@@ -169,22 +169,22 @@ def create_app(
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.post(
-        "/predict",
-        summary="Predict on records or columns",
-        description=_predict_description(endpoint),
-        openapi_extra=_predict_openapi(endpoint),
-    )
-    async def predict(request: Request) -> Response:
+    async def answer_predict(
+        header: Callable[[str], str | None], read_body: Callable[[], Awaitable[bytes]]
+    ) -> Response:
+        """The answer to one ``POST /predict``, from its headers and body reader."""
         request_id = new_id()
         timestamp_us = time.time_ns() // 1000
         start = time.perf_counter()
         variant, label = None, "none"
         metrics.in_flight.inc()
         try:
-            authorize(request, "predict")
-            inputs, proba, key = _parse(await _read_body(request, limit))
-            variant, snap = endpoint.route(request.headers.get("x-routing-key", key))
+            auth = endpoint.auth
+            if auth is not None and auth.enabled:
+                auth.authenticate(header("authorization"), "predict")
+            inputs, proba, key = _parse(await read_body())
+            routing_key = header("x-routing-key")
+            variant, snap = endpoint.route(key if routing_key is None else routing_key)
             if snap is not None:
                 label = snap.label
                 body = await endpoint.batcher.predict(snap, inputs, proba)
@@ -192,7 +192,7 @@ def create_app(
                 label = FALLBACK
                 body = _fallback(endpoint, inputs)
             else:
-                raise _RequestError(503, "not_ready", f"no model loaded yet for {endpoint.name!r}.")
+                raise RequestError(503, "not_ready", f"no model loaded yet for {endpoint.name!r}.")
         except Exception as e:
             status, type_, message = _classify(e, request_id)
             if type_ == "internal_error":
@@ -235,20 +235,32 @@ def create_app(
             endpoint.mirror(inputs, request_id, timestamp_us)
         return _json(body)
 
+    @app.post(
+        "/predict",
+        summary="Predict on records or columns",
+        description=_predict_description(endpoint),
+        openapi_extra=_predict_openapi(endpoint),
+    )
+    async def predict(request: Request) -> Response:
+        # (reached when the app runs under middleware of its own; else the direct route)
+        return await answer_predict(request.headers.get, lambda: read_body(request, limit))
+
+    app.direct_predict = answer_predict
+
     @app.post("/feedback", summary="Record the ground truth of an earlier request")
     async def feedback(request: Request) -> Response:
         try:
             authorize(request, "feedback")
             if log is None:
-                raise _RequestError(
+                raise RequestError(
                     409,
                     "log_disabled",
                     f"endpoint {endpoint.name!r} keeps no prediction log, so feedback cannot "
                     "be joined to anything; enable 'log' in the endpoint config.",
                 )
-            request_id, label, row = _parse_feedback(await _read_body(request, limit))
+            request_id, label, row = _parse_feedback(await read_body(request, limit))
             if not await run_in_threadpool(log.knows_request, request_id):
-                raise _RequestError(
+                raise RequestError(
                     404,
                     "unknown_request",
                     f"no prediction with request_id {request_id!r} on endpoint "
@@ -267,7 +279,7 @@ def create_app(
 
 def _classify(e: Exception, request_id: str | None) -> tuple[int, str, str]:
     """HTTP status, error type and message for an exception raised while answering."""
-    if isinstance(e, _RequestError):
+    if isinstance(e, RequestError):
         return e.status, e.type, e.message
     if isinstance(e, InvalidInput):
         return 400, "invalid_input", str(e)
@@ -279,30 +291,13 @@ def _classify(e: Exception, request_id: str | None) -> tuple[int, str, str]:
     return 500, "internal_error", f"the request failed; see the server log{where}."
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _RequestError(
-            413, "payload_too_large", f"the body is {declared} bytes; the limit is {limit}."
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _RequestError(
-                413, "payload_too_large", f"the body is over the limit of {limit} bytes."
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
-        raise _RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
+        raise RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
     if not isinstance(body, dict) or "inputs" not in body:
-        raise _RequestError(
+        raise RequestError(
             400,
             "invalid_request",
             'the body must be a JSON object with "inputs": a list of records '
@@ -311,7 +306,7 @@ def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
     inputs = body["inputs"]
     records = isinstance(inputs, list) and all(isinstance(r, dict) for r in inputs)
     if not (records or isinstance(inputs, dict)) or not inputs:
-        raise _RequestError(
+        raise RequestError(
             400,
             "invalid_request",
             '"inputs" must be a non-empty list of records ([{"col": 1, ...}, ...]) or an '
@@ -320,11 +315,11 @@ def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
     proba = body.get("proba", False)
     if not isinstance(proba, bool):
         message = f'"proba" must be true or false, got {json.dumps(proba)}.'
-        raise _RequestError(400, "invalid_request", message)
+        raise RequestError(400, "invalid_request", message)
     key = body.get("routing_key")
     if key is not None and not isinstance(key, str | int):
         message = f'"routing_key" must be text or an integer, got {json.dumps(key)[:80]}.'
-        raise _RequestError(400, "invalid_request", message)
+        raise RequestError(400, "invalid_request", message)
     return inputs, proba, None if key is None else str(key)
 
 
@@ -332,27 +327,27 @@ def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
-        raise _RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
+        raise RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
     usage = 'send {"request_id": "<from /predict>", "label": <the true answer>}'
     if not isinstance(body, dict) or "request_id" not in body or "label" not in body:
-        raise _RequestError(400, "invalid_request", f"the body must be an object; {usage}.")
+        raise RequestError(400, "invalid_request", f"the body must be an object; {usage}.")
     unknown = sorted(set(body) - {"request_id", "label", "row"})
     if unknown:
-        raise _RequestError(400, "invalid_request", f"unknown fields {unknown}; {usage}.")
+        raise RequestError(400, "invalid_request", f"unknown fields {unknown}; {usage}.")
     request_id, label, row = body["request_id"], body["label"], body.get("row")
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         shown = json.dumps(request_id)[:80]
-        raise _RequestError(
+        raise RequestError(
             400, "invalid_request", f'"request_id" must be an id answered by /predict; got {shown}.'
         )
     if label is None or isinstance(label, dict | list):
         shown = json.dumps(label)[:80]
-        raise _RequestError(
+        raise RequestError(
             400, "invalid_request", f'"label" must be a number, text or true/false; got {shown}.'
         )
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
         shown = json.dumps(row)[:80]
-        raise _RequestError(
+        raise RequestError(
             400,
             "invalid_request",
             f'"row" must be the index (≥ 0) of a row of the request; got {shown}.',
@@ -365,7 +360,7 @@ def _rows(inputs: Any) -> int:
         return len(inputs)
     lengths = {len(v) if isinstance(v, list) else 1 for v in inputs.values()}
     if len(lengths) > 1:
-        raise _RequestError(400, "invalid_input", 'the columns of "inputs" have different lengths.')
+        raise RequestError(400, "invalid_input", 'the columns of "inputs" have different lengths.')
     return lengths.pop()
 
 

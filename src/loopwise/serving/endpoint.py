@@ -134,6 +134,8 @@ class Endpoint:
                 logger.error("shadow %s of %s did not load: %s", shadow.name, self.name, e)
                 shadow.live.start_polling()
         if self.log is not None:
+            self.log.encode_on = self.batcher.run_between  # see loopwise.serving.batching
+            self.batcher.start()
             self.log.start()
         if self.auth is not None:
             self.auth.start()

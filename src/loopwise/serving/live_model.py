@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from loopwise import context
 from loopwise.errors import InvalidInput
 from loopwise.refs import parse_ref
 from loopwise.registry.api import get_model_version, load_model
+from loopwise.registry.models import version_id
 from loopwise.registry.records import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -118,14 +120,22 @@ class LiveModel:
     def check(self) -> bool:
         """Resolve the alias once; load and swap in a new version. True when swapped."""
         with self._check_lock:
+            current = self.current
             try:
+                # one query in the usual case: the alias has not moved
+                holder = version_id(context.get_store(), self.uri)
+                if holder is not None and current is not None and holder == current.version.id:
+                    self.poll_error = self._failed_id = None
+                    return False
+                if holder is not None and holder == self._failed_id:
+                    self.poll_error = None
+                    return False
                 version = get_model_version(self.uri)
             except Exception as e:  # store down, alias deleted: keep serving what we have
                 self.poll_error = f"{type(e).__name__}: {e}"
                 logger.warning("cannot resolve %s: %s", self.uri, self.poll_error)
                 return False
             self.poll_error = None
-            current = self.current
             if current is not None and version.id == current.version.id:
                 self._failed_id = None  # the alias moved off a failed version: retry it later
                 return False

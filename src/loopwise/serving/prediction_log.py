@@ -3,7 +3,9 @@
 :class:`PredictionLog` is the writer a serving process keeps for its endpoint. On the request
 path, ``log_request`` / ``log_error`` / ``log_feedback`` only append a tuple to a buffer under
 a lock; a daemon thread turns the buffer into Arrow tables and writes one Parquet part file
-per UTC hour every ``flush_interval`` seconds (sooner when many rows wait). The layout and
+per UTC hour every ``flush_interval`` seconds (sooner when many rows wait). In a serving
+endpoint the conversion to Parquet bytes runs between two model calls instead (``encode_on``;
+see :mod:`loopwise.serving.batching`) and only the writes stay on that thread. The layout and
 the column types are in :mod:`loopwise.serving.prediction_log_files`.
 
 Loss window: a process killed without ``close()`` loses what was logged since the last
@@ -52,6 +54,7 @@ from loopwise.serving.prediction_log_files import (
     bad_param,
     check_endpoint,
     check_time,
+    encode_part,
     ensure_endpoint,
     feedback_from_frame,
     feedback_table,
@@ -64,8 +67,8 @@ from loopwise.serving.prediction_log_files import (
     predictions_from_frame,
     read_log,
     read_part,
+    store_part,
     write_frame,
-    write_part,
 )
 from loopwise.store import ArtifactStore, Store
 
@@ -165,6 +168,9 @@ class PredictionLog:
         self.rows_dropped = 0
         self.flush_failures = 0
         self.last_error: BaseException | None = None
+        # Where the buffer becomes Parquet bytes (pure computation): on the flushing thread,
+        # or, in a serving endpoint, between two batches of its model (Batcher.run_between)
+        self.encode_on: Callable[[Callable[[], Any]], Any] | None = None
         _open_logs.add(self)
 
     def __repr__(self) -> str:
@@ -412,22 +418,24 @@ class PredictionLog:
             for e in entries:
                 by_hour.setdefault(e[0] // HOUR_US, []).append(e)
             groups.extend((kind, hour, by_hour[hour]) for hour in sorted(by_hour))
+        run = self.encode_on or _call
+        encoded = run(
+            lambda: [_encode(self.endpoint, kind, entries) for kind, _, entries in groups]
+        )
         kept: dict[str, list[tuple[Any, ...]]] = {PREDICTIONS: [], FEEDBACK: []}
         written = 0
         error: Exception | None = None
-        for kind, hour, entries in groups:
+        for (kind, hour, entries), (data, rows, failure) in zip(groups, encoded, strict=True):
             if error is not None:
                 kept[kind].extend(entries)
                 continue
-            try:
-                if kind == PREDICTIONS:
-                    table = prediction_table(self.endpoint, entries)
-                else:
-                    table = feedback_table(entries)
-            except Exception:
-                rows = sum(e[1] for e in entries) if kind == PREDICTIONS else len(entries)
-                log.exception(
-                    "dropping %d %s rows of %r that do not convert", rows, kind, self.endpoint
+            if failure is not None:
+                log.error(
+                    "dropping %d %s rows of %r that do not convert",
+                    rows,
+                    kind,
+                    self.endpoint,
+                    exc_info=failure,
                 )
                 with self._lock:
                     self.rows_dropped += rows
@@ -436,12 +444,12 @@ class PredictionLog:
                 if not self._marked:
                     ensure_endpoint(artifacts, self.endpoint)
                     self._marked = True
-                write_part(artifacts, kind, self.endpoint, hour, table)
+                store_part(artifacts, kind, self.endpoint, hour, data)
             except Exception as e:
                 error = e
                 kept[kind].extend(entries)
             else:
-                written += table.num_rows
+                written += rows
         return kept[PREDICTIONS], kept[FEEDBACK], written, error
 
     # -- thread ---------------------------------------------------------------------------
@@ -681,3 +689,22 @@ def read_predictions_frame(
 def prediction_endpoints(store: Store) -> list[str]:
     """The endpoints that have a prediction log (or feedback) in ``store``, sorted."""
     return list_endpoints(store.artifacts)
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def _encode(
+    endpoint: str, kind: str, entries: list[tuple[Any, ...]]
+) -> tuple[bytes | None, int, Exception | None]:
+    """Part-file bytes of one (kind, hour) group of buffered entries, its row count, and the
+    error when the entries do not convert (no side effects: see ``encode_on``)."""
+    try:
+        table = (
+            prediction_table(endpoint, entries) if kind == PREDICTIONS else feedback_table(entries)
+        )
+        return encode_part(kind, table), table.num_rows, None
+    except Exception as error:
+        rows = sum(e[1] for e in entries) if kind == PREDICTIONS else len(entries)
+        return None, rows, error

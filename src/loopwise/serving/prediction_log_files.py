@@ -585,6 +585,18 @@ def write_part(
     artifacts: ArtifactStore, kind: str, endpoint: str, hour: int, table: pa.Table
 ) -> str:
     """Write ``table`` as a new part file of the hour's partition; return its path."""
+    return store_part(artifacts, kind, endpoint, hour, encode_part(kind, table))
+
+
+def store_part(artifacts: ArtifactStore, kind: str, endpoint: str, hour: int, data: bytes) -> str:
+    """Write encoded part ``data`` as a new file of the hour's partition; return its path."""
+    path = f"{partition_dir(kind, endpoint, hour)}/part-{new_id()}.parquet"
+    artifacts.write_bytes(path, data)
+    return path
+
+
+def encode_part(kind: str, table: pa.Table) -> bytes:
+    """``table`` as the bytes of a part file (Parquet, stamped with the format version)."""
     stamp = {"format_version": FORMAT_VERSION, "loopwise_version": __version__, "kind": kind}
     table = table.replace_schema_metadata({"loopwise": json.dumps(stamp)})
     sink = pa.BufferOutputStream()
@@ -593,10 +605,11 @@ def write_part(
     dictionary = [
         f.name for f in table.schema if pa.types.is_string(f.type) and f.name != "request_id"
     ]
-    pq.write_table(table, sink, compression="zstd", compression_level=1, use_dictionary=dictionary)
-    path = f"{partition_dir(kind, endpoint, hour)}/part-{new_id()}.parquet"
-    artifacts.write_bytes(path, sink.getvalue().to_pybytes())
-    return path
+    # Snappy, not zstd: a serving process writes a small part every second, and zstd's
+    # per-column set-up made the write ~2.5x slower (0.87 vs 0.33 ms for 400 rows), time
+    # taken from the requests being answered (the writer shares their interpreter lock).
+    pq.write_table(table, sink, compression="snappy", use_dictionary=dictionary)
+    return sink.getvalue().to_pybytes()
 
 
 def read_part(artifacts: ArtifactStore, path: str, columns: Sequence[str] | None) -> pa.Table:
