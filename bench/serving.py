@@ -13,9 +13,12 @@ a DataFrame) is served three ways, each a subprocess with one worker on 127.0.0.
   ``POST /predict`` with ``{"inputs": [row]}``. Its figures go in the RESULT lines as
   extra fields (``bentoml``, ``bentoml_ratio``); the ratio is against MLflow.
 
-The servers run one at a time, so they never compete for the two cores with each other;
-the load generator (:func:`loopwise.serving.loadtest.drive`, a keep-alive HTTP/1.1 client
-on asyncio, 0.03-0.09 ms of CPU per request) shares the machine with the server under test.
+The servers run one at a time, so they never compete for the two cores with each other.
+For the concurrency-1 runs (and the loopback round trip) the server is pinned to the last
+core and the load generator to the first, for every server alike; the throughput runs
+share all cores. The load generator (:func:`loopwise.serving.loadtest.drive`, a
+keep-alive HTTP/1.1 client on asyncio, 0.03-0.09 ms of CPU per request) shares the machine
+with the server under test.
 A script without MLflow or BentoML installed reports their figures as not measured.
 Each measured run follows an untimed warm-up run. Figures (see bench/README.md):
 
@@ -48,6 +51,8 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +163,23 @@ class Server:
             total += times.user + times.system
         return total
 
+    def pin(self, cpus: set[int]) -> None:
+        """Every thread of the server and its workers on ``cpus`` (threads it starts later
+        inherit it from their parent thread)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for proc in procs:
+            for tid in os.listdir(f"/proc/{proc.pid}/task"):
+                try:
+                    os.sched_setaffinity(int(tid), cpus)
+                except (ProcessLookupError, PermissionError):
+                    continue
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -167,6 +189,25 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+@contextmanager
+def separate_cores(server: Server, on: bool) -> Iterator[None]:
+    """With ``on`` (the concurrency-1 runs), the server on the last core and this thread
+    (the load generator) on the first, so that a latency figure is the server's and not
+    the two processes preempting each other; everything back on every core afterwards.
+    The throughput runs share all cores, as a server under load would."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not on or len(cores) < 2:
+        yield
+        return
+    server.pin({cores[-1]})
+    os.sched_setaffinity(0, {cores[0]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, set(cores))
+        server.pin(set(cores))
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
@@ -470,10 +511,11 @@ class Bench:
             [8] if "throughput_c8_rps" in wanted else []
         )
         for concurrency in runs:
-            drive(url, raw, concurrency=concurrency, duration=self.sizes.warmup)
-            cpu = server.cpu_seconds()
-            report = drive(url, raw, concurrency=concurrency, duration=self.sizes.seconds)
-            cpu = server.cpu_seconds() - cpu
+            with separate_cores(server, concurrency == 1):
+                drive(url, raw, concurrency=concurrency, duration=self.sizes.warmup)
+                cpu = server.cpu_seconds()
+                report = drive(url, raw, concurrency=concurrency, duration=self.sizes.seconds)
+                cpu = server.cpu_seconds() - cpu
             self.check(report.failed == 0, f"{tool} at concurrency {concurrency}: {report.errors}")
             progress(
                 f"{tool} c{concurrency}: {report.throughput_rps:,.1f} req/s, p50 "
@@ -500,7 +542,8 @@ class Bench:
             log=self.folder / "echo.log",
         ) as echo:
             body = json.dumps({"inputs": [self.row]}).encode()
-            self.rtt = drive(f"{echo.url}/predict", body, concurrency=1, duration=2.0)
+            with separate_cores(echo, True):  # as the latency runs it is added to
+                self.rtt = drive(f"{echo.url}/predict", body, concurrency=1, duration=2.0)
 
     def swaps(self, server: Server) -> None:
         from loopwise.serving.loadtest import run_loadtest

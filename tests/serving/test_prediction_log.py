@@ -288,7 +288,7 @@ def test_encoding_runs_where_encode_on_says(store):
     rids = [log_one(plog, T0 + timedelta(minutes=40 * i)) for i in range(3)]  # two hours
     plog.flush()
     plog.flush()  # nothing buffered: nothing to encode
-    assert calls == [threading.current_thread()]
+    assert calls == [threading.current_thread()] * 4  # (table, bytes) of each hour
     assert plog.rows_written == 3
     assert read_predictions(store, "hooked")["request_id"].tolist() == rids
 

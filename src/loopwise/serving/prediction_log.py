@@ -418,17 +418,14 @@ class PredictionLog:
             for e in entries:
                 by_hour.setdefault(e[0] // HOUR_US, []).append(e)
             groups.extend((kind, hour, by_hour[hour]) for hour in sorted(by_hour))
-        run = self.encode_on or _call
-        encoded = run(
-            lambda: [_encode(self.endpoint, kind, entries) for kind, _, entries in groups]
-        )
         kept: dict[str, list[tuple[Any, ...]]] = {PREDICTIONS: [], FEEDBACK: []}
         written = 0
         error: Exception | None = None
-        for (kind, hour, entries), (data, rows, failure) in zip(groups, encoded, strict=True):
+        for kind, hour, entries in groups:
             if error is not None:
                 kept[kind].extend(entries)
                 continue
+            data, rows, failure = self._encode(kind, entries)
             if failure is not None:
                 log.error(
                     "dropping %d %s rows of %r that do not convert",
@@ -451,6 +448,27 @@ class PredictionLog:
             else:
                 written += rows
         return kept[PREDICTIONS], kept[FEEDBACK], written, error
+
+    def _encode(
+        self, kind: str, entries: list[tuple[Any, ...]]
+    ) -> tuple[bytes | None, int, Exception | None]:
+        """Part-file bytes of one (kind, hour) group of buffered entries, its row count, and
+        the error when the entries do not convert.
+
+        Two steps of ``encode_on`` (the table, then its Parquet bytes; ~0.5 ms and ~0.3 ms
+        for 400 one-row requests), so that between model calls neither holds the next
+        request up for long. Neither has side effects (see ``Batcher.run_between``).
+        """
+        run = self.encode_on or _call
+        try:
+            if kind == PREDICTIONS:
+                table = run(lambda: prediction_table(self.endpoint, entries))
+            else:
+                table = run(lambda: feedback_table(entries))
+            return run(lambda: encode_part(kind, table)), table.num_rows, None
+        except Exception as error:
+            rows = sum(e[1] for e in entries) if kind == PREDICTIONS else len(entries)
+            return None, rows, error
 
     # -- thread ---------------------------------------------------------------------------
 
@@ -693,18 +711,3 @@ def prediction_endpoints(store: Store) -> list[str]:
 
 def _call(fn: Callable[[], Any]) -> Any:
     return fn()
-
-
-def _encode(
-    endpoint: str, kind: str, entries: list[tuple[Any, ...]]
-) -> tuple[bytes | None, int, Exception | None]:
-    """Part-file bytes of one (kind, hour) group of buffered entries, its row count, and the
-    error when the entries do not convert (no side effects: see ``encode_on``)."""
-    try:
-        table = (
-            prediction_table(endpoint, entries) if kind == PREDICTIONS else feedback_table(entries)
-        )
-        return encode_part(kind, table), table.num_rows, None
-    except Exception as error:
-        rows = sum(e[1] for e in entries) if kind == PREDICTIONS else len(entries)
-        return None, rows, error
