@@ -196,3 +196,13 @@ def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):
     refused = invoke("monitor", "run", str(typo), *RANGE)
     assert refused.exit_code == 1
     assert "alerts[0]" in refused.stderr
+    # the rule taken out of the config: its alert is resolved by the next run, once
+    quiet = tmp_path / "quiet.yaml"
+    quiet.write_text("endpoint: ep\nreference: datasets:/ref/1\nchecks: {schema: false}\n")
+    removed = invoke("monitor", "run", str(quiet), *RANGE, "--json")
+    assert removed.exit_code == 0, removed.output
+    (event,) = json.loads(removed.stdout)["alerts"]
+    assert (event["kind"], event["rule"], event["state"]) == ("resolved", "x-drifted", "resolved")
+    assert "no longer in the config" in event["text"]
+    assert json.loads(invoke("monitor", "run", str(quiet), *RANGE, "--json").stdout)["alerts"] == []
+    assert loopwise.list_alerts(endpoint="ep", state="firing").empty

@@ -198,8 +198,9 @@ def test_per_slice_and_feature_wildcards(store):
     # without per_slice only the whole window is watched
     whole = {"name": "missing-any", "metric": "missing.*", "above": 0.05}
     w = window(2, {"missing.income": 0.2, (NORTH, "missing.age"): 0.9})
-    assert [(e.alert.slice, e.alert.metric) for e in run(store, [whole], [w])] == [
-        ("", "missing.income")
+    assert [(e.kind, e.alert.slice, e.alert.metric) for e in run(store, [whole], [w])] == [
+        ("resolved", NORTH, "drift.age"),  # "drifting" is no longer among the rules
+        ("fired", "", "missing.income"),
     ]
 
 
@@ -256,6 +257,26 @@ def test_state_survives_a_new_call_with_later_windows(store):
     (resolved,) = run(store, [SLOW], series("latency_p95_ms", [20], start=4))
     assert (resolved.kind, resolved.alert.id) == ("resolved", fired.alert.id)
     assert resolved.alert.resolved_at == at(5)
+
+
+def test_alerts_of_a_removed_rule_are_resolved_once_and_delivered(store, receiver):
+    hooks = [{"url": receiver.url + "/hook"}]
+    drift = {"name": "drift", "metric": "drift.share", "above": 0.3}
+    windows = [window(i, {"latency_p95_ms": 60, "drift.share": 0.5}) for i in range(2)]
+    fired = run(store, [SLOW, drift], windows, webhooks=hooks)
+    assert sorted(e.alert.rule for e in fired) == ["drift", "slow"]
+    later = [window(2, {"latency_p95_ms": 70, "drift.share": 0.6})]
+    (gone,) = run(store, [SLOW], later, webhooks=hooks)  # "drift" taken out of the config
+    assert (gone.kind, gone.alert.rule, gone.alert.state) == ("resolved", "drift", "resolved")
+    assert gone.alert.resolved_at == at(3)
+    assert "no longer in the config of monitor 'credit-mon'" in gone.text
+    assert run(store, [SLOW], [window(3, {"latency_p95_ms": 80})], webhooks=hooks) == []
+    states = {a.rule: a.state for a in list_alerts(store)}
+    assert states == {"slow": "firing", "drift": "resolved"}
+    assert len(receiver.bodies) == 3  # two firings, one resolution
+    (last,) = run(store, [], [window(4, {"latency_p95_ms": 90})], webhooks=hooks)  # no rules
+    assert (last.alert.rule, last.kind) == ("slow", "resolved")
+    assert list_alerts(store, state="firing") == []
 
 
 def test_concurrent_evaluations_store_one_alert(store):

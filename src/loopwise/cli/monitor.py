@@ -83,13 +83,15 @@ def run(
         print_json(
             {
                 "windows": [r.to_dict() for r in results],
-                "alerts": [{"kind": e.kind, **e.alert.to_dict()} for e in runner.events],
+                "alerts": [
+                    {"kind": e.kind, "text": e.text, **e.alert.to_dict()} for e in runner.events
+                ],
             }
         )
         return
     for event in runner.events:
         style = "bold red" if event.kind == "fired" else "green"
-        console().print(Text(f"alert {event.kind}: {event.alert.message}", style=style))
+        console().print(Text(f"alert {event.kind}: {event.text}", style=style))
     if not results:
         print_note(
             f"No closed window of monitor {monitor.name!r} in [{begin.isoformat()}, "

@@ -9,7 +9,8 @@ alert is keyed by ``(monitor, rule, slice, metric)``:
 - it keeps holding -> the same alert is updated (``value``, ``threshold``,
   ``last_seen_at``), not delivered again;
 - it stops holding -> state ``resolved`` (``resolved_at``), delivered as a resolution;
-- the figure is None (or the window has fewer than ``min_rows`` rows) -> nothing changes.
+- the figure is None (or the window has fewer than ``min_rows`` rows) -> nothing changes;
+- the rule is no longer in the monitor's config -> its firing alerts are resolved.
 
 Alert times are *window* times: ``window_start`` is the start of the first window of the
 run that fired, ``fired_at`` / ``last_seen_at`` / ``resolved_at`` the end of the window that
@@ -159,21 +160,35 @@ def evaluate_alerts(
                 f"endpoint {endpoint!r}; got {r!r:.120}."
             )
     ordered = sorted(results, key=lambda r: (r.start, r.end))
-    if not ordered or not rules:
+    if not ordered:
         return []
     walk = _Walk(monitor, endpoint, rules, baseline)
     with store.db.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(monitor)})
-        walk.states = _load_states(conn, monitor, [r.name for r in rules])
-        longest = max(r.for_windows for r in rules)
-        if longest > 1:
-            limit = min(1000, (longest - 1) * HISTORY_PER_WINDOW)
-            for past in _load_history(conn, monitor, endpoint, ordered[0].start, limit):
-                walk.observe(past, act=False)
-        for result in ordered:
-            walk.observe(result, act=True)
+        walk.resolve_removed(conn, ordered[-1])
+        if rules:
+            walk.states = _load_states(conn, monitor, [r.name for r in rules])
+            longest = max(r.for_windows for r in rules)
+            if longest > 1:
+                limit = min(1000, (longest - 1) * HISTORY_PER_WINDOW)
+                for past in _load_history(conn, monitor, endpoint, ordered[0].start, limit):
+                    walk.observe(past, act=False)
+            for result in ordered:
+                walk.observe(result, act=True)
         _save(conn, walk)
+    return _finish(store, walk, hooks, rules, deliver, now)
+
+
+def _finish(
+    store: Store,
+    walk: _Walk,
+    hooks: tuple[Webhook, ...],
+    rules: Sequence[AlertRule],
+    deliver: bool,
+    now: datetime | None,
+) -> list[AlertEvent]:
+    """After the states are stored: warnings, then delivery (and actions)."""
     for rule, metric, model in sorted(walk.missing_baselines):
         log.warning(
             "alert rule %r: no training baseline for %s of model %r; windows of that "
@@ -209,6 +224,25 @@ class _Walk:
         self.new: set[str] = set()
         self.events: list[AlertEvent] = []
         self.missing_baselines: set[tuple[str, str, str]] = set()
+
+    def resolve_removed(self, conn: Connection, last: WindowResult) -> None:
+        """Resolve the firing alerts of rules no longer in the monitor's config, as of the
+        end of the latest window evaluated now: nothing watches them any more, so they
+        would otherwise fire forever."""
+        a = alerts.c
+        names = [r.name for r in self.rules]
+        query = select(alerts).where(a.monitor == self.monitor, a.state == FIRING)
+        if names:
+            query = query.where(a.rule.not_in(names))
+        end = to_us(last.end)
+        for found in conn.execute(query.order_by(a.fired_at, a.id)).mappings():
+            row = dict(found)
+            row |= {"state": RESOLVED, "resolved_at": max(end, row["last_seen_at"])}
+            text = (
+                f"Resolved: rule {row['rule']!r} is no longer in the config of monitor "
+                f"{self.monitor!r}, so {row['metric']} is no longer watched by it."
+            )
+            self._event("resolved", row, text, row["value"], last)
 
     def observe(self, result: WindowResult, *, act: bool) -> None:
         end = to_us(result.end)
@@ -426,7 +460,8 @@ def _deliver(
         sent = done.setdefault(event.alert.id, [])
         sent.extend(event.deliveries)
         event.alert = replace(event.alert, deliveries=list(sent))
-        action = rules[event.alert.rule].action
+        rule = rules.get(event.alert.rule)  # (None: a removed rule's alert resolved)
+        action = rule.action if rule is not None else None
         if event.kind == "fired" and action is not None:
             event.action = _start_action(store, event.alert.id, action, alert)
     with store.db.write() as conn:

@@ -106,17 +106,18 @@ class MonitorRunner:
         """Turn the live windows' figures into alerts (stored, delivered, acted on)."""
         m = self.monitor
         live = [r for r in results if r.monitor == m.name]
-        if not m.alert_rules or not live:
+        if not live:
             return []
         from loopwise.monitoring.alerting import evaluate_alerts
 
+        # (without rules too: alerts of rules taken out of the config get resolved)
         return evaluate_alerts(
             self.store,
             m.name,
             m.endpoint,
             m.alert_rules,
             live,
-            storage.baselines(self.store, m),
+            storage.baselines(self.store, m) if m.alert_rules else {},
             webhooks=m.webhook_targets,
         )
 
