@@ -50,26 +50,6 @@ def _reset_default_store() -> Iterator[None]:
 
 
 @pytest.fixture
-def invoke(store_url, tmp_path) -> Iterator[Invoke]:
-    """Run ``loopwise --store-url <store> --artifacts-url <folder> ARGS...``."""
-    runner = CliRunner()
-    artifacts = str(tmp_path / "artifacts")
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", artifacts, *args],
-            env={"COLUMNS": "200", **(env or {})},
-        )
-
-    yield run
-    # Before the store_url fixture drops a PostgreSQL schema, close our connections.
-    old = context.reset()
-    if old is not None:
-        old.db.engine.dispose()
-
-
-@pytest.fixture
 def runs(store) -> dict[str, str]:
     """Three runs: two in "churn" (FINISHED, FAILED), one RUNNING in "other"."""
     small = create_run(store, "churn", name="rf-small", tags={"team": "risk"})

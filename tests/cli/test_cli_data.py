@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from loopwise import context
-from loopwise.cli.main import app
-
-
-@pytest.fixture
-def invoke(store_url, tmp_path) -> Iterator:
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "a"), *args],
-            env={"COLUMNS": "200"},
-        )
-
-    yield run
-    old = context.reset()
-    if old is not None:
-        old.db.engine.dispose()
 
 
 @pytest.fixture
@@ -107,7 +87,7 @@ def test_quality(invoke, files):
 def test_datasets_list_and_show(invoke, files, store_url, tmp_path):
     import loopwise as lw
 
-    lw.configure(store_url=store_url, artifacts_url=str(tmp_path / "a"))
+    lw.configure(store_url=store_url, artifacts_url=str(tmp_path / "artifacts"))
     lw.log_dataset(files / "ref.parquet", name="loans")
     context.reset()
     listing = invoke("datasets", "list", "--json")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from loopwise import context
-from loopwise.cli.main import app
 from loopwise.cli.models import model_uri, parse_bins, parse_time
 
 Invoke = Callable[..., Result]
@@ -31,22 +30,6 @@ def _dispose() -> None:
     old = context.reset()
     if old is not None:
         old.db.engine.dispose()
-
-
-@pytest.fixture
-def invoke(store_url: str, tmp_path: Path) -> Iterator[Invoke]:
-    """Run ``loopwise --store-url <store> --artifacts-url <folder> ARGS...``."""
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "a"), *args],
-            env={"COLUMNS": "200", "LOOPWISE_CACHE_DIR": str(tmp_path / "cli-cache")},
-        )
-
-    yield run
-    _dispose()  # before the store_url fixture drops a PostgreSQL schema
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -68,7 +51,7 @@ def _configure(store_url: str, tmp_path: Path):
 
     lw.configure(
         store_url=store_url,
-        artifacts_url=str(tmp_path / "a"),
+        artifacts_url=str(tmp_path / "artifacts"),
         cache_dir=str(tmp_path / "cache"),
     )
     return lw

@@ -4,17 +4,14 @@ of the windows on success; ``Error: ...`` and exit code 1 (never a traceback) on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from typer.testing import CliRunner, Result
-
-from loopwise import context
-from loopwise.cli.main import app
+from typer.testing import Result
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 Invoke = Callable[..., Result]
@@ -43,23 +40,6 @@ def logged(lw) -> pl.DataFrame:
     lw.log_feedback("ep", frame.select("request_id", label=pl.col("prediction")))
     lw.log_dataset(pl.DataFrame({"x": rng.normal(size=4000)}), name="ref")
     return frame
-
-
-@pytest.fixture
-def invoke(lw, store_url: str, tmp_path: Path) -> Iterator[Invoke]:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "artifacts"), *args],
-            env={"COLUMNS": "200", "LOOPWISE_CACHE_DIR": str(tmp_path / "cli-cache")},
-        )
-
-    yield run
-    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
-    if old is not None:
-        old.db.engine.dispose()
 
 
 RANGE = ("--start", "2024-05-01T00:00:00Z", "--end", "2024-05-01T03:00:00+00:00")

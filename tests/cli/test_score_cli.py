@@ -3,16 +3,13 @@ summary line on success; ``Error: ...`` and exit code 1 (never a traceback) on b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner, Result
-
-from loopwise import context
-from loopwise.cli.main import app
+from typer.testing import Result
 
 FEATURES = ["income", "debt", "age"]
 Invoke = Callable[..., Result]
@@ -32,23 +29,6 @@ def data(lw, tmp_path: Path) -> pd.DataFrame:
     frame.to_parquet(tmp_path / "in.parquet", index=False)
     frame.to_csv(tmp_path / "in.csv", index=False)
     return frame
-
-
-@pytest.fixture
-def invoke(lw, store_url: str, tmp_path: Path) -> Iterator[Invoke]:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "artifacts"), *args],
-            env={"COLUMNS": "200", "LOOPWISE_CACHE_DIR": str(tmp_path / "cli-cache")},
-        )
-
-    yield run
-    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
-    if old is not None:
-        old.db.engine.dispose()
 
 
 def test_score_writes_the_file_and_a_summary(invoke, data, tmp_path):

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import typer
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from loopwise import context
-from loopwise.cli.main import app
 from loopwise.cli.tokens import Role, parse_duration
 from loopwise.serving.tokens import ROLES, TokenAuthenticator, hash_secret
 from loopwise.store.tables import api_tokens
 
 Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def invoke(store_url: str, tmp_path: Path) -> Iterator[Invoke]:
-    """Run ``loopwise --store-url <store> --artifacts-url <folder> ARGS...``."""
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            app,
-            ["--store-url", store_url, "--artifacts-url", str(tmp_path / "a"), *args],
-            env={"COLUMNS": "200"},
-        )
-
-    yield run
-    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
-    if old is not None:
-        old.db.engine.dispose()
 
 
 def _create(invoke: Invoke, *args: str) -> str:
