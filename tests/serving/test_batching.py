@@ -143,3 +143,34 @@ def test_run_between_runs_on_the_worker_between_batches(lw):
     caller = threading.current_thread()
     assert batcher.run_between(threading.current_thread) is caller  # stopped: inline
     assert Batcher().run_between(threading.current_thread) is caller  # never started
+
+
+def test_run_between_falls_back_to_its_caller_when_the_worker_is_stuck(lw, monkeypatch):
+    import loopwise.serving.batching as batching
+
+    register_credit_risk(lw)
+    X = training_data()[0]
+    lw.log_model(Gated(), "gated", input_example=X[:5])
+    Gated.release.clear()
+    version = lw.get_model_version("models:/gated/1")
+    gated = Snapshot(lw.load_model(version.uri), version, datetime.now(UTC))
+    monkeypatch.setattr(batching, "TASK_TIMEOUT", 0.2)
+    batcher = Batcher().start()
+    ran_on: list[threading.Thread] = []
+
+    async def scenario() -> None:
+        stuck = asyncio.ensure_future(batcher.predict(gated, X[:1].to_dict("records"), False))
+        await asyncio.sleep(0.1)  # the worker waits inside the model
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(
+                batcher.run_between, lambda: ran_on.append(threading.current_thread())
+            )
+            result.result(5)
+            caller = pool.submit(threading.current_thread).result()
+        Gated.release.set()
+        await stuck
+        assert ran_on == [caller]  # ran once, on its caller; the worker skipped it
+
+    asyncio.run(scenario())
+    batcher.stop()
+    assert len(ran_on) == 1

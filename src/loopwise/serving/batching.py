@@ -18,6 +18,7 @@ turning its buffer into Parquet bytes) can run on the same thread *between* two 
 work both need the interpreter lock, and two threads taking turns with it stretch each
 other out (a 1 ms encode took 6-15 ms and slowed three or four predictions by up to a
 millisecond each); queued behind the current batch, it delays at most the next one.
+Such work must have no side effects (it may run on its caller instead).
 """
 
 from __future__ import annotations
@@ -98,21 +99,23 @@ class Batcher:
 
         For pure computation only (no I/O, no locks the request path takes): it runs after
         the batch in progress and before the requests queued after it. Runs on the calling
-        thread instead when the worker is not running, or has not reached it within
-        ``TASK_TIMEOUT`` seconds (a model call that hangs); ``fn`` may then have run twice,
-        which is why it must have no side effects.
+        thread instead when the worker is not running (or is the caller), or has not
+        started it within ``TASK_TIMEOUT`` seconds (a model call that hangs).
         """
+        if threading.current_thread() is self._thread:
+            return fn()
         with self._lock:
             queued = self._started and not self._closed and self._thread.is_alive()
             if queued:
                 task = _Task(fn, Future())
                 self._queue.put(task)
-        if not queued or threading.current_thread() is self._thread:
+        if not queued:
             return fn()
         try:
             return task.future.result(TASK_TIMEOUT)
         except FutureTimeout:
-            task.future.cancel()
+            if not task.future.cancel():  # the worker has started it: its result is near
+                return task.future.result()
             logger.warning("the batcher did not run a task within %ss", TASK_TIMEOUT)
             return fn()
 
