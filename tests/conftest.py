@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,30 @@ def lw(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     store = context.reset()
     if store is not None:
         store.db.engine.dispose()
+
+
+@pytest.fixture
+def invoke(store_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Run ``loopwise --store-url <store> --artifacts-url <tmp>/artifacts ARGS...`` through
+    Typer's CliRunner: the store and artifacts the ``lw`` fixture configures too, so data
+    it logs is seen."""
+    from typer.testing import CliRunner
+
+    from loopwise import context
+    from loopwise.cli.main import app
+
+    runner = CliRunner()
+    artifacts = str(tmp_path / "artifacts")
+    base_env = {"COLUMNS": "200", "LOOPWISE_CACHE_DIR": str(tmp_path / "cli-cache")}
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Any:
+        return runner.invoke(
+            app,
+            ["--store-url", store_url, "--artifacts-url", artifacts, *args],
+            env=base_env | (env or {}),
+        )
+
+    yield run
+    old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
+    if old is not None:
+        old.db.engine.dispose()

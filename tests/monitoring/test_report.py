@@ -15,7 +15,7 @@ from loopwise.monitoring.alerting import evaluate_alerts
 from loopwise.monitoring.report import monitor_report
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
-from tests.cli.test_monitor_cli import RANGE, invoke, logged  # noqa: F401 (fixtures)
+from tests.cli.test_monitor_cli import RANGE, logged  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
