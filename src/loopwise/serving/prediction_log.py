@@ -42,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow.compute as pc
 
+from loopwise.clock import now_us
 from loopwise.data.frames import to_polars
-from loopwise.errors import InvalidInput, LoopwiseError, StoreUnavailable
+from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
 from loopwise.ids import id_time_ms
+from loopwise.serving.prediction_log_compaction import Compactor
 from loopwise.serving.prediction_log_files import (
     FEEDBACK,
     HOUR_US,
@@ -171,6 +173,7 @@ class PredictionLog:
         # Where the buffer becomes Parquet bytes (pure computation): on the flushing thread,
         # or, in a serving endpoint, between two batches of its model (Batcher.run_between)
         self.encode_on: Callable[[Callable[[], Any]], Any] | None = None
+        self.compactor = Compactor(store.artifacts, self.endpoint)  # merges this log's parts
         _open_logs.add(self)
 
     def __repr__(self) -> str:
@@ -187,6 +190,7 @@ class PredictionLog:
         self._requests, self._feedback = deque(), deque()
         self._buffered = self._in_flight = 0
         self._thread = None
+        self.compactor = Compactor(self.store.artifacts, self.endpoint)  # the parent's own
 
     # -- request path -----------------------------------------------------------------------
 
@@ -441,7 +445,8 @@ class PredictionLog:
                 if not self._marked:
                     ensure_endpoint(artifacts, self.endpoint)
                     self._marked = True
-                store_part(artifacts, kind, self.endpoint, hour, data)
+                path = store_part(artifacts, kind, self.endpoint, hour, data)
+                self.compactor.wrote(kind, hour, path)
             except Exception as e:
                 error = e
                 kept[kind].extend(entries)
@@ -503,6 +508,7 @@ class PredictionLog:
                 if failing:
                     log.warning("prediction log of %r: writes work again", self.endpoint)
                 failing = False
+                self.compact()
             if self.rows_dropped > self._dropped_reported:
                 log.warning(
                     "prediction log of %r dropped %d rows (buffer over max_buffer_rows=%d)",
@@ -525,6 +531,17 @@ class PredictionLog:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=60)
         self.flush()
+        self.compact(final=True)
+
+    def compact(self, *, final: bool = False) -> None:
+        """Merge this log's small part files that are due (all of them with ``final``); see
+        :mod:`loopwise.serving.prediction_log_compaction`. A failure is logged, never
+        raised: the parts stay as they are, and readers read them as before."""
+        with self._flush_lock:
+            try:
+                self.compactor.run(now_us(), final=final)
+            except Exception as e:
+                log.warning("prediction log of %r: merging part files failed: %s", self.endpoint, e)
 
     def __enter__(self) -> PredictionLog:
         return self.start()
@@ -559,6 +576,14 @@ class RequestIndex:
         self._ranges[hour] = ranges  # most recently used last
         while len(self._ranges) > self._max_hours:
             del self._ranges[next(iter(self._ranges))]
+        for _ in range(5):  # listed again when a part is merged away under us
+            try:
+                return self._search(prefix, ranges, request_id)
+            except NotFound:
+                continue
+        return self._search(prefix, ranges, request_id)
+
+    def _search(self, prefix: str, ranges: dict[str, Any], request_id: str) -> bool:
         for path in self._artifacts.list(prefix):
             if part_hour(path) is None:
                 continue

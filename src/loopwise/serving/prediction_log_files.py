@@ -77,6 +77,7 @@ _PART_RE = re.compile(r"date=(\d{4})-(\d\d)-(\d\d)/hour=(\d\d)/part-[0-9a-z]+\.p
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_BY_HOUR = 48  # ranges up to this many hours are listed hour by hour, longer by day
 _READ_THREADS = 8  # files in flight (S3 latency); each is decoded on one thread
+_RELIST_ATTEMPTS = 5  # listings tried when files vanish under a reader (compaction)
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _CONVERT_ERRORS = (*_ARROW_ERRORS, OverflowError, TypeError, ValueError)
 
@@ -595,9 +596,16 @@ def store_part(artifacts: ArtifactStore, kind: str, endpoint: str, hour: int, da
     return path
 
 
-def encode_part(kind: str, table: pa.Table) -> bytes:
-    """``table`` as the bytes of a part file (Parquet, stamped with the format version)."""
-    stamp = {"format_version": FORMAT_VERSION, "loopwise_version": __version__, "kind": kind}
+def encode_part(kind: str, table: pa.Table, *, replaces: Sequence[str] = ()) -> bytes:
+    """``table`` as the bytes of a part file (Parquet, stamped with the format version and,
+    for a merged file, the names of the files of its partition it ``replaces``)."""
+    stamp: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "loopwise_version": __version__,
+        "kind": kind,
+    }
+    if replaces:
+        stamp["replaces"] = list(replaces)
     table = table.replace_schema_metadata({"loopwise": json.dumps(stamp)})
     sink = pa.BufferOutputStream()
     # Dictionary encoding pays for text that repeats (endpoint, variant, model, categories);
@@ -613,7 +621,15 @@ def encode_part(kind: str, table: pa.Table) -> bytes:
 
 
 def read_part(artifacts: ArtifactStore, path: str, columns: Sequence[str] | None) -> pa.Table:
-    """One part file (only ``columns`` of it, those it has, when given), checked.
+    """One part file (only ``columns`` of it, those it has, when given), checked."""
+    return _read_part(artifacts, path, columns)[0]
+
+
+def _read_part(
+    artifacts: ArtifactStore, path: str, columns: Sequence[str] | None
+) -> tuple[pa.Table, list[str]]:
+    """One part file and the names of the files it replaces (a merged file; see
+    :mod:`.prediction_log_compaction`).
 
     Decoded on the calling thread: Arrow's own thread pool (``use_threads``) made about one
     interpreter exit in five abort here ("terminate called without an active exception",
@@ -629,7 +645,8 @@ def read_part(artifacts: ArtifactStore, path: str, columns: Sequence[str] | None
             f"<= {FORMAT_VERSION}. Upgrade loopwise."
         )
     wanted = None if columns is None else [c for c in columns if c in schema.names]
-    return parquet.read(columns=wanted, use_threads=False).replace_schema_metadata(None)
+    table = parquet.read(columns=wanted, use_threads=False).replace_schema_metadata(None)
+    return table, list(stamp.get("replaces", ()))
 
 
 def read_parts(
@@ -647,17 +664,46 @@ def read_parts(
     first = None if start_us is None else start_us // HOUR_US
     last = None if end_us is None else (end_us - 1) // HOUR_US
 
-    def read(path: str) -> pa.Table:
-        table = read_part(artifacts, path, columns)
+    def read(path: str) -> tuple[pa.Table, list[str]]:
+        table, replaces = _read_part(artifacts, path, columns)
         hour = part_hour(path)
         if hour is None or hour in (first, last):
             table = _in_range(table, start_us, end_us)
-        return table
+        return table, replaces
 
     if len(paths) <= 1:
-        return [read(p) for p in paths]
-    with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
-        return list(pool.map(read, paths))
+        read_back = [read(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
+            read_back = list(pool.map(read, paths))
+    # a merged file's rows are its parts' rows: whichever a listing caught, count them once
+    replaced = {name for _, names in read_back for name in names}
+    return [
+        table
+        for path, (table, _) in zip(paths, read_back, strict=True)
+        if path.rsplit("/", 1)[-1] not in replaced
+    ]
+
+
+def read_listed(
+    artifacts: ArtifactStore,
+    kind: str,
+    endpoint: str,
+    start_us: int | None = None,
+    end_us: int | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[pa.Table]:
+    """:func:`read_parts` of what :func:`list_parts` finds, listed again if a file vanishes
+    in between (merged and deleted by its writer: the merged file, written first, is in
+    the new listing)."""
+    for attempt in range(_RELIST_ATTEMPTS):
+        paths = list_parts(artifacts, kind, endpoint, start_us, end_us)
+        try:
+            return read_parts(artifacts, paths, start_us, end_us, columns)
+        except NotFound:
+            if attempt == _RELIST_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _in_range(table: pa.Table, start_us: int | None, end_us: int | None) -> pa.Table:
@@ -757,8 +803,7 @@ def read_log(
     wanted = None
     if columns is not None:
         wanted = list(dict.fromkeys(["request_id", "row", "timestamp", *columns]))
-    paths = list_parts(artifacts, PREDICTIONS, endpoint, start_us, end_us)
-    tables = read_parts(artifacts, paths, start_us, end_us, wanted)
+    tables = read_listed(artifacts, PREDICTIONS, endpoint, start_us, end_us, wanted)
     table = concat_unified(tables) if tables else pa.schema(PREDICTION_TYPES).empty_table()
     if wanted is not None:
         for name in wanted:
@@ -770,7 +815,7 @@ def read_log(
     frame = _polars(table.select(fixed + [n for n in table.column_names if n not in fixed]))
     if feedback:
         since = None if start_us is None else start_us - HOUR_US
-        labels = read_parts(artifacts, list_parts(artifacts, FEEDBACK, endpoint, since, None))
+        labels = read_listed(artifacts, FEEDBACK, endpoint, since, None)
         frame = join_feedback(frame, _polars(concat_unified(labels)) if labels else None)
     # Stable: rows with one timestamp keep their file order (by writing time, then row).
     return frame if frame["timestamp"].is_sorted() else frame.sort("timestamp", maintain_order=True)
