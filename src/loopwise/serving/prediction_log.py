@@ -40,6 +40,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.clock import now_us
@@ -445,8 +446,9 @@ class PredictionLog:
                 if not self._marked:
                     ensure_endpoint(artifacts, self.endpoint)
                     self._marked = True
-                path = store_part(artifacts, kind, self.endpoint, hour, data)
-                self.compactor.wrote(kind, hour, path)
+                table, encoded = data
+                path = store_part(artifacts, kind, self.endpoint, hour, encoded)
+                self.compactor.wrote(kind, hour, path, table)
             except Exception as e:
                 error = e
                 kept[kind].extend(entries)
@@ -456,9 +458,9 @@ class PredictionLog:
 
     def _encode(
         self, kind: str, entries: list[tuple[Any, ...]]
-    ) -> tuple[bytes | None, int, Exception | None]:
-        """Part-file bytes of one (kind, hour) group of buffered entries, its row count, and
-        the error when the entries do not convert.
+    ) -> tuple[tuple[pa.Table, bytes] | None, int, Exception | None]:
+        """The table and part-file bytes of one (kind, hour) group of buffered entries, its
+        row count, and the error when the entries do not convert.
 
         Two steps of ``encode_on`` (the table, then its Parquet bytes; ~0.5 ms and ~0.3 ms
         for 400 one-row requests), so that between model calls neither holds the next
@@ -470,7 +472,7 @@ class PredictionLog:
                 table = run(lambda: prediction_table(self.endpoint, entries))
             else:
                 table = run(lambda: feedback_table(entries))
-            return run(lambda: encode_part(kind, table)), table.num_rows, None
+            return (table, run(lambda: encode_part(kind, table))), table.num_rows, None
         except Exception as error:
             rows = sum(e[1] for e in entries) if kind == PREDICTIONS else len(entries)
             return None, rows, error
