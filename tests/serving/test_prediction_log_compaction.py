@@ -57,7 +57,7 @@ def test_a_closed_hour_is_merged_whole_with_its_feedback(store):
     assert frame["label"].tolist() == [0, 1, 2]
 
 
-def test_readers_skip_the_parts_a_merged_file_replaces_after_a_crash(store, monkeypatch):
+def test_readers_skip_the_parts_a_merged_file_replaces_after_a_crash(store, monkeypatch, caplog):
     plog = PredictionLog(store, "crashy", recent_requests=0)
     rids = [log_one(plog, T0)]
     plog.flush()
@@ -69,6 +69,7 @@ def test_readers_skip_the_parts_a_merged_file_replaces_after_a_crash(store, monk
 
     monkeypatch.setattr(store.artifacts, "delete", crash)
     plog.compact()  # the merged file is written, the parts are not deleted
+    assert "could not delete" in caplog.text
     assert len(parts(store, "crashy")) == 3
     assert read_predictions(store, "crashy")["request_id"].tolist() == rids
     assert plog.knows_request(rids[1])
@@ -111,6 +112,11 @@ def test_a_failed_merge_is_logged_and_changes_nothing(store, monkeypatch, caplog
     assert "merging part files failed: disk full (test)" in caplog.text
     assert len(parts(store, "broken")) == 2
     assert read_predictions(store, "broken")["request_id"].tolist() == rids
+    caplog.clear()
+    monkeypatch.undo()
+    plog.compact()  # given up, not retried: never two merged files with the same rows
+    assert caplog.text == ""
+    assert len(parts(store, "broken")) == 2
 
 
 def test_s3_store_merges_and_deletes(s3_endpoint, tmp_path):  # noqa: F811

@@ -21,7 +21,6 @@ readers skip (deleted by nothing; they are the same rows).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -73,9 +72,11 @@ class Compactor:
             kind, hour = key
             closed = final or (hour + 1) * HOUR_US + self.grace_us <= now_us
             small = self._small.get(key, [])
+            # (forgotten before merging: a merge that fails leaves its files as they are,
+            # never to be merged twice into two files with the same rows)
             if len(small) >= self.batch and not closed:
-                self._merged.setdefault(key, []).append(self._merge(kind, hour, small))
                 self._small.pop(key)
+                self._merged.setdefault(key, []).append(self._merge(kind, hour, small))
             elif closed:
                 merged = [(p, None) for p in self._merged.pop(key, [])]
                 files = merged + self._small.pop(key, [])
@@ -91,8 +92,12 @@ class Compactor:
         data = encode_part(kind, concat_unified(tables), replaces=names)
         merged = store_part(self.artifacts, kind, self.endpoint, hour, data)
         for path in paths:  # readers skip them from now on: deleting is only tidying
-            with contextlib.suppress(NotFound):
+            try:
                 self.artifacts.delete(path)
+            except NotFound:
+                pass
+            except Exception as e:  # e.g. no delete permission: the files are skipped anyway
+                log.warning("prediction log of %r: could not delete %s: %s", self.endpoint, path, e)
         self.files_merged += len(paths)
         log.debug(
             "prediction log of %r: merged %d files into %s", self.endpoint, len(paths), merged
