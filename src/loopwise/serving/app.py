@@ -116,10 +116,10 @@ def create_app(
     app.state.metrics = metrics
     log = endpoint.log
 
-    def authorize(request: Request, permission: str) -> None:
+    def authorize(header: Callable[[str], str | None], permission: str) -> None:
         auth = endpoint.auth
         if auth is not None and auth.enabled:
-            auth.authenticate(request.headers.get("authorization"), permission)
+            auth.authenticate(header("authorization"), permission)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -155,7 +155,7 @@ def create_app(
     @app.get("/model", summary="What is live: variants, versions, flag, last load errors")
     async def model(request: Request) -> Response:
         try:
-            authorize(request, "read")
+            authorize(request.headers.get, "read")
         except Exception as e:
             return _error(*_classify(e, None))
         return _json(endpoint.status())
@@ -163,7 +163,7 @@ def create_app(
     @app.get("/metrics", summary="Prometheus metrics (text format)")
     async def prometheus(request: Request) -> Response:
         try:
-            authorize(request, "read")
+            authorize(request.headers.get, "read")
         except Exception as e:
             return _error(*_classify(e, None))
         body, content_type = metrics.render()
@@ -179,9 +179,7 @@ def create_app(
         variant, label = None, "none"
         metrics.in_flight.inc()
         try:
-            auth = endpoint.auth
-            if auth is not None and auth.enabled:
-                auth.authenticate(header("authorization"), "predict")
+            authorize(header, "predict")
             inputs, proba, key = _parse(await read_body())
             routing_key = header("x-routing-key")
             variant, snap = endpoint.route(key if routing_key is None else routing_key)
@@ -250,7 +248,7 @@ def create_app(
     @app.post("/feedback", summary="Record the ground truth of an earlier request")
     async def feedback(request: Request) -> Response:
         try:
-            authorize(request, "feedback")
+            authorize(request.headers.get, "feedback")
             if log is None:
                 raise RequestError(
                     409,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from loopwise.serving.request_io import Receive, receive_body
@@ -40,7 +41,7 @@ class PredictionApp(FastAPI):
             and not self.user_middleware
             and _route_path(scope) == "/predict"
         ):
-            header = _headers(scope)
+            header = Headers(scope=scope).get
             limit = self.max_body_bytes
             response = await handler(
                 header, lambda: receive_body(receive, header("content-length"), limit)
@@ -57,17 +58,3 @@ def _route_path(scope: dict[str, Any]) -> str:
     if root and path.startswith(root):
         return path[len(root) :]
     return path
-
-
-def _headers(scope: dict[str, Any]) -> Header:
-    """A lookup of the request's headers by lower-case name (ASGI names are lower case)."""
-    raw = scope["headers"]
-
-    def header(name: str) -> str | None:
-        key = name.encode("latin-1")
-        for k, v in raw:
-            if k == key:
-                return v.decode("latin-1")
-        return None
-
-    return header

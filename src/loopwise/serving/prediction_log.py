@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 
 from loopwise.clock import now_us
 from loopwise.data.frames import to_polars
-from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
+from loopwise.errors import InvalidInput, LoopwiseError, StoreUnavailable
 from loopwise.ids import id_time_ms
 from loopwise.serving.prediction_log_compaction import Compactor
 from loopwise.serving.prediction_log_files import (
@@ -70,6 +70,7 @@ from loopwise.serving.prediction_log_files import (
     predictions_from_frame,
     read_log,
     read_part,
+    relisting,
     store_part,
     write_frame,
 )
@@ -578,12 +579,8 @@ class RequestIndex:
         self._ranges[hour] = ranges  # most recently used last
         while len(self._ranges) > self._max_hours:
             del self._ranges[next(iter(self._ranges))]
-        for _ in range(5):  # listed again when a part is merged away under us
-            try:
-                return self._search(prefix, ranges, request_id)
-            except NotFound:
-                continue
-        return self._search(prefix, ranges, request_id)
+        # listed again when a part is merged away under us
+        return relisting(lambda: self._search(prefix, ranges, request_id))
 
     def _search(self, prefix: str, ranges: dict[str, Any], request_id: str) -> bool:
         for path in self._artifacts.list(prefix):

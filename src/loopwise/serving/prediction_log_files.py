@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -77,7 +77,8 @@ _PART_RE = re.compile(r"date=(\d{4})-(\d\d)-(\d\d)/hour=(\d\d)/part-[0-9a-z]+\.p
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_BY_HOUR = 48  # ranges up to this many hours are listed hour by hour, longer by day
 _READ_THREADS = 8  # files in flight (S3 latency); each is decoded on one thread
-_RELIST_ATTEMPTS = 5  # listings tried when files vanish under a reader (compaction)
+RELIST_ATTEMPTS = 5  # listings tried when files vanish under a reader (compaction)
+T = TypeVar("T")
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _CONVERT_ERRORS = (*_ARROW_ERRORS, OverflowError, TypeError, ValueError)
 
@@ -696,14 +697,23 @@ def read_listed(
     """:func:`read_parts` of what :func:`list_parts` finds, listed again if a file vanishes
     in between (merged and deleted by its writer: the merged file, written first, is in
     the new listing)."""
-    for attempt in range(_RELIST_ATTEMPTS):
+
+    def attempt() -> list[pa.Table]:
         paths = list_parts(artifacts, kind, endpoint, start_us, end_us)
+        return read_parts(artifacts, paths, start_us, end_us, columns)
+
+    return relisting(attempt)
+
+
+def relisting(read: Callable[[], T]) -> T:
+    """``read()``, tried again (up to ``RELIST_ATTEMPTS`` in all) while it meets a file that
+    vanished after it was listed: each try lists anew."""
+    for _ in range(RELIST_ATTEMPTS - 1):
         try:
-            return read_parts(artifacts, paths, start_us, end_us, columns)
+            return read()
         except NotFound:
-            if attempt == _RELIST_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return read()
 
 
 def _in_range(table: pa.Table, start_us: int | None, end_us: int | None) -> pa.Table:

@@ -1,10 +1,10 @@
 """Request bodies read with a size limit, from a Starlette request or straight from ASGI,
 and the :class:`RequestError` every mistake in a request becomes (a 4xx with a JSON body).
 
-Two readers because ``POST /predict`` has two ways in (see :mod:`.direct_route`): the
-FastAPI route and the direct one that skips Starlette's layers. Both refuse a body over the
-limit as soon as it is declared (``Content-Length``) or, when streamed, as soon as it grows
-past the limit, so an oversized body is never held in memory whole.
+``POST /predict`` has two ways in (see :mod:`.direct_route`): the FastAPI route and the
+direct one that skips Starlette's layers; both read the ASGI messages the same way. A body
+over the limit is refused as soon as it is declared (``Content-Length``) or, when streamed,
+as soon as it grows past the limit, so an oversized body is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -42,17 +42,7 @@ def _disconnected() -> RequestError:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body of a Starlette ``request``, at most ``limit`` bytes."""
-    _check_declared(request.headers.get("content-length"), limit)
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise _disconnected() from None
-    return b"".join(chunks)
+    return await receive_body(request.receive, request.headers.get("content-length"), limit)
 
 
 async def receive_body(receive: Receive, declared: str | None, limit: int) -> bytes:
