@@ -1,15 +1,17 @@
 """Data: loopwise validation, drift and profiling against Pandera, Great Expectations,
 Evidently and a hand-written Polars pass, on the same generated frames.
 
-Five figures (see bench/README.md), all times in seconds:
+Six figures (see bench/README.md), all times in seconds:
 
 1. ``validate_s``: ``validate`` with the schema inferred from clean data, on a clean batch,
    against Pandera's Polars backend with the equivalent schema (Polars frame).
 2. ``validate_vs_pandas_s``: the same against Pandera's pandas backend (pandas frame).
 3. ``validate_vs_gx_s``: the same against a Great Expectations 1.x suite (pandas frame).
-4. ``drift_s``: ``detect_drift`` against Evidently's ``DataDriftPreset`` (pandas frames),
+4. ``validate_floor_s``: the same against the floor, Pandera's checks hand-written as one
+   Polars ``select`` (Polars frame): how close the full check set comes to the least work.
+5. ``drift_s``: ``detect_drift`` against Evidently's ``DataDriftPreset`` (pandas frames),
    with the drifted columns each one flags.
-5. ``profile_s``: ``profile`` against the floor, one hand-written Polars ``select``.
+6. ``profile_s``: ``profile`` against the floor, one hand-written Polars ``select``.
 
 The frames (1,000,000 rows x 20 columns; 100,000 with --quick) are generated once and
 written as Parquet to the work folder. Every tool then runs in a fresh process of its own
@@ -49,6 +51,7 @@ FIGURES = (
     "validate_s",
     "validate_vs_pandas_s",
     "validate_vs_gx_s",
+    "validate_floor_s",
     "drift_s",
     "profile_s",
 )
@@ -78,6 +81,7 @@ PLAN = {
     "validate_s": ("lw_validate", "polars", "pandera_polars", "pandera_polars"),
     "validate_vs_pandas_s": ("lw_validate", "pandas", "pandera_pandas", "pandera_pandas"),
     "validate_vs_gx_s": ("lw_validate", "pandas", "gx", "great_expectations"),
+    "validate_floor_s": ("lw_validate", "polars", "validate_floor", "polars_floor_checks"),
     "drift_s": ("lw_drift", "pandas", "evidently", "evidently"),
     "profile_s": ("lw_profile", "polars", "polars_floor", "polars_floor"),
 }
@@ -339,6 +343,50 @@ def op_pandera_pandas(folder: Path, spec: dict[str, Any]):
     return _op_pandera(folder, "pandas")
 
 
+def validate_floor(frame, schema) -> dict[str, Any]:
+    """The floor of validation: what Pandera checks here, hand-written as ONE Polars
+    ``select`` (nulls in non-nullable columns, values out of range, values outside the
+    domain, repeated keys) plus the column names; the same failures as Pandera's."""
+    import polars as pl
+
+    failures = []
+    names = list(schema.columns)
+    if sorted(frame.columns) != sorted(names) or (schema.ordered and frame.columns != names):
+        failures.append(["<frame>", "columns", 1])
+    exprs = []
+    for name, c in schema.columns.items():
+        if name not in frame.columns:
+            continue
+        col = pl.col(name)
+        if not c.nullable:
+            exprs.append(col.null_count().alias(f"{name}|not_nullable"))
+        if c.min is not None or c.max is not None:
+            low = col < c.min if c.min is not None else pl.lit(False)
+            high = col > c.max if c.max is not None else pl.lit(False)
+            exprs.append((low | high).sum().alias(f"{name}|in_range"))
+        if c.domain is not None:
+            exprs.append((~col.is_in(list(c.domain))).sum().alias(f"{name}|isin"))
+        if name in _keys(schema):
+            exprs.append((pl.len() - col.n_unique()).alias(f"{name}|unique"))
+    counts = frame.select(exprs).row(0, named=True)
+    for alias, n in counts.items():
+        if n:
+            column, check = alias.split("|")
+            failures.append([column, check, int(n)])
+    return {"ok": not failures, "failures": failures}
+
+
+def op_validate_floor(folder: Path, spec: dict[str, Any]):
+    schema = _schema(folder)
+    current = _read(folder, "current", "polars")
+    problems = _read(folder, "problems", "polars")
+
+    def check(result) -> dict[str, Any]:
+        return {"clean": result, "problems": validate_floor(problems, schema)}
+
+    return (lambda: validate_floor(current, schema)), check
+
+
 def op_gx(folder: Path, spec: dict[str, Any]):
     """A Great Expectations suite equivalent to the loopwise schema (ephemeral context,
     pandas datasource); only ``ValidationDefinition.run`` is timed."""
@@ -500,6 +548,7 @@ OPERATIONS = {
     "pandera_polars": op_pandera_polars,
     "pandera_pandas": op_pandera_pandas,
     "gx": op_gx,
+    "validate_floor": op_validate_floor,
     "lw_drift": op_lw_drift,
     "evidently": op_evidently,
     "lw_profile": op_lw_profile,
@@ -578,7 +627,8 @@ class Bench:
     def figure(self, metric: str) -> None:
         lw_op, kind, alt_op, alt = PLAN[metric]
         lw = self.run(lw_op, kind)
-        other = self.run(alt_op, "polars" if alt_op in ("pandera_polars", "polars_floor") else "")
+        polars_input = alt_op in ("pandera_polars", "polars_floor", "validate_floor")
+        other = self.run(alt_op, "polars" if polars_input else "")
         if lw is None:
             return
         extra: dict[str, Any] = {
@@ -609,6 +659,8 @@ class Bench:
             "validate_s": "validate(clean batch, inferred schema) vs Pandera Polars, lazy=True",
             "validate_vs_pandas_s": "validate(pandas frame) vs Pandera pandas, lazy=True",
             "validate_vs_gx_s": "validate(pandas frame) vs GX ValidationDefinition.run",
+            "validate_floor_s": "validate(clean batch) vs the same checks as Pandera's in one "
+            "hand-written Polars select",
             "drift_s": "detect_drift(reference, drifted) vs Evidently DataDriftPreset",
             "profile_s": "profile(frame) vs one hand-written Polars select",
         }[metric]
