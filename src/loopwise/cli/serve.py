@@ -3,17 +3,30 @@
 ``loopwise serve models:/credit-risk@champion`` serves one model that follows its alias;
 ``--config endpoint.yaml`` serves variants (A/B), shadows and a fallback; ``--skeleton 0.5``
 serves a constant answer with the same API (the walking skeleton). It binds to 127.0.0.1
-unless told otherwise; a public address needs API tokens or ``--public``.
+unless told otherwise; a public address needs API tokens or ``--public``. ``--docs``
+says who may read /docs, /redoc and /openapi.json (the config's ``docs`` key).
 ``--emit-dockerfile PATH`` writes a container spec for the endpoint instead of serving.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+
+class DocsAccess(StrEnum):
+    """The values of the endpoint config's ``docs`` key (spelled out: importing
+    :data:`loopwise.serving.endpoint_config.DOCS_MODES` here would load the serving package
+    for ``loopwise --help``)."""
+
+    token = "token"
+    public = "public"
+    off = "off"
 
 
 def _constant(text: str | None) -> Any:
@@ -46,7 +59,7 @@ def serve_command(
     ] = 1,
     poll_interval: Annotated[
         float | None,
-        typer.Option("--poll-interval", help="Seconds between checks of the alias [default: 2]."),
+        typer.Option("--poll-interval", help="Seconds between checks of the alias (default 2)."),
     ] = None,
     public: Annotated[
         bool,
@@ -56,6 +69,15 @@ def serve_command(
             help="Allow a non-loopback address without API tokens.",
         ),
     ] = False,
+    docs: Annotated[
+        DocsAccess | None,
+        typer.Option(
+            "--docs",
+            help="Who may read /docs, /redoc and /openapi.json: token (a read token, once "
+            "tokens exist), public or off. Default: the config's docs key, else token.",
+            show_default=False,
+        ),
+    ] = None,
     emit_dockerfile: Annotated[
         Path | None,
         typer.Option("--emit-dockerfile", help="Write a Dockerfile for this endpoint and exit."),
@@ -66,6 +88,8 @@ def serve_command(
 
     answer = _constant(skeleton)
     chosen = endpoint_config(uri, config=config, skeleton=answer, poll_interval=poll_interval)
+    if docs is not None:
+        chosen = dataclasses.replace(chosen, docs=docs.value)
     if emit_dockerfile is not None:
         from loopwise import context
         from loopwise.reporting import write_page

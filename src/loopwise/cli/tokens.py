@@ -73,8 +73,8 @@ def create(
         typer.Option(
             "--role",
             "-r",
-            help="predict: POST /predict and /feedback; read: GET /model and /metrics; "
-            "admin: everything.",
+            help="predict: POST /predict and /feedback; read: GET /model, /metrics and the "
+            "docs; admin: everything.",
             show_default=False,
         ),
     ],

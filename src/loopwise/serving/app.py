@@ -1,5 +1,7 @@
 """The prediction app: ``POST /predict`` and ``/feedback``, ``GET /health``, ``/ready``,
-``/model`` and ``/metrics``, over an :class:`~loopwise.serving.endpoint.Endpoint`.
+``/model`` and ``/metrics``, over an :class:`~loopwise.serving.endpoint.Endpoint`; and the
+API documentation (``/openapi.json``, ``/docs``, ``/redoc``) as the config's ``docs`` key
+says (see :mod:`.api_docs`).
 
 A prediction is routed to a variant (by weight, sticky by ``routing_key``), answered, then
 logged and mirrored to the shadows after the answer is built; neither the log nor the
@@ -16,7 +18,8 @@ Every mistake in a request is a 4xx with ``{"error": {"type": ..., "message": ..
 - 400 ``invalid_input``: the inputs do not match the model signature (missing, unexpected or
   mistyped columns), or the model rejected the values (a ``ValueError`` from its predict,
   such as a missing value given to a model that cannot take one);
-- 401 ``Unauthorized`` / 403 ``Forbidden`` when API tokens are enabled;
+- 401 ``Unauthorized`` / 403 ``Forbidden`` when API tokens are enabled (on the docs too,
+  under ``docs: token``);
 - 404 ``unknown_request``: feedback for a request id this endpoint never answered;
 - 409 ``log_disabled``: feedback to an endpoint without a prediction log;
 - 413 ``payload_too_large``, 404 ``not_found``, 405 ``method_not_allowed``;
@@ -47,8 +50,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.ids import new_id
+from loopwise.serving.api_docs import add_docs_routes
 from loopwise.serving.direct_route import PredictionApp
 from loopwise.serving.endpoint import FALLBACK, Endpoint
+from loopwise.serving.endpoint_config import DOCS_MODES
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.metrics import ServingMetrics
 from loopwise.serving.request_io import RequestError, read_body
@@ -77,13 +82,15 @@ def create_app(
     endpoint: Endpoint | LiveModel,
     *,
     max_body_bytes: int | None = None,
+    docs: str | None = None,
     stop_on_shutdown: bool = False,
 ) -> PredictionApp:
     """An app answering predictions for ``endpoint`` (see the module doc).
 
     ``endpoint`` is an :class:`Endpoint` (variants, shadows, flag, log, tokens) or, for one
-    model and nothing else, a started :class:`LiveModel`. ``max_body_bytes`` overrides the
-    endpoint config's limit. With ``stop_on_shutdown``, the server's shutdown stops the
+    model and nothing else, a started :class:`LiveModel`. ``max_body_bytes`` and ``docs``
+    (``"token"``, ``"public"`` or ``"off"``: who may read the API documentation) override
+    the endpoint config's. With ``stop_on_shutdown``, the server's shutdown stops the
     endpoint (and so writes its prediction log): for worker processes that own it.
     """
     if isinstance(endpoint, LiveModel):
@@ -98,6 +105,12 @@ def create_app(
             "The 'max_body_bytes' parameter of create_app must be an int > 0. "
             f"Got {limit!r} instead."
         )
+    docs = endpoint.config.docs if docs is None else docs
+    if not isinstance(docs, str) or docs not in DOCS_MODES:
+        raise InvalidInput(
+            "The 'docs' parameter of create_app must be one of "
+            f"{', '.join(map(repr, DOCS_MODES))}. Got {docs!r} instead."
+        )
     metrics = ServingMetrics(endpoint)
 
     @asynccontextmanager
@@ -109,7 +122,12 @@ def create_app(
                 await run_in_threadpool(endpoint.stop)
 
     app = PredictionApp(
-        title="loopwise serving", description=_app_description(endpoint), lifespan=lifespan
+        title="loopwise serving",
+        description=_app_description(endpoint),
+        lifespan=lifespan,
+        openapi_url=None,  # served by api_docs, behind the token check
+        docs_url=None,
+        redoc_url=None,
     )
     app.max_body_bytes = limit
     app.state.endpoint = endpoint
@@ -121,15 +139,23 @@ def create_app(
         if auth is not None and auth.enabled:
             auth.authenticate(header("authorization"), permission)
 
+    def refusal(request: Request, permission: str) -> Response | None:
+        """None when ``request`` may use a route needing ``permission``, else the 401/403."""
+        try:
+            authorize(request.headers.get, permission)
+        except Exception as e:
+            return _error(*_classify(e, None))
+        return None
+
+    routes = "POST /predict, POST /feedback, GET /health, /ready, /model"
+    routes += " or /metrics" if docs == "off" else ", /metrics or /docs"
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         type_ = _STATUS_TYPES.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
-            message = (
-                f"no route {request.url.path!r}; use POST /predict, POST /feedback, "
-                "GET /health, /ready, /model, /metrics or /docs."
-            )
+            message = f"no route {request.url.path!r}; use {routes}."
         return _error(exc.status_code, type_, message)
 
     @app.exception_handler(RequestValidationError)
@@ -154,18 +180,14 @@ def create_app(
 
     @app.get("/model", summary="What is live: variants, versions, flag, last load errors")
     async def model(request: Request) -> Response:
-        try:
-            authorize(request.headers.get, "read")
-        except Exception as e:
-            return _error(*_classify(e, None))
+        if (refused := refusal(request, "read")) is not None:
+            return refused
         return _json(endpoint.status())
 
     @app.get("/metrics", summary="Prometheus metrics (text format)")
     async def prometheus(request: Request) -> Response:
-        try:
-            authorize(request.headers.get, "read")
-        except Exception as e:
-            return _error(*_classify(e, None))
+        if (refused := refusal(request, "read")) is not None:
+            return refused
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
@@ -272,6 +294,7 @@ def create_app(
         metrics.feedback.inc()
         return _json({"status": "recorded", "request_id": request_id})
 
+    add_docs_routes(app, docs, lambda request: refusal(request, "read"))
     return app
 
 

@@ -14,6 +14,7 @@ so they live in a small YAML file (``loopwise serve --config endpoint.yaml``)::
     poll_interval: 2                   # seconds between checks of each alias
     max_body_bytes: 1000000
     log: {flush_interval: 1.0}         # prediction log; "log: false" turns it off
+    docs: token                        # /docs, /redoc, /openapi.json: token, public or off
 
 A single-model endpoint is ``EndpointConfig.single("models:/credit-risk@champion")``; the
 walking skeleton (a constant answer, no model) is ``EndpointConfig.skeleton(0.5)``. The whole
@@ -35,11 +36,15 @@ from loopwise.refs import parse_ref
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _TOP = (
     "name", "variants", "shadows", "sticky", "fallback", "poll_interval", "max_body_bytes",
-    "log", "smoke_tests",
+    "log", "smoke_tests", "docs",
 )  # fmt: skip
 _VARIANT = ("name", "model", "weight")
 _LOG = ("flush_interval",)
 SKELETON = "skeleton"
+#: Who may read the API documentation (``docs``): with ``token``, whoever holds a token
+#: with the ``read`` permission once tokens are enabled (everyone before); with
+#: ``public``, everyone; with ``off``, no one (the routes are not served).
+DOCS_MODES = ("token", "public", "off")
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class EndpointConfig:
     log: bool = True
     flush_interval: float = 1.0
     smoke_tests: tuple[Any, ...] = field(default=())
+    docs: str = "token"
 
     @property
     def is_skeleton(self) -> bool:
@@ -130,6 +136,7 @@ class EndpointConfig:
             log=log,
             flush_interval=flush_interval,
             smoke_tests=smoke,
+            docs=_docs(d.get("docs", "token")),
         )
 
     @classmethod
@@ -149,6 +156,7 @@ class EndpointConfig:
         out |= {"sticky": self.sticky, "fallback": self.fallback}
         out |= {"poll_interval": self.poll_interval, "max_body_bytes": self.max_body_bytes}
         out["log"] = {"flush_interval": self.flush_interval} if self.log else False
+        out["docs"] = self.docs
         return out
 
 
@@ -235,3 +243,16 @@ def _log(value: Any) -> tuple[bool, float]:
         )
     _known(value, _LOG, "log")
     return True, _positive(value.get("flush_interval", 1.0), "log.flush_interval")
+
+
+def _docs(value: Any) -> str:
+    if value is False:  # YAML reads an unquoted ``docs: off`` as false
+        return "off"
+    if isinstance(value, str) and value in DOCS_MODES:
+        return value
+    hint = " (YAML reads an unquoted on, yes or true as true)" if value is True else ""
+    raise _error(
+        "docs",
+        "must be 'token' (a token with the read permission, once tokens are enabled), "
+        f"'public' (open to anyone) or 'off' (not served); got {value!r}{hint}.",
+    )

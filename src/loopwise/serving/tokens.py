@@ -11,13 +11,15 @@ declares the one permission it needs and the check is one set lookup:
 role     permissions                     routes
 ======== =============================== ===================================
 predict  ``predict``, ``feedback``       ``POST /predict``, ``POST /feedback``
-read     ``read``                        ``GET /model``, ``GET /metrics``
+read     ``read``                        ``GET /model``, ``/metrics``, the docs
 admin    every permission                everything
 ======== =============================== ===================================
 
-``GET /health`` and ``GET /ready`` need no token. :class:`TokenAuthenticator` is what a
-server uses: it holds the tokens in memory and refreshes them from the store in a
-background thread, so a request costs one SHA-256 and one dict lookup, never a query.
+``GET /health`` and ``GET /ready`` need no token; the docs (``/openapi.json``, ``/docs``,
+``/redoc``) need ``read`` under the endpoint config's ``docs: token``.
+:class:`TokenAuthenticator` is what a server uses: it holds the tokens in memory and
+refreshes them from the store in a background thread, so a request costs one SHA-256 and
+one dict lookup, never a query.
 """
 
 from __future__ import annotations
