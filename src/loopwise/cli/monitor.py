@@ -92,6 +92,9 @@ def run(
     for event in runner.events:
         style = "bold red" if event.kind == "fired" else "green"
         console().print(Text(f"alert {event.kind}: {event.text}", style=style))
+        action = event.alert.action or {}
+        if action.get("status") == "skipped":
+            console().print(Text(f"  action skipped: {action['reason']}", style="yellow"))
     if not results:
         print_note(
             f"No closed window of monitor {monitor.name!r} in [{begin.isoformat()}, "
@@ -117,7 +120,7 @@ def alerts_command(
     limit: Annotated[int, typer.Option("--limit", help="The newest N alerts.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List alerts, oldest first: state, rule, slice, value and message."""
+    """List alerts, oldest first: state, rule, slice, value, message and action."""
     from loopwise.cli.render import local_time, text
     from loopwise.context import get_store
     from loopwise.monitoring.alerting import list_alerts
@@ -130,7 +133,7 @@ def alerts_command(
         print_note("No alerts" + (f" for endpoint {endpoint!r}." if endpoint else "."))
         return
     table = new_table("alerts")
-    for column in ("fired", "state", "rule", "slice", "value", "model", "message"):
+    for column in ("fired", "state", "rule", "slice", "value", "model", "message", "action"):
         table.add_column(column, overflow="fold")
     for a in found:
         style = "bold red" if a.state == "firing" else "green"
@@ -142,8 +145,32 @@ def alerts_command(
             number(a.value),
             text(a.model),
             text(a.message),
+            _action_text(a.action),
         )
     console().print(table)
+
+
+_ACTION_STYLES = {"succeeded": "green", "queued": "cyan", "running": "cyan", "skipped": "yellow"}
+
+
+def _action_text(action: dict[str, Any] | None) -> Text:
+    """An alert's action in a cell: its status, and for a skipped one what was in the way."""
+    from datetime import datetime
+
+    from loopwise.cli.render import MISSING, local_time
+
+    if not action:
+        return Text(MISSING)
+    status = str(action.get("status"))
+    shown = status
+    if status == "skipped" and action.get("cause") == "cooldown":
+        ends = datetime.fromisoformat(action["cooldown_ends_at"])
+        shown += f": cooldown until {local_time(ends)}"
+    elif status == "skipped":
+        shown += f": the action of alert {action.get('blocked_by')} was still under way"
+    elif action.get("exit_code") not in (None, 0):
+        shown += f" (exit code {action['exit_code']})"
+    return Text(shown, style=_ACTION_STYLES.get(status, "red"))
 
 
 @app.command("watch")

@@ -25,7 +25,10 @@ advisory lock (PostgreSQL).
 
 Delivery happens after the transaction commits: at most once (a crash between commit and
 delivery loses that delivery, never duplicates it). Actions run on background threads;
-:meth:`AlertEvent.wait` or :func:`wait_for_actions` wait for them.
+:meth:`AlertEvent.wait` or :func:`wait_for_actions` wait for them. Before an action starts,
+:mod:`.alerting_gate` checks that no earlier action of its rule is still running and that
+the rule's cooldown is over, in the write transaction that records it as ``queued`` (or
+``skipped``) under a lock per monitor and rule, so processes sharing a store agree.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from loopwise.clock import to_datetime, to_us
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
 from loopwise.monitoring.alerting_delivery import Action, Deliverer, Webhook, parse_webhooks, submit
+from loopwise.monitoring.alerting_gate import admit
 from loopwise.monitoring.alerting_rules import (
     AlertRule,
     Check,
@@ -114,7 +118,8 @@ class AlertEvent:
 
     ``alert`` is the alert as of the event, ``text`` what was delivered, ``value`` the figure
     of the window (``window_start``, ``window_end``) that caused it, ``deliveries`` one
-    record per target, ``action`` the running action (a Future of its record) or None.
+    record per target, ``action`` the rule's action (a Future of its record; already done
+    when the action was ``skipped``) or None.
     """
 
     kind: str
@@ -164,8 +169,7 @@ def evaluate_alerts(
         return []
     walk = _Walk(monitor, endpoint, rules, baseline)
     with store.db.write() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(monitor)})
+        _lock(conn, monitor)
         walk.resolve_removed(conn, ordered[-1])
         if rules:
             walk.states = _load_states(conn, monitor, [r.name for r in rules])
@@ -374,8 +378,14 @@ def _baselines(baselines: Any) -> Any:
     return lookup
 
 
-def _lock_key(monitor: str) -> int:
-    digest = hashlib.sha256(f"loopwise-alerts:{monitor}".encode()).digest()
+def _lock(conn: Connection, name: str) -> None:
+    """Serialize transactions on ``name`` (PostgreSQL; SQLite's write transaction already is)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.sha256(f"loopwise-alerts:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -463,7 +473,8 @@ def _deliver(
         rule = rules.get(event.alert.rule)  # (None: a removed rule's alert resolved)
         action = rule.action if rule is not None else None
         if event.kind == "fired" and action is not None:
-            event.action = _start_action(store, event.alert.id, action, alert)
+            event.action, record = _start_action(store, event.alert.id, action, alert)
+            event.alert = replace(event.alert, action=record)
     with store.db.write() as conn:
         for alert_id, records in done.items():
             row = conn.execute(select(alerts.c.deliveries).where(alerts.c.id == alert_id)).first()
@@ -476,14 +487,40 @@ _running: set[Future] = set()
 _running_lock = threading.Lock()
 
 
-def _start_action(store: Store, alert_id: str, action: Action, alert: dict[str, Any]) -> Future:
-    queued = {"kind": action.kind, "status": "queued", "summary": action.describe()}
-    _record_action(store, alert_id, queued | {"queued_at": datetime.now(UTC).isoformat()})
+def _start_action(
+    store: Store, alert_id: str, action: Action, alert: dict[str, Any]
+) -> tuple[Future, dict[str, Any]]:
+    """Record the action as ``queued`` and start it, or as ``skipped`` (see
+    :mod:`.alerting_gate`); the Future of its final record, and the record stored now."""
+    record: dict[str, Any] = {"kind": action.kind, "summary": action.describe()}
+    with store.db.write() as conn:
+        # monitor names hold no "/": this key never meets one of evaluate_alerts' keys
+        _lock(conn, f"{alert['monitor']}/actions/{alert['rule']}")
+        now = datetime.now(UTC)
+        skip = admit(
+            conn,
+            monitor=alert["monitor"],
+            rule=alert["rule"],
+            alert_id=alert_id,
+            action=action,
+            now=now,
+        )
+        if skip is None:
+            record |= {"status": "queued", "queued_at": now.isoformat(), "timeout": action.timeout}
+        else:
+            record |= {"status": "skipped", "skipped_at": now.isoformat()} | skip
+        document = json.dumps(record)
+        conn.execute(update(alerts).where(alerts.c.id == alert_id).values(action=document))
+    if skip is not None:
+        log.info("alert %s (%s): action skipped: %s", alert_id, alert["rule"], skip["reason"])
+        done: Future = Future()
+        done.set_result(record)
+        return done, record
     future = submit(_run_action, store, alert_id, action, alert)
     with _running_lock:
         _running.add(future)
     future.add_done_callback(_forget)
-    return future
+    return future, record
 
 
 def _forget(future: Future) -> None:
@@ -496,6 +533,7 @@ def _run_action(store: Store, alert_id: str, action: Action, alert: dict[str, An
         "kind": action.kind,
         "status": "running",
         "started_at": datetime.now(UTC).isoformat(),
+        "timeout": action.timeout,
     }
     try:
         _record_action(store, alert_id, started | {"summary": action.describe()})

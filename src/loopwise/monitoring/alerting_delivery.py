@@ -13,7 +13,10 @@ a record ``{"target", "format", "event", "status": "delivered" | "failed", "http
 "attempts", "error", "at"}``.
 
 An action is a mapping with one key naming its kind (:data:`ACTION_KINDS`): today
-``{command: [...], timeout: 3600, cwd: ...}``; a ``pipeline`` kind plugs in beside it.
+``{command: [...], timeout: 3600, cwd: ..., cooldown: 6h}``; a ``pipeline`` kind plugs in
+beside it. Every kind has a ``timeout`` (after it the run is over, which is how a ``running``
+record left by a dead process is known to be stale) and an optional ``cooldown``
+(:func:`parse_cooldown`); :mod:`.alerting_gate` applies both before an action starts.
 Actions run on a small pool of background threads (:func:`submit`); the interpreter waits
 for them at exit.
 """
@@ -25,6 +28,7 @@ import difflib
 import http.client
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -44,6 +48,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from loopwise._version import __version__
 from loopwise.errors import InvalidInput
+from loopwise.monitoring.config import DURATION_UNITS, parse_duration
 
 log = logging.getLogger("loopwise.alerts")
 
@@ -311,9 +316,15 @@ PLACEHOLDERS = ("rule", "monitor", "endpoint", "slice", "metric", "value", "mode
 
 
 class Action(Protocol):
-    """What an action kind provides; ``run`` blocks, never raises, and returns a record."""
+    """What an action kind provides; ``run`` blocks, never raises, and returns a record.
+
+    ``timeout`` bounds a run in seconds; ``cooldown`` (seconds, or None) is how long after
+    one of its rule's actions started no other may start.
+    """
 
     kind: ClassVar[str]
+    timeout: float
+    cooldown: float | None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], path: str) -> Action: ...
@@ -332,10 +343,11 @@ class CommandAction:
     """
 
     kind: ClassVar[str] = "command"
-    keys: ClassVar[tuple[str, ...]] = ("command", "timeout", "cwd")
+    keys: ClassVar[tuple[str, ...]] = ("command", "timeout", "cwd", "cooldown")
     command: tuple[str, ...]
     timeout: float = 3600.0
     cwd: str | None = None
+    cooldown: float | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], path: str) -> CommandAction:
@@ -362,14 +374,20 @@ class CommandAction:
         cwd = d.get("cwd")
         if cwd is not None and not isinstance(cwd, str):
             raise _error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
-        return cls(tuple(str(a) for a in command), float(timeout), cwd)
+        cooldown = parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
+        return cls(tuple(str(a) for a in command), float(timeout), cwd, cooldown)
 
     def describe(self) -> str:
         return " ".join(self.command)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"command": list(self.command), "timeout": self.timeout}
-        return out | ({"cwd": self.cwd} if self.cwd else {})
+        if self.cwd:
+            out["cwd"] = self.cwd
+        if self.cooldown is not None:  # (a fraction of a second has no duration text)
+            whole = self.cooldown == int(self.cooldown)
+            out["cooldown"] = duration_text(self.cooldown) if whole else self.cooldown
+        return out
 
     def run(self, alert: Mapping[str, Any]) -> dict[str, Any]:
         fill = placeholder_values(alert)
@@ -430,6 +448,36 @@ def parse_action(value: Any, path: str) -> Action:
             f"keys {', '.join(map(str, value)) or 'none'}.",
         )
     return ACTION_KINDS[kinds[0]].from_dict(value, path)
+
+
+def parse_cooldown(value: Any, path: str) -> float | None:
+    """Seconds of an action's ``cooldown``: a duration as a monitor's ``window`` is written
+    (``30m``, ``6h``, ``1d``), seconds as a number, or None (no cooldown)."""
+    if value is None:
+        return None
+    problem = (
+        "must be a duration such as 30m, 6h or 1d, or seconds as a number > 0 (leave the "
+        f"key out for no cooldown); got {value!r}."
+    )
+    if isinstance(value, bool):
+        raise _error(path, problem)
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value <= 0:
+            raise _error(path, problem)
+        return float(value)
+    try:
+        return float(parse_duration(value, path))
+    except InvalidInput as e:
+        raise _error(path, problem) from e
+
+
+def duration_text(seconds: float) -> str:
+    """``21600`` -> ``6h``, ``90`` -> ``90s``, ``1.5`` -> ``1.5s`` (as a cooldown is written)."""
+    if seconds == int(seconds):
+        for unit, size in sorted(DURATION_UNITS.items(), key=lambda kv: -kv[1]):
+            if seconds % size == 0:
+                return f"{int(seconds) // size}{unit}"
+    return f"{seconds:g}s"
 
 
 def placeholder_values(alert: Mapping[str, Any]) -> dict[str, Any]:
