@@ -13,7 +13,10 @@ The last, incomplete window of a range is left for a later run.
 
 The log is read a chunk at a time (about a day, or one window when windows are longer) so
 a long backfill runs in bounded memory; count windows carry the incomplete tail of a
-chunk into the next.
+chunk into the next. The feedback is read once per pass, before the first chunk, and
+joined to each (:func:`~loopwise.serving.prediction_log.read_feedback`): labels for a
+day's predictions may arrive any time later, so a join per chunk would read all the later
+feedback files once per chunk. Feedback logged during a pass is left for the next one.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ import polars as pl
 
 from loopwise.clock import to_datetime
 from loopwise.monitoring.config import Monitor
-from loopwise.serving.prediction_log import read_predictions_frame
+from loopwise.serving.prediction_log import (
+    LatestFeedback,
+    read_feedback,
+    read_predictions_frame,
+)
 from loopwise.store import Store
 
 US = 1_000_000
@@ -125,10 +132,11 @@ def chunks(
     first = start_us // size * size
     last = min(-(-end_us // size) * size, now_us // size * size)
     step = max(1, CHUNK_US // size) * size
+    labels = _feedback(store, monitor, first) if first < last else False
     for a in range(first, last, step):
         b = min(a + step, last)
         spans = [Span(s, s + size) for s in range(a, b, size)]
-        frame = _read(store, monitor, a, b)
+        frame = _read(store, monitor, a, b, labels)
         w = ((_micros(frame) - a) // size).astype(np.int64)
         yield _split(frame, w, spans, monitor.include_shadows)
 
@@ -136,9 +144,10 @@ def chunks(
 def _count_chunks(store: Store, monitor: Monitor, start_us: int, end_us: int) -> Iterator[Chunk]:
     n = monitor.window.rows or 1
     carry = carry_shadows = None
+    labels = _feedback(store, monitor, start_us) if start_us < end_us else False
     for a in range(start_us, end_us, CHUNK_US):
         b = min(a + CHUNK_US, end_us)
-        frame = _read(store, monitor, a, b)
+        frame = _read(store, monitor, a, b, labels)
         shadow = _shadow_mask(frame)
         live, shadows = frame.filter(~shadow), frame.filter(shadow)
         if carry is not None:
@@ -180,15 +189,20 @@ def _count_cuts(ts: np.ndarray, n: int) -> list[int]:
     return cuts
 
 
-def _read(store: Store, monitor: Monitor, a: int, b: int) -> pl.DataFrame:
+def _feedback(store: Store, monitor: Monitor, start_us: int) -> LatestFeedback | bool:
+    """The feedback every chunk of a pass from ``start_us`` joins, read once; False when
+    the monitor uses no labels."""
+    if not needs_feedback(monitor):
+        return False
+    return read_feedback(store, monitor.endpoint, to_datetime(start_us))
+
+
+def _read(
+    store: Store, monitor: Monitor, a: int, b: int, labels: LatestFeedback | bool
+) -> pl.DataFrame:
     start, end = to_datetime(a), to_datetime(b)
     return read_predictions_frame(
-        store,
-        monitor.endpoint,
-        start,
-        end,
-        columns=log_columns(monitor),
-        feedback=needs_feedback(monitor),
+        store, monitor.endpoint, start, end, columns=log_columns(monitor), feedback=labels
     )
 
 

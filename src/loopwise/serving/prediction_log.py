@@ -21,7 +21,8 @@ for recent requests, so when the store comes back the log holds the latest stret
 Service functions for batch scoring and external systems, and for reading back:
 :func:`log_predictions`, :func:`log_feedback`, :func:`read_predictions` (pandas, joined with
 feedback), :func:`read_predictions_frame` (Polars, optional column selection, for
-monitoring) and :func:`prediction_endpoints`. ``loopwise.serving.prediction_log_api`` binds
+monitoring), :func:`read_feedback` (the feedback read once, for several reads of the log)
+and :func:`prediction_endpoints`. ``loopwise.serving.prediction_log_api`` binds
 them to the default store as ``lw.log_predictions`` and so on.
 """
 
@@ -54,12 +55,14 @@ from loopwise.serving.prediction_log_files import (
     MAX_US,
     MIN_US,
     PREDICTIONS,
+    LatestFeedback,
     bad_param,
     check_endpoint,
     check_time,
     encode_part,
     ensure_endpoint,
     feedback_from_frame,
+    feedback_since,
     feedback_table,
     is_loopwise_id,
     list_endpoints,
@@ -71,6 +74,7 @@ from loopwise.serving.prediction_log_files import (
     read_log,
     read_part,
     relisting,
+    require_endpoint,
     store_part,
     write_frame,
 )
@@ -80,11 +84,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "LatestFeedback",
     "LoggedRows",
     "PredictionLog",
     "log_feedback",
     "log_predictions",
     "prediction_endpoints",
+    "read_feedback",
     "read_predictions",
     "read_predictions_frame",
 ]
@@ -707,13 +713,16 @@ def read_predictions_frame(
     end: datetime | None = None,
     *,
     columns: Sequence[str] | None = None,
-    feedback: bool = True,
+    feedback: bool | LatestFeedback = True,
 ) -> pl.DataFrame:
     """:func:`read_predictions` as Polars, reading only ``columns`` (plus request_id, row and
     timestamp) when given, and without the feedback join when ``feedback`` is False.
 
     Only the hour partitions overlapping [start, end) are listed and read; feedback is read
-    from one hour before ``start`` on (labels are logged after their predictions).
+    from one hour before ``start`` on (labels are logged after their predictions). Several
+    reads of one range (a chunk at a time) pass ``feedback=read_feedback(store, endpoint,
+    start)`` instead, so that the feedback files are read once for all of them; the result
+    is the same, but for feedback logged in between (see :func:`read_feedback`).
     """
     func = "read_predictions"
     check_endpoint(endpoint, func)
@@ -725,7 +734,35 @@ def read_predictions_frame(
         isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
     ):
         raise bad_param(func, "columns", "a list of column names or None", columns)
+    if isinstance(feedback, LatestFeedback):
+        if feedback.endpoint != endpoint or not feedback.covers(feedback_since(start_us)):
+            raise bad_param(
+                func,
+                "feedback",
+                f"True, False or read_feedback(store, {endpoint!r}, start) with a start at "
+                f"or before this read's start ({start})",
+                feedback,
+            )
+    elif not isinstance(feedback, bool):
+        raise bad_param(func, "feedback", "True, False or a read_feedback(...)", feedback)
     return read_log(store.artifacts, endpoint, start_us, end_us, columns, feedback=feedback)
+
+
+def read_feedback(store: Store, endpoint: str, start: datetime | None = None) -> LatestFeedback:
+    """The feedback that :func:`read_predictions_frame` joins to predictions from ``start``
+    on, read once, for several reads of the log (``feedback=`` of each).
+
+    Why: a day's labels may arrive any time later, so each read joins the feedback from
+    an hour before its start to the end of the log; a backfill reading 30 days a day at a
+    time read the last days' feedback files up to 30 times. Held: the latest label per
+    (request, row) from an hour before ``start`` on (see :class:`LatestFeedback`).
+    Feedback logged after this call is not in it.
+    """
+    func = "read_feedback"
+    check_endpoint(endpoint, func)
+    start_us = check_time(start, "start", func)
+    require_endpoint(store.artifacts, endpoint)
+    return LatestFeedback.read(store.artifacts, endpoint, feedback_since(start_us))
 
 
 def prediction_endpoints(store: Store) -> list[str]:
