@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sqlite3
+import threading
+import time
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,6 +41,34 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path):
     with db.read() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 30000
+    db.engine.dispose()
+
+
+def test_opening_a_new_sqlite_file_waits_for_a_transaction_in_progress(tmp_path):
+    """Switching a new file to WAL needs a lock SQLite does not wait for while another
+    connection is inside a transaction; a store opened then waits instead of failing."""
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE held (x)")  # the file is still in rollback mode
+    db = Database(f"sqlite:///{path}")
+    outcome: list[object] = []
+
+    def open_store() -> None:
+        try:
+            with db.read() as conn:
+                outcome.append(conn.execute(text("PRAGMA journal_mode")).scalar())
+        except Exception as e:
+            outcome.append(e)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    time.sleep(0.3)
+    assert outcome == []  # waiting, not failed
+    other.execute("COMMIT")
+    other.close()
+    opener.join(10)
+    assert outcome == ["wal"]
     db.engine.dispose()
 
 

@@ -11,7 +11,9 @@ race each other.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,7 @@ class Database:
                 # Let SQLAlchemy (not the driver) decide when transactions begin.
                 dbapi_connection.isolation_level = None
                 cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
                 cursor.execute("PRAGMA foreign_keys=ON")
@@ -181,6 +183,28 @@ class Database:
                 return
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database file to WAL (once: the mode is kept in the file).
+
+    Changing the mode takes a lock SQLite does not wait for while another connection is
+    inside a transaction on a file still in rollback mode (it answers "database is locked"
+    at once rather than risk a deadlock): so processes or threads opening a brand-new
+    store together retry here, for as long as the busy timeout, instead of failing.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def _read_revision(conn: Connection) -> str | None:
