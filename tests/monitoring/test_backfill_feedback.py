@@ -18,6 +18,7 @@ from loopwise.errors import InvalidInput, NotFound
 from loopwise.monitoring.config import Monitor
 from loopwise.monitoring.engine import MonitorRunner, run_monitor
 from loopwise.serving import prediction_log_files as files
+from loopwise.serving import prediction_log_reading as reading
 from loopwise.serving.prediction_log import (
     log_feedback,
     log_predictions,
@@ -146,14 +147,14 @@ def monitor(**kwargs) -> Monitor:
 def _feedback_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Count every read of a feedback part file (through the one reader all reads use)."""
     reads: Counter[str] = Counter()
-    read_part = files._read_part
+    read_part = reading._read_part
 
     def counting(artifacts, path, columns):
         if path.startswith(f"{files.FEEDBACK}/"):
             reads[path] += 1
         return read_part(artifacts, path, columns)
 
-    monkeypatch.setattr(files, "_read_part", counting)
+    monkeypatch.setattr(reading, "_read_part", counting)
     return reads
 
 

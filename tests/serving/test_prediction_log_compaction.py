@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import loopwise.serving.prediction_log_files as files
+import loopwise.serving.prediction_log_reading as reading
 from loopwise.serving.prediction_log import PredictionLog, read_predictions
 from loopwise.serving.prediction_log_files import FEEDBACK, PREDICTIONS, list_parts
 from tests.s3_server import s3_endpoint  # noqa: F401
@@ -91,7 +92,7 @@ def test_a_reader_lists_again_when_parts_vanish_under_it(store, monkeypatch):
             return stale
         return real(artifacts, kind, endpoint, start_us, end_us)
 
-    monkeypatch.setattr(files, "list_parts", listing)
+    monkeypatch.setattr(reading, "list_parts", listing)
     assert read_predictions(store, "racy")["request_id"].tolist() == rids
     assert calls.count(PREDICTIONS) == 2
 

@@ -6,7 +6,8 @@ a lock; a daemon thread turns the buffer into Arrow tables and writes one Parque
 per UTC hour every ``flush_interval`` seconds (sooner when many rows wait). In a serving
 endpoint the conversion to Parquet bytes runs between two model calls instead (``encode_on``;
 see :mod:`loopwise.serving.batching`) and only the writes stay on that thread. The layout and
-the column types are in :mod:`loopwise.serving.prediction_log_files`.
+the column types are in :mod:`loopwise.serving.prediction_log_files`, reading them back in
+:mod:`loopwise.serving.prediction_log_reading`.
 
 Loss window: a process killed without ``close()`` loses what was logged since the last
 successful flush -- at most ``flush_interval`` seconds plus the flush in flight, or, while
@@ -55,14 +56,12 @@ from loopwise.serving.prediction_log_files import (
     MAX_US,
     MIN_US,
     PREDICTIONS,
-    LatestFeedback,
     bad_param,
     check_endpoint,
     check_time,
     encode_part,
     ensure_endpoint,
     feedback_from_frame,
-    feedback_since,
     feedback_table,
     is_loopwise_id,
     list_endpoints,
@@ -71,12 +70,16 @@ from loopwise.serving.prediction_log_files import (
     partition_dir,
     prediction_table,
     predictions_from_frame,
-    read_log,
-    read_part,
-    relisting,
     require_endpoint,
     store_part,
     write_frame,
+)
+from loopwise.serving.prediction_log_reading import (
+    LatestFeedback,
+    feedback_since,
+    read_log,
+    read_part,
+    relisting,
 )
 from loopwise.store import ArtifactStore, Store
 

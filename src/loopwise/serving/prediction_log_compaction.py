@@ -13,7 +13,7 @@ own* writer wrote, so writers never touch each other's files:
 
 A merged file is written whole before the parts it replaces are deleted, and its schema
 metadata lists their names (``replaces``). Readers (:func:`read_listed` in
-:mod:`.prediction_log_files`) drop any file that another file they read replaces, and list
+:mod:`.prediction_log_reading`) drop any file that another file they read replaces, and list
 again when a file vanishes between listing and reading, so a reader never sees a row twice
 or misses one, and a crash between the write and the deletes leaves only files that
 readers skip (deleted by nothing; they are the same rows).
@@ -27,13 +27,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from loopwise.errors import NotFound
-from loopwise.serving.prediction_log_files import (
-    HOUR_US,
-    concat_unified,
-    encode_part,
-    read_part,
-    store_part,
-)
+from loopwise.serving.prediction_log_files import HOUR_US, encode_part, store_part
+from loopwise.serving.prediction_log_reading import concat_unified, read_part
 from loopwise.store import ArtifactStore
 
 log = logging.getLogger("loopwise.prediction_log")
