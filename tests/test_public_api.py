@@ -18,6 +18,8 @@ EXPECTED = {
     "read_predictions",
     "log_predictions",
     "log_feedback",
+    "trace_prediction",
+    "PredictionTrace",
     "update_model",
     "update_model_version",
     "autolog",

@@ -43,6 +43,8 @@ _LAZY = {
     "read_predictions": "loopwise.serving.prediction_log_api",
     "log_predictions": "loopwise.serving.prediction_log_api",
     "log_feedback": "loopwise.serving.prediction_log_api",
+    "trace_prediction": "loopwise.serving.prediction_log_api",
+    "PredictionTrace": "loopwise.serving.trace",
     "get_model_version": "loopwise.registry.api",
     "list_models": "loopwise.registry.api",
     "update_model": "loopwise.registry.api",
@@ -123,6 +125,7 @@ __all__ = [
     "NotFound",
     "ParamConflict",
     "Policy",
+    "PredictionTrace",
     "Profile",
     "QualityReport",
     "Run",
@@ -185,6 +188,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "trace_prediction",
     "update_model",
     "update_model_version",
     "validate",
@@ -252,7 +256,9 @@ if TYPE_CHECKING:
         log_feedback,
         log_predictions,
         read_predictions,
+        trace_prediction,
     )
+    from loopwise.serving.trace import PredictionTrace
     from loopwise.store import Store
     from loopwise.tracking.fluent import (
         ActiveRun,

@@ -8,11 +8,13 @@ creation time, so listings need no extra index on a timestamp.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # Crockford base 32 (no i, l, o, u) to the digits that int(..., 32) reads.
 _TO_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
+_ID = re.compile(f"[{_ALPHABET}]{{26}}")
 
 
 def new_id(now_ms: int | None = None) -> str:
@@ -33,3 +35,9 @@ def id_time_ms(entity_id: str) -> int:
     millisecond count, so their value is the count itself.
     """
     return int(entity_id[:10].translate(_TO_DIGITS), 32)
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` is written as :func:`new_id` writes ids (so :func:`id_time_ms` can
+    read a time from it): request ids of a served endpoint are; ids users chose are not."""
+    return _ID.fullmatch(value) is not None

@@ -1,5 +1,10 @@
-"""``loopwise endpoints``: switch an endpoint's model off and on, and see who did it.
+"""``loopwise endpoints``: list the endpoints with a log, trace a request, flip the model flag.
 
+``loopwise endpoints list`` names the endpoints that have a prediction log.
+``loopwise endpoints trace credit-risk 01hx...`` traces one request back to the model
+version that answered it, that version's run (params, metrics, git commit), its training
+data, the alias move that made it live and its promotion decisions
+(:func:`loopwise.serving.trace.trace_prediction`).
 ``loopwise endpoints flag credit-risk off --reason "bad scores after the 2am release"``
 makes every worker and replica of the endpoint answer its fallback within one poll
 interval; ``... flag credit-risk on`` gives the model back. Without a state, the command
@@ -8,17 +13,99 @@ shows the current flag and its history.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
 
-from loopwise.cli.render import console, local_time, new_table, print_json, print_note, text
+from loopwise.cli.render import (
+    console,
+    local_time,
+    new_table,
+    number,
+    print_json,
+    print_note,
+    text,
+)
+from loopwise.cli.run_views import _git_summary, _grid
 from loopwise.errors import InvalidInput
 
-app = typer.Typer(help="Manage serving endpoints (the model flag).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from loopwise.serving.trace import PredictionTrace
+
+app = typer.Typer(
+    help="Serving endpoints: list them, trace a request, switch the model flag.",
+    no_args_is_help=True,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 _STATES = {"on": True, "off": False}
+_SHOWN = 12  # params / metrics / rows printed before "N more"
+
+
+@app.command("list")
+def list_command(as_json: JsonOption = False) -> None:
+    """The endpoints that have a prediction log in the store."""
+    from loopwise.context import get_store
+    from loopwise.serving.prediction_log import prediction_endpoints
+
+    names = prediction_endpoints(get_store())
+    if as_json:
+        print_json(names)
+        return
+    if not names:
+        print_note("No endpoint has a prediction log yet: serve one, or lw.log_predictions(...).")
+        return
+    table = new_table("endpoints with a prediction log")
+    table.add_column("endpoint")
+    for name in names:
+        table.add_row(text(name))
+    console().print(table)
+
+
+@app.command("trace")
+def trace_command(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint name, e.g. credit-risk.")],
+    request_id: Annotated[
+        str, typer.Argument(help="The request id /predict answered with, or a logged id.")
+    ],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Search from: ISO 8601 time with a zone, or relative (-3d). For ids that "
+            "are not loopwise ids (else the whole log is scanned).",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end",
+            help="Search until: ISO 8601 time with a zone, relative, or now.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trace one request to its model version, run, data, alias move and promotion."""
+    from datetime import UTC, datetime
+
+    from loopwise.context import get_store
+    from loopwise.monitoring.config import parse_moment
+    from loopwise.serving.trace import trace_prediction
+
+    now = datetime.now(UTC)
+    begin = None if start is None else parse_moment(start, now, "--start")
+    finish = None if end is None else parse_moment(end, now, "--end")
+    trace = trace_prediction(get_store(), endpoint, request_id, start=begin, end=finish)
+    if as_json:
+        print_json(trace.to_dict())
+        return
+    console().print(Group(*_trace_sections(trace)))
 
 
 @app.command("flag")
@@ -69,3 +156,151 @@ def flag_command(
             local_time(f.set_at), "on" if f.enabled else "off", text(f.set_by), text(f.reason)
         )
     console().print(table)
+
+
+# -- trace rendering --------------------------------------------------------------------------
+
+
+def _trace_sections(trace: PredictionTrace) -> list[RenderableType]:
+    """The sections of ``endpoints trace``, top to bottom."""
+    sections: list[RenderableType] = [_request_panel(trace), _rows_table(trace)]
+    if len(trace.shadows):
+        sections.append(_shadows_table(trace))
+    sections.extend(_run_sections(trace))
+    if trace.version is not None:
+        sections.extend([_live_table(trace), _promotions_table(trace)])
+    for note in trace.notes:
+        sections.append(Text(f"note: {note}", style="yellow"))
+    return sections
+
+
+def _request_panel(trace: PredictionTrace) -> Panel:
+    if trace.fallback:
+        answered = "the fallback (no model version)"
+    elif trace.version is not None:
+        answered = trace.version.uri
+    else:
+        answered = trace.model or "no model"
+    rows: list[tuple[str, RenderableType]] = [
+        ("time", text(local_time(trace.timestamp, zone=True))),
+        ("variant", text(trace.variant)),
+        ("model", text(answered)),
+        ("aliases then", text(", ".join(f"@{a}" for a in trace.aliases) or None)),
+        ("rows", text(len(trace.rows))),
+        ("error", text(trace.error)),
+    ]
+    return Panel(
+        _grid(rows),
+        title=Text(f"Request {trace.request_id} of {trace.endpoint}"),
+        title_align="left",
+        expand=False,
+    )
+
+
+def _rows_table(trace: PredictionTrace) -> RenderableType:
+    records = trace.to_dict()["rows"]
+    if trace.error is not None:
+        return Text(f"The request failed ({trace.error}): no prediction.", style="dim")
+    inputs = [k for k in (records[0] if records else {}) if k.startswith("input.")]
+    table = new_table("Prediction")
+    for column in ("row", "prediction", "probabilities", "label", *inputs):
+        table.add_column(column.removeprefix("input."), justify="right")
+    for r in records[:_SHOWN]:
+        probabilities = r.get("probabilities")
+        table.add_row(
+            text(r.get("row")),
+            text(_value(r.get("prediction"))),
+            text(None if probabilities is None else ", ".join(number(p, 3) for p in probabilities)),
+            text(_value(r.get("label"))),
+            *(text(_value(r.get(k))) for k in inputs),
+        )
+    if len(records) > _SHOWN:
+        return Group(table, Text(f"{len(records) - _SHOWN} more rows (--json)", style="dim"))
+    return table
+
+
+def _shadows_table(trace: PredictionTrace) -> RenderableType:
+    table = new_table("Shadows (logged, not returned)")
+    for column in ("variant", "model", "row", "prediction", "error"):
+        table.add_column(column)
+    for r in trace.to_dict()["shadows"][:_SHOWN]:
+        table.add_row(
+            text(r.get("variant")),
+            text(r.get("model")),
+            text(r.get("row")),
+            text(_value(r.get("prediction"))),
+            text(r.get("error")),
+        )
+    return table
+
+
+def _run_sections(trace: PredictionTrace) -> list[RenderableType]:
+    lineage = trace.lineage
+    if lineage is None:
+        return [Text("No model version: no run, data or promotion to show.", style="dim")]
+    run = lineage.run
+    datasets = [f"{d.uri} ({d.rows:,} rows × {d.columns} columns)" for d in lineage.datasets]
+    if run is None:
+        rows: list[tuple[str, RenderableType]] = [
+            ("run", Text("none recorded (the model was logged outside a run)", style="dim"))
+        ]
+    else:
+        rows = [
+            ("run", text(f"{run.name} ({run.id})")),
+            ("experiment", text(run.experiment)),
+            ("code", text(_git_summary(lineage.code_version))),
+            ("params", text(_pairs(run.params, str))),
+            ("metrics", text(_pairs(run.metrics, number))),
+        ]
+    rows.append(("trained on", text("\n".join(datasets) or "no dataset versions recorded")))
+    return [Panel(_grid(rows), title="Model version behind it", title_align="left", expand=False)]
+
+
+def _live_table(trace: PredictionTrace) -> RenderableType:
+    if not trace.alias_events:
+        return Text("No alias move made this version live (served by its number).", style="dim")
+    table = new_table("How it became live")
+    for column in ("alias", "when", "by", "from", "to", "kind", "reason"):
+        table.add_column(column)
+    for e in trace.alias_events:
+        table.add_row(
+            text(f"@{e.alias}"),
+            text(local_time(e.moved_at, zone=True)),
+            text(e.moved_by),
+            text(e.from_version),
+            text(e.to_version),
+            text(e.kind),
+            text(e.reason),
+        )
+    return table
+
+
+def _promotions_table(trace: PredictionTrace) -> RenderableType:
+    if not trace.promotions:
+        return Text("No promotion decision recorded for this version.", style="dim")
+    table = new_table("Promotion decisions")
+    for column in ("alias", "when", "by", "outcome", "checks", "holder before", "failed"):
+        table.add_column(column)
+    for p in trace.promotions:
+        passed = sum(bool(c.get("passed")) for c in p.checks)
+        table.add_row(
+            text(f"@{p.alias}"),
+            text(local_time(p.decided_at, zone=True)),
+            text(p.decided_by),
+            Text("passed", style="green") if p.passed else Text("refused", style="red"),
+            text(f"{passed}/{len(p.checks)}"),
+            text(p.current_version),
+            text("; ".join(p.reasons) or None),
+        )
+    return table
+
+
+def _pairs(values: Mapping[str, Any], fmt: Any) -> str | None:
+    shown = [f"{k}={fmt(values[k])}" for k in sorted(values)[:_SHOWN]]
+    if len(values) > _SHOWN:
+        shown.append(f"... {len(values) - _SHOWN} more (loopwise runs show)")
+    return ", ".join(shown) or None
+
+
+def _value(value: Any) -> Any:
+    return number(value) if isinstance(value, float) else value

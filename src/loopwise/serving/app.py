@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -49,7 +48,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopwise.errors import InvalidInput, LoopwiseError
-from loopwise.ids import new_id
+from loopwise.ids import is_id, new_id
 from loopwise.serving.api_docs import add_docs_routes
 from loopwise.serving.direct_route import PredictionApp
 from loopwise.serving.endpoint import FALLBACK, Endpoint
@@ -60,7 +59,6 @@ from loopwise.serving.request_io import RequestError, read_body
 
 logger = logging.getLogger(__name__)
 
-_REQUEST_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -356,7 +354,7 @@ def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
     if unknown:
         raise RequestError(400, "invalid_request", f"unknown fields {unknown}; {usage}.")
     request_id, label, row = body["request_id"], body["label"], body.get("row")
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+    if not isinstance(request_id, str) or not is_id(request_id):
         shown = json.dumps(request_id)[:80]
         raise RequestError(
             400, "invalid_request", f'"request_id" must be an id answered by /predict; got {shown}.'

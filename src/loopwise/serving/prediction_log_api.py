@@ -1,7 +1,9 @@
 """The module-level prediction-log API: ``lw.read_predictions``, ``lw.log_predictions``,
-``lw.log_feedback``, bound to the default store (see :mod:`loopwise.context`).
+``lw.log_feedback`` and ``lw.trace_prediction``, bound to the default store (see
+:mod:`loopwise.context`).
 
-The service functions taking a Store are in :mod:`loopwise.serving.prediction_log`.
+The service functions taking a Store are in :mod:`loopwise.serving.prediction_log` and
+:mod:`loopwise.serving.trace`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from loopwise.serving import prediction_log as service
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["log_feedback", "log_predictions", "read_predictions"]
+    from loopwise.serving.trace import PredictionTrace
+
+__all__ = ["log_feedback", "log_predictions", "read_predictions", "trace_prediction"]
 
 
 def read_predictions(
@@ -52,3 +56,19 @@ def log_feedback(endpoint: str, frame: Any) -> service.LoggedRows:
     optionally ``row`` and ``timestamp``. See
     :func:`loopwise.serving.prediction_log.log_feedback`."""
     return service.log_feedback(context.get_store(), endpoint, frame)
+
+
+def trace_prediction(
+    endpoint: str,
+    request_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> PredictionTrace:
+    """Trace one request of ``endpoint`` back to the model version that answered it, that
+    version's run (params, metrics, code), training data, the alias moves that made it live
+    and its promotion decisions. ``start``/``end`` (timezone-aware) bound the search for ids
+    that are not loopwise ids. See ``docs/tracing.md`` and
+    :func:`loopwise.serving.trace.trace_prediction`."""
+    from loopwise.serving.trace import trace_prediction as trace
+
+    return trace(context.get_store(), endpoint, request_id, start=start, end=end)

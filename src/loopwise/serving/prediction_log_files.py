@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from loopwise._version import __version__
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
-from loopwise.ids import new_id
+from loopwise.ids import is_id, new_id
 from loopwise.store.artifacts import ArtifactStore
 
 FORMAT_VERSION = 1
@@ -70,7 +70,6 @@ FEEDBACK_TYPES: dict[str, pa.DataType] = {
 }
 
 _ENDPOINT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # as endpoint configs check
-_ULID_RE = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 _PART_RE = re.compile(r"date=(\d{4})-(\d\d)-(\d\d)/hour=(\d\d)/part-[0-9a-z]+\.parquet$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_BY_HOUR = 48  # ranges up to this many hours are listed hour by hour, longer by day
@@ -117,7 +116,7 @@ def check_time(value: Any, name: str, func: str) -> int | None:
 
 
 def is_loopwise_id(value: str) -> bool:
-    return _ULID_RE.fullmatch(value) is not None
+    return is_id(value)
 
 
 # -- paths ------------------------------------------------------------------------------------
