@@ -33,6 +33,7 @@ from loopwise.registry.promotion_history import PromotionRecord, promotion_histo
 from loopwise.registry.records import AliasMove, ModelVersion
 from loopwise.serving.endpoint import FALLBACK
 from loopwise.serving.prediction_log import read_feedback, read_predictions_frame
+from loopwise.serving.prediction_log_files import check_endpoint
 from loopwise.store import Store
 
 if TYPE_CHECKING:
@@ -231,8 +232,7 @@ def trace_prediction(
 def _check(store: Any, endpoint: Any, request_id: Any, start: Any, end: Any) -> None:
     if not isinstance(store, Store):
         raise _bad("store", "a loopwise.Store", store)
-    if not isinstance(endpoint, str) or not endpoint:
-        raise _bad("endpoint", "an endpoint name (str) such as 'credit-risk'", endpoint)
+    check_endpoint(endpoint, _FUNC)
     if not isinstance(request_id, str) or not request_id:
         raise _bad("request_id", "a request id (a non-empty str)", request_id)
     for name, value in (("start", start), ("end", end)):
