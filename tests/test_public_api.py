@@ -20,6 +20,8 @@ EXPECTED = {
     "log_feedback",
     "trace_prediction",
     "PredictionTrace",
+    "compact_predictions",
+    "CompactionResult",
     "update_model",
     "update_model_version",
     "autolog",

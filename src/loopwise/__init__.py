@@ -44,6 +44,8 @@ _LAZY = {
     "log_predictions": "loopwise.serving.prediction_log_api",
     "log_feedback": "loopwise.serving.prediction_log_api",
     "trace_prediction": "loopwise.serving.prediction_log_api",
+    "compact_predictions": "loopwise.serving.prediction_log_api",
+    "CompactionResult": "loopwise.serving.prediction_log_compaction",
     "PredictionTrace": "loopwise.serving.trace",
     "get_model_version": "loopwise.registry.api",
     "list_models": "loopwise.registry.api",
@@ -107,6 +109,7 @@ _LAZY = {
 
 __all__ = [
     "ActiveRun",
+    "CompactionResult",
     "ConfigurationError",
     "Conflict",
     "DataValidationError",
@@ -139,6 +142,7 @@ __all__ = [
     "active_run",
     "alias_history",
     "autolog",
+    "compact_predictions",
     "compare_variants",
     "configure",
     "data_quality",
@@ -253,11 +257,13 @@ if TYPE_CHECKING:
     from loopwise.registry.promotion import Decision
     from loopwise.registry.records import ModelVersion
     from loopwise.serving.prediction_log_api import (
+        compact_predictions,
         log_feedback,
         log_predictions,
         read_predictions,
         trace_prediction,
     )
+    from loopwise.serving.prediction_log_compaction import CompactionResult
     from loopwise.serving.trace import PredictionTrace
     from loopwise.store import Store
     from loopwise.tracking.fluent import (

@@ -434,6 +434,27 @@ def test_watch_evaluates_windows_as_they_close_and_again_when_labels_arrive(stor
     assert len(seen) == before  # nothing changed, nothing reported; stop ended the loop
 
 
+def test_watch_compacts_the_log_of_the_last_hours_once_an_hour(store):
+    from loopwise.serving.prediction_log_files import list_parts
+
+    frame, _ = stream(13, 2, 100)
+    for part in frame.iter_slices(25):  # a batch job logging a quarter hour at a time
+        log_predictions(store, EP, part)
+    hours = [T0 + 3 * HOUR, T0 + 3 * HOUR + timedelta(minutes=1)]
+
+    def files() -> int:
+        return len(list_parts(store.artifacts, "predictions", EP, None, None))
+
+    before = files()
+    watch_monitor(store, Monitor(EP, reference=reference()), interval=0.01, max_ticks=1,
+                  clock=lambda: hours[0])  # fmt: skip
+    assert files() == 2 < before  # hours 0 and 1, one file each
+    log_predictions(store, EP, frame.head(3))
+    watch_monitor(store, Monitor(EP, reference=reference()), interval=0.01, max_ticks=1,
+                  clock=lambda: hours[1], compact=False)  # fmt: skip
+    assert files() == 3
+
+
 def test_bad_input_gets_clear_errors(store):
     frame, _ = stream(12, 1, 200)
     log(store, frame)

@@ -5,6 +5,8 @@
 version that answered it, that version's run (params, metrics, git commit), its training
 data, the alias move that made it live and its promotion decisions
 (:func:`loopwise.serving.trace.trace_prediction`).
+``loopwise endpoints compact credit-risk`` merges each closed hour of the endpoint's log
+into one file (:func:`loopwise.serving.prediction_log_compaction.compact_predictions`).
 ``loopwise endpoints flag credit-risk off --reason "bad scores after the 2am release"``
 makes every worker and replica of the endpoint answer its fallback within one poll
 interval; ``... flag credit-risk on`` gives the model back. Without a state, the command
@@ -13,7 +15,8 @@ shows the current flag and its history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from loopwise.serving.trace import PredictionTrace
 
 app = typer.Typer(
-    help="Serving endpoints: list them, trace a request, switch the model flag.",
+    help="Serving endpoints: list them, trace a request, compact a log, switch the model flag.",
     no_args_is_help=True,
 )
 
@@ -106,6 +109,83 @@ def trace_command(
         print_json(trace.to_dict())
         return
     console().print(Group(*_trace_sections(trace)))
+
+
+@app.command("compact")
+def compact_command(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint name, e.g. credit-risk.")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="From: ISO 8601 time with a zone, or relative (-3d). Default: the log's start.",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="Until: ISO 8601, relative, or now.", show_default=False),
+    ] = None,
+    settle: Annotated[
+        str,
+        typer.Option("--settle", help="Only hours that ended at least this long ago."),
+    ] = "10m",
+    as_json: JsonOption = False,
+) -> None:
+    """Merge each closed hour of an endpoint's log and feedback into one file.
+
+    Reading a range then opens one file per hour instead of one per flush or per
+    log_predictions call. Safe while the endpoint serves and from several processes.
+    """
+    from datetime import UTC, datetime
+
+    from loopwise.cli.render import error_console
+    from loopwise.context import get_store
+    from loopwise.monitoring.config import parse_moment
+    from loopwise.serving.prediction_log_compaction import compact_predictions
+
+    now = datetime.now(UTC)
+    begin = None if start is None else parse_moment(start, now, "--start")
+    finish = None if end is None else parse_moment(end, now, "--end")
+    with _hours_bar(error_console()) as advance:
+        result = compact_predictions(
+            get_store(), endpoint, begin, finish, settle=settle, progress=advance
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if result.hours == 0 and result.files_before == 0:
+        print_note(f"Nothing to merge in the log of {endpoint!r}: each closed hour is one file.")
+    else:
+        console().print(
+            f"Merged {result.hours:,} hours of {endpoint!r}: {result.files_before:,} files -> "
+            f"{result.files_after:,}, {result.rows:,} rows."
+        )
+    if result.open_hours:
+        print_note(f"{result.open_hours} hours still open (or within --settle {settle}) left.")
+    if result.busy_hours:
+        print_note(f"{result.busy_hours} hours were being merged by another process; left.")
+
+
+@contextlib.contextmanager
+def _hours_bar(out: Any) -> Iterator[Any]:
+    """A transient bar over the hours being merged; yields ``advance(done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("merging hours"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=out,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("merging", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 @app.command("flag")

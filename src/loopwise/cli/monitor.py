@@ -196,6 +196,13 @@ def watch(
         ),
     ] = None,
     window: WindowOption = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact/--no-compact",
+            help="Once an hour, merge the endpoint's log files of the last hours (one per hour).",
+        ),
+    ] = True,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each result as one JSON line.")
     ] = False,
@@ -225,7 +232,13 @@ def watch(
     )
     try:
         watch_monitor(
-            get_store(), monitor, interval=interval, refresh=refresh, since=begin, on_results=show
+            get_store(),
+            monitor,
+            interval=interval,
+            refresh=refresh,
+            since=begin,
+            on_results=show,
+            compact=compact,
         )
     except KeyboardInterrupt:
         print_note("Stopped.")

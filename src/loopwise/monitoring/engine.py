@@ -32,9 +32,13 @@ from loopwise.monitoring.engine_profile import Profiles, baseline_values
 from loopwise.monitoring.engine_reference import References
 from loopwise.monitoring.results import OVERALL, WindowResult
 from loopwise.monitoring.windows import CHUNK_US, US, Batch, Chunk, Span, chunks, empty_spans
+from loopwise.serving.prediction_log_compaction import compact_log
+from loopwise.serving.prediction_log_files import HOUR_US
 from loopwise.store import Store
 
 log = logging.getLogger("loopwise.monitoring")
+
+COMPACT_HOURS = 6  # watch: hours of the log compacted once an hour (those settled of them)
 
 #: ``progress(windows_done, windows_total)``; the total is None for count windows.
 Progress = Callable[[int, int | None], None]
@@ -221,9 +225,15 @@ def watch_monitor(
     stop: threading.Event | None = None,
     max_ticks: int | None = None,
     clock: Callable[[], datetime] | None = None,
+    compact: bool = True,
 ) -> None:
     """Evaluate windows as they close, every ``interval`` seconds, until ``stop`` is set
     (or ``max_ticks`` passes, or Ctrl-C).
+
+    With ``compact``, once an hour the endpoint's log of the last hours is compacted
+    (:func:`~loopwise.serving.prediction_log_compaction.compact_log`: the files of
+    ``log_predictions`` calls and of writers that died become one per hour), so a log fed
+    by a batch job stays quick to read without a job of its own.
 
     Each tick evaluates the windows closed since the latest stored one and re-evaluates the
     ``refresh`` latest stored windows, storing (and passing to ``on_results``) only the
@@ -238,10 +248,13 @@ def watch_monitor(
     runner = MonitorRunner(store, monitor)
     stop = stop or threading.Event()
     clock = clock or (lambda: datetime.now(UTC))
-    ticks = 0
+    ticks, compacted = 0, None
     while True:
         started = time.monotonic()
         now = clock()
+        if compact and compacted != to_us(now) // HOUR_US:
+            compacted = to_us(now) // HOUR_US
+            _compact_recent(store, runner.monitor.endpoint, now)
         start = _tick_start(store, runner.monitor, now, refresh, since)
         if start < now:
             found = runner.run(start, now, now=now, changed_only=True)
@@ -252,6 +265,17 @@ def watch_monitor(
             return
         if stop.wait(max(0.0, interval - (time.monotonic() - started))):
             return
+
+
+def _compact_recent(store: Store, endpoint: str, now: datetime) -> None:
+    """Compact the log's last ``COMPACT_HOURS`` hours; a failure is logged, the watch goes
+    on (readers read the files as they are)."""
+    end_us = to_us(now)
+    try:
+        start_us = end_us - COMPACT_HOURS * HOUR_US
+        compact_log(store, endpoint, start_us=start_us, end_us=end_us, now=end_us)
+    except Exception as e:
+        log.warning("monitor watch: compacting the log of %r failed: %s", endpoint, e)
 
 
 def _tick_start(

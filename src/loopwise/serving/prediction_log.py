@@ -184,7 +184,7 @@ class PredictionLog:
         # Where the buffer becomes Parquet bytes (pure computation): on the flushing thread,
         # or, in a serving endpoint, between two batches of its model (Batcher.run_between)
         self.encode_on: Callable[[Callable[[], Any]], Any] | None = None
-        self.compactor = Compactor(store.artifacts, self.endpoint)  # merges this log's parts
+        self.compactor = Compactor(store, self.endpoint)  # merges this log's parts
         _open_logs.add(self)
 
     def __repr__(self) -> str:
@@ -201,7 +201,7 @@ class PredictionLog:
         self._requests, self._feedback = deque(), deque()
         self._buffered = self._in_flight = 0
         self._thread = None
-        self.compactor = Compactor(self.store.artifacts, self.endpoint)  # the parent's own
+        self.compactor = Compactor(self.store, self.endpoint)  # the parent's own
 
     # -- request path -----------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The module-level prediction-log API: ``lw.read_predictions``, ``lw.log_predictions``,
-``lw.log_feedback`` and ``lw.trace_prediction``, bound to the default store (see
-:mod:`loopwise.context`).
+``lw.log_feedback``, ``lw.compact_predictions`` and ``lw.trace_prediction``, bound to the
+default store (see :mod:`loopwise.context`).
 
 The service functions taking a Store are in :mod:`loopwise.serving.prediction_log` and
 :mod:`loopwise.serving.trace`.
@@ -8,7 +8,7 @@ The service functions taking a Store are in :mod:`loopwise.serving.prediction_lo
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loopwise import context
@@ -17,9 +17,16 @@ from loopwise.serving import prediction_log as service
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loopwise.serving.prediction_log_compaction import CompactionResult
     from loopwise.serving.trace import PredictionTrace
 
-__all__ = ["log_feedback", "log_predictions", "read_predictions", "trace_prediction"]
+__all__ = [
+    "compact_predictions",
+    "log_feedback",
+    "log_predictions",
+    "read_predictions",
+    "trace_prediction",
+]
 
 
 def read_predictions(
@@ -72,3 +79,20 @@ def trace_prediction(
     from loopwise.serving.trace import trace_prediction as trace
 
     return trace(context.get_store(), endpoint, request_id, start=start, end=end)
+
+
+def compact_predictions(
+    endpoint: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    settle: str | timedelta = "10m",
+) -> CompactionResult:
+    """Merge each hour of ``endpoint``'s prediction log and feedback that ended at least
+    ``settle`` ago into one file (the files of ``log_predictions`` calls, of several serving
+    processes, or left by a killed one), so reading a long range opens few files. Safe while
+    the endpoint serves and in several processes at once. See ``docs/prediction-log.md`` and
+    :func:`loopwise.serving.prediction_log_compaction.compact_predictions`."""
+    from loopwise.serving.prediction_log_compaction import compact_predictions as compact
+
+    return compact(context.get_store(), endpoint, start, end, settle=settle)

@@ -48,6 +48,11 @@ def read_part(artifacts: ArtifactStore, path: str, columns: Sequence[str] | None
     return _read_part(artifacts, path, columns)[0]
 
 
+def read_merged_part(artifacts: ArtifactStore, path: str) -> tuple[pa.Table, list[str]]:
+    """One part file whole, and the names of the files it replaces (for merging it)."""
+    return _read_part(artifacts, path, None)
+
+
 def _read_part(
     artifacts: ArtifactStore, path: str, columns: Sequence[str] | None
 ) -> tuple[pa.Table, list[str]]:

@@ -347,3 +347,15 @@ alerts = Table(
     Index(None, "monitor", "rule", "slice", "state"),
     Index(None, "endpoint", "fired_at"),
 )
+
+# -- leases -----------------------------------------------------------------------------------
+# A named claim on work only one process may do at a time, with the holder's expiry (epoch
+# microseconds): taken where it is free or expired, released when the work is done.
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
