@@ -33,7 +33,7 @@ from loopwise.cli.render import (
     print_note,
     text,
 )
-from loopwise.cli.run_views import _git_summary, _grid
+from loopwise.cli.run_views import git_summary, label_grid
 from loopwise.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ def _request_panel(trace: PredictionTrace) -> Panel:
         ("error", text(trace.error)),
     ]
     return Panel(
-        _grid(rows),
+        label_grid(rows),
         title=Text(f"Request {trace.request_id} of {trace.endpoint}"),
         title_align="left",
         expand=False,
@@ -328,12 +328,14 @@ def _run_sections(trace: PredictionTrace) -> list[RenderableType]:
         rows = [
             ("run", text(f"{run.name} ({run.id})")),
             ("experiment", text(run.experiment)),
-            ("code", text(_git_summary(lineage.code_version))),
+            ("code", text(git_summary(lineage.code_version))),
             ("params", text(_pairs(run.params, str))),
             ("metrics", text(_pairs(run.metrics, number))),
         ]
     rows.append(("trained on", text("\n".join(datasets) or "no dataset versions recorded")))
-    return [Panel(_grid(rows), title="Model version behind it", title_align="left", expand=False)]
+    return [
+        Panel(label_grid(rows), title="Model version behind it", title_align="left", expand=False)
+    ]
 
 
 def _live_table(trace: PredictionTrace) -> RenderableType:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
 from loopwise.cli.render import MISSING, console, error_console, new_table, print_json
-from loopwise.cli.run_views import _grid
+from loopwise.cli.run_views import label_grid
 
 
 def loadtest_command(
@@ -127,7 +127,7 @@ def _print_report(report: Any) -> None:
         ("latency max", _ms(report.max_ms)),
         ("longest gap", _ms(report.longest_gap_ms)),
     ]
-    grid = _grid((label, Text(value)) for label, value in rows)
+    grid = label_grid((label, Text(value)) for label, value in rows)
     out.print(
         Panel(grid, title=Text(f"Load test of {report.url}"), title_align="left", expand=False)
     )
@@ -159,7 +159,7 @@ def _print_swap(out: Any, report: Any) -> None:
         ("longest gap between answers", _ms(report.longest_gap_ms)),
     ]
     title = f"Alias {swap.alias} of {swap.model}: {swap.from_version} → {swap.to_version}"
-    grid = _grid((label, Text(value)) for label, value in rows)
+    grid = label_grid((label, Text(value)) for label, value in rows)
     out.print(Panel(grid, title=Text(title), title_align="left", expand=False))
     if swap.error is not None:
         out.print(Text(f"The alias could not be moved: {swap.error}", style="red"))

@@ -32,7 +32,7 @@ from loopwise.cli.render import (
     size,
     text,
 )
-from loopwise.cli.run_views import _git_summary, _grid, _key_values
+from loopwise.cli.run_views import git_summary, key_values, label_grid
 
 if TYPE_CHECKING:
     from loopwise.evaluation.evaluate import Evaluation
@@ -229,9 +229,9 @@ def _version_details(store: Store, lineage: ModelLineage) -> list[RenderableType
     run = lineage.run
     sections.append(_lineage(lineage))
     if run is not None:
-        sections.append(_key_values("Run params", run.params, str, "The run logged no params."))
+        sections.append(key_values("Run params", run.params, str, "The run logged no params."))
         sections.append(
-            _key_values("Run metrics", run.metrics, _metric, "The run logged no metrics.")
+            key_values("Run metrics", run.metrics, _metric, "The run logged no metrics.")
         )
     sections.append(_evaluations(store, lineage))
     return sections
@@ -251,7 +251,7 @@ def _overview(version: ModelVersion) -> Panel:
         ("tags", text(tags or None)),
     ]
     return Panel(
-        _grid(rows),
+        label_grid(rows),
         title=Text(f"Model {version.name} version {version.version}"),
         title_align="left",
         expand=False,
@@ -289,10 +289,10 @@ def _lineage(lineage: ModelLineage) -> RenderableType:
         ("run", text(f"{run.name} ({run.id})")),
         ("experiment", text(run.experiment)),
         ("status", text(run.status)),
-        ("code", text(_git_summary(lineage.code_version))),
+        ("code", text(git_summary(lineage.code_version))),
         ("data", text("\n".join(datasets) or "no dataset versions recorded")),
     ]
-    return Panel(_grid(rows), title="Lineage", title_align="left", expand=False)
+    return Panel(label_grid(rows), title="Lineage", title_align="left", expand=False)
 
 
 def _dataset_uris(store: Store, lineage: ModelLineage) -> dict[str, str]:

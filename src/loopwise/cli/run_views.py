@@ -218,7 +218,8 @@ def runs_table(
 # -- runs show -------------------------------------------------------------------------------
 
 
-def _grid(rows: Iterable[tuple[str, RenderableType]]) -> Table:
+def label_grid(rows: Iterable[tuple[str, RenderableType]]) -> Table:
+    """Two columns, bold labels and their values: the body of every detail panel."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -227,9 +228,10 @@ def _grid(rows: Iterable[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def _key_values(
+def key_values(
     title: str, values: Mapping[str, Any], fmt: Callable[[Any], str], empty: str
 ) -> RenderableType:
+    """A table of ``values`` by sorted key (params, metrics, tags), or ``empty`` dimmed."""
     if not values:
         return Text(empty, style="dim")
     table = new_table(title)
@@ -255,7 +257,7 @@ def _overview(run: Run) -> Panel:
         ("host", text(run.host)),
         ("user", text(run.user)),
     ]
-    return Panel(_grid(rows), title=Text(f"Run {run.name}"), title_align="left", expand=False)
+    return Panel(label_grid(rows), title=Text(f"Run {run.name}"), title_align="left", expand=False)
 
 
 def _part(env: Mapping[str, Any], key: str) -> Any:
@@ -266,7 +268,8 @@ def _part(env: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def _git_summary(git: Any) -> str:
+def git_summary(git: Any) -> str:
+    """A recorded git state in one line: commit, branch, dirty or clean."""
     if not isinstance(git, Mapping):
         return "not a git work tree"
     if "error" in git:
@@ -317,7 +320,7 @@ def _environment(env: Mapping[str, Any] | None) -> RenderableType:
     packages = _part(env, "packages")
     memory = env.get("memory_bytes")
     rows: list[tuple[str, RenderableType]] = [
-        ("git", text(_git_summary(env.get("git")))),
+        ("git", text(git_summary(env.get("git")))),
         (
             "python",
             text(
@@ -332,7 +335,7 @@ def _environment(env: Mapping[str, Any] | None) -> RenderableType:
         ("gpus", text(_gpu_summary(env.get("gpus")))),
         ("packages", text(len(packages) if isinstance(packages, Mapping) else None)),
     ]
-    return Panel(_grid(rows), title="Environment", title_align="left", expand=False)
+    return Panel(label_grid(rows), title="Environment", title_align="left", expand=False)
 
 
 def _artifacts(artifacts: Sequence[ArtifactInfo]) -> RenderableType:
@@ -350,11 +353,11 @@ def run_details(run: Run, artifacts: Sequence[ArtifactInfo]) -> list[RenderableT
     """The sections of ``runs show``, top to bottom."""
     return [
         _overview(run),
-        _key_values("Params", run.params, str, "No params."),
-        _key_values(
+        key_values("Params", run.params, str, "No params."),
+        key_values(
             "Metrics (latest)", run.metrics, lambda v: number(v, DETAIL_DIGITS), "No metrics."
         ),
-        _key_values("Tags", run.tags, str, "No tags."),
+        key_values("Tags", run.tags, str, "No tags."),
         _environment(run.environment),
         _artifacts(artifacts),
     ]
