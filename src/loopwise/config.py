@@ -36,7 +36,7 @@ class Settings:
     artifacts_url: str = DEFAULT_ARTIFACTS_URL
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    key_rule: str = "snake_case"
+    key_rule: str = "printable"  # the strict opt-in: "snake_case" (see tracking.naming)
     model_name_rule: str = "kebab-case"
     cache_dir: str = "~/.cache/loopwise"
     flush_interval: float = 1.0

@@ -149,8 +149,8 @@ def test_bad_input_errors_name_the_problem(lw):
             lw.log_metric("k" * 300, 1.0)
         with pytest.raises(InvalidInput, match="250"):
             lw.log_param("p" * 251, 1)
-        with pytest.raises(InvalidInput, match="learning_rate"):
-            lw.log_param("learningRate", 0.1)
+        with pytest.raises(InvalidInput, match="'learning_rate' instead"):
+            lw.log_param(" learning_rate", 0.1)
         with pytest.raises(InvalidInput, match="integer"):
             lw.log_metric("auc", 0.5, step=1.5)
         with pytest.raises(InvalidInput, match="limit is 8000"):

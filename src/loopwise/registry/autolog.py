@@ -1,25 +1,58 @@
 """``lw.autolog()``: scikit-learn's ``fit`` inside a run logs params, metrics and the model.
 
-Every estimator class scikit-learn exports gets its ``fit`` wrapped once. Inside an active
-run, the outermost ``fit`` (a pipeline's inner fits are not logged again) records the
-estimator's parameters, its training score (accuracy for classifiers, R² for regressors;
-plus ROC-AUC for binary classifiers with ``predict_proba``), and the fitted model,
-registered under ``registered_model_name`` when given or attached to the run otherwise.
-Outside a run, ``fit`` behaves exactly as before.
+Every ``fit`` scikit-learn's estimators use gets wrapped once, on the class that defines
+it (``RandomForestClassifier`` inherits its ``fit`` from ``BaseForest``, the searches
+theirs from ``BaseSearchCV``). Outside a run, ``fit`` behaves exactly as before.
+
+Which fits are recorded. Inside an active run, the outermost ``fit`` is recorded, once.
+Fits made while it runs (a pipeline's steps, a search's candidates and folds, its refit)
+belong to it and record nothing, whichever thread makes them: joblib's threading backend
+fits candidates on worker threads, and the run is the process's, not the thread's. Fits
+made by scikit-learn's cross-validation helpers (``cross_val_score``, ``cross_validate``,
+``cross_val_predict``, ``learning_curve``, ``validation_curve``,
+``permutation_test_score``) record nothing either: they fit throwaway clones, one per
+fold, and recording them registered one model per fold. They are recognised by a frame of
+``sklearn.model_selection._validation`` on the call stack, which also holds in forked
+worker processes.
+
+What a search records (``GridSearchCV``, ``RandomizedSearchCV``, ``HalvingGridSearchCV``,
+``HalvingRandomSearchCV``): one run. Params are the best candidate's (the searched ones
+at their best values) plus ``search``, ``search_candidates``, ``search_folds``,
+``search_scoring`` and ``search_refit``; metrics are ``best_cv_score`` and ``cv_<column>``
+for each ``mean_*``/``std_*`` column of ``cv_results_`` at the best candidate, plus the
+training metrics of the refit best estimator; ``cv_results_`` (one row per candidate) is
+attached as ``cv_results.csv``; the model is the refit best estimator, and there is none
+when ``refit=False``. Candidates do not become child runs: a grid of a few hundred
+candidates would bury the run list, and the table holds the same figures in one file.
+
+Param keys keep scikit-learn's spelling (``clf__C``), which the default key rule takes;
+under a rule that refuses it (``snake_case``) nested names are joined by ``/``
+(``clf/C``), and keys the rule refuses either way are skipped with one warning. Values
+that are not numbers, booleans, text or None (estimators, lists, kernels) are logged as
+their repr on one line, cut at :data:`MAX_REPR`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import re
+import sys
 import threading
 from typing import Any
 
-from loopwise.errors import ConfigurationError
+from loopwise.errors import ConfigurationError, InvalidInput
 
 log = logging.getLogger("loopwise.autolog")
 
-_state = threading.local()
+MAX_REPR = 250  # characters of a non-scalar param value's repr that are logged
+
+# Fits whose call stack passes through these modules are cross-validation clones.
+_CV_MODULES = frozenset({"sklearn.model_selection._validation"})
+
+_lock = threading.Lock()
+_recording = 0  # recorded fits in progress in this process (0 or 1)
 _patched: dict[type, Any] = {}
 _settings: dict[str, Any] = {}
 
@@ -38,31 +71,50 @@ def autolog(
             "autolog needs scikit-learn: pip install 'loopwise[demo]' or scikit-learn."
         ) from e
     if disable:
-        for cls, original in _patched.items():
-            cls.fit = original
+        for owner, original in _patched.items():
+            owner.fit = original
         _patched.clear()
         return
     _settings.update(log_models=log_models, registered_model_name=registered_model_name)
-    for _, cls in all_estimators():
-        original = cls.__dict__.get("fit")
-        if original is None or cls in _patched:
+    for cls in [cls for _, cls in all_estimators()] + _halving_searches():
+        owner = next((k for k in cls.__mro__ if "fit" in k.__dict__), None)
+        if owner is None or owner in _patched:
             continue
-        _patched[cls] = original
-        cls.fit = _wrap(original)
+        _patched[owner] = owner.__dict__["fit"]
+        owner.fit = _wrap(owner.__dict__["fit"])
+
+
+def _halving_searches() -> list[type]:
+    """The halving searches, which ``all_estimators`` lists only once they are enabled."""
+    try:
+        from sklearn.model_selection._search_successive_halving import (
+            HalvingGridSearchCV,
+            HalvingRandomSearchCV,
+        )
+    except ImportError:
+        return []
+    return [HalvingGridSearchCV, HalvingRandomSearchCV]
 
 
 def _wrap(original: Any) -> Any:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        global _recording
         from loopwise.tracking.fluent import active_run
 
-        if getattr(_state, "depth", 0) or active_run() is None:
+        if _recording or active_run() is None or _called_by_cross_validation():
             return original(self, *args, **kwargs)
-        _state.depth = 1
+        with _lock:
+            outermost = _recording == 0
+            if outermost:
+                _recording += 1
+        if not outermost:  # another thread started a recorded fit meanwhile
+            return original(self, *args, **kwargs)
         try:
             result = original(self, *args, **kwargs)
         finally:
-            _state.depth = 0
+            with _lock:
+                _recording -= 1
         X = args[0] if args else kwargs.get("X")
         y = args[1] if len(args) > 1 else kwargs.get("y")
         try:
@@ -74,36 +126,166 @@ def _wrap(original: Any) -> Any:
     return fit
 
 
+def _called_by_cross_validation() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") in _CV_MODULES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+# -- what is recorded ---------------------------------------------------------------------
+
+
 def _record(estimator: Any, X: Any, y: Any) -> None:
     import loopwise as lw
 
-    params = {
-        key.replace("__", "."): value
-        for key, value in estimator.get_params(deep=True).items()
-        if isinstance(value, str | int | float | bool) or value is None
-    }
-    lw.log_params({"estimator": type(estimator).__name__, **_safe_keys(params)})
-    metrics = _training_metrics(estimator, X, y)
+    if _is_search(estimator):
+        model = getattr(estimator, "best_estimator_", None)
+        params, metrics = _search_record(estimator)
+    else:
+        model = estimator
+        params, metrics = {**_params_of(estimator), "estimator": type(estimator).__name__}, {}
+    if model is not None:
+        metrics.update(_training_metrics(model, X, y))
+    rule = _key_rule()
+    lw.log_params(_allowed(params, rule, "params", nested="/"))
     if metrics:
-        lw.log_metrics(metrics)
-    if _settings.get("log_models", True):
-        name = _settings.get("registered_model_name")
-        if name:
-            lw.log_model(estimator, name=name, input_example=_head(X))
+        lw.log_metrics(_allowed(metrics, rule, "metrics"))
+    if _is_search(estimator):
+        lw.log_text(_results_table(estimator.cv_results_).to_csv(index=False), "cv_results.csv")
+    if model is not None and _settings.get("log_models", True):
+        _log_model(model, X)
+
+
+def _is_search(estimator: Any) -> bool:
+    """A fitted hyper-parameter search: ``cv_results_`` is a dict with one params per candidate."""
+    results = getattr(estimator, "cv_results_", None)
+    return isinstance(results, dict) and "params" in results
+
+
+def _search_record(search: Any) -> tuple[dict[str, Any], dict[str, float]]:
+    """Params and metrics of a search: its best candidate, and how it was found."""
+    results = search.cv_results_
+    best = getattr(search, "best_estimator_", None)
+    best_params = getattr(search, "best_params_", None)
+    if best is None:
+        from sklearn.base import clone
+
+        best = clone(search.estimator)
+        if best_params is not None:
+            best.set_params(**best_params)
+    skip: set[str] = set()
+    if best_params is None:  # no best candidate (several scorers, refit=False)
+        skip = set().union(*(candidate.keys() for candidate in results["params"]))
+    params = {
+        **_params_of(best, skip=skip),
+        "estimator": type(best).__name__,
+        "search": type(search).__name__,
+        "search_candidates": len(results["params"]),
+        "search_folds": getattr(search, "n_splits_", None),
+        "search_scoring": _value(getattr(search, "scoring", None)),
+        "search_refit": _value(getattr(search, "refit", None)),
+    }
+    metrics: dict[str, float] = {}
+    best_score = getattr(search, "best_score_", None)
+    if _is_number(best_score):
+        metrics["best_cv_score"] = float(best_score)
+    index = getattr(search, "best_index_", None)
+    if index is not None:
+        for column, values in results.items():
+            if column.startswith(("mean_", "std_")) and _is_number(values[int(index)]):
+                metrics[f"cv_{column}"] = float(values[int(index)])
+    return params, metrics
+
+
+def _params_of(estimator: Any, *, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """``get_params(deep=True)`` with loggable values, minus ``skip`` and their sub-params."""
+    prefixes = tuple(f"{name}__" for name in skip)
+    return {
+        key: _value(value)
+        for key, value in estimator.get_params(deep=True).items()
+        if key not in skip and not key.startswith(prefixes)
+    }
+
+
+def _value(value: Any) -> Any:
+    """A param value as logged: scalars as they are, anything else as a one-line repr."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # NumPy scalars
+        return value.item()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    text = _one_line(value)
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return value is not None and not isinstance(value, bool) and math.isfinite(value)
+    except TypeError:
+        return False
+
+
+def _results_table(results: dict[str, Any]) -> Any:
+    """``cv_results_`` as a DataFrame, one row per candidate, objects as one-line reprs."""
+    import pandas as pd
+
+    table = pd.DataFrame({key: values for key, values in results.items() if key != "params"})
+    for column in table.select_dtypes(include="object").columns:
+        table[column] = table[column].map(
+            lambda v: v if v is None or isinstance(v, str | int | float) else _one_line(v)
+        )
+    return table
+
+
+def _one_line(value: Any) -> str:
+    """``repr(value)`` on one line, without the memory addresses of functions."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(repr(value).split()))
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def _key_rule() -> Any:
+    from loopwise.tracking.fluent import active_run
+    from loopwise.tracking.naming import naming_rule
+
+    run = active_run()
+    return naming_rule(run.store.settings.key_rule) if run is not None else None
+
+
+def _allowed(
+    values: dict[str, Any], rule: Any, what: str, *, nested: str | None = None
+) -> dict[str, Any]:
+    """``values`` under keys the key rule takes: as spelt, else with ``__`` -> ``nested``."""
+    if rule is None:
+        return values
+    kept: dict[str, Any] = {}
+    refused: list[str] = []
+    for key, value in values.items():
+        spellings = [key] if nested is None else [key, key.replace("__", nested)]
+        for spelling in spellings:
+            try:
+                rule.check(spelling, kind="Key")
+            except InvalidInput:
+                continue
+            kept[spelling] = value
+            break
         else:
-            import tempfile
-            from pathlib import Path
+            refused.append(key)
+    if refused:
+        log.warning(
+            "autolog skipped %d %s whose keys the naming rule %r refuses: %s",
+            len(refused),
+            what,
+            rule.name,
+            ", ".join(refused[:10]) + (", ..." if len(refused) > 10 else ""),
+        )
+    return kept
 
-            from loopwise.registry.packaging import save_package
 
-            with tempfile.TemporaryDirectory() as tmp:
-                save_package(estimator, Path(tmp) / "model", input_example=_head(X))
-                lw.log_artifact(Path(tmp) / "model", "model")
-
-
-def _safe_keys(params: dict[str, Any]) -> dict[str, Any]:
-    """Param names as logged: estimator parameters are snake_case already."""
-    return {key.replace(".", "/"): value for key, value in params.items()}
+# -- metrics and the model ----------------------------------------------------------------
 
 
 def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
@@ -122,6 +304,24 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
     elif is_regressor(estimator):
         metrics["training_r2"] = float(estimator.score(X, y))
     return metrics
+
+
+def _log_model(model: Any, X: Any) -> None:
+    """Register ``model`` under the configured name, or attach it to the run."""
+    import loopwise as lw
+
+    name = _settings.get("registered_model_name")
+    if name:
+        lw.log_model(model, name=name, input_example=_head(X))
+        return
+    import tempfile
+    from pathlib import Path
+
+    from loopwise.registry.packaging import save_package
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_package(model, Path(tmp) / "model", input_example=_head(X))
+        lw.log_artifact(Path(tmp) / "model", "model")
 
 
 def _head(X: Any) -> Any:

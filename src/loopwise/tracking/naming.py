@@ -1,9 +1,17 @@
 """Names: readable run names, and the rule that param, metric and tag keys must follow.
 
 Runs get a memorable default name (``brave-otter-42``) so people can talk about them
-without copying ULIDs around. Keys get a consistent spelling (``snake_case`` by default)
-so that ``learningRate``, ``learning-rate`` and ``learning_rate`` do not end up as three
-different columns; a rejected key comes with the spelling to use instead.
+without copying ULIDs around.
+
+Keys are checked against a rule. The default, ``printable``, takes the keys that
+libraries already produce (scikit-learn's ``clf__C``, Keras' ``val_loss``, Lightning's
+``lr-Adam``, XGBoost's ``validation_0-logloss``, ``f1 (macro)``), so
+``lw.log_params(pipe.get_params())`` just works; it refuses only what breaks display,
+filtering or storage: empty keys, control and invisible characters, surrounding spaces,
+lone surrogates. Projects that want one spelling opt in to ``snake_case`` (or
+``kebab-case``, or a regex), so that ``learningRate``, ``learning-rate`` and
+``learning_rate`` do not end up as three different columns; a rejected key comes with
+the spelling to use instead.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from dataclasses import dataclass, field
 
 from loopwise.errors import ConfigurationError, InvalidInput
 
-__all__ = ["MAX_KEY_LENGTH", "NamingRule", "generate_run_name", "naming_rule"]
+__all__ = ["DEFAULT_KEY_RULE", "MAX_KEY_LENGTH", "NamingRule", "generate_run_name", "naming_rule"]
 
 MAX_KEY_LENGTH = 250
 
@@ -58,8 +66,26 @@ _KEBAB_SEGMENT = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators.
 _CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+# Lone surrogates: no UTF-8 encoding, so neither SQLite nor PostgreSQL can store them.
+_SURROGATE = "\ud800-\udfff"
+# Invisible format characters (soft hyphen, zero-width spaces and joiners, direction
+# marks and overrides, word joiner, BOM): two keys differing only by one look the same.
+_INVISIBLE = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+
+_UNPRINTABLE = _CONTROL + _SURROGATE + _INVISIBLE
+_EDGE_CHAR = rf"[^\s{_UNPRINTABLE}]"  # first and last character: not a space either
+
+# Rules that refuse only what cannot be shown, filtered or stored: no looser rule to
+# suggest when they refuse a key.
+_PERMISSIVE = {"printable", "any"}
+
+DEFAULT_KEY_RULE = "printable"
 
 _BUILTIN = {
+    "printable": (
+        rf"{_EDGE_CHAR}(?:[^{_UNPRINTABLE}]*{_EDGE_CHAR})?",
+        "any text without control or invisible characters, and without leading or trailing spaces",
+    ),
     "snake_case": (
         rf"{_SNAKE_SEGMENT}(?:[/.]{_SNAKE_SEGMENT})*",
         "words of lower-case or upper-case letters and digits joined by '_', "
@@ -69,7 +95,7 @@ _BUILTIN = {
         rf"{_KEBAB_SEGMENT}(?:/{_KEBAB_SEGMENT})*",
         "words of lower-case letters and digits joined by '-', segments separated by '/'",
     ),
-    "any": (f"[^{_CONTROL}]+", "any non-empty text without control characters"),
+    "any": (f"[^{_CONTROL}{_SURROGATE}]+", "any non-empty text without control characters"),
 }
 
 
@@ -107,15 +133,20 @@ class NamingRule:
             )
         if self.pattern.fullmatch(key) is None:
             suggestion = self._suggest(key)
-            fix = f"Use {suggestion!r} instead, or set" if suggestion else "Set"
             raise InvalidInput(
                 f"{kind} {key!r}{where} does not follow the naming rule {self.name!r} "
-                f"({self.description}). {fix} {setting} (for example to 'any') "
-                "to change the rule."
+                f"({self.description}). {self._fix(suggestion, setting)}"
             )
         if len(self._accepted) >= _ACCEPTED_CACHE_LIMIT:
             self._accepted.clear()
         self._accepted.add(key)
+
+    def _fix(self, suggestion: str | None, setting: str) -> str:
+        """How to get past a refusal: the suggested spelling, and a looser rule if any."""
+        if self.name in _PERMISSIVE:
+            return f"Use {suggestion!r} instead." if suggestion else "Choose a key that does."
+        fix = f"Use {suggestion!r} instead, or set" if suggestion else "Set"
+        return f"{fix} {setting} (for example to '{DEFAULT_KEY_RULE}') to change the rule."
 
     def _suggest(self, key: str) -> str | None:
         """Return a spelling of ``key`` that follows this rule, if one can be derived."""
@@ -132,7 +163,7 @@ class NamingRule:
 
 @functools.lru_cache(maxsize=32)
 def naming_rule(spec: str) -> NamingRule:
-    """Return the rule named ``spec``: "snake_case", "kebab-case", "any" or a regex.
+    """Return the rule named ``spec``: "printable", "snake_case", "kebab-case", "any" or a regex.
 
     Rules are cached, so every caller shares one rule (and its cache of accepted keys).
     A regular expression must match the whole key.
@@ -144,8 +175,8 @@ def naming_rule(spec: str) -> NamingRule:
         compiled = re.compile(spec)
     except re.error as exc:
         raise ConfigurationError(
-            f"Naming rule {spec!r} is neither 'snake_case', 'kebab-case' nor 'any', "
-            f"and is not a valid regular expression either: {exc}."
+            f"Naming rule {spec!r} is neither 'printable', 'snake_case', 'kebab-case' nor "
+            f"'any', and is not a valid regular expression either: {exc}."
         ) from None
     return NamingRule(spec, compiled, "keys must fully match this regular expression")
 
@@ -170,5 +201,7 @@ def _respell(key: str, joiner: str, separators: str) -> str:
 
 
 def _strip(key: str) -> str:
-    """Drop control characters and surrounding whitespace."""
-    return re.sub(f"[{_CONTROL}]", "", key).strip()
+    """Turn control characters (line breaks, tabs) into spaces, drop invisible ones and
+    lone surrogates, and trim surrounding whitespace."""
+    spaced = re.sub(f"[{_CONTROL}]+", " ", key)
+    return re.sub(f"[{_SURROGATE}{_INVISIBLE}]", "", spaced).strip()
