@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
 EVIDENTLY_VENV := .venv-evidently
 QUICK := $(if $(FULL),,--quick)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint format bench clean
 
@@ -36,17 +37,21 @@ $(EVIDENTLY_VENV)/.evidently-installed:
 	$(EVIDENTLY_VENV)/bin/python -m pip install -q 'evidently==0.7.23' 'pandas<3' pyarrow
 	touch $@
 
-## make demo: install loopwise and run the main job on the embedded store (./.loopwise)
+## make demo: install loopwise and run the examples on a store of their own (./.loopwise-demo),
+## reset on every run so each shows its own results; your ./.loopwise is never touched
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/quickstart.py
-	$(BIN)/python examples/data_checks.py
-	$(BIN)/python examples/model_registry.py
-	$(BIN)/python examples/serving.py
-	$(BIN)/python examples/monitoring.py
+	$(BIN)/python examples/demo.py
 
-## make test: lint, then the whole test suite (SQLite and PostgreSQL)
-test: lint
+## make test: lint, then the whole test suite (SQLite and PostgreSQL; the HTML reports in
+## Debian's Chromium, installed here when missing)
+test: lint | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/reports) drive the system's Chromium through Playwright; they
+# never download a browser (no `playwright install`).
+$(CHROMIUM):
+	command -v chromium >/dev/null 2>&1 || apt-get install -y chromium \
+		|| (apt-get update && apt-get install -y chromium)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -65,4 +70,4 @@ bench: $(BENCH_VENV)/.bench-installed $(EVIDENTLY_VENV)/.evidently-installed
 	done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .loopwise .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .loopwise-demo .pytest_cache .ruff_cache

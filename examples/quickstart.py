@@ -5,8 +5,9 @@ dataset that ships with scikit-learn, records each as a run (params, per-fold me
 a confusion-matrix artifact, the environment), then asks the store for the best run with
 ``search_runs`` and prints a comparison table.
 
-Run it with ``make demo`` (store in ./.loopwise) or point it elsewhere with
-LOOPWISE_STORE_URL / LOOPWISE_ARTIFACTS_URL.
+Run it with ``make demo`` (on the demo's own store, ./.loopwise-demo, reset each time), or
+with ``python examples/quickstart.py`` (on ./.loopwise, or where LOOPWISE_STORE_URL /
+LOOPWISE_ARTIFACTS_URL point).
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
-"""The examples run end to end, each on a fresh store of its own."""
+"""The examples run end to end, each on a fresh store of its own; ``make demo`` runs them on
+a store of its own that it resets, so a second demo reports what the first did."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +14,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO = "demo.py"  # runs the others: tested below, not once more per store
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != DEMO))
 def test_example_runs(script, store_url, tmp_path):
     env = dict(os.environ)
     env["LOOPWISE_STORE_URL"] = store_url
@@ -40,3 +45,84 @@ def test_readme_tracking_example_runs(lw, tmp_path):
     best = namespace["best"]
     assert len(best) == 1
     assert best["metrics.auc"].iloc[0] == 0.91
+
+
+def run_demo(cwd: Path, *examples: str) -> subprocess.CompletedProcess:
+    """``examples/demo.py`` in ``cwd``, with the user's store set to somewhere else."""
+    env = dict(os.environ)
+    env["LOOPWISE_STORE_URL"] = f"sqlite:///{cwd / 'users-own.db'}"
+    env["LOOPWISE_ARTIFACTS_URL"] = str(cwd / "users-own-artifacts")
+    env["LOOPWISE_CACHE_DIR"] = str(cwd / "cache")
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / DEMO), *examples],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def monitoring_figures(stdout: str) -> dict:
+    """What the monitoring example reports: windows, alerts, the retrain and the aliases."""
+    windows = stdout.split("figures per 6-hour window:\n", 1)[1].split("alerts:\n", 1)[0]
+    action = json.loads(stdout.split("retrain action: ", 1)[1].splitlines()[0])
+    return {
+        "windows": windows.splitlines()[1:],  # below the header
+        "alerts": re.findall(r"^  \[(\w+)\] ([\w-]+) from hour (\d+):", stdout, re.M),
+        "retrain": action["stdout"],
+        "aliases": re.search(r"^.* holds @challenger; .*$", stdout, re.M).group(0),
+    }
+
+
+def test_make_demo_runs_the_examples_through_the_demo_runner():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        ["make", "-n", "-o", ".venv/.demo-installed", "demo"],
+        cwd=EXAMPLES.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert dry.stdout.split() == [".venv/bin/python", f"examples/{DEMO}"]
+
+
+def test_a_second_demo_reports_its_own_results_not_both(tmp_path):
+    """Issue 13: run twice on one store, the demo listed every monitoring window twice and
+    showed the first run's alerts and retrain, with exit 0. Its own store, reset, fixes it."""
+    users_store = tmp_path / ".loopwise"
+    users_store.mkdir()
+    (users_store / "loopwise.db").write_text("the user's own store")
+    first = run_demo(tmp_path, "monitoring")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "demo: creating its own store at ./.loopwise-demo" in first.stdout
+    second = run_demo(tmp_path, "monitoring.py")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "demo: resetting its own store at ./.loopwise-demo (" in second.stdout
+
+    figures = monitoring_figures(first.stdout)
+    assert len(figures["windows"]) == 8  # 48 hours in 6-hour windows, each listed once
+    assert [(rule, hour) for _, rule, hour in figures["alerts"]] == [
+        ("age-drift", "24"),
+        ("accuracy-drop", "36"),
+    ]
+    assert "credit-risk-monitored/2 is now @challenger" in figures["retrain"]
+    assert monitoring_figures(second.stdout) == figures
+
+    # The user's store, wherever it is, is untouched.
+    assert (users_store / "loopwise.db").read_text() == "the user's own store"
+    assert not (tmp_path / "users-own.db").exists()
+    assert not (tmp_path / "users-own-artifacts").exists()
+
+
+def test_the_demo_deletes_no_folder_it_did_not_make(tmp_path):
+    lookalike = tmp_path / ".loopwise-demo"
+    lookalike.mkdir()
+    (lookalike / "notes.txt").write_text("mine")
+    refused = run_demo(tmp_path, "quickstart")
+    assert refused.returncode != 0
+    assert "was not made by the demo" in refused.stderr
+    assert (lookalike / "notes.txt").read_text() == "mine"
+    unknown = run_demo(tmp_path, "nope")
+    assert "no example named 'nope'" in unknown.stderr

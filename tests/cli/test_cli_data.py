@@ -78,6 +78,79 @@ def test_drift_and_fail_on_drift(invoke, files):
     assert "<svg" in (files / "d.html").read_text()
 
 
+@pytest.fixture
+def credit(tmp_path):
+    """ISLR ``Default``-like data: the label (Yes/No), a student flag, balance and income;
+    the current batch has balance in another unit (x 1.5), nothing else moved."""
+    rng = np.random.default_rng(3)
+
+    def frame(n: int) -> pd.DataFrame:
+        balance = rng.gamma(2.0, 420.0, n)
+        return pd.DataFrame(
+            {
+                "default": np.where(balance + rng.normal(0, 300, n) > 1800, "Yes", "No"),
+                "student": rng.choice(["Yes", "No"], n, p=[0.3, 0.7]),
+                "balance": balance,
+                "income": rng.normal(33_000, 13_000, n),
+            }
+        )
+
+    frame(6000).to_csv(tmp_path / "ref.csv", index=False)
+    current = frame(4000)
+    current["balance"] *= 1.5
+    current.to_csv(tmp_path / "scaled.csv", index=False)
+    return tmp_path
+
+
+def test_one_drifted_column_fails_the_gate_and_the_headline_names_it(invoke, credit):
+    ref, cur = str(credit / "ref.csv"), str(credit / "scaled.csv")
+    result = invoke("data", "drift", ref, cur, "--fail-on-drift")
+    assert result.exit_code == 1, result.output
+    assert "Drift in 1 of 4 columns: balance." in result.output
+    assert "No dataset drift" not in result.output
+
+    shared = invoke("data", "drift", ref, cur, "--fail-on-drift", "--share", "0.5")
+    assert shared.exit_code == 0, shared.output  # 1 of 4 is under half: the share rule passes
+    assert "Drift in 1 of 4 columns (25%, under the 50% share" in shared.output
+    as_json = json.loads(invoke("data", "drift", ref, cur, "--share", "0.5", "--json").stdout)
+    assert (as_json["drifted"], as_json["dataset_threshold"]) == (False, 0.5)
+
+    bad = invoke("data", "drift", ref, cur, "--share", "0")
+    assert bad.exit_code == 2
+    assert "--share" in bad.output
+    assert "(0, 1]" in bad.output
+
+
+def test_the_label_column_is_left_out_unless_named(invoke, credit, store_url, tmp_path):
+    ref, cur = str(credit / "ref.csv"), str(credit / "scaled.csv")
+    page_path = tmp_path / "d.html"
+    result = invoke("data", "drift", ref, cur, "--label", "default", "--html", str(page_path))
+    assert result.exit_code == 0, result.output
+    assert "Drift in 1 of 3 columns: balance." in result.output
+    assert "Label column default not checked" in result.output
+    page = page_path.read_text()
+    assert "Drift in 1 of 3 columns: balance." in page
+    assert "The label column default is not checked." in page
+    as_json = json.loads(invoke("data", "drift", ref, cur, "--label", "default", "--json").stdout)
+    assert as_json["label"] == "default"
+    assert [c["column"] for c in as_json["columns"]] == ["student", "balance", "income"]
+    named = invoke(
+        "data", "drift", ref, cur, "--label", "default", "--columns", "balance,default", "--json"
+    )
+    assert [c["column"] for c in json.loads(named.stdout)["columns"]] == ["balance", "default"]
+
+    # A logged dataset's schema names its label: drift leaves it out without --label.
+    import loopwise as lw
+
+    lw.configure(store_url=store_url, artifacts_url=str(tmp_path / "artifacts"))
+    train = pd.read_csv(ref)
+    lw.log_dataset(train, name="credit", schema=lw.infer_schema(train, label="default"))
+    context.reset()
+    logged = invoke("data", "drift", "datasets:/credit/1", cur, "--fail-on-drift")
+    assert logged.exit_code == 1, logged.output
+    assert "Drift in 1 of 3 columns: balance." in logged.output
+
+
 def test_quality(invoke, files):
     result = invoke("data", "quality", str(files / "ref.parquet"), "--target", "label", "--json")
     assert result.exit_code == 0, result.output

@@ -228,14 +228,78 @@ def test_integer_columns_with_few_values_are_categorical():
     assert grade.current.null_rate == pytest.approx(0.1)
 
 
-def test_dataset_verdict_uses_the_share_of_drifted_columns():
-    reference, current = mixed_frames()
+def test_one_drifted_column_makes_the_dataset_drifted_by_default():
+    """A unit change in one of four columns (issue 13: balance x 1.5) is drift, and the
+    headline says so, rather than "No dataset drift: 1 of 4 columns drifted (25% < 50%)"."""
+    rng = np.random.default_rng(21)
+
+    def frame(rows: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "student": rng.choice(["Yes", "No"], rows),
+                "balance": rng.gamma(2.0, 420.0, rows),
+                "income": rng.normal(33_000, 13_000, rows),
+                "age": rng.integers(18, 90, rows),
+            }
+        )
+
+    reference, current = frame(6000), frame(4000)
+    current = current.with_columns(pl.col("balance") * 1.5)
     report = detect_drift(reference, current)
+    assert report.drifted_columns == ["balance"]
+    assert report.dataset_threshold is None
+    assert report.drifted
+    assert report.summary() == "Drift in 1 of 4 columns: balance."
+    assert report.to_dict()["drifted"] is True
+
+    shared = detect_drift(reference, current, dataset_threshold=0.5)
+    assert not shared.drifted  # 25% < 50%: the share rule, when asked for
+    assert shared.summary() == (
+        "Drift in 1 of 4 columns (25%, under the 50% share that makes the dataset drifted): "
+        "balance."
+    )
+    same = detect_drift(reference, frame(4000))
+    assert not same.drifted
+    assert same.summary() == "No drift: none of the 4 columns checked drifted."
+
+
+def test_dataset_threshold_asks_for_the_share_rule():
+    reference, current = mixed_frames()
+    report = detect_drift(reference, current, dataset_threshold=0.5)
     assert report.drifted_columns == ["age"]
     assert report.share_drifted == 0.5
-    assert report.drifted  # 0.5 >= the default 0.5
+    assert report.drifted  # 0.5 >= 0.5
     assert not detect_drift(reference, current, dataset_threshold=0.75).drifted
     assert report.summary() == "Dataset drift: 1 of 2 columns drifted (50% ≥ 50%): age."
+
+
+def test_the_label_column_is_left_out_unless_named():
+    reference, current = mixed_frames()
+    reference = reference.with_columns(y=pl.Series(np.arange(reference.height) % 2))
+    current = current.with_columns(y=pl.Series((np.arange(current.height) % 5 == 0) * 1))
+    assert detect_drift(reference, current).drifted_columns == ["age", "y"]  # no label known
+
+    report = detect_drift(reference, current, label="y")
+    assert list(report.columns) == ["age", "country"]
+    assert report.label == "y"
+    assert "label column" in report.skipped["y"]
+    assert report.to_dict()["label"] == "y"
+    assert report.summary() == "Drift in 1 of 2 columns: age."
+    # Named explicitly, it is checked.
+    named = detect_drift(reference, current, ["age", "y"], label="y")
+    assert named.drifted_columns == ["age", "y"]
+    assert "y" in detect_drift(reference, current, label="y", tests={"y": "psi"}).columns
+    # Serving data without the label: fine, the label is only in the reference.
+    assert "y" not in detect_drift(reference, current.drop("y"), label="y").columns
+    assert detect_skew(reference, current, label="y").label == "y"
+
+
+def test_a_label_that_is_no_column_is_refused():
+    reference, current = mixed_frames()
+    with pytest.raises(InvalidInput, match=r"'label' parameter of detect_drift names column 'y'"):
+        detect_drift(reference, current, label="y")
+    with pytest.raises(InvalidInput, match=r"'label' parameter of detect_drift must be a column"):
+        detect_drift(reference, current, label=["age"])
 
 
 def test_columns_default_to_those_in_both_frames():
@@ -355,7 +419,8 @@ def test_an_empty_frame_is_refused(empty):
         ({"thresholds": {"age": 2}, "sample_size_threshold": 10**6}, r"a p-value in \(0, 1\)"),
         ({"thresholds": {"age": "high"}}, r"thresholds\['age'\] must be a number"),
         ({"tests": "ks"}, r"tests must map column names to a test name"),
-        ({"dataset_threshold": 0}, r"dataset_threshold must be a share in \(0, 1\]"),
+        ({"dataset_threshold": 0}, r"'dataset_threshold' parameter .* a share in \(0, 1\]"),
+        ({"dataset_threshold": True}, r"or None \(when any column drifted\)\. Got True"),
         ({"sample_size_threshold": -1}, r"sample_size_threshold must be 0 or more"),
         ({"columns": ["age"], "tests": {"country": "chi2"}}, r"name column 'country'"),
     ],
@@ -400,7 +465,8 @@ def report_of_every_kind() -> DriftReport:
 def test_to_dict_is_strict_json_and_stamped():
     report = report_of_every_kind()
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
+    assert (data["dataset_threshold"], data["label"]) == (None, None)
     assert data["loopwise_version"] == __version__
     assert data["share_drifted"] == report.share_drifted
     assert [c["column"] for c in data["columns"]] == list(report.columns)
@@ -421,6 +487,18 @@ def test_to_html_is_one_self_contained_file(tmp_path):
     flags = [report.columns[html.unescape(name)].drifted for name in cards]
     assert 0 < sum(flags) < len(flags)
     assert flags == sorted(flags, reverse=True)  # drifted columns first
+    assert html.escape(report.summary(), quote=False) in text  # the headline, as summary()
+    assert "counts as drifted when any column drifted" in text
+
+
+def test_the_html_headline_shows_drift_under_a_share_rule(tmp_path):
+    reference, current = mixed_frames()
+    report = detect_drift(reference, current, dataset_threshold=0.75)
+    text = report.to_html(tmp_path / "drift.html").read_text(encoding="utf-8")
+    assert "no dataset drift" not in text.lower()
+    assert "drift below the dataset share" in text
+    assert "Drift in 1 of 2 columns (50%, under the 75% share" in text
+    assert "when at least 75% of the columns drifted" in text
 
 
 # --- scale ------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each command reads a Parquet or CSV file (or a ``datasets:/`` reference), shows its steps
 with a progress display, prints a table for people or JSON with ``--json``, and writes a
 self-contained HTML report with ``--html``. ``validate`` exits with 1 when an error
-anomaly is found, and ``drift --fail-on-drift`` when the data drifted, so both can gate CI.
+anomaly is found, and ``drift --fail-on-drift`` when any column drifted (or, with
+``--share``, that share of them), so both can gate CI.
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ def _read(source: str) -> Any:
     from loopwise.data.frames import to_polars
 
     return to_polars(Path(source), what=source)
+
+
+def _schema_label(source: str) -> str | None:
+    """The label column of a ``datasets:/`` version's schema (None for files, or no label)."""
+    if not source.startswith("datasets:/"):
+        return None
+    from loopwise.context import get_store
+    from loopwise.data.datasets import get_dataset_version
+
+    schema = get_dataset_version(get_store(), source).schema
+    return (schema or {}).get("label")
 
 
 def _write_html(report: Any, path: Path | None) -> None:
@@ -182,15 +194,42 @@ def drift_command(
     columns: Annotated[
         str | None, typer.Option("--columns", help="Comma-separated columns (default: shared).")
     ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="The label (target) column: not checked unless --columns names it. "
+            "Default: the label of a datasets:/ reference's schema, if any.",
+        ),
+    ] = None,
+    share: Annotated[
+        float | None,
+        typer.Option(
+            "--share",
+            help="Count the data as drifted only when at least this share of the columns "
+            "drifted (e.g. 0.5). Default: when any column drifted.",
+        ),
+    ] = None,
     html: HtmlOption = None,
     as_json: JsonOption = False,
     fail_on_drift: Annotated[
-        bool, typer.Option("--fail-on-drift", help="Exit with 1 when the data drifted.")
+        bool,
+        typer.Option(
+            "--fail-on-drift",
+            help="Exit with 1 when the data drifted: any column, or --share of them.",
+        ),
     ] = False,
 ) -> None:
     """Compare two datasets column by column and say which drifted."""
-    from loopwise.data.drift import detect_drift
+    from loopwise.data.drift import LABEL_SKIPPED, detect_drift
 
+    if share is not None and not 0 < share <= 1:
+        raise typer.BadParameter(
+            f"must be a share of the columns in (0, 1], e.g. 0.5 for half; got {share:g}.",
+            param_hint="'--share'",
+        )
+    if label is None:
+        label = _schema_label(reference) or _schema_label(current)
     with _steps(3) as (step, done):
         step(f"reading {reference}")
         ref = _read(reference)
@@ -200,7 +239,7 @@ def drift_command(
         done()
         step("testing each column")
         wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-        report = detect_drift(ref, cur, wanted)
+        report = detect_drift(ref, cur, wanted, label=label, dataset_threshold=share)
         done()
     if as_json:
         print_json(report.to_dict())
@@ -219,6 +258,8 @@ def drift_command(
                 text("DRIFTED" if col.drifted else "no"),
             )
         console().print(table)
+        if report.skipped.get(label) == LABEL_SKIPPED:
+            print_note(f"Label column {label} not checked; name it in --columns to check it.")
     _write_html(report, html)
     if fail_on_drift and report.drifted:
         raise typer.Exit(1)

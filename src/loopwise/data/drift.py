@@ -2,7 +2,7 @@
 
 A model is only as good as the match between the data it was trained on and the data it
 sees. :func:`detect_drift` compares two frames column by column and says which columns
-moved, by how much, and whether enough of them moved to call the dataset drifted.
+moved, by how much, and whether the dataset as a whole counts as drifted.
 Training–serving skew is the same question with the training set as reference:
 :func:`detect_skew` is that call under its own name.
 
@@ -44,10 +44,22 @@ statistic (very heavy tails or far outliers), the distance is computed exactly f
 arrays instead. On 1,000,000 rows x 20 columns this runs in well under a second; Evidently's
 data-drift preset takes about a minute on the same data.
 
-The verdict for the dataset: drifted when the share of drifted columns reaches
-``dataset_threshold`` (0.5). ``DriftReport.to_dict()`` is JSON (stamped with
-``format_version``); ``DriftReport.to_html(path)`` writes one self-contained page, rendered
-by :mod:`loopwise.data.drift_html`.
+The verdict for the dataset: by default any drifted column makes it drifted, so a gate
+such as ``loopwise data drift --fail-on-drift`` fails when one feature moved (a unit change
+in one column is exactly what it must catch; a share rule let one drifted column out of
+four pass as "no drift"). ``dataset_threshold=0.5`` asks for the share rule instead: drifted
+when at least that share of the checked columns drifted. Either way ``summary()`` names the
+columns that drifted.
+
+The label (target) column is left out unless asked for: its distribution moving is a
+change of prior or of concept, which evaluation and monitoring measure against labels,
+and counting it as a drifted feature blurs what moved in the inputs. ``label=`` names it;
+it is then reported in ``skipped``, and checked only when ``columns``, ``tests`` or
+``thresholds`` name it explicitly.
+
+``DriftReport.to_dict()`` is JSON (stamped with ``format_version``; version 2 added the
+``label`` and the any-column rule, ``dataset_threshold`` None); ``DriftReport.to_html(path)``
+writes one self-contained page, rendered by :mod:`loopwise.data.drift_html`.
 """
 
 from __future__ import annotations
@@ -66,7 +78,7 @@ from loopwise.data.frames import DataLike, to_polars
 from loopwise.errors import InvalidInput
 from loopwise.reporting import write_page
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -80,6 +92,7 @@ PSI_EPSILON = 1e-4  # share put in empty bins so the PSI logarithm stays finite
 HISTOGRAM_BINS = 20  # bins of the numeric charts in the HTML report
 TOP_CATEGORIES = 10  # categories drawn per column in the HTML report
 QUANTILE_BINS = 10  # reference-decile bins for numeric psi and jensenshannon
+LABEL_SKIPPED = "the label column: checked only when named in the columns to check"
 
 _FINE_BINS = HISTOGRAM_BINS * 32_768  # histogram behind the large-sample Wasserstein distance
 _EXACT_UP_TO = 100_000  # at most this many values a side: exact Wasserstein from sorted arrays
@@ -145,14 +158,20 @@ class ColumnDrift:
 
 @dataclass(frozen=True, repr=False)
 class DriftReport:
-    """Per-column drift results and the verdict for the dataset."""
+    """Per-column drift results and the verdict for the dataset.
+
+    ``dataset_threshold`` None: any drifted column makes the dataset drifted; a share:
+    drifted when at least that share of the checked columns drifted. ``label`` is the label
+    column the caller named (left out unless asked for; see ``skipped``).
+    """
 
     columns: dict[str, ColumnDrift]
-    dataset_threshold: float
+    dataset_threshold: float | None
     sample_size_threshold: int
     reference_rows: int
     current_rows: int
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not checked
+    label: str | None = None
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -164,23 +183,32 @@ class DriftReport:
 
     @property
     def drifted(self) -> bool:
-        """Dataset drift: the share of drifted columns reaches ``dataset_threshold``."""
+        """Dataset drift: any column drifted, or (with ``dataset_threshold``) at least
+        that share of the columns."""
+        if self.dataset_threshold is None:
+            return bool(self.drifted_columns)
         return bool(self.columns) and self.share_drifted >= self.dataset_threshold
 
     def summary(self) -> str:
-        """One line: the verdict, how many columns drifted, and which."""
+        """One line that never hides a drifted column: how many drifted, which, and the
+        verdict for the dataset when a share rule decides it."""
         names = self.drifted_columns
-        head = "Dataset drift" if self.drifted else "No dataset drift"
-        compare = "≥" if self.drifted else "<"
-        line = (
-            f"{head}: {len(names)} of {len(self.columns)} columns drifted "
-            f"({self.share_drifted:.0%} {compare} {self.dataset_threshold:.0%})"
+        total = len(self.columns)
+        if not names:
+            return f"No drift: none of the {total} columns checked drifted."
+        shown = ", ".join(names[:5])
+        if len(names) > 5:
+            shown += f" and {len(names) - 5} more"
+        if self.dataset_threshold is None:
+            return f"Drift in {len(names)} of {total} columns: {shown}."
+        share, rule = f"{self.share_drifted:.0%}", f"{self.dataset_threshold:.0%}"
+        if self.drifted:
+            counts = f"{len(names)} of {total} columns drifted"
+            return f"Dataset drift: {counts} ({share} ≥ {rule}): {shown}."
+        return (
+            f"Drift in {len(names)} of {total} columns ({share}, under the {rule} share that "
+            f"makes the dataset drifted): {shown}."
         )
-        if names:
-            shown = ", ".join(names[:5])
-            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-            line += f": {shown}{more}"
-        return line + "."
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data, stamped with its format and loopwise version."""
@@ -190,6 +218,7 @@ class DriftReport:
             "drifted": self.drifted,
             "share_drifted": self.share_drifted,
             "dataset_threshold": self.dataset_threshold,
+            "label": self.label,
             "sample_size_threshold": self.sample_size_threshold,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
@@ -214,23 +243,27 @@ def detect_drift(
     current: DataLike,
     columns: Sequence[str] | None = None,
     *,
+    label: str | None = None,
     tests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     sample_size_threshold: int = 1000,
-    dataset_threshold: float = 0.5,
+    dataset_threshold: float | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
     ``reference`` and ``current`` are pandas or Polars DataFrames, Arrow tables or paths to
     Parquet/CSV files. ``columns`` defaults to the columns present in both (except those
-    entirely null in the reference or of a type no test supports). ``tests`` and
-    ``thresholds`` override the defaults per column (see the module docstring);
-    ``sample_size_threshold`` is the reference size up to which p-value tests are used;
-    the dataset drifts when the share of drifted columns is at least ``dataset_threshold``.
+    entirely null in the reference or of a type no test supports, and ``label``). ``label``
+    names the label (target) column, left out unless ``columns``, ``tests`` or
+    ``thresholds`` name it. ``tests`` and ``thresholds`` override the defaults per column
+    (see the module docstring); ``sample_size_threshold`` is the reference size up to which
+    p-value tests are used. The dataset drifts when any column drifted, or, with
+    ``dataset_threshold`` (a share such as 0.5), when at least that share of them did.
     """
     ref = to_polars(reference, what="reference")
     cur = to_polars(current, what="current")
     _check_settings(sample_size_threshold, dataset_threshold)
+    _check_label(label, ref, cur)
     for frame, what in ((ref, "reference"), (cur, "current")):
         if frame.height == 0:
             raise InvalidInput(
@@ -238,18 +271,19 @@ def detect_drift(
             )
     test_map = _check_mapping(tests, "tests", (str,), "a test name")
     threshold_map = _check_mapping(thresholds, "thresholds", (int, float), "a number")
-    plans, skipped = _plan(ref, cur, columns, test_map, threshold_map, sample_size_threshold)
+    plans, skipped = _plan(ref, cur, columns, label, test_map, threshold_map, sample_size_threshold)
     results = {}
     for plan in plans:
         measure = _numeric_drift if plan.kind == NUMERIC else _categorical_drift
         results[plan.column] = measure(plan, ref[plan.column], cur[plan.column])
     return DriftReport(
         columns=results,
-        dataset_threshold=float(dataset_threshold),
+        dataset_threshold=None if dataset_threshold is None else float(dataset_threshold),
         sample_size_threshold=sample_size_threshold,
         reference_rows=ref.height,
         current_rows=cur.height,
         skipped=skipped,
+        label=label,
     )
 
 
@@ -281,10 +315,30 @@ def _check_settings(sample_size_threshold: Any, dataset_threshold: Any) -> None:
         )
     if sample_size_threshold < 0:
         raise InvalidInput(f"sample_size_threshold must be 0 or more; got {sample_size_threshold}.")
-    if not _is_number(dataset_threshold) or not 0 < dataset_threshold <= 1:
+    if dataset_threshold is not None and (
+        not _is_number(dataset_threshold) or not 0 < dataset_threshold <= 1
+    ):
         raise InvalidInput(
-            f"dataset_threshold must be a share in (0, 1] (0.5: half the columns drifted); "
-            f"got {dataset_threshold!r}."
+            "The 'dataset_threshold' parameter of detect_drift must be a share in (0, 1] "
+            "(0.5: drifted when half the columns drifted) or None (when any column drifted). "
+            f"Got {dataset_threshold!r} instead."
+        )
+
+
+def _check_label(label: Any, ref: pl.DataFrame, cur: pl.DataFrame) -> None:
+    if label is None:
+        return
+    if not isinstance(label, str):
+        raise InvalidInput(
+            "The 'label' parameter of detect_drift must be a column name or None. "
+            f"Got {label!r} instead."
+        )
+    if label not in ref.columns and label not in cur.columns:
+        shown = ", ".join(ref.columns[:20]) + (" ..." if ref.width > 20 else "")
+        raise InvalidInput(
+            f"The 'label' parameter of detect_drift names column {label!r}, which is in "
+            f"neither reference nor current (reference columns: {shown}). Check the name, "
+            "or pass label=None."
         )
 
 
@@ -312,6 +366,7 @@ def _plan(
     ref: pl.DataFrame,
     cur: pl.DataFrame,
     columns: Sequence[str] | None,
+    label: str | None,
     tests: dict[str, str],
     thresholds: dict[str, float],
     sample_size_threshold: int,
@@ -331,6 +386,9 @@ def _plan(
         explicit = set(overridden)
         for column in overridden:
             _require_column(column, ref, cur)
+        if label in names and label not in explicit:
+            names.remove(label)
+            skipped[label] = LABEL_SKIPPED
     else:
         if isinstance(columns, str):
             columns = [columns]

@@ -40,13 +40,33 @@ def render_html(report: DriftReport) -> str:
     return page("Data drift report", _html_body(report), subtitle=subtitle)
 
 
+def _verdict(report: DriftReport) -> str:
+    """The badge: drift wherever a column drifted, even under a share rule's verdict."""
+    if report.drifted:
+        return badge("dataset drift" if report.dataset_threshold else "drift", "error")
+    if report.drifted_columns:
+        return badge("drift below the dataset share", "warning")
+    return badge("no drift", "ok")
+
+
+def _rule(report: DriftReport) -> str:
+    """How the dataset verdict was reached, and what was left out on purpose."""
+    if report.dataset_threshold is None:
+        rule = "The dataset counts as drifted when any column drifted."
+    else:
+        rule = (
+            f"The dataset counts as drifted when at least {report.dataset_threshold:.0%} "
+            "of the columns drifted."
+        )
+    if report.label is not None and report.label not in report.columns:
+        rule += f" The label column {report.label} is not checked."
+    return rule
+
+
 def _html_body(report: DriftReport) -> str:
-    drifted = len(report.drifted_columns)
-    verdict = badge("dataset drift", "error") if report.drifted else badge("no dataset drift", "ok")
     parts = [
-        f"<p>{verdict} {drifted} of {len(report.columns)} columns drifted "
-        f"({report.share_drifted:.0%}); the dataset counts as drifted from "
-        f"{report.dataset_threshold:.0%}.</p>",
+        f"<p>{_verdict(report)} {esc(report.summary())}</p>",
+        f'<p class="meta">{esc(_rule(report))}</p>',
         '<p class="meta">p-value tests (ks, chi2) flag a column when p &lt; threshold; '
         "distances (wasserstein, jensenshannon, psi) when the statistic ≥ threshold. Missing "
         "values are left out of the tests.</p>",
