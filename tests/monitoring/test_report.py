@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
+import polars as pl
 import pytest
 
 from loopwise.errors import NotFound
@@ -15,6 +17,16 @@ from loopwise.monitoring.alerting import evaluate_alerts
 from loopwise.monitoring.report import monitor_report
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
+from loopwise.monitoring.time_chart import (
+    Line,
+    Marker,
+    nice_ticks,
+    text_width,
+    tick_label,
+    time_chart_svg,
+    time_ticks,
+)
+from loopwise.serving.prediction_log import log_predictions
 from tests.cli.test_monitor_cli import RANGE, logged  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -99,6 +111,66 @@ def test_report_data_round_trips_as_json(store, stored):
     assert len(data["windows"]) == 7
     assert data["alerts"][0]["metric"] == "drifted.income"
     assert data["baselines"][V1]["perf.f1"] == 0.81
+
+
+def _ab_windows(store, *, log: bool = True) -> None:
+    """Eight hourly windows: V1 alone (0-1), V1 and V2 side by side as variants "control"
+    and "treatment" (2-5, the larger part alternating), V2 alone (6-7)."""
+    for i in range(8):
+        if 2 <= i < 6:
+            a, b = (520, 480) if i % 2 else (480, 520)
+            save_window(store, [_window(i, V1, a), _window(i, V2, b)])
+            if log:
+                for variant, model in (("control", V1), ("treatment", V2)):
+                    frame = pl.DataFrame({"prediction": [0, 1], "timestamp": [T0 + i * HOUR] * 2})
+                    log_predictions(store, "churn-api", frame, model=model, variant=variant)
+        else:
+            save_window(store, [_window(i, V1 if i < 2 else V2)])
+
+
+def test_versions_answering_side_by_side_are_variants_not_changes(store):
+    _ab_windows(store)
+    report = monitor_report(store, "churn")
+    assert [(c.at, c.previous, c.model) for c in report.model_changes] == [
+        (T0 + 2 * HOUR, V1, f"{V1} + {V2}"),
+        (T0 + 6 * HOUR, f"{V1} + {V2}", V2),
+    ]
+    assert [(p.start, p.end, p.models) for p in report.periods] == [
+        (T0, T0 + 2 * HOUR, (V1,)),
+        (T0 + 2 * HOUR, T0 + 6 * HOUR, (V1, V2)),
+        (T0 + 6 * HOUR, T0 + 8 * HOUR, (V2,)),
+    ]
+    assert report.concurrent
+    ab = report.periods[1]
+    assert [(v.name, v.rows) for v in ab.variants] == [("control", 2000), ("treatment", 2000)]
+    assert ab.describe() == "variants control (churn/1, 50%) and treatment (churn/2, 50%)"
+    assert report.periods[0].describe() == V1
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["periods"][1]["variants"][0] == {
+        "model": V1, "name": "control", "rows": 2000, "share": 0.5,
+    }  # fmt: skip
+    # a version's own figures, None where it did not answer
+    own = [v for _, v, _ in report.series("perf.f1", model=V2)]
+    assert own[:2] == [None, None]
+    assert None not in own[2:]
+
+
+def test_variants_whose_log_is_gone_are_named_by_version(store):
+    _ab_windows(store, log=False)
+    period = monitor_report(store, "churn").periods[1]
+    assert period.describe() == "versions churn/1 (50%) and churn/2 (50%) side by side"
+
+
+def test_html_shows_variants_and_a_line_per_version(store, tmp_path):
+    _ab_windows(store)
+    text = monitor_report(store, "churn").to_html(tmp_path / "ab.html").read_text()
+    assert "variants control (churn/1, 50%) and treatment (churn/2, 50%)" in text
+    assert "2 change(s) of the live version(s)" in text
+    drift = text.split("<h2>Feature drift</h2>")[1].split("<h2>")[0]
+    first_chart = drift.split("</svg>")[0]
+    assert first_chart.count("<title>v1 drift.share</title>") == 1  # a line per version
+    assert first_chart.count("<title>v2 drift.share</title>") == 1
+    assert first_chart.count('stroke-dasharray="2 2"') == 2  # two changes, not one a window
 
 
 def test_the_range_keeps_windows_starting_in_it(store, stored):
@@ -211,3 +283,67 @@ def test_cli_errors_exit_1(invoke, logged, args, message):  # noqa: F811
     assert message in result.stderr
     assert "loopwise monitor run" in result.stderr or "--start" in message
     assert "Traceback" not in result.output
+
+
+# -- the chart's layout -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"), [(0.0, 0.0), (0.2, 0.2), (0.0013, 0.0192), (0.427, 0.5), (9.24, 10.7), (-3, 12e6)]
+)
+def test_y_ticks_cover_the_values_with_distinct_labels(lo, hi):
+    ticks = nice_ticks(lo, hi)
+    assert ticks[0] <= lo
+    assert ticks[-1] >= hi
+    assert ticks[0] < ticks[-1]
+    assert 2 <= len(ticks) <= 7
+    labels = [tick_label(t, ticks[1] - ticks[0]) for t in ticks]
+    assert len(set(labels)) == len(labels), labels
+
+
+@pytest.mark.parametrize(
+    ("hours", "start_hour"), [(48, 0), (24, 6), (96, 0), (3, 0), (21 * 24, 0), (24 * 400, 0)]
+)
+def test_time_ticks_are_distinct_and_fit_side_by_side(hours, start_hour):
+    x0 = (T0 + timedelta(hours=start_hour)).timestamp()
+    x1 = x0 + hours * 3600
+    ticks = time_ticks(x0, x1, 40, 308, 320)
+    labels = [t for _, t in ticks]
+    assert len(set(labels)) == len(labels) >= 2, labels
+    assert all(x0 <= x <= x1 for x, _ in ticks)
+    xs = [40 + 268 * (x - x0) / (x1 - x0) for x, _ in ticks]
+    for (a, ta), (b, tb) in pairwise(zip(xs, labels, strict=True)):
+        assert b - a >= (text_width(ta) + text_width(tb)) / 2, (ta, tb)
+
+
+def test_chart_draws_inside_its_plot_and_thins_marker_labels():
+    x0 = T0.timestamp()
+    markers = [Marker(x0 + i * 1800, f"v{i}", f"change {i}") for i in range(1, 40)]
+    points = [(x0 + i * 3600, float(i % 5)) for i in range(24)]
+    svg = time_chart_svg(
+        [Line("a", points, "#000"), Line("b", [(x0, -2.0), (x0 + 86400, 7.5)], "#111")],
+        (x0, x0 + 86400),
+        chart_id="t",
+        markers=markers,
+    )
+    assert 'style="max-width:100%' in svg  # shrinks with its card
+    assert '<clipPath id="clip-t">' in svg
+    assert 'clip-path="url(#clip-t)"' in svg
+    width, height = 320, 170
+    top, bottom = 16, height - 20
+    for cy in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg):
+        assert top <= float(cy) <= bottom
+    ys = [float(y) for y in re.findall(r"<text[^>]*>(-?[\d.]+)</text>", svg)]
+    assert min(ys) <= -2.0  # the y-scale covers both lines
+    assert max(ys) >= 7.5
+    # 39 markers, every one drawn; only the labels that fit are printed
+    assert svg.count('stroke-dasharray="2 2"') == 39
+    printed = [
+        (float(x), label)
+        for x, label in re.findall(r'<text x="([\d.]+)" y="11" [^>]*>(v\d+)<title>', svg)
+    ]
+    assert 3 <= len(printed) < 39
+    for (a, label), (b, _) in pairwise(printed):
+        assert b - a >= text_width(label)
+    xs = [x for x, _ in printed]
+    assert all(0 <= x <= width for x in xs)

@@ -31,6 +31,7 @@ from loopwise.reporting import (
 TOLERANCE = 0.05
 MAX_BARS = 40
 FLAG_COLOR = "#d64545"
+LABEL_CHARS = 21  # what the 126 px label column holds at 10 px (about 6 px a character)
 
 
 def render_html(evaluation: Evaluation) -> str:
@@ -190,7 +191,7 @@ def _bars(labels: list[str], values: list[float], overall: float, flags: list[bo
         y = 4 + i * row_h
         parts.append(
             f'<text x="{label_w - 4}" y="{y + 11}" font-size="10" text-anchor="end" '
-            f'fill="#3e4c59">{esc(label[:26])}</text>'
+            f'fill="#3e4c59">{esc(_short(label))}</text>'
         )
         if math.isnan(value):
             text = "NaN"
@@ -215,3 +216,15 @@ def _bars(labels: list[str], values: list[float], overall: float, flags: list[bo
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _short(label: str, limit: int = LABEL_CHARS) -> str:
+    """A slice label that fits the label column: a long value is cut with an ellipsis and
+    its row count kept (the bar's tooltip holds the whole label)."""
+    if len(label) <= limit:
+        return label
+    head, sep, count = label.rpartition(" (n=")
+    if not sep:
+        return label[: limit - 1] + "…"
+    tail = sep + count
+    return head[: max(limit - len(tail) - 1, 1)] + "…" + tail

@@ -1,11 +1,13 @@
 """The HTML page of a monitor report (:meth:`~loopwise.monitoring.report.MonitorReport.to_html`).
 
-Pure rendering from the :mod:`loopwise.reporting` pieces plus an inline-SVG time-series
-chart (:func:`line_chart_svg`): summary, model versions, feature drift (one card per
-feature and the drift share), predictions against the baseline (dashed), live performance
-overall and per slice, service figures, data quality and the alerts (a timeline and a
-table). Every chart draws a vertical marker where the model version changed and a band
-over each window an alert on that metric fired in. No JavaScript, no network fetch.
+Pure rendering from the :mod:`loopwise.reporting` pieces plus the time-series charts of
+:mod:`loopwise.monitoring.time_chart`: summary, what was live when (model versions, and
+versions answering side by side as variants), feature drift (one card per feature and the
+drift share), predictions against the baseline (dashed), live performance overall and per
+slice, service figures, data quality and the alerts (a timeline and a table). Every chart
+draws a vertical marker where what was live changed and a band over each window an alert on
+that metric fired in. Where versions answered side by side (an A/B split), every chart draws
+one line per version instead of one line. No JavaScript, no network fetch.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from datetime import datetime, timedelta
 
 from loopwise.monitoring.report import MonitorReport
 from loopwise.monitoring.results import OVERALL
+from loopwise.monitoring.time_chart import Line, Marker, time_chart_svg
 from loopwise.reporting import Markup, badge, esc, legend, page, table
 
 PALETTE = ("#3e7cb1", "#e8845c", "#5aa469", "#9c6ade", "#d6a13b", "#3fa7a3", "#c05780")
 BASELINE_COLOR = "#616e7c"
-MARKER_COLOR = "#7b8794"
-ALERT_COLOR = "#d64545"
 PREDICTION_METRICS = ("prediction.mean", "prediction.positive_rate", "prediction.std")
 SERVICE_METRICS = (
     ("latency_p95_ms", "p95 latency (ms)"),
@@ -29,94 +30,6 @@ SERVICE_METRICS = (
 )
 
 Point = tuple[float, float | None]
-
-
-def line_chart_svg(
-    series: Sequence[tuple[str, Sequence[Point], str, bool]],
-    x_range: tuple[float, float],
-    *,
-    markers: Sequence[tuple[float, str]] = (),
-    bands: Sequence[tuple[float, float, str]] = (),
-    x_labels: tuple[str, str] = ("", ""),
-    show_y: bool = True,
-    width: int = 520,
-    height: int = 170,
-) -> str:
-    """Lines over time: ``series`` holds (label, [(x, y or None)], colour, dashed); a None
-    breaks the line. ``markers`` are vertical lines (x, label), ``bands`` shaded spans
-    (x0, x1, label), both within ``x_range``; ``show_y=False`` leaves out the y-axis figures."""
-    left, right, top, bottom = 44, 8, 8, 20
-    plot_w, plot_h = width - left - right, height - top - bottom
-    ys = [y for _, points, _, _ in series for _, y in points if y is not None]
-    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    if hi == lo:
-        lo, hi = lo - (abs(lo) * 0.1 or 0.5), hi + (abs(hi) * 0.1 or 0.5)
-    x0, x1 = x_range
-    span = (x1 - x0) or 1.0
-
-    def sx(x: float) -> float:
-        return left + plot_w * (x - x0) / span
-
-    def sy(y: float) -> float:
-        return top + plot_h * (1 - (y - lo) / (hi - lo))
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">',
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
-        'stroke="#e4e7eb"/>',
-    ]
-    for a, b, label in bands:
-        xa, xb = sx(max(a, x0)), sx(min(b, x1))
-        parts.append(
-            f'<rect x="{xa:.1f}" y="{top}" width="{max(xb - xa, 2):.1f}" height="{plot_h}" '
-            f'fill="{ALERT_COLOR}" fill-opacity="0.12"><title>{esc(label)}</title></rect>'
-        )
-    for x, label in markers:
-        parts.append(
-            f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" y2="{top + plot_h}" '
-            f'stroke="{MARKER_COLOR}" stroke-width="1.5" stroke-dasharray="2 2">'
-            f"<title>{esc(label)}</title></line>"
-            f'<text x="{sx(x) + 2:.1f}" y="{top + 9}" font-size="9" fill="{MARKER_COLOR}">'
-            f"{esc(label)}</text>"
-        )
-    for label, points, color, dashed in series:
-        dash = ' stroke-dasharray="5 4"' if dashed else ""
-        runs: list[list[tuple[float, float]]] = [[]]
-        for x, y in points:
-            if y is None:
-                runs.append([])
-            else:
-                runs[-1].append((sx(x), sy(y)))
-        for run in runs:
-            if len(run) > 1:
-                path = " ".join(f"{a:.1f},{b:.1f}" for a, b in run)
-                parts.append(
-                    f'<polyline points="{path}" fill="none" stroke="{color}" '
-                    f'stroke-width="1.6"{dash}><title>{esc(label)}</title></polyline>'
-                )
-        if not dashed:
-            for x, y in points:
-                if y is not None:
-                    parts.append(
-                        f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.2" fill="{color}">'
-                        f"<title>{esc(label)}: {y:.4g}</title></circle>"
-                    )
-    if show_y:
-        parts.append(
-            f'<text x="{left - 3}" y="{top + 8}" font-size="9" fill="#616e7c" '
-            f'text-anchor="end">{hi:.3g}</text>'
-            f'<text x="{left - 3}" y="{top + plot_h}" font-size="9" fill="#616e7c" '
-            f'text-anchor="end">{lo:.3g}</text>'
-        )
-    parts.append(
-        f'<text x="{left}" y="{height - 5}" font-size="9" fill="#616e7c">'
-        f"{esc(x_labels[0])}</text>"
-        f'<text x="{width - right}" y="{height - 5}" font-size="9" fill="#616e7c" '
-        f'text-anchor="end">{esc(x_labels[1])}</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def render_html(report: MonitorReport) -> str:
@@ -132,13 +45,30 @@ def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
+def short_names(models: Sequence[str]) -> dict[str, str]:
+    """Short chart labels: "v3" for "name/3" when every version is of one model, else the
+    whole "name/version"."""
+    names = {m.rpartition("/")[0] for m in models}
+    if len(names) == 1 and all(m.rpartition("/")[2].isdigit() for m in models):
+        return {m: f"v{m.rpartition('/')[2]}" for m in models}
+    return {m: m for m in models}
+
+
 class _Body:
     def __init__(self, report: MonitorReport) -> None:
         self.r = report
-        self.t0 = report.start.timestamp()
-        self.x_range = (self.t0, report.end.timestamp())
-        self.x_labels = (_time(report.start), _time(report.end))
-        self.markers = [(c.at.timestamp(), c.model) for c in report.model_changes]
+        self.x_range = (report.start.timestamp(), report.end.timestamp())
+        self.short = short_names(report.models)
+        self.markers = [
+            Marker(
+                c.at.timestamp(),
+                "+".join(self.short.get(m, m) for m in c.model.split(" + ")),
+                f"{_time(c.at)} UTC: {c.previous or '–'} → {c.model}",
+            )
+            for c in report.model_changes
+        ]
+        # one line per version where versions answered side by side, else one line
+        self.lanes: list[str | None] = list(report.models) if report.concurrent else [None]
         self.ends = {w.start: w.end for w in report.windows}
         step = self._window_length()
         self.bands: dict[tuple[str, str], list[tuple[float, float, str]]] = {}
@@ -148,6 +78,7 @@ class _Body:
             stop = max(stop, start + step)
             label = f"alert {a.rule} ({a.state}): {a.message}"
             self.bands.setdefault((a.slice, a.metric), []).append((start, stop, label))
+        self._charts = 0
 
     def _window_length(self) -> float:
         lengths = [(w.end - w.start).total_seconds() for w in self.r.windows]
@@ -155,41 +86,75 @@ class _Body:
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def points(self, metric: str, slice: str = OVERALL) -> list[Point]:
-        """One point per window, at its middle."""
-        return [(self._middle(s), v) for s, v, _ in self.r.series(metric, slice)]
+    def points(self, metric: str, slice: str = OVERALL, model: str | None = None) -> list[Point]:
+        """One point per window, at its middle (``model``: that version's figures only)."""
+        return [(self._middle(s), v) for s, v, _ in self.r.series(metric, slice, model)]
 
     def _middle(self, start: datetime) -> float:
         return (start.timestamp() + self.ends[start].timestamp()) / 2
 
-    def baseline_points(self, metric: str) -> list[Point]:
+    def baseline_points(self, metric: str, model: str | None = None) -> list[Point]:
         """The baseline of the model live in each window: a step line, over each window."""
         out: list[Point] = []
-        for s, _, model in self.r.series(metric):
-            value = self.r.baselines.get(model, {}).get(metric)
-            out += [(s.timestamp(), value), (self.ends[s].timestamp(), value)]
+        for s, value, live in self.r.series(metric, OVERALL, model):
+            base = self.r.baselines.get(live, {}).get(metric)
+            if model is not None and value is None:
+                base = None  # that version did not answer in this window
+            out += [(s.timestamp(), base), (self.ends[s].timestamp(), base)]
         return out
 
     def has(self, metric: str, slice: str = OVERALL) -> bool:
         return any(v is not None for _, v in self.points(metric, slice))
 
-    def chart(
-        self,
-        series: Sequence[tuple[str, Sequence[Point], str, bool]],
-        alert_keys: Sequence[tuple[str, str]],
-    ) -> str:
+    def lane_color(self, index: int) -> str:
+        return PALETTE[index % len(PALETTE)]
+
+    def metric_lines(
+        self, metric: str, color: str, *, slice: str = OVERALL, baseline: bool = False
+    ) -> list[Line]:
+        """The figure's line (one per version, in the version's colour, when versions
+        answered side by side), and with ``baseline`` the baseline of the live version,
+        dashed."""
+        lines = []
+        for i, lane in enumerate(self.lanes):
+            tint = color if lane is None else self.lane_color(i)
+            name = metric if lane is None else f"{self.short[lane]} {metric}"
+            points = self.points(metric, slice, lane)
+            if any(v is not None for _, v in points):
+                lines.append(Line(name, points, tint))
+            if baseline:
+                base = self.baseline_points(metric, lane)
+                if any(v is not None for _, v in base):
+                    tint = BASELINE_COLOR if lane is None else tint
+                    lines.append(Line(f"baseline {name}", base, tint, dashed=True))
+        return lines
+
+    def chart(self, lines: Sequence[Line], alert_keys: Sequence[tuple[str, str]]) -> str:
         bands = [b for key in alert_keys for b in self.bands.get(key, [])]
-        return line_chart_svg(
-            series,
+        self._charts += 1
+        return time_chart_svg(
+            lines,
             self.x_range,
+            chart_id=str(self._charts),
             markers=self.markers,
             bands=bands,
-            x_labels=self.x_labels,
         )
 
     def card(self, title: str, body: str, note: str = "") -> str:
         meta = f'<div class="meta">{esc(note)}</div>' if note else ""
         return f'<div class="card"><h3>{esc(title)}</h3>{meta}{body}</div>'
+
+    def lane_legend(self, *, baseline: bool = False) -> str:
+        if self.lanes == [None]:
+            items = [("live", PALETTE[0])]
+        else:
+            items = [
+                (f"{self.short[m]} ({m})", self.lane_color(i)) for i, m in enumerate(self.r.models)
+            ]
+        if baseline:
+            dashed = "dashed" if self.lanes == [None] else "dashed, in the version's colour"
+            items.append((f"baseline ({dashed})", BASELINE_COLOR))
+        return legend(items)
 
     # -- sections ----------------------------------------------------------------------------
 
@@ -214,21 +179,38 @@ class _Body:
             else badge("no alert firing", "ok")
         )
         versions = ", ".join(self.r.models) or "–"
+        side = [
+            f"{p.describe()} from {_time(p.start)} to {_time(p.end)}"
+            for p in self.r.periods
+            if p.concurrent
+        ]
+        served = f"; served side by side as {'; as '.join(side)}" if side else ""
+        lanes = (
+            " Where versions answered side by side, every chart has one line per version."
+            if self.r.concurrent
+            else ""
+        )
         return (
             f"<p>{state} {len(self.r.alerts)} alert(s) in the range; model version(s): "
-            f"{esc(versions)}; {len(self.r.model_changes)} change(s) of version.</p>"
-            '<p class="meta">Dotted vertical lines mark a change of model version; red bands '
-            "the windows an alert on that figure was active; dashed lines the baseline of "
-            "the live model version (its figures on the reference / training data).</p>"
+            f"{esc(versions)}{esc(served)}; {len(self.r.model_changes)} change(s) of the live "
+            "version(s).</p>"
+            '<p class="meta">Dotted vertical lines mark a change of the live model version(s), '
+            "labelled with the new one(s); red bands the windows an alert on that figure was "
+            "active; dashed lines the baseline of the live model version (its figures on the "
+            f"reference / training data).{lanes}</p>"
         )
 
     def models(self) -> str:
         rows = []
         for model in self.r.models:
             parts = [w for w in self.r.windows if w.model == model]
+            names = sorted(
+                {v.name for p in self.r.periods for v in p.variants if v.model == model and v.name}
+            )
             rows.append(
                 (
                     model or "(none logged)",
+                    ", ".join(names) or "–",
                     _time(parts[0].start),
                     _time(max(w.end for w in parts)),
                     len(parts),
@@ -237,16 +219,33 @@ class _Body:
                 )
             )
         out = ["<h2>Model versions</h2>"]
-        out.append(
-            table(["model", "from", "to", "windows", "rows", "labelled"], rows, numeric={3, 4, 5})
-        )
-        if self.r.model_changes:
+        headers = ["model", "variant", "from", "to", "windows", "rows", "labelled"]
+        out.append(table(headers, rows, numeric={4, 5, 6}))
+        # each version live once, alone: the table above already says what was live when
+        if self.r.concurrent or len(self.r.periods) > len(self.r.models):
             out.append(
                 table(
-                    ["changed at (UTC)", "from", "to"],
-                    [(_time(c.at), c.previous or "–", c.model) for c in self.r.model_changes],
+                    ["live from (UTC)", "to", "what answered", "windows"],
+                    [
+                        (
+                            _time(p.start),
+                            _time(p.end),
+                            p.describe(),
+                            len({w.start for w in self.r.windows if p.start <= w.start < p.end}),
+                        )
+                        for p in self.r.periods
+                    ],
+                    numeric={3},
                 )
             )
+        problems = [
+            (_time(w.start), w.model or "–", problem)
+            for w in self.r.windows
+            for problem in getattr(w, "problems", ())
+        ]
+        if problems:
+            out.append('<p class="meta">Figures left out of some windows:</p>')
+            out.append(table(["window", "model", "problem"], problems))
         return "".join(out)
 
     def drift(self) -> str:
@@ -259,8 +258,7 @@ class _Body:
                 self.card(
                     "share of features drifted",
                     self.chart(
-                        [("drift.share", self.points("drift.share"), PALETTE[0], False)],
-                        [(OVERALL, "drift.share")],
+                        self.metric_lines("drift.share", PALETTE[0]), [(OVERALL, "drift.share")]
                     ),
                 )
             )
@@ -271,29 +269,34 @@ class _Body:
                 self.card(
                     feature,
                     self.chart(
-                        [(metric, self.points(metric), PALETTE[1], False)],
+                        self.metric_lines(metric, PALETTE[1]),
                         [(OVERALL, metric), (OVERALL, f"drifted.{feature}")],
                     ),
                     f"drift score; drifted in {flagged} window(s)",
                 )
             )
         out.append("</div>")
+        if self.r.concurrent:
+            out.append(self.lane_legend())
         return "".join(out)
 
     def predictions(self) -> str:
         out = ["<h2>Predictions</h2>"]
-        cards = []
-        for metric in (*PREDICTION_METRICS, "prediction.drift"):
-            if not self.has(metric):
-                continue
-            series = [(metric, self.points(metric), PALETTE[0], False)]
-            base = self.baseline_points(metric)
-            if any(v is not None for _, v in base):
-                series.append((f"baseline {metric}", base, BASELINE_COLOR, True))
-            cards.append(self.card(metric, self.chart(series, [(OVERALL, metric)])))
+        cards = [
+            self.card(
+                metric,
+                self.chart(
+                    self.metric_lines(metric, PALETTE[0], baseline=True), [(OVERALL, metric)]
+                ),
+            )
+            for metric in (*PREDICTION_METRICS, "prediction.drift")
+            if self.has(metric)
+        ]
         if not cards:
             return out[0] + _none("No prediction figures stored.")
-        return "".join([*out, '<div class="grid">', *cards, "</div>", _legend_baseline()])
+        return "".join(
+            [*out, '<div class="grid">', *cards, "</div>", self.lane_legend(baseline=True)]
+        )
 
     def performance(self) -> str:
         out = ["<h2>Live performance</h2>"]
@@ -302,32 +305,44 @@ class _Body:
         if not metrics:
             return out[0] + _none("No performance figures: no feedback (labels) in the range.")
         slices = [s for s in self.r.slices if any(self.has(m, s) for m in metrics)]
+        if self.r.concurrent:
+            return "".join([*out, self._performance_by_version(metrics, slices)])
         colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(slices)}
         out.append('<div class="grid">')
         for metric in metrics:
-            series = [
-                (f"{_slice(s)} {metric}", self.points(metric, s), colors[s], False)
+            lines = [
+                Line(f"{_slice(s)} {metric}", self.points(metric, s), colors[s])
                 for s in slices
                 if self.has(metric, s)
             ]
             base = self.baseline_points(metric)
             if any(v is not None for _, v in base):
-                series.append((f"baseline {metric}", base, BASELINE_COLOR, True))
+                lines.append(Line(f"baseline {metric}", base, BASELINE_COLOR, dashed=True))
             keys = [(s, metric) for s in slices]
-            out.append(self.card(metric.removeprefix("perf."), self.chart(series, keys)))
+            out.append(self.card(metric.removeprefix("perf."), self.chart(lines, keys)))
         out.append("</div>")
         out.append(
             legend([(_slice(s), colors[s]) for s in slices] + [("baseline", BASELINE_COLOR)])
         )
         return "".join(out)
 
+    def _performance_by_version(self, metrics: list[str], slices: list[str]) -> str:
+        """Versions side by side: a card per metric and slice, a line per version (the
+        version's colour, as on every chart of the page)."""
+        cards = []
+        for metric in metrics:
+            for s in slices:
+                if not self.has(metric, s):
+                    continue
+                lines = self.metric_lines(metric, PALETTE[0], slice=s, baseline=s == OVERALL)
+                title = metric.removeprefix("perf.") + ("" if s == OVERALL else f" · {s}")
+                cards.append(self.card(title, self.chart(lines, [(s, metric)])))
+        return "".join(['<div class="grid">', *cards, "</div>", self.lane_legend(baseline=True)])
+
     def service(self) -> str:
         out = ["<h2>Service</h2>"]
         cards = [
-            self.card(
-                title,
-                self.chart([(metric, self.points(metric), PALETTE[0], False)], [(OVERALL, metric)]),
-            )
+            self.card(title, self.chart(self.metric_lines(metric, PALETTE[0]), [(OVERALL, metric)]))
             for metric, title in SERVICE_METRICS
             if self.has(metric)
         ]
@@ -341,7 +356,7 @@ class _Body:
         if not metrics:
             return ""
         cards = [
-            self.card(m, self.chart([(m, self.points(m), PALETTE[2], False)], [(OVERALL, m)]))
+            self.card(m, self.chart(self.metric_lines(m, PALETTE[2]), [(OVERALL, m)]))
             for m in metrics
         ]
         return "".join(["<h2>Data quality</h2>", '<div class="grid">', *cards, "</div>"])
@@ -351,7 +366,7 @@ class _Body:
         if not self.r.alerts:
             return out[0] + _none("No alert was active in the range.")
         rules = list(dict.fromkeys((a.rule, a.slice) for a in self.r.alerts))
-        series = []
+        lines = []
         for i, (rule, slice_) in enumerate(rules):
             level = float(len(rules) - i)
             points: list[Point] = []
@@ -361,19 +376,20 @@ class _Body:
                 stop = a.resolved_at or self.r.end
                 points += [(a.window_start.timestamp(), level), (stop.timestamp(), level)]
                 points.append((stop.timestamp(), None))
-            label = f"{rule} ({_slice(slice_)})"
-            series.append((label, points, PALETTE[i % len(PALETTE)], False))
+            lines.append(Line(f"{rule} ({_slice(slice_)})", points, PALETTE[i % len(PALETTE)]))
         bands = [b for values in self.bands.values() for b in values]
+        self._charts += 1
         out.append(
-            line_chart_svg(
-                series,
+            time_chart_svg(
+                lines,
                 self.x_range,
+                chart_id=str(self._charts),
                 markers=self.markers,
                 bands=bands,
-                x_labels=self.x_labels,
+                y_range=(0.5, len(rules) + 0.5),
                 show_y=False,
                 width=1000,
-                height=max(90, 26 * len(rules) + 40),
+                height=max(90, 26 * len(rules) + 44),
             )
         )
         out.append(
@@ -397,7 +413,8 @@ class _Body:
                 a.value,
                 a.threshold,
                 a.model,
-                a.message,
+                # long paths and commands in a message wrap instead of widening the table
+                Markup(f'<span style="overflow-wrap:anywhere">{esc(a.message)}</span>'),
             )
             for a in self.r.alerts
         ]
@@ -413,7 +430,3 @@ def _slice(value: str) -> str:
 
 def _none(text: str) -> str:
     return f'<p class="meta">{esc(text)}</p>'
-
-
-def _legend_baseline() -> str:
-    return legend([("live", PALETTE[0]), ("baseline (dashed)", BASELINE_COLOR)])
