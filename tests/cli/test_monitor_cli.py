@@ -186,3 +186,46 @@ def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):
     assert "no longer in the config" in event["text"]
     assert json.loads(invoke("monitor", "run", str(quiet), *RANGE, "--json").stdout)["alerts"] == []
     assert loopwise.list_alerts(endpoint="ep", state="firing").empty
+
+
+def test_alerts_show_the_value_that_fired_and_the_latest_labelled(invoke, logged, tmp_path):
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "endpoint: ep\nreference: datasets:/ref/1\nchecks: {schema: false}\n"
+        "alerts:\n  - {name: slow, metric: latency_p95_ms, above: 1}\n"
+    )
+    assert invoke("monitor", "run", str(config), *RANGE).exit_code == 0
+    import loopwise
+    from loopwise.cli.render import number
+
+    (alert,) = loopwise.list_alerts(endpoint="ep").itertuples()
+    assert alert.fired_value != alert.value  # fired in the first window, held in two more
+    listed = invoke("monitor", "alerts", "ep")
+    assert listed.exit_code == 0, listed.output
+    header = next(line for line in listed.stdout.splitlines() if "fired value" in line)
+    assert "latest value" in header
+    row = next(line for line in listed.stdout.splitlines() if "slow" in line)
+    fired, latest = number(alert.fired_value, 4), number(alert.value, 4)
+    assert row.index(fired) < row.index(latest)  # in their columns, before the message
+    assert f"rose to {fired}," in row
+    assert "fired value: the figure that fired the alert" in listed.stderr
+    document = json.loads(invoke("monitor", "alerts", "ep", "--json").stdout)
+    assert [(a["fired_value"], a["value"]) for a in document] == [(alert.fired_value, alert.value)]
+
+
+def test_feedback_in_other_labels_is_reported_not_fatal(invoke, lw, logged):
+    other = logged.with_columns(pl.col("request_id").str.replace("r", "t"))
+    lw.log_predictions("ep2", other, model="m/1")
+    yes_no = pl.when(pl.col("prediction") == 1).then(pl.lit("Yes")).otherwise(pl.lit("No"))
+    lw.log_feedback("ep2", other.select("request_id", label=yes_no))
+    result = invoke("monitor", "run", "ep2", *RANGE)
+    assert result.exit_code == 0, result.output
+    assert "Problem in 3 window(s) of m/1: feedback labels {'No', 'Yes'} are not the labels" in (
+        " ".join(result.stdout.split())
+    )
+    document = json.loads(invoke("monitor", "run", "ep2", *RANGE, "--json").stdout)
+    assert [len(w["problems"]) for w in document["windows"]] == [1, 1, 1]
+    assert all(v["metric"] != "perf.accuracy" for v in document["windows"][0]["values"])
+    report = invoke("monitor", "report", "ep2")
+    assert report.exit_code == 0, report.output
+    assert "Problem in 3 window(s) of m/1" in report.stdout

@@ -16,6 +16,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from loopwise.errors import InvalidInput
 from loopwise.evaluation.evaluate import Evaluation, evaluate
+from loopwise.evaluation.metrics import LabelMismatch
 
 
 def _data(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -308,6 +309,7 @@ def test_regression_html_and_no_slices(tmp_path):
         ({"predictions": [0, 1]}, r"2 values but the data has 400 rows"),
         ({"predictions": ["a"] * 400}, r"not labels like those of target 'y'"),
         ({"positive_label": 7}, r"positive_label=7 applies to binary"),
+        ({"positive_label": "yes"}, r"positive_label='yes' is not a label like.*\{0, 1\}"),
         ({"threshold": 2.0}, r"threshold must be a probability"),
         ({"task": "ranking"}, r"task must be 'classification', 'regression' or None"),
     ],
@@ -317,6 +319,65 @@ def test_bad_input_names_the_problem(kwargs, message):
     kwargs.setdefault("predictions", None if "probabilities" in kwargs else df["y"])
     with pytest.raises(InvalidInput, match=message):
         evaluate(None, df, **kwargs)
+
+
+def test_a_model_trained_on_0_1_is_refused_against_a_yes_no_target():
+    df = _data()
+    yes_no = np.where(df["y"] == 1, "Yes", "No")
+    features = ["x1", "x2"]
+    on_numbers = LogisticRegression().fit(df[features], df["y"])
+    with pytest.raises(LabelMismatch) as found:
+        evaluate(on_numbers, df.assign(y=yes_no), "y")
+    text = str(found.value)
+    assert "classes_ {0, 1} and the labels of target 'y' {'No', 'Yes'} share no value" in text
+    assert "{'No': 0, 'Yes': 1}" in text  # how to fix it
+    assert (found.value.model_labels, found.value.target_labels) == ([0, 1], ["No", "Yes"])
+    with pytest.raises(LabelMismatch, match=r"predictions \{0, 1\}.*\{'No', 'Yes'\}"):
+        evaluate(None, df.assign(y=yes_no), "y", predictions=on_numbers.predict(df[features]))
+    on_text = LogisticRegression().fit(df[features], yes_no)  # the other way round
+    with pytest.raises(LabelMismatch, match=r"\{'No', 'Yes'\} \(String\).*\{0, 1\} \(Int64\)"):
+        evaluate(on_text, df, "y")
+
+
+@pytest.mark.parametrize(
+    ("target", "predictions"),
+    [
+        (lambda y: y.astype(str), lambda p: p),  # "0"/"1" and 0/1: the same labels
+        (lambda y: y, lambda p: p.astype(str)),
+        (lambda y: y.astype(bool), lambda p: p),
+        (lambda y: y, lambda p: p.astype(bool)),
+        (lambda y: y.astype(float), lambda p: p),
+    ],
+)
+def test_labels_written_another_way_are_the_same_labels(target, predictions):
+    df = _data()
+    pred = (df["x1"] > 0).astype(int).to_numpy()
+    ev = evaluate(None, df.assign(y=target(df["y"].to_numpy())), "y", predictions=predictions(pred))
+    assert len(ev.labels) == 2
+    assert ev.metrics["accuracy"] == pytest.approx(skm.accuracy_score(df["y"], pred))
+
+
+def test_labels_sharing_no_value_are_refused_but_a_true_zero_is_scored():
+    df = _data()
+    pred = (df["x1"] > 0).astype(int).to_numpy()
+    as_floats = df.assign(y=np.where(df["y"] == 1, "1.0", "0.0"))
+    with pytest.raises(LabelMismatch, match=r"predictions \{0, 1\}.*\{'0.0', '1.0'\}"):
+        evaluate(None, as_floats, "y", predictions=pred)
+    cased = df.assign(y=np.where(df["y"] == 1, "Yes", "No"))
+    with pytest.raises(LabelMismatch, match=r"\{'no', 'yes'\}.*\{'No', 'Yes'\}"):
+        evaluate(None, cased, "y", predictions=np.where(pred == 1, "yes", "no"))
+    many = df.assign(y=np.arange(len(df)) % 15)
+    with pytest.raises(LabelMismatch) as found:
+        evaluate(None, many, "y", predictions=np.arange(len(df)) % 15 + 100)
+    assert "{100, 101, 102, 103, 104, 105, 106, 107, 108, 109, ... and more}" in str(found.value)
+    assert "e.g." not in str(found.value)  # no mapping guessed past ten labels
+    # one label each side, of the same kind: every row wrong is a real score, not a mismatch
+    ones = df.assign(y=1)
+    ev = evaluate(None, ones, "y", predictions=np.zeros(len(df), dtype=int))
+    assert ev.metrics["accuracy"] == 0.0
+    # partial overlap (a class the model never predicts here) is scored
+    ev = evaluate(None, df, "y", predictions=pred * 2)
+    assert ev.labels == [0, 1, 2]
 
 
 def test_continuous_target_as_classification_is_refused():

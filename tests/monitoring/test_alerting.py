@@ -122,10 +122,10 @@ def test_message_says_what_where_how_much_and_what_to_do(store):
     (event,) = run(store, [rule], [w])
     assert event.alert.slice == SOUTH
     assert event.text == (
-        "perf.precision on region=south fell to 0.61, 18% below the training baseline 0.74 "
-        "(limit 10%) in window 2026-12-01 14:00–15:00 UTC for credit-risk/3. Check the "
-        "feedback of recent windows; retrain on recent data if it lasts. "
-        "Runbook: https://wiki/retrain"
+        "perf.precision on region=south fell to 0.61, 18% below the overall training baseline "
+        "(region=south has none of its own) 0.74 (limit 10%) in window 2026-12-01 14:00–15:00 "
+        "UTC for credit-risk/3. Check the feedback of recent windows; retrain on recent data "
+        "if it lasts. Runbook: https://wiki/retrain"
     )
     assert event.alert.message == event.text
     (event,) = run(store, [rule], [window(15, {(SOUTH, "perf.precision"): 0.7})])
@@ -317,6 +317,62 @@ def test_model_versions_have_their_own_baselines(store):
     (event,) = run(store, [rule], [w0, w1], baselines)
     assert (event.kind, event.alert.model) == ("fired", "credit-risk/4")
     assert "for credit-risk/4" in event.text
+
+
+def test_a_slice_is_compared_with_its_own_baseline_when_it_has_one(store):
+    # the case: overall baseline 0.9507, slices 0.9426 and 0.9522; a 10% drop from
+    # the overall one (0.8556) was the threshold of both slices
+    rule = {"name": "drop", "metric": "perf.accuracy", "below_baseline": 0.1, "per_slice": True}
+    baselines = {
+        MODEL: {
+            "perf.accuracy": 0.9507,
+            ("student=No", "perf.accuracy"): 0.9426,
+            ("student=Yes", "perf.accuracy"): 0.9522,
+        }
+    }
+    figures = {
+        "perf.accuracy": 0.90,
+        ("student=No", "perf.accuracy"): 0.85,  # >= 0.9426 * 0.9 = 0.8483 (the overall: fires)
+        ("student=Yes", "perf.accuracy"): 0.856,  # < 0.9522 * 0.9 = 0.8570 (overall: does not)
+        (SOUTH, "perf.accuracy"): 0.80,  # no baseline of its own: the overall one
+    }
+    events = run(store, [rule], [window(0, figures)], baselines)
+    fired = {e.alert.slice: e.alert for e in events}
+    assert set(fired) == {"student=Yes", SOUTH}
+    assert fired["student=Yes"].threshold == pytest.approx(0.9522 * 0.9)
+    assert "below the training baseline of student=Yes 0.9522 (limit 10%)" in (
+        fired["student=Yes"].message
+    )
+    assert fired[SOUTH].threshold == pytest.approx(0.9507 * 0.9)
+    assert "the overall training baseline (region=south has none of its own) 0.9507" in (
+        fired[SOUTH].message
+    )
+    # the whole window keeps the overall baseline: 0.90 >= 0.8556
+    assert "" not in fired
+
+
+def test_stored_slice_baselines_are_read_for_alerts(store):
+    from loopwise.monitoring import storage
+
+    base = WindowResult(
+        "credit-mon", "credit-risk", T0, T0, MODEL, None, 100, 100,
+        {("", "perf.f1"): 0.8, (SOUTH, "perf.f1"): 0.9, (NORTH, "perf.f1"): None},
+    )  # fmt: skip
+    storage.save_baseline(store, base)
+    assert storage.baselines(store, "credit-mon") == {MODEL: {"perf.f1": 0.8}}
+    assert storage.baselines(store, "credit-mon", slices=True) == {
+        MODEL: {"perf.f1": 0.8, (SOUTH, "perf.f1"): 0.9}
+    }
+
+
+def test_an_alert_keeps_the_value_that_fired_it_and_the_latest(store):
+    (event,) = run(store, [SLOW], series("latency_p95_ms", [80, 60, 55]))
+    assert event.alert.fired_value == event.alert.value == 80
+    (alert,) = list_alerts(store)
+    assert (alert.fired_value, alert.value) == (80, 55)
+    assert "rose to 80" in alert.message
+    assert alert.to_dict()["fired_value"] == 80
+    assert list(alerts_frame([alert])["fired_value"]) == [80]
 
 
 # -- queries -----------------------------------------------------------------------------------
@@ -675,6 +731,8 @@ def test_bad_baselines_and_results_are_refused(store):
         run(store, [RULE], windows, {"perf.f1": 0.8, MODEL: {}})
     with pytest.raises(InvalidInput, match=r"baselines\[perf.f1\] must be a number"):
         run(store, [RULE], windows, {"perf.f1": "high"})
+    with pytest.raises(InvalidInput, match=r"a key is a metric name or a \(slice, metric\)"):
+        run(store, [RULE], windows, {MODEL: {("a", "b", "c"): 0.5}})
     other = WindowResult("other-mon", "credit-risk", T0, T0 + HOUR, MODEL, None, 1, 1)
     with pytest.raises(InvalidInput, match="WindowResults of monitor 'credit-mon'"):
         run(store, [RULE], [other])

@@ -179,6 +179,91 @@ def test_a_performance_drop_shows_once_its_labels_arrive(store):
     assert [(r.start, r.labelled) for r in stored] == [(r.start, r.labelled) for r in second]
 
 
+def _yes_no(values) -> np.ndarray:
+    return np.where(np.asarray(values) == 1, "Yes", "No")
+
+
+@pytest.mark.parametrize("feedback_in_text", [True, False])
+def test_feedback_labels_not_the_models_store_the_other_figures_and_say_why(
+    store, feedback_in_text
+):
+    # 0/1 predictions with Yes/No feedback (was: perf.accuracy 0.0 in every window), and Yes/No
+    # predictions with 0/1 feedback (was: the run stopped, nothing stored)
+    frame, y = stream(3, 3, 500, shift_from=2)
+    ref = reference()
+    if feedback_in_text:
+        labels = _yes_no(y)
+    else:
+        labels = y
+        text = pl.col("prediction").replace_strict({0: "No", 1: "Yes"}, return_dtype=pl.String)
+        frame = frame.with_columns(text)
+        ref = ref.with_columns(text, y=pl.Series(_yes_no(ref["y"])))
+    log(store, frame, labels)
+    monitor = Monitor(EP, reference=ref, target="y")
+    results = run_monitor(store, monitor, T0, T0 + 3 * HOUR, now=NOW)
+    assert [(r.rows, r.labelled) for r in results] == [(500, 500)] * 3
+    model, feedback = ("{0, 1}", "{'No', 'Yes'}")[:: 1 if feedback_in_text else -1]
+    problem = (
+        f"feedback labels {feedback} are not the labels m/1 predicts {model} (they share no "
+        "value), so live performance (perf.*) is not computed."
+    )
+    for r in results:
+        assert not [m for _, m in r.values if m.startswith("perf.")]
+        assert r.value("drifted.x") == float(hour_of(r) >= 2)  # the other figures are there
+        assert r.value("prediction.positive_rate") is not None
+        assert r.value("latency_p95_ms") is not None
+        [found] = r.problems
+        assert found.startswith(problem)
+    stored = storage.window_results(store, EP)
+    assert [r.problems for r in stored] == [r.problems for r in results]
+    assert stored[0].to_dict()["problems"] == list(results[0].problems)
+    # the baseline is computed on the reference, whose labels are the model's: no problem
+    assert storage.baseline(store, monitor, "m/1").value("perf.accuracy") > 0.8
+
+
+def test_a_reference_target_not_labelled_like_the_model_leaves_the_baseline_without_perf(store):
+    frame, y = stream(3, 2, 500)
+    log(store, frame, y)
+    ref = reference().with_columns(y=pl.Series(_yes_no(reference()["y"])))
+    monitor = Monitor(EP, reference=ref, target="y")
+    results = run_monitor(store, monitor, T0, T0 + 2 * HOUR, now=NOW)
+    problem = (
+        "the reference's target 'y' {'No', 'Yes'} is not labelled like the outputs of m/1 on "
+        "it {0, 1} (they share no value), so there is no training baseline of perf.*"
+    )
+    for r in results:  # live performance is fine; the version's windows say it has no baseline
+        assert r.value("perf.accuracy") > 0.8
+        [found] = r.problems
+        assert found.startswith(problem)
+    base = storage.baseline(store, monitor, "m/1")
+    assert base.value("perf.accuracy") is None
+    assert base.value("prediction.mean") is not None
+    assert base.problems == results[0].problems
+
+
+def test_per_slice_alerts_compare_with_the_slices_own_baseline(store):
+    frame, y = stream(3, 2, 1500, concept_from=1)  # the labels flip in the second hour
+    log(store, frame, y)
+    rule = {"name": "drop", "metric": "perf.accuracy", "below_baseline": 0.1, "per_slice": True}
+    monitor = Monitor(EP, reference=reference(), target="y", slices=["region"], alerts=[rule])
+    run_monitor(store, monitor, T0, T0 + 2 * HOUR, now=NOW)
+    base = storage.baseline(store, monitor, "m/1")
+    fired = {a.slice: a for a in storage_alerts(store)}
+    assert set(fired) == {"", "region=north", "region=south"}
+    for name, alert in fired.items():
+        own = base.value("perf.accuracy", name)
+        assert alert.threshold == pytest.approx(own * 0.9)
+        assert f"baseline{f' of {name}' if name else ''} {own:.4g}" in alert.message
+    overall = base.value("perf.accuracy")
+    assert fired["region=north"].threshold != pytest.approx(overall * 0.9)
+
+
+def storage_alerts(store):
+    from loopwise.monitoring.alerting import list_alerts
+
+    return list_alerts(store, monitor=EP)
+
+
 def test_stable_data_rarely_flags_drift(store):
     # The Wasserstein distance of a stable feature is about 1.4 / sqrt(rows): 0.04 here, far
     # under its 0.1 threshold (at 300 rows a window it is 0.08, and ~10% of windows flag).

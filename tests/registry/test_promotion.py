@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import select
 
-from loopwise.errors import Conflict
+from loopwise.errors import Conflict, InvalidInput
 
 FEATURES = ["age", "income"]
 
@@ -126,6 +126,49 @@ def test_promoting_the_current_holder_is_a_conflict(lw):
             f"models:/credit-risk/{version}", alias="champion", policy=POLICY, data=_data(),
             target="y",
         )  # fmt: skip
+
+
+def test_a_candidate_whose_labels_are_not_the_targets_is_refused_before_any_decision(lw):
+    from loopwise import context
+
+    version = _register(lw, _data())  # trained on 0/1
+    holdout = _data(seed=1)
+    holdout["y"] = np.where(holdout["y"] == 1, "Yes", "No")
+    with pytest.raises(InvalidInput, match=r"\{0, 1\}.*target 'y' \{'No', 'Yes'\} share no value"):
+        lw.promote(
+            f"models:/credit-risk/{version}", alias="champion", policy=POLICY, data=holdout,
+            target="y",
+        )  # fmt: skip
+    assert _decisions(context.get_store()) == []
+    assert lw.list_model_versions("credit-risk")[0].aliases == []
+
+
+def test_a_current_holder_trained_on_other_labels_fails_vs_current_and_says_why(lw):
+    train = _data()
+    on_text = LogisticRegression(max_iter=2000).fit(
+        train[FEATURES], np.where(train["y"] == 1, "Yes", "No")
+    )
+    old = lw.log_model(on_text, name="credit-risk", input_example=train[FEATURES][:5]).version
+    lw.set_alias("credit-risk", "champion", old)
+    candidate = _register(lw, train)
+    policy = {k: v for k, v in POLICY.items() if k != "smoke_tests"}
+    decision = lw.promote(
+        f"models:/credit-risk/{candidate}", alias="champion", policy=policy, data=_data(seed=1),
+        target="y",
+    )  # fmt: skip
+    assert not decision.passed
+    [failed] = decision.failed_checks
+    assert failed.name == "vs_current:roc_auc"
+    assert "current holder's labels {'No', 'Yes'} are not those of target {0, 1}" in failed.message
+    assert failed.details["current_labels"] == ["No", "Yes"]
+    assert lw.get_model_version("models:/credit-risk@champion").version == old
+    # a policy that does not compare with the holder does not need to score it
+    policy.pop("vs_current")
+    decision = lw.promote(
+        f"models:/credit-risk/{candidate}", alias="champion", policy=policy, data=_data(seed=1),
+        target="y",
+    )  # fmt: skip
+    assert decision.passed, decision.summary()
 
 
 def test_alias_moved_during_evaluation_is_a_conflict(lw, monkeypatch):

@@ -102,6 +102,7 @@ def run(
         )
         return
     console().print(_table(results, f"Monitor {monitor.name} (endpoint {monitor.endpoint})"))
+    _print_problems(results)
     print_note(f"{len(results)} result(s) stored for monitor {monitor.name!r}.")
 
 
@@ -133,8 +134,9 @@ def alerts_command(
         print_note("No alerts" + (f" for endpoint {endpoint!r}." if endpoint else "."))
         return
     table = new_table("alerts")
-    for column in ("fired", "state", "rule", "slice", "value", "model", "message", "action"):
-        table.add_column(column, overflow="fold")
+    columns = ("fired", "state", "rule", "slice", "fired value", "latest value", "model")
+    for column in (*columns, "message", "action"):
+        table.add_column(column, overflow="fold", justify="right" if "value" in column else "left")
     for a in found:
         style = "bold red" if a.state == "firing" else "green"
         table.add_row(
@@ -142,12 +144,17 @@ def alerts_command(
             Text(a.state, style=style),
             text(a.rule),
             text(a.slice or "(all)"),
-            number(a.value),
+            number(a.fired_value, 4),
+            number(a.value, 4),
             text(a.model),
             text(a.message),
             _action_text(a.action),
         )
     console().print(table)
+    print_note(
+        "fired value: the figure that fired the alert (the message's); latest value: the "
+        "latest window's while it held."
+    )
 
 
 _ACTION_STYLES = {"succeeded": "green", "queued": "cyan", "running": "cyan", "skipped": "yellow"}
@@ -225,6 +232,7 @@ def watch(
                 typer.echo(json.dumps(jsonable(r.to_dict()), allow_nan=False))
         else:
             console().print(_table(results, None))
+            _print_problems(results)
 
     print_note(
         f"Watching monitor {monitor.name!r} (endpoint {monitor.endpoint!r}, window "
@@ -305,6 +313,7 @@ def report_command(
         markup=False,
         highlight=False,
     )
+    _print_problems(report.windows)
     if html_path is None:
         print_note("Add --html report.html to write the page, or --json for the data.")
 
@@ -454,6 +463,18 @@ def _table(results: Sequence[WindowResult], title: str | None) -> Any:
         ]
         table.add_row(*cells)
     return table
+
+
+def _print_problems(results: Sequence[WindowResult]) -> None:
+    """Each problem that kept figures from being computed, once, with its windows' count."""
+    found: dict[tuple[str, str], int] = {}
+    for r in results:
+        for problem in r.problems:
+            found[(r.model, problem)] = found.get((r.model, problem), 0) + 1
+    for (model, problem), n in found.items():
+        line = Text(f"Problem in {n} window(s) of {model or 'an unknown model'}: ", style="yellow")
+        line.append(problem)
+        console().print(line)
 
 
 @contextlib.contextmanager

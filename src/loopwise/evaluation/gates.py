@@ -14,7 +14,10 @@ an error. Without bootstrap the gate fails when the point improvement is below
 both models on each (the same rows for both: paired), and fails when the lower end of the
 central ``confidence`` interval of the improvement is below ``-max_drop``: the candidate
 may be worse by ``max_drop`` at most, with that confidence. The resampled metrics are
-computed in :mod:`.bootstrap` (:func:`resampled_metric` is re-exported here).
+computed in :mod:`.bootstrap` (:func:`resampled_metric` is re-exported here). A current
+holder whose labels are not the target's (trained on other labels:
+:class:`~.metrics.LabelMismatch`) cannot be scored, so ``vs_current`` fails and says so
+instead of stopping the promotion; the candidate's own mismatch stops it in its evaluation.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from loopwise.errors import InvalidInput
 from loopwise.evaluation.bootstrap import paired_bootstrap
 from loopwise.evaluation.bootstrap import resampled_metric as resampled_metric  # re-export
 from loopwise.evaluation.evaluate import Evaluation, evaluate
-from loopwise.evaluation.metrics import encode_classification
+from loopwise.evaluation.metrics import LabelMismatch, encode_classification, label_set
 from loopwise.evaluation.policy import Policy, SliceRules, SmokeTest, VsCurrent, higher_is_better
 
 LATENCY_WARMUP = 5
@@ -100,14 +103,21 @@ def run_gates(
     frame = to_polars(data, what="data")
     checks = [_threshold(m, limit, candidate_eval) for m, limit in policy.thresholds.items()]
     if policy.vs_current is not None:
+        mismatch = None
         if current is not None and current_eval is None:
-            current_eval = evaluate_for_policy(current, data, target, policy)
-        models, evals = (candidate, current), (candidate_eval, current_eval)
+            try:
+                current_eval = evaluate_for_policy(current, data, target, policy)
+            except LabelMismatch as e:  # the holder's labels are not the target's: no score
+                mismatch = e
+        if mismatch is not None:
+            checks.append(_unscorable_current(policy.vs_current, mismatch))
+        else:
+            models, evals = (candidate, current), (candidate_eval, current_eval)
 
-        def rows() -> tuple[pd.DataFrame, pl.Series]:
-            return _features(data, frame, target), frame.get_column(target)
+            def rows() -> tuple[pd.DataFrame, pl.Series]:
+                return _features(data, frame, target), frame.get_column(target)
 
-        checks.append(_vs_current(policy.vs_current, models, evals, rows))
+            checks.append(_vs_current(policy.vs_current, models, evals, rows))
     if policy.slices is not None:
         checks.extend(_slice_checks(policy.slices, candidate_eval))
     columns = [c for c in frame.columns if c != target]
@@ -214,6 +224,21 @@ def _vs_current(rule: VsCurrent, models: tuple, evals: tuple, data: Callable) ->
     tail = "within the" if passed else f"beyond the {allowed} by {_f(limit - low)}"
     tail = f"its lower end is {tail}" + (f" {allowed}" if passed else "")
     return _check(name, passed, point, limit, f"{head}; {ci}: {tail}", **details)
+
+
+def _unscorable_current(rule: VsCurrent, mismatch: LabelMismatch) -> Check:
+    """The current holder predicts labels the target does not hold (the candidate does):
+    the two cannot be compared on this data, so the gate fails and says why."""
+    text = (
+        f"the current holder's labels {label_set(mismatch.model_labels)} are not those of "
+        f"target {label_set(mismatch.target_labels)}, so it cannot be scored on this data "
+        f"and {rule.metric} cannot be compared; if the candidate replaces a model trained on "
+        "other labels, review it and move the alias by hand (set_alias)"
+    )
+    return _check(
+        f"vs_current:{rule.metric}", False, None, -rule.max_drop, text,
+        current_labels=mismatch.model_labels, target_labels=mismatch.target_labels,
+    )  # fmt: skip
 
 
 def _dir(hib: bool) -> str:

@@ -15,6 +15,13 @@ no predicted positives and recall with no actual ones (scikit-learn's ``zero_div
 macro averages skip such classes), ROC-AUC and PR-AUC of a slice holding a single class,
 R² of a constant target, normalised RMSE of a zero range, and MAPE without a non-zero target.
 :func:`encode_classification` brings labels, predictions and probabilities to those codes.
+
+Labels of another kind than the target's are refused, never scored as wrong: a model trained
+on 0/1 and evaluated against a Yes/No target would otherwise score every row as an error
+(accuracy 0, a 4x4 confusion matrix) without a word. Values that are the same label written
+another way are one label -- the number 1 and the text "1", 1 and 1.0, True and 1 -- but
+labels of the model (its ``classes_``, else its predictions) that share no value with the
+target's raise :class:`LabelMismatch`, naming both sets.
 """
 
 from __future__ import annotations
@@ -39,6 +46,24 @@ UNITLESS = HIGHER_IS_BETTER | {"nrmse", "mape"}
 
 _MAX_CELLS = 1 << 22  # per-group confusion matrices up to this many cells (32 MB)
 _EPS = np.finfo(np.float64).eps  # log-loss clips probabilities to [eps, 1 - eps], as sklearn
+
+
+class LabelMismatch(InvalidInput):
+    """The model's labels and the target's are of different kinds or share no value.
+
+    ``model_labels`` and ``target_labels`` are the two sets (sorted lists, at most
+    :data:`SHOWN_LABELS` + 1 values each); callers that must not stop on it (monitoring)
+    read them to report the problem in their own words.
+    """
+
+    def __init__(self, message: str, model_labels: list[Any], target_labels: list[Any]) -> None:
+        super().__init__(message)
+        self.model_labels = model_labels
+        self.target_labels = target_labels
+
+
+#: Labels named in a :class:`LabelMismatch` message before "... and more".
+SHOWN_LABELS = 10
 
 
 @dataclass
@@ -273,18 +298,34 @@ def encode_classification(
     ``classes_`` (the order of probability columns when given; else the label order). With
     two labels or fewer the task is binary and the positive label defaults to the last one
     (1 of 0/1, True of False). Missing predictions are derived from the probabilities.
+    Raises :class:`LabelMismatch` when the model's labels (``classes``, else the
+    predictions) cannot be the target's (see the module doc).
     """
     n = y.len()
     proba = None if probabilities is None else _probabilities(probabilities, n)
     parts = [y]
+    model_side: tuple[pl.Series, pl.Series, str] | None = None  # (given, as target, what)
     if predictions is not None:
-        parts.append(_like_target(predictions, y, target, "predictions", n))
+        given = _label_series(predictions, "predictions", n)
+        parts.append(_like_target(given, y, target, "predictions"))
+        model_side = (given, parts[-1], "predictions")
     column_labels = None
     if classes is not None:
-        column_labels = _like_target(classes, y, target, "the model's classes_", None)
+        given = _label_series(classes, "the model's classes_", None)
+        column_labels = _like_target(given, y, target, "the model's classes_")
         parts.append(column_labels)
+        model_side = (given, column_labels, "the model's classes_")
+    if model_side is not None:
+        _check_overlap(y, target, *model_side, known_classes=classes is not None)
     if positive_label is not None:
-        parts.append(_like_target([positive_label], y, target, "positive_label", 1))
+        given = _label_series([positive_label], "positive_label", 1)
+        try:
+            parts.append(_like_target(given, y, target, "positive_label"))
+        except LabelMismatch as e:
+            raise InvalidInput(
+                f"positive_label={positive_label!r} is not a label like those of target "
+                f"{target!r} {label_set(e.target_labels)} ({y.dtype}); pass one of them."
+            ) from None
     label_series = pl.concat(parts).unique().sort()
     labels = label_series.to_list()
     k = len(labels)
@@ -317,7 +358,8 @@ def encode_classification(
     return enc, labels
 
 
-def _like_target(values: Any, y: pl.Series, target: str, what: str, n: int | None) -> pl.Series:
+def _label_series(values: Any, what: str, n: int | None) -> pl.Series:
+    """Labels as one Polars column: one per row (``n``), none missing."""
     if isinstance(values, pl.Series):
         series = values
     else:
@@ -334,6 +376,12 @@ def _like_target(values: Any, y: pl.Series, target: str, what: str, n: int | Non
         )
     if series.null_count():
         raise InvalidInput(f"{what} has {series.null_count()} missing values; fill them first.")
+    return series
+
+
+def _like_target(series: pl.Series, y: pl.Series, target: str, what: str) -> pl.Series:
+    """``series`` cast to the target's type, when every value survives the round trip: the
+    number 1 and the text "1" are one label, the text "Yes" is no number."""
     if series.dtype == y.dtype:
         return series
     try:
@@ -342,12 +390,81 @@ def _like_target(values: Any, y: pl.Series, target: str, what: str, n: int | Non
     except pl.exceptions.PolarsError:
         exact = False
     if not exact:
-        raise InvalidInput(
-            f"{what} has type {series.dtype} with values such as {series.head(3).to_list()}, "
-            f"which are not labels like those of target {target!r} ({y.dtype}); give class "
-            "labels of the same kind as the target."
+        mine, theirs = _distinct(series), _distinct(y)
+        raise LabelMismatch(
+            f"{what} {label_set(mine)} ({series.dtype}) are not labels like those of target "
+            f"{target!r} {label_set(theirs)} ({y.dtype}). {_fix(mine, theirs)}",
+            mine,
+            theirs,
         )
     return cast
+
+
+def _check_overlap(
+    y: pl.Series,
+    target: str,
+    given: pl.Series,
+    as_target: pl.Series,
+    what: str,
+    *,
+    known_classes: bool,
+) -> None:
+    """Refuse model labels that share no value with the target's.
+
+    A model that knows its classes can never be right when none is the target's. Without
+    them (predictions only), a small sample may hold a single label on each side that
+    differ (every row wrong, a true 0); so the same-kind labels are refused only when both
+    sides hold two or more labels and none in common (Yes/No against yes/no).
+    """
+    if not disjoint(as_target, y, same_kind=given.dtype == y.dtype, known=known_classes):
+        return
+    mine, theirs = _distinct(given), _distinct(y)
+    raise LabelMismatch(
+        f"{what} {label_set(mine)} and the labels of target {target!r} {label_set(theirs)} "
+        f"share no value, so every row would be scored wrong. {_fix(mine, theirs)}",
+        mine,
+        theirs,
+    )
+
+
+def disjoint(labels: pl.Series, other: pl.Series, *, same_kind: bool, known: bool) -> bool:
+    """Whether ``labels`` (cast to ``other``'s type) cannot be labels of ``other``: they
+    share no value and, for labels of the same kind not ``known`` to be the model's whole
+    set, both sides hold two values or more (see :func:`_check_overlap`)."""
+    mine = labels.unique().to_frame("v")
+    theirs = other.unique().to_frame("v")
+    if mine.join(theirs, on="v", how="semi").height:
+        return False
+    return known or not same_kind or min(mine.height, theirs.height) >= 2
+
+
+def _distinct(series: pl.Series) -> list[Any]:
+    """Up to ``SHOWN_LABELS + 1`` sorted distinct values (one more tells there are more)."""
+    return series.unique().sort().head(SHOWN_LABELS + 1).to_list()
+
+
+def label_set(values: list[Any]) -> str:
+    """``{'No', 'Yes'}``; ``{0, 1, ... and more}`` past :data:`SHOWN_LABELS` values."""
+    shown = ", ".join(repr(v) for v in values[:SHOWN_LABELS])
+    return "{" + shown + (", ... and more" if len(values) > SHOWN_LABELS else "") + "}"
+
+
+def _fix(model_labels: list[Any], target_labels: list[Any]) -> str:
+    """How to fix a mismatch: map the target to the model's labels."""
+    hint = mapping_hint(model_labels, target_labels)
+    return (
+        f"Map the target to the labels the model was trained on{hint}, or evaluate a model "
+        "trained on labels like the target's."
+    )
+
+
+def mapping_hint(model_labels: list[Any], target_labels: list[Any]) -> str:
+    """`` (e.g. {'No': 0, 'Yes': 1}, if that is what the model learned)`` when both sorted
+    sets have the same size (ten at most); else ``""``."""
+    if not len(model_labels) == len(target_labels) <= SHOWN_LABELS:
+        return ""
+    pairs = ", ".join(f"{t!r}: {m!r}" for t, m in zip(target_labels, model_labels, strict=True))
+    return f" (e.g. {{{pairs}}}, if that is what the model learned)"
 
 
 def _probabilities(probabilities: Any, n: int) -> np.ndarray:

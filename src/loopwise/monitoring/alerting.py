@@ -7,10 +7,14 @@ alert is keyed by ``(monitor, rule, slice, metric)``:
 - the rule starts holding (for ``for_windows`` windows in a row) -> a new alert, state
   ``firing``, stored in the ``alerts`` table, delivered, and its action started;
 - it keeps holding -> the same alert is updated (``value``, ``threshold``,
-  ``last_seen_at``), not delivered again;
+  ``last_seen_at``), not delivered again (``fired_value`` keeps the figure that fired it);
 - it stops holding -> state ``resolved`` (``resolved_at``), delivered as a resolution;
 - the figure is None (or the window has fewer than ``min_rows`` rows) -> nothing changes;
 - the rule is no longer in the monitor's config -> its firing alerts are resolved.
+
+A baseline rule on a slice compares with the slice's own baseline (the version's figure on
+that slice of the reference) and falls back to the whole reference's when the slice has
+none; the message says which.
 
 Alert times are *window* times: ``window_start`` is the start of the first window of the
 run that fired, ``fired_at`` / ``last_seen_at`` / ``resolved_at`` the end of the window that
@@ -74,7 +78,11 @@ _Key = tuple[str, str, str]  # rule, slice, metric
 
 @dataclass(frozen=True)
 class Alert:
-    """One stored alert (times are window times, UTC; see the module doc)."""
+    """One stored alert (times are window times, UTC; see the module doc).
+
+    ``fired_value`` is the figure of the window that fired it (None for alerts stored before
+    loopwise kept it); ``value`` and ``threshold`` those of the latest window it held in.
+    """
 
     id: str
     monitor: str
@@ -94,6 +102,7 @@ class Alert:
     last_seen_at: datetime
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     action: dict[str, Any] | None = None
+    fired_value: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Alert:
@@ -152,7 +161,10 @@ def evaluate_alerts(
 
     ``rules`` and ``webhooks`` are checked rules or the raw ``alerts`` / ``webhooks`` sections
     of a monitor config. ``baselines`` maps metric -> training value, or ``"name/version"``
-    -> {metric: value} for each model version. With ``deliver=False`` the states are
+    -> {metric: value} for each model version; a key ``(slice, metric)`` such as
+    ``("region=south", "perf.f1")`` is that slice's baseline (used for the slice instead of
+    the overall one; ``storage.baselines(store, monitor, slices=True)`` reads them all).
+    With ``deliver=False`` the states are
     stored but nothing is sent and no action runs. ``now`` stamps the delivery records.
     """
     rules = parse_rules(list(rules))
@@ -256,10 +268,12 @@ class _Walk:
                     continue
                 for metric in rule.metrics_in(result, slice):
                     value = result.value(metric, slice)
-                    base = self.baseline(result.model, metric) if rule.needs_baseline else None
+                    base, of = None, OVERALL
+                    if rule.needs_baseline:
+                        base, of = self.baseline(result.model, metric, slice)
                     if rule.needs_baseline and base is None and value is not None:
                         self.missing_baselines.add((rule.name, metric, result.model))
-                    check = rule.check(value, base)
+                    check = rule.check(value, base, baseline_slice=of)
                     if check is None:
                         continue
                     state = self.states.setdefault((rule.name, slice, metric), _State())
@@ -311,6 +325,7 @@ class _Walk:
                 "severity": rule.severity,
                 "metric": metric,
                 "value": value,
+                "fired_value": value,
                 "threshold": check.threshold,
                 "message": fired_message(
                     rule,
@@ -365,17 +380,34 @@ def _baselines(baselines: Any) -> Any:
         )
     tables = dict(baselines) if nested and all(nested) else {None: baselines}
     for model, table in tables.items():
-        for metric, value in table.items():
+        for key, value in table.items():
+            pair = isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str)
+            metric = key[1] if pair else key
+            where = f"{model}: {key}" if model else str(key)
+            if not isinstance(metric, str):
+                raise InvalidInput(
+                    f"baselines[{where}]: a key is a metric name or a (slice, metric) pair "
+                    f"such as ('region=south', 'perf.f1'); got {key!r}."
+                )
             if isinstance(value, bool) or not isinstance(value, int | float):
-                where = f"{model}: {metric}" if model else metric
                 raise InvalidInput(f"baselines[{where}] must be a number; got {value!r}.")
     per_version = None not in tables
 
-    def lookup(model: str, metric: str) -> float | None:
-        value = tables.get(model if per_version else None, {}).get(metric)
-        return None if value is None or math.isnan(value) else float(value)
+    def lookup(model: str, metric: str, slice: str = OVERALL) -> tuple[float | None, str]:
+        """The baseline of ``metric`` on ``slice`` (its own, else the overall one) and the
+        slice it is of."""
+        table = tables.get(model if per_version else None, {})
+        if slice != OVERALL:
+            value = _number(table.get((slice, metric)))
+            if value is not None:
+                return value, slice
+        return _number(table.get(metric, table.get((OVERALL, metric)))), OVERALL
 
     return lookup
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
 
 
 def _lock(conn: Connection, name: str) -> None:

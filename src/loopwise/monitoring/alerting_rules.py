@@ -19,7 +19,9 @@ exactly one condition::
 Conditions (``v`` the window's figure, ``b`` the model version's training baseline):
 ``above: x`` fires when v > x; ``below: x`` when v < x; ``below_baseline: r`` when
 v < b - r·|b| (a relative drop: 0.10 is 10 %); ``above_baseline: r`` when v > b + r·|b|;
-``change_from_baseline: r`` when |v - b| > r·|b|. A figure that is None (not computable,
+``change_from_baseline: r`` when |v - b| > r·|b|. On a slice (``per_slice``), ``b`` is the
+slice's own baseline when the version has one, else the whole reference's; the message
+says which. A figure that is None (not computable,
 e.g. no feedback yet), a missing baseline, or ``change_from_baseline`` on a zero baseline
 neither fires nor resolves. The whole list is checked when read; errors name the key path
 (``alerts[2].metric: unknown metric 'perf.precison' — did you mean 'perf.precision'?``).
@@ -65,11 +67,13 @@ MAX_FOR_WINDOWS = 1000
 
 @dataclass(frozen=True)
 class Check:
-    """The outcome of a rule on one figure: whether it holds and the limit it was held to."""
+    """The outcome of a rule on one figure: whether it holds and the limit it was held to;
+    ``baseline_slice`` is the slice whose baseline was used (``""``: the whole reference)."""
 
     holds: bool
     threshold: float
     baseline: float | None = None
+    baseline_slice: str = OVERALL
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,11 @@ class AlertRule:
         found.discard("drift.share")  # not a feature
         return sorted(found)
 
-    def check(self, value: float | None, baseline: float | None = None) -> Check | None:
-        """Does the rule hold for ``value``? None when it cannot tell."""
+    def check(
+        self, value: float | None, baseline: float | None = None, *, baseline_slice: str = OVERALL
+    ) -> Check | None:
+        """Does the rule hold for ``value``? None when it cannot tell. ``baseline_slice``
+        names the slice ``baseline`` is of (kept in the Check for the message)."""
         if value is None or math.isnan(value):
             return None
         if self.condition == "above":
@@ -117,14 +124,15 @@ class AlertRule:
         if baseline is None or not math.isfinite(baseline):
             return None
         band = abs(baseline) * self.limit
+        of = baseline_slice
         if self.condition == "below_baseline":
-            return Check(value < baseline - band, baseline - band, baseline)
+            return Check(value < baseline - band, baseline - band, baseline, of)
         if self.condition == "above_baseline":
-            return Check(value > baseline + band, baseline + band, baseline)
+            return Check(value > baseline + band, baseline + band, baseline, of)
         if baseline == 0:
             return None  # a relative change from zero is not defined
         bound = baseline + band if value >= baseline else baseline - band
-        return Check(abs(value - baseline) > band, bound, baseline)
+        return Check(abs(value - baseline) > band, bound, baseline, of)
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it would be written in YAML (defaults omitted)."""
@@ -301,14 +309,14 @@ def fired_message(
         what = f"fell to {num(value)}, below the limit {num(check.threshold)}"
     elif rule.condition == "below_baseline":
         what = (
-            f"fell to {num(value)}, {pct((b - value) / abs(b))} below the training "
-            f"baseline {num(b)} (limit {pct(rule.limit)})"
+            f"fell to {num(value)}, {pct((b - value) / abs(b))} below {_baseline(slice, check)} "
+            f"{num(b)} (limit {pct(rule.limit)})"
         )
     else:
         direction = "above" if value >= b else "below"
         what = (
             f"{'rose' if direction == 'above' else 'fell'} to {num(value)}, "
-            f"{pct(abs(value - b) / abs(b))} {direction} the training baseline {num(b)} "
+            f"{pct(abs(value - b) / abs(b))} {direction} {_baseline(slice, check)} {num(b)} "
             f"(limit {'±' if rule.condition == 'change_from_baseline' else ''}"
             f"{pct(rule.limit)})"
         )
@@ -323,6 +331,15 @@ def fired_message(
     if rule.action is not None:
         text += f" On firing, this rule runs: {rule.action.describe()}."
     return text
+
+
+def _baseline(slice: str, check: Check) -> str:
+    """Which training baseline a figure was compared with."""
+    if slice == OVERALL:
+        return "the training baseline"
+    if check.baseline_slice == slice:
+        return f"the training baseline of {slice}"
+    return f"the overall training baseline ({slice} has none of its own)"
 
 
 def resolved_message(

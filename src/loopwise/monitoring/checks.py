@@ -115,10 +115,16 @@ def infer_task(predictions: pl.Series, has_probabilities: bool) -> str:
 
 
 def output_spec(task: str, label_sources: Sequence[pl.Series | None], positive: Any) -> OutputSpec:
-    """The spec of a version: its labels (sorted union of ``label_sources``) and positive."""
+    """The spec of a version: its labels (sorted union of ``label_sources``) and positive.
+
+    A source whose labels cannot be those of the first (the predictions) is left out --
+    Yes/No feedback for a model answering 0/1 (see ``evaluation.metrics.disjoint``) -- so
+    the spec stays the model's and the figures of its outputs (``positive_rate``) are kept.
+    """
     if task == "regression":
         return OutputSpec(task)
     parts = [s.drop_nulls() for s in label_sources if s is not None and s.len()]
+    parts = parts[:1] + [p for p in parts[1:] if not _foreign(p, parts[0])]
     labels: list[Any] = []
     if parts:
         try:
@@ -129,6 +135,18 @@ def output_spec(task: str, label_sources: Sequence[pl.Series | None], positive: 
     if positive is None and 0 < len(labels) <= 2:
         positive = labels[-1]
     return OutputSpec(task, tuple(labels), positive)
+
+
+def _foreign(part: pl.Series, first: pl.Series) -> bool:
+    from loopwise.evaluation.metrics import disjoint
+
+    if not first.len():
+        return False
+    try:
+        cast = part.cast(first.dtype, strict=False).drop_nulls()
+    except pl.exceptions.PolarsError:
+        return True
+    return disjoint(cast, first, same_kind=part.dtype == first.dtype, known=False)
 
 
 def read_outputs(
@@ -178,7 +196,11 @@ def probability_matrix(values: pl.Series) -> np.ndarray | None:
 
 
 class Performance:
-    """Live performance of one batch's labelled rows, encoded once for every grouping."""
+    """Live performance of one batch's labelled rows, encoded once for every grouping.
+
+    Raises :class:`~loopwise.evaluation.metrics.LabelMismatch` when the labels are not the
+    predictions' kind of labels (the engine then stores the window without ``perf.*``).
+    """
 
     def __init__(
         self,
@@ -235,6 +257,33 @@ class Performance:
         return {
             f"perf.{m}": np.asarray(found[m], dtype=np.float64) for m in self.metrics if m in found
         }
+
+
+def feedback_problem(mismatch: Any, model: str) -> str:
+    """The problem stored with windows whose feedback labels are not the model's labels (a
+    :class:`~loopwise.evaluation.metrics.LabelMismatch` from :class:`Performance`)."""
+    from loopwise.evaluation.metrics import label_set, mapping_hint
+
+    mine, theirs = mismatch.model_labels, mismatch.target_labels
+    return (
+        f"feedback labels {label_set(theirs)} are not the labels {model or 'the model'} "
+        f"predicts {label_set(mine)} (they share no value), so live performance (perf.*) is "
+        f"not computed. Log feedback in the model's labels{mapping_hint(mine, theirs)}."
+    )
+
+
+def reference_problem(mismatch: Any, model: str, target: str | None) -> str:
+    """The problem stored with a baseline (and the windows of its version) whose reference
+    target is not labelled like the model's outputs on the reference."""
+    from loopwise.evaluation.metrics import label_set, mapping_hint
+
+    mine, theirs = mismatch.model_labels, mismatch.target_labels
+    return (
+        f"the reference's target {target!r} {label_set(theirs)} is not labelled like the "
+        f"outputs of {model or 'the model'} on it {label_set(mine)} (they share no value), so "
+        "there is no training baseline of perf.* (alert rules against the baseline skip it). "
+        f"Map the reference's target to the model's labels{mapping_hint(mine, theirs)}."
+    )
 
 
 def default_metrics(spec: OutputSpec, has_scores: bool) -> tuple[str, ...]:

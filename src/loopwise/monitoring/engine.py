@@ -12,6 +12,10 @@ each version is resolved, binned and baselined once (:mod:`.engine_profile`).
 Every window is stored in one transaction that replaces what was stored for it
 (:func:`.storage.save_window`): a re-run gives the same rows. The baseline of each model
 version seen is stored again with every run (:func:`.storage.baseline`).
+
+A figure that cannot be computed does not stop the run: feedback labels that are not the
+model's (0/1 predictions, Yes/No feedback) leave the windows without ``perf.*`` and with a
+problem saying so (:attr:`.results.WindowResult.problems`, stored and logged once).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class MonitorRunner:
         self.events: list[Any] = []
         self.references = References(store, self.monitor)
         self.profiles = Profiles(self.references, self.monitor)
+        self._logged: set[str] = set()
 
     def run(
         self,
@@ -121,7 +126,7 @@ class MonitorRunner:
             m.endpoint,
             m.alert_rules,
             live,
-            storage.baselines(self.store, m) if m.alert_rules else {},
+            storage.baselines(self.store, m, slices=True) if m.alert_rules else {},
             webhooks=m.webhook_targets,
         )
 
@@ -156,19 +161,27 @@ class MonitorRunner:
                 self.store,
                 WindowResult(
                     self.monitor.name, self.monitor.endpoint, _EPOCH, _EPOCH, batch.model,
-                    version_id, rows, labelled, values,
+                    version_id, rows, labelled, values, tuple(profile.problems),
                 ),
             )  # fmt: skip
         out = []
-        for index, (rows, labelled, values) in (
-            BatchFigures(batch, profile, self.monitor).values().items()
-        ):
+        figures = BatchFigures(batch, profile, self.monitor)
+        for index, (rows, labelled, values) in figures.values().items():
             span = batch.spans[index]
+            problems = (*profile.problems, *(figures.problems if labelled else ()))
             out.append((index, WindowResult(
                 name, self.monitor.endpoint, span.start, span.end, batch.model, version_id,
-                rows, labelled, values,
+                rows, labelled, values, problems,
             )))  # fmt: skip
+        self._log_problems(name, [*profile.problems, *figures.problems])
         return out
+
+    def _log_problems(self, name: str, problems: list[str]) -> None:
+        """Each problem once per runner, as a warning (the windows store it too)."""
+        for problem in problems:
+            if problem not in self._logged:
+                self._logged.add(problem)
+                log.warning("monitor %r: %s", name, problem)
 
     def _empty(self, span: Span) -> WindowResult:
         values: dict[tuple[str, str], float | None] = {

@@ -13,6 +13,10 @@ vectorised pass (:mod:`.checks`, :mod:`.engine_drift`). The rows counted:
 With fewer than ``min_rows`` such rows in a cell (``labelled`` for performance), its figures
 are None; ``rows``, ``labelled`` and ``throughput_rps`` are always given. A slice value
 with no row in a window gets no figures at all.
+
+Feedback labels that share no value with the predictions (a model answering 0/1, feedback
+in Yes/No) would score every row wrong: no ``perf.*`` is computed for the batch, the other
+figures are, and :attr:`BatchFigures.problems` says why (stored with its labelled windows).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from loopwise.errors import InvalidInput
+from loopwise.evaluation.metrics import LabelMismatch
 from loopwise.monitoring import checks
 from loopwise.monitoring.config import Monitor, slice_name
 from loopwise.monitoring.engine_drift import FeatureProfile, RowBins, bin_cells
@@ -81,6 +86,7 @@ class BatchFigures:
         ])  # fmt: skip
         self._prediction_bins: RowBins | None = None
         self._performance: checks.Performance | bool | None = False
+        self.problems: list[str] = []  # what kept figures of the batch from being computed
 
     # -- groupings ----------------------------------------------------------------------------
 
@@ -257,13 +263,17 @@ class BatchFigures:
             assert self.labels is not None
             mask = pl.Series(self.labelled)
             proba = None if self.proba is None else self.proba[self.labelled]
-            self._performance = checks.Performance(
-                self.profile.spec,
-                self.labels.filter(mask),
-                self.pred.filter(mask),
-                proba,
-                self.profile.metrics,
-            )
+            try:
+                self._performance = checks.Performance(
+                    self.profile.spec,
+                    self.labels.filter(mask),
+                    self.pred.filter(mask),
+                    proba,
+                    self.profile.metrics,
+                )
+            except LabelMismatch as e:
+                self._performance = None
+                self.problems.append(checks.feedback_problem(e, self.batch.model))
         return self._performance or None
 
     def schema_counts(self) -> dict[int, tuple[int, int]]:

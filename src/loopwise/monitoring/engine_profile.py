@@ -11,9 +11,11 @@ checks are not run on serving windows (they may read the label).
 
 Baseline (stored per model version, see :func:`loopwise.monitoring.storage.baseline`):
 ``perf.<metric>`` from the version's latest stored evaluation (overall and its slices),
-else computed on the reference when it has labels and model outputs; ``prediction.mean`` /
-``.std`` / ``.positive_rate`` of the model outputs on the reference; ``rows`` and
-``labelled`` of the reference; overall and per slice, with the window metric names.
+else computed on the reference when it has labels and model outputs (none, and a problem
+in :attr:`VersionProfile.problems`, when its target is not labelled like those outputs);
+``prediction.mean`` / ``.std`` / ``.positive_rate`` of the model outputs on the
+reference; ``rows`` and ``labelled`` of the reference; overall and per slice, with the
+window metric names.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class VersionProfile:
     schema: Any = None
     metrics: tuple[str, ...] = ()
     reference_outputs: checks.Outputs | None = None
+    problems: list[str] = field(default_factory=list)  # the baseline's (see baseline_values)
 
     def feature(self, name: str, monitor: Monitor) -> FeatureProfile | None:
         """The profile of a feature, built on first use (None: not in the reference or
@@ -229,12 +232,12 @@ def baseline_values(
             if ref.evaluation is None and target is not None and labelled.any():
                 assert ref.predictions is not None
                 proba = None if ref.probabilities is None else ref.probabilities[labelled]
-                perf = checks.Performance(
-                    profile.spec, target.filter(labelled), ref.predictions.filter(labelled),
+                perf = _reference_performance(
+                    profile, target.filter(labelled), ref.predictions.filter(labelled),
                     proba if ref.classes in (None, list(profile.spec.labels)) else None,
-                    profile.metrics,
                 )  # fmt: skip
-                figures.update(perf.by_cell(codes[labelled], n))
+                if perf is not None:
+                    figures.update(perf.by_cell(codes[labelled], n))
         labels = [OVERALL] if key is None else layout_labels(layout, key)
         for metric, array in figures.items():
             for i, label in enumerate(labels):
@@ -244,6 +247,23 @@ def baseline_values(
         values.update(_evaluation_values(ref.evaluation, profile.metrics))
     rows_total = ref.frame.height
     return rows_total, int(labelled.sum()), values
+
+
+def _reference_performance(
+    profile: VersionProfile, target: pl.Series, predictions: pl.Series, proba: Any
+) -> checks.Performance | None:
+    """The version's performance on the reference; None (and a problem on the profile,
+    once) when the reference's target is not labelled like the model's outputs."""
+    from loopwise.evaluation.metrics import LabelMismatch
+
+    try:
+        return checks.Performance(profile.spec, target, predictions, proba, profile.metrics)
+    except LabelMismatch as e:
+        assert profile.reference is not None
+        problem = checks.reference_problem(e, profile.model, profile.reference.target)
+        if problem not in profile.problems:
+            profile.problems.append(problem)
+        return None
 
 
 def layout_labels(layout: SubsetLayout, spec: str) -> list[str | None]:

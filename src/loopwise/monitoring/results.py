@@ -15,6 +15,10 @@ Metric names (stable strings; ``<f>`` is a feature name):
 - ``custom.<name>`` for custom checks.
 
 A slice is ``""`` for the whole window, or ``"column=value"``.
+
+``problems`` says what kept figures of a window from being computed while the others were
+(feedback labels that share no value with the model's predictions: no ``perf.*``), one
+message each, stored with the window.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class WindowResult:
     rows: int
     labelled: int
     values: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
 
     def value(self, metric: str, slice: str = OVERALL) -> float | None:
         """One figure (None when it could not be computed, e.g. no feedback yet)."""
@@ -62,4 +67,5 @@ class WindowResult:
             "values": [
                 {"slice": s, "metric": m, "value": v} for (s, m), v in sorted(self.values.items())
             ],
+            "problems": list(self.problems),
         }

@@ -5,15 +5,19 @@ Writing is idempotent: :func:`save_window` replaces every stored result of the s
 and window start (all model versions) in one transaction, so re-running a range gives the
 same rows, and a window re-evaluated after a late swap or late feedback leaves nothing stale.
 
+A window's ``problems`` (what kept some of its figures from being computed) are stored
+with it, as a JSON list in ``monitor_windows.problems``.
+
 Baselines (the reference-level figures alerts compare against, one per monitor and model
-version) are stored in the same tables under the monitor name ``<name>.baseline`` (no
-monitor name contains a dot) with ``window_start = window_end = 0``, so no reader of a
-monitor's windows ever meets one.
+version, overall and per slice) are stored in the same tables under the monitor name
+``<name>.baseline`` (no monitor name contains a dot) with ``window_start = window_end =
+0``, so no reader of a monitor's windows ever meets one.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -91,6 +95,7 @@ def _replace(
                 "rows": r.rows,
                 "labelled": r.labelled,
                 "computed_at": computed,
+                "problems": json.dumps(list(r.problems)) if r.problems else None,
             }
         )
         values.extend(
@@ -176,23 +181,28 @@ def baseline(store: Store, monitor: Any, model: str) -> WindowResult | None:
     return replace(found[0], monitor=name) if found else None
 
 
-def baselines(store: Store, monitor: Any) -> dict[str, dict[str, float]]:
+def baselines(store: Store, monitor: Any, *, slices: bool = False) -> dict[str, dict[Any, float]]:
     """Every stored baseline of a monitor: ``{"name/version": {metric: value}}`` over the
-    whole reference (slice ``""``), None values left out -- what alert rules compare with."""
+    whole reference (slice ``""``), None values left out -- what alert rules compare with.
+
+    With ``slices``, each slice's baseline is there too, keyed ``(slice, metric)``: per-slice
+    alert rules compare a slice with its own baseline.
+    """
     name = monitor_name(monitor) + BASELINE_SUFFIX
+    v = monitor_values.c
+    query = (
+        select(monitor_windows.c.model, v.slice, v.metric, v.value)
+        .join(monitor_windows, monitor_windows.c.id == v.window_id)
+        .where(monitor_windows.c.monitor == name, v.value.is_not(None))
+    )
+    if not slices:
+        query = query.where(v.slice == OVERALL)
     with store.db.read() as conn:
-        rows = conn.execute(
-            select(monitor_windows.c.model, monitor_values.c.metric, monitor_values.c.value)
-            .join(monitor_windows, monitor_windows.c.id == monitor_values.c.window_id)
-            .where(
-                monitor_windows.c.monitor == name,
-                monitor_values.c.slice == OVERALL,
-                monitor_values.c.value.is_not(None),
-            )
-        ).all()
-    out: dict[str, dict[str, float]] = {}
-    for model, metric, value in rows:
-        out.setdefault(model, {})[metric] = float(value)
+        rows = conn.execute(query).all()
+    out: dict[str, dict[Any, float]] = {}
+    for model, slice_, metric, value in rows:
+        key = metric if slice_ == OVERALL else (slice_, metric)
+        out.setdefault(model, {})[key] = float(value)
     return out
 
 
@@ -327,6 +337,7 @@ def _results(windows: Sequence[Any], rows: Sequence[Any]) -> list[WindowResult]:
                 rows=w.rows,
                 labelled=w.labelled,
                 values=dict(sorted(values[w.id].items(), key=_overall_first)),
+                problems=tuple(json.loads(w.problems)) if w.problems else (),
             )
         )
     return out

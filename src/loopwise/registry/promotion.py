@@ -120,10 +120,9 @@ def promote(
         store, cand_eval, model_version_id=candidate.id, dataset_version_id=dataset_id,
         run_id=run_id,
     )  # fmt: skip
-    cur_model = cur_eval = None
-    if current is not None:
-        cur_model = LenientModel(load(current.uri))
-        cur_eval = evaluate_for_policy(cur_model, data, target, rules)
+    # the current holder is evaluated by the gates, only when the policy compares with it
+    # (and a holder whose labels are not the target's fails vs_current instead of stopping)
+    cur_model = LenientModel(load(current.uri)) if current is not None else None
     checks = run_gates(
         rules,
         candidate=cand_model,
@@ -131,7 +130,6 @@ def promote(
         data=data,
         target=target,
         current=cur_model,
-        current_eval=cur_eval,
         size_bytes=candidate.size,
     )
     passed, reasons = summarize(checks)

@@ -309,6 +309,7 @@ monitor_windows = Table(
     Column("rows", Integer, nullable=False),
     Column("labelled", Integer, nullable=False),
     Column("computed_at", BigInteger, nullable=False),
+    Column("problems", Text, nullable=True),  # JSON: what kept figures from being computed
     UniqueConstraint("monitor", "window_start", "model"),
     Index(None, "monitor", "window_end"),
 )
@@ -334,7 +335,7 @@ alerts = Table(
     Column("state", String(16), nullable=False),  # firing, resolved
     Column("severity", String(16), nullable=False),
     Column("metric", String(300), nullable=False),
-    Column("value", Float, nullable=True),
+    Column("value", Float, nullable=True),  # the latest window's figure while firing
     Column("threshold", Float, nullable=True),
     Column("message", Text, nullable=False),
     Column("window_start", BigInteger, nullable=False),
@@ -344,6 +345,7 @@ alerts = Table(
     Column("last_seen_at", BigInteger, nullable=False),
     Column("deliveries", Text, nullable=True),  # JSON: webhook and log delivery results
     Column("action", Text, nullable=True),  # JSON: the triggered action and its result
+    Column("fired_value", Float, nullable=True),  # the figure that fired it (None before 0009)
     Index(None, "monitor", "rule", "slice", "state"),
     Index(None, "endpoint", "fired_at"),
 )
