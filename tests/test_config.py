@@ -19,7 +19,7 @@ def test_defaults():
     settings = load_settings()
     assert settings.store_url == DEFAULT_STORE_URL
     assert settings.artifacts_url == "./.loopwise/artifacts"
-    assert settings.key_rule == "snake_case"
+    assert settings.key_rule == "printable"
 
 
 def test_precedence(monkeypatch, tmp_path):
@@ -80,3 +80,18 @@ def test_custom_key_rule_applies(lw, monkeypatch):
     lw.configure(store_url=context.get_store().settings.store_url, key_rule=r"[a-z]+")
     with lw.start_run(experiment="rules"), pytest.raises(lw.InvalidInput, match=r"\[a-z\]\+"):
         lw.log_metric("val_loss", 1.0)
+
+
+def test_a_sqlite_store_under_a_file_is_a_configuration_error(tmp_path):
+    import loopwise
+    from loopwise import context
+
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder would go")
+    for url in (f"sqlite:///{blocker}/loopwise.db", f"sqlite:///{blocker}/deeper/loopwise.db"):
+        try:
+            with pytest.raises(ConfigurationError, match=r"notes.txt is a file, not a folder"):
+                loopwise.configure(store_url=url, artifacts_url=str(tmp_path / "artifacts"))
+        finally:
+            context.reset()
+    assert blocker.read_text() == "a file where a folder would go"

@@ -14,7 +14,10 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # Crockford base 32 (no i, l, o, u) to the digits that int(..., 32) reads.
 _TO_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
-_ID = re.compile(f"[{_ALPHABET}]{{26}}")
+#: How :func:`new_id` writes an id (a regular expression, for schemas and validators):
+#: 26 characters, the first at most "7" (two always-zero bits, then the milliseconds).
+ID_PATTERN = f"[0-7][{_ALPHABET}]{{25}}"
+_ID = re.compile(ID_PATTERN)
 
 
 def new_id(now_ms: int | None = None) -> str:

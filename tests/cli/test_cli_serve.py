@@ -91,7 +91,12 @@ def test_serve_answers_predictions_and_logs_them_on_shutdown(lw, store_url, tmp_
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert (body["model"], body["variant"]) == ("served/1", "default")
-        bad = httpx.post(f"{url}/predict", content=b"{nope", timeout=10)
+        bad = httpx.post(
+            f"{url}/predict",
+            content=b"{nope",
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
         assert bad.status_code == 400
         assert bad.json()["error"]["type"] == "invalid_json"
         feedback = {"request_id": body["request_id"], "label": 1}

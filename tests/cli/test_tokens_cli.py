@@ -143,3 +143,12 @@ def test_parse_duration():
 
 def test_cli_roles_are_the_service_roles():
     assert tuple(r.value for r in Role) == ROLES
+
+
+@pytest.mark.parametrize("duration", ["999999999d", "99999999999999999999d", "9999999w"])
+def test_an_expiry_past_year_9999_is_an_error_line(invoke, duration):
+    result = invoke("tokens", "create", "forever", "-r", "read", "--expires-in", duration)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "reaches past the year 9999" in result.output
+    assert "forever" not in invoke("tokens", "list").stdout  # nothing was created

@@ -218,3 +218,48 @@ def test_numeric_single_row_does_not_import_pandas():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+FLOAT_AND_INT = Signature([ColumnSpec("x", "float"), ColumnSpec("n", "integer")])
+
+
+@pytest.mark.parametrize(
+    ("data", "needles"),
+    [
+        ([{"x": float("inf"), "n": 1}], ["'x', row 0", "Infinity is not a finite number"]),
+        ([{"x": 1.0, "n": 1}, {"x": 1.0, "n": float("-inf")}], ["'n', row 1", "-Infinity"]),
+        ([{"x": 1.0, "n": 2**63}], ["'n', row 0", "out of range", "int64"]),
+        ([{"x": 1.0, "n": 1e19}], ["'n', row 0", "out of range"]),
+        ([{"x": 10**400, "n": 1}], ["'x', row 0", "an integer of 401 digits"]),
+        ({"x": [1.0, np.inf], "n": [1, 2]}, ["'x', row 1", "Infinity"]),
+        (pd.DataFrame({"x": [1.0, 2.0], "n": [1.0, np.inf]}), ["'n', row 1", "Infinity"]),
+        (pd.DataFrame({"x": [1.0], "n": np.array([2**64 - 1], np.uint64)}), ["out of range"]),
+        (np.array([[1.0, 2.0], [np.inf, 1.0]]), ["'x', row 1", "Infinity"]),
+        (np.array([[1, 2**64 - 1]], dtype=np.uint64), ["'n', row 0", "out of range"]),
+    ],
+)
+def test_values_the_model_would_not_see_as_sent_are_refused(data, needles):
+    with pytest.raises(InvalidInput) as caught:
+        check_input(FLOAT_AND_INT, data)
+    for needle in needles:
+        assert needle in str(caught.value)
+
+
+def test_the_integer_range_is_exact_in_a_frame_signature():
+    signature = Signature([ColumnSpec("n", "integer"), ColumnSpec("city", "string")])
+    frame = check_input(signature, [{"n": 2**63 - 1, "city": "a"}, {"n": -(2**63), "city": "b"}])
+    assert frame["n"].tolist() == [2**63 - 1, -(2**63)]
+    with pytest.raises(InvalidInput, match=r"'n', row 0: .* out of range"):
+        check_input(signature, [{"n": 2**63, "city": "a"}])
+
+
+def test_missing_values_stay_allowed_next_to_the_range_checks():
+    out = check_input(FLOAT_AND_INT, [{"x": float("nan"), "n": None}, {"x": 1.0, "n": 2**53}])
+    assert np.isnan(out[0]).all()
+    assert out[1].tolist() == [1.0, float(2**53)]
+
+
+def test_an_infinite_tensor_is_refused():
+    signature = Signature([ColumnSpec("input", "tensor", (-1, 2))])
+    with pytest.raises(InvalidInput, match="infinity"):
+        check_input(signature, np.array([[1.0, np.inf]]))

@@ -16,6 +16,7 @@ from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread, is_loopback, serve
 
 COLUMNS = ["income", "debt", "age"]
+JSON = {"content-type": "application/json"}
 
 
 def training_data(n: int = 200) -> tuple[pd.DataFrame, np.ndarray]:
@@ -153,7 +154,7 @@ def test_malformed_json_is_400(client):
         "/predict", content=b'{"inputs": [', headers={"content-type": "application/json"}
     )
     assert_error(response, 400, "invalid_json", "not valid JSON")
-    assert_error(client.post("/predict", content=b"\xff\xfe"), 400, "invalid_json")
+    assert_error(client.post("/predict", content=b"\xff\xfe", headers=JSON), 400, "invalid_json")
 
 
 def test_body_too_large_is_413(client):
@@ -165,7 +166,7 @@ def test_body_too_large_is_413(client):
         for _ in range(1000):
             yield b'{"income": 1.0, "debt": 2.0, "age": 3.0},'
 
-    assert_error(client.post("/predict", content=chunks()), 413, "payload_too_large")
+    assert_error(client.post("/predict", content=chunks(), headers=JSON), 413, "payload_too_large")
 
 
 def test_unknown_route_and_wrong_method_are_json(client):
@@ -283,5 +284,5 @@ def test_live_model_rejects_bad_arguments():
 
 
 def test_error_bodies_are_plain_json(client):
-    response = client.post("/predict", content=b"null")
+    response = client.post("/predict", content=b"null", headers=JSON)
     assert json.loads(response.content)["error"]["type"] == "invalid_request"

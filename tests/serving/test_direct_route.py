@@ -72,7 +72,9 @@ def test_added_middleware_sees_predict_and_answers_are_the_same(live):
         assert seen == ["/predict"]
         for url in (a.url, b.url):  # mistakes are the same 4xx either way
             assert_error(
-                httpx.post(f"{url}/predict", content=b"{", timeout=10), 400, "invalid_json"
+                httpx.post(f"{url}/predict", content=b"{", headers=JSON, timeout=10),
+                400,
+                "invalid_json",
             )
             assert_error(
                 httpx.post(f"{url}/predict", json={"rows": []}, timeout=10),
@@ -94,14 +96,20 @@ def test_limit_holds_on_the_direct_route_declared_and_streamed(live):
         big = {"inputs": [{"income": 1.0, "debt": 2.0, "age": 3.0}] * 100}
         assert_error(client.post("/predict", json=big), 413, "payload_too_large", "2000")
         assert_error(
-            client.post("/predict", content=chunks()), 413, "payload_too_large", "over the limit"
+            client.post("/predict", content=chunks(), headers=JSON),
+            413,
+            "payload_too_large",
+            "over the limit",
         )
-        streamed_ok = client.post("/predict", content=iter([b'{"inputs": [', _ROW, b"]}"]))
+        streamed_ok = client.post(
+            "/predict", content=iter([b'{"inputs": [', _ROW, b"]}"]), headers=JSON
+        )
         assert streamed_ok.status_code == 200, streamed_ok.text
         assert len(streamed_ok.json()["predictions"]) == 1
 
 
 _ROW = b'{"income": 1.0, "debt": 2.0, "age": 3.0}'
+JSON = {"content-type": "application/json"}
 
 
 def test_direct_route_under_a_root_path(live):

@@ -145,5 +145,5 @@ def test_feedback_is_accepted_after_a_restart(lw, served, rows):
 )
 def test_bad_feedback_is_a_clear_4xx(served, body, status, type_, needle):
     _, client = served
-    response = client.post("/feedback", content=body)
+    response = client.post("/feedback", content=body, headers={"content-type": "application/json"})
     assert_error(response, status, type_, needle)

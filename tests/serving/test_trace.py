@@ -112,7 +112,9 @@ def flow(lw, tmp_path: Path) -> Flow:
             assert client.post("/feedback", json=feedback).status_code == 200
             bad = client.post("/predict", json={"inputs": [{"income": 1}]})
             assert bad.status_code == 400
-            malformed = client.post("/predict", content=b'{"inputs": [')
+            malformed = client.post(
+                "/predict", content=b'{"inputs": [', headers={"content-type": "application/json"}
+            )
             assert malformed.status_code == 400
             set_model_flag(store, ENDPOINT, False, reason="incident 42")
             wait_for(lambda: not endpoint.model_enabled)

@@ -57,7 +57,26 @@ def parse_duration(value: str) -> timedelta:
             "30d or 2w.",
             param_hint="'--expires-in'",
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise _too_long(value) from None
+
+
+def expiry(duration: timedelta, given: str) -> datetime:
+    """The moment ``duration`` from now; a BadParameter past the last representable year."""
+    try:
+        return datetime.now(UTC) + duration
+    except OverflowError:
+        raise _too_long(given) from None
+
+
+def _too_long(value: str) -> typer.BadParameter:
+    return typer.BadParameter(
+        f"{value!r} reaches past the year 9999; use a shorter duration, such as 365d, or "
+        "leave --expires-in out for a token that never expires.",
+        param_hint="'--expires-in'",
+    )
 
 
 def _status(token: TokenInfo) -> Text:
@@ -96,7 +115,7 @@ def create(
 
     expires_at = None
     if expires_in is not None:
-        expires_at = datetime.now(UTC) + parse_duration(expires_in)
+        expires_at = expiry(parse_duration(expires_in), expires_in)
     token, secret = create_token(get_store(), name, role.value, expires_at=expires_at)
     if as_json:
         print_json({**token.to_dict(), "secret": secret})

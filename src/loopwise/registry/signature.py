@@ -12,10 +12,15 @@ flavors predict on:
 - a NumPy array when the single input is a tensor.
 
 Missing values (None, NaN) are accepted in every column; numeric columns carry them as NaN.
+Values the model could not see as sent are refused, naming the column and row: infinities
+(in every numeric column and tensor), integers outside int64 in integer columns (a cast
+would wrap them) and numbers beyond the float range. A refused request is an error, never a
+prediction on a different value than the one the caller sent (and the log records).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -43,6 +48,8 @@ _ACCEPTS = {  # value types each column type takes (bool -> number is numpy's sa
     "string": {"string"},
     "datetime": {"datetime", "string"},
 }
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 @dataclass(frozen=True)
@@ -159,10 +166,7 @@ def check_input(
             try:
                 out[spec.name] = _coerce(columns[spec.name], spec.type)
             except _BadValue as bad:
-                problems.append(
-                    f"column {spec.name!r} should be {spec.type} but is "
-                    f"{bad.type}: {_show(bad.value)}"
-                )
+                problems.append(_describe_bad(spec, bad))
     if problems:
         raise InvalidInput(
             f"{what} does not match the model signature:\n  - "
@@ -182,9 +186,64 @@ def check_input(
 
 
 class _BadValue(Exception):
-    def __init__(self, type_: str, value: Any) -> None:
+    """A value a column cannot take: of the wrong ``type``, or (with ``reason``) one the
+    model could not see as sent, at ``row``."""
+
+    def __init__(
+        self, type_: str, value: Any, *, row: int | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(type_)
-        self.type, self.value = type_, value
+        self.type, self.value, self.row, self.reason = type_, value, row, reason
+
+
+def _describe_bad(spec: ColumnSpec, bad: _BadValue) -> str:
+    if bad.reason is None:
+        return f"column {spec.name!r} should be {spec.type} but is {bad.type}: {_show(bad.value)}"
+    return f"column {spec.name!r}, row {bad.row}: {bad.reason}"
+
+
+def _not_finite(row: int, value: Any) -> _BadValue:
+    shown = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return _BadValue(
+        "float",
+        value,
+        row=row,
+        reason=f"{shown} is not a finite number; send a finite value (or null when missing).",
+    )
+
+
+def _out_of_range(row: int, value: Any, type_: str) -> _BadValue:
+    if isinstance(value, int | np.integer):
+        digits = len(str(abs(int(value))))
+        shown = _show(int(value)) if digits <= 20 else f"an integer of {digits} digits"
+    else:
+        shown = _show(value)
+    if type_ == "integer":
+        limits = f"an integer column takes [{_INT64_MIN}, {_INT64_MAX}] (int64)"
+    else:
+        limits = f"a float column takes numbers up to ±{_FLOAT_MAX:.4g}"
+    return _BadValue(
+        "integer", value, row=row, reason=f"{shown} is out of range: {limits}; send a value in it."
+    )
+
+
+def _check_numbers(arr: np.ndarray, type_: str) -> None:
+    """Raise _BadValue for the first infinity, or integer outside int64 in an integer
+    column, of a numeric array (NaN is a missing value, and allowed)."""
+    kind = arr.dtype.kind
+    if kind == "f":
+        bad = np.flatnonzero(np.isinf(arr))
+        if bad.size:
+            raise _not_finite(int(bad[0]), arr[bad[0]])
+        if type_ == "integer":
+            # float64(2**63) is the first float past int64; every smaller one casts exactly
+            bad = np.flatnonzero((arr >= 2.0**63) | (arr < -(2.0**63)))
+            if bad.size:
+                raise _out_of_range(int(bad[0]), arr[bad[0]], type_)
+    elif kind == "u" and type_ == "integer" and arr.dtype.itemsize == 8 and arr.size:
+        bad = np.flatnonzero(arr > np.uint64(_INT64_MAX))
+        if bad.size:
+            raise _out_of_range(int(bad[0]), int(arr[bad[0]]), type_)
 
 
 def _columns(data: Any, what: str, names: list[str] | None = None) -> dict[str, Any]:
@@ -286,6 +345,8 @@ def _coerce(column: Any, type_: str) -> np.ndarray:
     have = _KIND_TYPES.get(kind, str(arr.dtype))
     if have not in _ACCEPTS[type_]:
         raise _BadValue(have, arr[0] if arr.size else None)
+    if type_ in ("integer", "float"):
+        _check_numbers(arr, type_)
     if type_ == "integer" and kind == "f":
         finite = arr[np.isfinite(arr)]
         fractional = finite[finite != np.floor(finite)]
@@ -304,21 +365,40 @@ def _coerce(column: Any, type_: str) -> np.ndarray:
 def _coerce_objects(arr: np.ndarray, type_: str) -> np.ndarray:
     accepted = _ACCEPTS[type_]
     has_missing = False
-    for value in arr:
+    numeric = type_ in ("integer", "float")
+    for row, value in enumerate(arr):
         if _missing(value):
             has_missing = True
             continue
         have = _value_type(value)
-        if have not in accepted or (
-            type_ == "integer" and have == "float" and not float(value).is_integer()
-        ):
+        if have not in accepted:
             raise _BadValue(have, value)
+        if numeric:
+            _check_number(row, value, have, type_)
     if type_ == "string":
         return np.array([None if _missing(v) else v for v in arr], dtype=object)
     if type_ == "boolean" and not has_missing:
         return arr.astype(bool)
-    out = np.array([np.nan if _missing(v) else v for v in arr], dtype=np.float64)
-    return out if has_missing or type_ != "integer" else out.astype(np.int64)
+    if type_ == "integer" and not has_missing:  # exact: through float64, 2**63 - 1 wraps
+        return np.array([int(v) for v in arr], dtype=np.int64)
+    return np.array([np.nan if _missing(v) else v for v in arr], dtype=np.float64)
+
+
+def _check_number(row: int, value: Any, have: str, type_: str) -> None:
+    """Raise _BadValue unless the model can see ``value`` in a ``type_`` column as sent."""
+    if have == "float":
+        if math.isinf(value):
+            raise _not_finite(row, value)
+        if type_ == "integer":
+            if not float(value).is_integer():
+                raise _BadValue(have, value)
+            if not -(2.0**63) <= value < 2.0**63:
+                raise _out_of_range(row, value, type_)
+    elif have == "integer":
+        if type_ == "integer" and not _INT64_MIN <= value <= _INT64_MAX:
+            raise _out_of_range(row, value, type_)
+        if type_ == "float" and abs(value) > _FLOAT_MAX:
+            raise _out_of_range(row, value, type_)
 
 
 def _parse_datetimes(arr: np.ndarray) -> np.ndarray:
@@ -340,11 +420,16 @@ def _parse_datetimes(arr: np.ndarray) -> np.ndarray:
 
 
 def _numeric_fast_path(signature: Signature, data: Any) -> np.ndarray | None:
-    """Rows of plain ints and floats, or a numeric array, straight to float64; else None."""
+    """Rows of plain ints and floats, or a numeric array, straight to float64; else None
+    (the general path then converts them, or names what is wrong: an infinity, an integer
+    out of range)."""
     names = signature.input_names
     ints = [c.type == "integer" for c in signature.inputs]
     if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(names):
-        if data.dtype.kind in "iub" or (data.dtype.kind == "f" and not any(ints)):
+        kind = data.dtype.kind
+        if kind in "ib" or (kind == "u" and (data.dtype.itemsize < 8 or not any(ints))):
+            return data.astype(np.float64, copy=False)
+        if kind == "f" and not any(ints) and not np.isinf(data).any():
             return data.astype(np.float64, copy=False)
         return None
     rows = [data] if isinstance(data, dict) else data
@@ -359,12 +444,21 @@ def _numeric_fast_path(signature: Signature, data: Any) -> np.ndarray | None:
             value = row[name]
             kind = type(value)
             if kind is float:
-                if is_int and not value.is_integer():
+                if is_int and not (value.is_integer() and -(2.0**63) <= value < 2.0**63):
                     return None
-            elif kind is not int and kind is not bool:
+            elif kind is int:
+                if is_int and not _INT64_MIN <= value <= _INT64_MAX:
+                    return None
+            elif kind is not bool:
                 return None
             values.append(value)
-    return np.array(values, dtype=np.float64).reshape(len(rows), len(names))
+    try:
+        out = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer past the float range
+        return None
+    if np.isinf(out).any():
+        return None
+    return out.reshape(len(rows), len(names))
 
 
 def _check_tensor(spec: ColumnSpec, data: Any, what: str) -> np.ndarray:
@@ -373,6 +467,11 @@ def _check_tensor(spec: ColumnSpec, data: Any, what: str) -> np.ndarray:
     arr = np.asarray(data.to_numpy() if hasattr(data, "to_numpy") else data)
     if arr.dtype.kind not in "iufb":
         raise InvalidInput(f"{what}: tensor {spec.name!r} must be numeric; got {arr.dtype}.")
+    if arr.dtype.kind == "f" and np.isinf(arr).any():
+        raise InvalidInput(
+            f"{what}: tensor {spec.name!r} holds an infinity; send finite values "
+            "(NaN for a missing one)."
+        )
     shape = spec.shape
     if shape is not None and arr.ndim == len(shape) - 1:
         arr = arr[None]  # one example without its batch axis

@@ -10,17 +10,24 @@ skeleton) the endpoint answers its fallback with variant ``"fallback"``.
 
 Every mistake in a request is a 4xx with ``{"error": {"type": ..., "message": ...}}``:
 
-- 400 ``invalid_json``: the body is not JSON;
+- 415 ``unsupported_media_type``: a ``POST`` whose body is not declared as JSON
+  (``Content-Type: application/json``); see :mod:`.request_io` for why;
+- 400 ``invalid_json``: the body is not JSON, or nests deeper than 32 levels;
 - 400 ``invalid_request``: the body is not an object with ``inputs`` (records or columns),
   ``proba`` is not a boolean, or a feedback body lacks ``request_id`` / ``label``. Bodies
   are parsed here rather than by pydantic, so a missing field is a 400 like every other
   request mistake, not FastAPI's 422;
 - 400 ``invalid_input``: the inputs do not match the model signature (missing, unexpected or
-  mistyped columns), or the model rejected the values (a ``ValueError`` from its predict,
-  such as a missing value given to a model that cannot take one);
+  mistyped columns, an infinity, an integer out of its column's range), or the model
+  rejected the values (a ``ValueError`` from its predict, such as a missing value given to
+  a model that cannot take one);
+- 400 ``invalid_request`` on ``/feedback``: a label that is not a finite number, text of at
+  most ``MAX_LABEL_CHARS`` characters or true/false, or a ``request_id`` that is not an id
+  ``/predict`` makes;
 - 401 ``Unauthorized`` / 403 ``Forbidden`` when API tokens are enabled (on the docs too,
   under ``docs: token``);
-- 404 ``unknown_request``: feedback for a request id this endpoint never answered;
+- 404 ``unknown_request``: feedback for a request id this endpoint never answered, and
+  ``unknown_row``: for a ``row`` past the rows of the request it labels;
 - 409 ``log_disabled``: feedback to an endpoint without a prediction log;
 - 413 ``payload_too_large``, 404 ``not_found``, 405 ``method_not_allowed``;
 - 503 ``not_ready`` while no model is loaded.
@@ -29,13 +36,21 @@ Every mistake in a request is a 4xx with ``{"error": {"type": ..., "message": ..
 FastAPI route of the same handler documents it and answers when middleware is added.
 
 Anything else raised by the model is a 500 ``internal_error`` with a generic message; the
-traceback is logged with the request id.
+traceback is logged with the request id (every 500, on every route, is logged).
+
+Answers are strict JSON: a prediction or probability that is not a finite number (a
+regressor overflowing to infinity) is answered as ``null``, its row listed in
+``non_finite_rows`` and counted in ``loopwise_predict_non_finite_total``. The browser's
+cross-origin rules apply as they are (no CORS headers) unless the config lists
+``cors_origins``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -55,15 +70,65 @@ from loopwise.serving.endpoint import FALLBACK, Endpoint
 from loopwise.serving.endpoint_config import DOCS_MODES
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.metrics import ServingMetrics
-from loopwise.serving.request_io import RequestError, read_body
+from loopwise.serving.openapi_spec import (
+    feedback_openapi,
+    metrics_openapi,
+    predict_openapi,
+    status_openapi,
+)
+from loopwise.serving.request_io import (
+    MAX_LABEL_CHARS,
+    RequestError,
+    parse_json,
+    read_body,
+    require_json,
+)
 
 logger = logging.getLogger(__name__)
 
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_INT64 = (-(2**63), 2**63 - 1)
+# one strict encoder: json.dumps(allow_nan=False) would build a new one on every call
+_STRICT = json.JSONEncoder(allow_nan=False)
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return Response(_dumps(body), status_code=status, media_type="application/json")
+
+
+def _dumps(body: Any) -> bytes:
+    """Strict JSON (no bare NaN or Infinity); a non-finite number becomes null."""
+    try:
+        return _STRICT.encode(body).encode()
+    except ValueError:
+        return _STRICT.encode(_finite(body)).encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _flag_non_finite(body: dict[str, Any]) -> int:
+    """Answer non-finite predictions and probabilities as null, listing their rows in
+    ``non_finite_rows``; the number of rows flagged. (Called only when strict encoding
+    failed, so an answer of finite numbers costs nothing more.)"""
+    rows: set[int] = set()
+    for key in ("predictions", "probabilities"):
+        if key in body:
+            cleaned = [_finite(v) for v in body[key]]
+            rows.update(
+                i for i, (a, b) in enumerate(zip(cleaned, body[key], strict=True)) if a != b
+            )
+            body[key] = cleaned
+    body["non_finite_rows"] = sorted(rows)
+    return len(rows)
 
 
 def _error(status: int, type_: str, message: str, request_id: str | None = None) -> Response:
@@ -127,6 +192,15 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    if endpoint.config.cors_origins:  # (middleware: /predict then takes the routed path)
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(endpoint.config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Routing-Key"],
+        )
     app.max_body_bytes = limit
     app.state.endpoint = endpoint
     app.state.metrics = metrics
@@ -154,17 +228,33 @@ def create_app(
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"no route {request.url.path!r}; use {routes}."
-        return _error(exc.status_code, type_, message)
+        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            message = (
+                f"{request.method} {request.url.path} is not served; use {exc.headers['Allow']}."
+            )
+        response = _error(exc.status_code, type_, message)
+        response.headers.update(exc.headers or {})  # 405: Allow
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return _error(400, "invalid_request", str(exc.errors()))
 
-    @app.get("/health", summary="The process is alive (always 200)")
+    @app.get(
+        "/health",
+        summary="The process is alive (always 200)",
+        openapi_extra=status_openapi('{"status": "ok"}'),
+    )
     async def health() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/ready", summary="200 when every variant is loaded (or the fallback serves)")
+    @app.get(
+        "/ready",
+        summary="200 when every variant is loaded (or the fallback serves)",
+        openapi_extra=status_openapi(
+            "Ready: the model (or fallback) each variant answers with.", 503
+        ),
+    )
     async def ready() -> Response:
         if not endpoint.ready:
             return _error(503, "not_ready", f"endpoint {endpoint.name!r} has no model loaded.")
@@ -176,13 +266,22 @@ def create_app(
         body = {"status": "ready", "endpoint": endpoint.name, "model": model}
         return _json(body | {"variants": labels})
 
-    @app.get("/model", summary="What is live: variants, versions, flag, last load errors")
+    @app.get(
+        "/model",
+        summary="What is live: variants, versions, flag, last load errors",
+        openapi_extra=status_openapi("The variants, their versions and the flag.", 401, 403),
+    )
     async def model(request: Request) -> Response:
         if (refused := refusal(request, "read")) is not None:
             return refused
         return _json(endpoint.status())
 
-    @app.get("/metrics", summary="Prometheus metrics (text format)")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (text format)",
+        response_class=Response,
+        openapi_extra=metrics_openapi(),
+    )
     async def prometheus(request: Request) -> Response:
         if (refused := refusal(request, "read")) is not None:
             return refused
@@ -200,6 +299,7 @@ def create_app(
         metrics.in_flight.inc()
         try:
             authorize(header, "predict")
+            require_json(header("content-type"))
             inputs, proba, key = _parse(await read_body())
             routing_key = header("x-routing-key")
             variant, snap = endpoint.route(key if routing_key is None else routing_key)
@@ -232,11 +332,16 @@ def create_app(
             return _error(status, type_, message, request_id)
         finally:
             metrics.in_flight.dec()
+        body["request_id"] = request_id
+        body["variant"] = variant
+        try:
+            payload = _STRICT.encode(body).encode()
+        except ValueError:  # a prediction that is not a finite number: null, and flagged
+            metrics.non_finite.labels(variant, label).inc(_flag_non_finite(body))
+            payload = _dumps(body)
         elapsed = time.perf_counter() - start
         metrics.requests.labels(variant, label, "ok").inc()
         metrics.latency.labels(variant, label).observe(elapsed)
-        body["request_id"] = request_id
-        body["variant"] = variant
         if log is not None:
             log.log_request(
                 request_id=request_id,
@@ -251,13 +356,13 @@ def create_app(
             )
         if snap is not None:
             endpoint.mirror(inputs, request_id, timestamp_us)
-        return _json(body)
+        return Response(payload, media_type="application/json")
 
     @app.post(
         "/predict",
         summary="Predict on records or columns",
         description=_predict_description(endpoint),
-        openapi_extra=_predict_openapi(endpoint),
+        openapi_extra=predict_openapi(_signature(endpoint)[1], _example_row(endpoint)),
     )
     async def predict(request: Request) -> Response:
         # (reached when the app runs under middleware of its own; else the direct route)
@@ -265,7 +370,13 @@ def create_app(
 
     app.direct_predict = answer_predict
 
-    @app.post("/feedback", summary="Record the ground truth of an earlier request")
+    @app.post(
+        "/feedback",
+        summary="Record the ground truth of an earlier request",
+        description='Send `{"request_id": "<from /predict>", "label": <the true answer>}`, '
+        'and `"row"` to label one row of a request of several.',
+        openapi_extra=feedback_openapi(),
+    )
     async def feedback(request: Request) -> Response:
         try:
             authorize(request.headers.get, "feedback")
@@ -276,17 +387,28 @@ def create_app(
                     f"endpoint {endpoint.name!r} keeps no prediction log, so feedback cannot "
                     "be joined to anything; enable 'log' in the endpoint config.",
                 )
+            require_json(request.headers.get("content-type"))
             request_id, label, row = _parse_feedback(await read_body(request, limit))
-            if not await run_in_threadpool(log.knows_request, request_id):
+            rows = await run_in_threadpool(log.request_rows, request_id)
+            if rows is None:
                 raise RequestError(
                     404,
                     "unknown_request",
                     f"no prediction with request_id {request_id!r} on endpoint "
                     f"{endpoint.name!r}; send the request_id that /predict answered.",
                 )
+            if row is not None and row >= rows:
+                raise RequestError(
+                    404,
+                    "unknown_row",
+                    f'"row" is {row}, but request {request_id} had {rows} row(s); send a row '
+                    f'in 0..{rows - 1}, or leave "row" out to label every row.',
+                )
             log.log_feedback(request_id, label, row=row)
         except Exception as e:
             status, type_, message = _classify(e, None)
+            if type_ == "internal_error":
+                logger.exception("feedback request failed on endpoint %s", endpoint.name)
             metrics.errors.labels(type_).inc()
             return _error(status, type_, message)
         metrics.feedback.inc()
@@ -311,10 +433,7 @@ def _classify(e: Exception, request_id: str | None) -> tuple[int, str, str]:
 
 
 def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
+    body = parse_json(raw)
     if not isinstance(body, dict) or "inputs" not in body:
         raise RequestError(
             400,
@@ -324,29 +443,27 @@ def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
         )
     inputs = body["inputs"]
     records = isinstance(inputs, list) and all(isinstance(r, dict) for r in inputs)
-    if not (records or isinstance(inputs, dict)) or not inputs:
+    columns = isinstance(inputs, dict) and all(v != [] for v in inputs.values())
+    if not (records or columns) or not inputs:
         raise RequestError(
             400,
             "invalid_request",
             '"inputs" must be a non-empty list of records ([{"col": 1, ...}, ...]) or an '
-            f'object of columns ({{"col": [1, 2], ...}}); got {json.dumps(inputs)[:80]}.',
+            f'object of non-empty columns ({{"col": [1, 2], ...}}); got {json.dumps(inputs)[:80]}.',
         )
     proba = body.get("proba", False)
     if not isinstance(proba, bool):
         message = f'"proba" must be true or false, got {json.dumps(proba)}.'
         raise RequestError(400, "invalid_request", message)
     key = body.get("routing_key")
-    if key is not None and not isinstance(key, str | int):
+    if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
         message = f'"routing_key" must be text or an integer, got {json.dumps(key)[:80]}.'
         raise RequestError(400, "invalid_request", message)
     return inputs, proba, None if key is None else str(key)
 
 
 def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(400, "invalid_json", f"the body is not valid JSON: {e}.") from None
+    body = parse_json(raw)
     usage = 'send {"request_id": "<from /predict>", "label": <the true answer>}'
     if not isinstance(body, dict) or "request_id" not in body or "label" not in body:
         raise RequestError(400, "invalid_request", f"the body must be an object; {usage}.")
@@ -359,11 +476,9 @@ def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
         raise RequestError(
             400, "invalid_request", f'"request_id" must be an id answered by /predict; got {shown}.'
         )
-    if label is None or isinstance(label, dict | list):
-        shown = json.dumps(label)[:80]
-        raise RequestError(
-            400, "invalid_request", f'"label" must be a number, text or true/false; got {shown}.'
-        )
+    label = _checked_label(label)
+    if isinstance(row, float) and row.is_integer():  # JSON has one kind of number
+        row = int(row)
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
         shown = json.dumps(row)[:80]
         raise RequestError(
@@ -372,6 +487,27 @@ def _parse_feedback(raw: bytes) -> tuple[str, Any, int | None]:
             f'"row" must be the index (≥ 0) of a row of the request; got {shown}.',
         )
     return request_id, label, row
+
+
+def _checked_label(label: Any) -> Any:
+    """``label`` as it is stored (an integer past int64 as a float), or a 400 saying why it
+    cannot be a ground truth: a column of labels must keep one type in the log's files."""
+    if isinstance(label, bool) or (isinstance(label, int) and _INT64[0] <= label <= _INT64[1]):
+        return label
+    if isinstance(label, int) and abs(label) <= sys.float_info.max:
+        return float(label)
+    if isinstance(label, float) and math.isfinite(label):
+        return label
+    if isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS:
+        return label
+    usage = f"must be a finite number, text of at most {MAX_LABEL_CHARS} characters or true/false"
+    if isinstance(label, str):
+        got = f"text of {len(label)} characters"
+    elif isinstance(label, int):
+        got = f"an integer of {len(str(abs(label)))} digits, past the float range"
+    else:
+        got = json.dumps(label)[:80]
+    raise RequestError(400, "invalid_request", f'"label" {usage}; got {got}.')
 
 
 def _rows(inputs: Any) -> int:
@@ -413,25 +549,6 @@ def _predict_description(endpoint: Endpoint) -> str:
     return text
 
 
-def _predict_openapi(endpoint: Endpoint) -> dict[str, Any]:
+def _example_row(endpoint: Endpoint) -> dict[str, Any]:
     _, signature = _signature(endpoint)
-    example_row = {c.name: 0 for c in signature.inputs} if signature is not None else {}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["inputs"],
-                        "properties": {
-                            "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
-                            "proba": {"type": "boolean", "default": False},
-                            "routing_key": {"type": "string"},
-                        },
-                    },
-                    "example": {"inputs": [example_row]},
-                }
-            },
-        }
-    }
+    return {c.name: 0 for c in signature.inputs} if signature is not None else {}

@@ -15,6 +15,7 @@ so they live in a small YAML file (``loopwise serve --config endpoint.yaml``)::
     max_body_bytes: 1000000
     log: {flush_interval: 1.0}         # prediction log; "log: false" turns it off
     docs: token                        # /docs, /redoc, /openapi.json: token, public or off
+    cors_origins: []                   # web origins whose pages may call the API (none)
 
 A single-model endpoint is ``EndpointConfig.single("models:/credit-risk@champion")``; the
 walking skeleton (a constant answer, no model) is ``EndpointConfig.skeleton(0.5)``. The whole
@@ -36,7 +37,7 @@ from loopwise.refs import parse_ref
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _TOP = (
     "name", "variants", "shadows", "sticky", "fallback", "poll_interval", "max_body_bytes",
-    "log", "smoke_tests", "docs",
+    "log", "smoke_tests", "docs", "cors_origins",
 )  # fmt: skip
 _VARIANT = ("name", "model", "weight")
 _LOG = ("flush_interval",)
@@ -71,6 +72,7 @@ class EndpointConfig:
     flush_interval: float = 1.0
     smoke_tests: tuple[Any, ...] = field(default=())
     docs: str = "token"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_skeleton(self) -> bool:
@@ -137,6 +139,7 @@ class EndpointConfig:
             flush_interval=flush_interval,
             smoke_tests=smoke,
             docs=_docs(d.get("docs", "token")),
+            cors_origins=_origins(d.get("cors_origins", [])),
         )
 
     @classmethod
@@ -157,6 +160,8 @@ class EndpointConfig:
         out |= {"poll_interval": self.poll_interval, "max_body_bytes": self.max_body_bytes}
         out["log"] = {"flush_interval": self.flush_interval} if self.log else False
         out["docs"] = self.docs
+        if self.cors_origins:
+            out["cors_origins"] = list(self.cors_origins)
         return out
 
 
@@ -256,3 +261,20 @@ def _docs(value: Any) -> str:
         "must be 'token' (a token with the read permission, once tokens are enabled), "
         f"'public' (open to anyone) or 'off' (not served); got {value!r}{hint}.",
     )
+
+
+_ORIGIN = re.compile(r"https?://[^/\s]+")
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    """Web origins allowed to call the API from a browser (CORS): none by default."""
+    if not isinstance(value, list):
+        raise _error("cors_origins", f"must be a list of origins; got {value!r}.")
+    for i, origin in enumerate(value):
+        if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+            raise _error(
+                f"cors_origins[{i}]",
+                "must be an origin such as 'https://app.example.com' (scheme, host and "
+                f"optional port; no path) or '*' for any; got {origin!r}.",
+            )
+    return tuple(value)

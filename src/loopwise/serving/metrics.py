@@ -122,6 +122,13 @@ class ServingMetrics:
         self.feedback = Counter(
             "loopwise_feedback", "Feedback labels recorded.", registry=self.registry
         )
+        self.non_finite = Counter(
+            "loopwise_predict_non_finite",
+            "Prediction rows answered as null because the model returned NaN or an infinity "
+            "(listed in the answer's non_finite_rows), by variant and model version.",
+            ["variant", "model"],
+            registry=self.registry,
+        )
         self.registry.register(_EndpointCollector(endpoint))
 
     def render(self) -> tuple[bytes, str]:

@@ -171,7 +171,7 @@ class PredictionLog:
         self._feedback: deque[tuple[Any, ...]] = deque()
         self._buffered = 0
         self._in_flight = 0
-        self._recent: set[str] = set()
+        self._recent: dict[str, int] = {}  # request id -> its rows
         self._recent_order: deque[str] = deque()
         self._thread: threading.Thread | None = None
         self._marked = False
@@ -245,7 +245,7 @@ class PredictionLog:
             self._requests.append(entry)
             self._buffered += rows
             if request_id not in self._recent:
-                self._remember(request_id)
+                self._remember(request_id, rows)
             if self._buffered > self.max_buffer_rows:
                 self._drop_oldest()
             full = self._buffered >= self._flush_rows
@@ -320,20 +320,20 @@ class PredictionLog:
             buffer().append(entry)
             self._buffered += rows
             if rid is not None and rid not in self._recent:
-                self._remember(rid)
+                self._remember(rid, rows)
             if self._buffered > self.max_buffer_rows:
                 self._drop_oldest()
             full = self._buffered >= self._flush_rows
         if full and not self._wake.is_set():
             self._wake.set()
 
-    def _remember(self, request_id: str) -> None:
-        """Add to the bounded set of recent request ids; holds ``_lock``."""
+    def _remember(self, request_id: str, rows: int) -> None:
+        """Add to the bounded map of recent request ids and their rows; holds ``_lock``."""
         if self._recent_max:
-            self._recent.add(request_id)
+            self._recent[request_id] = rows
             self._recent_order.append(request_id)
             if len(self._recent_order) > self._recent_max:
-                self._recent.discard(self._recent_order.popleft())
+                self._recent.pop(self._recent_order.popleft(), None)
 
     def _drop_oldest(self) -> None:
         """Drop the oldest requests (then feedback) until the buffer fits; holds ``_lock``."""
@@ -363,14 +363,28 @@ class PredictionLog:
         """
         if not isinstance(request_id, str):
             raise bad_param("knows_request", "request_id", "a request id (str)", request_id)
-        if request_id in self._recent:
-            return True
+        return self.request_rows(request_id) is not None
+
+    def request_rows(self, request_id: str) -> int | None:
+        """How many rows the logged request ``request_id`` had (None: not logged here).
+
+        Found as :meth:`knows_request` finds it. A failed request counts one row. An id
+        whose time lies outside the years the log can hold (2000-9999) was never logged.
+        """
+        if not isinstance(request_id, str):
+            raise bad_param("request_rows", "request_id", "a request id (str)", request_id)
+        rows = self._recent.get(request_id)
+        if rows is not None:
+            return rows
         if not is_loopwise_id(request_id):
-            return False
+            return None
+        time_ms = id_time_ms(request_id)
+        if not MIN_US <= time_ms * 1000 < MAX_US:
+            return None
         with self._index_lock:
             if self._index is None:
                 self._index = RequestIndex(self.store.artifacts, self.endpoint)
-            return self._index.contains(request_id, id_time_ms(request_id))
+            return self._index.rows(request_id, time_ms)
 
     # -- flushing -------------------------------------------------------------------------
 
@@ -578,11 +592,19 @@ class RequestIndex:
         self._ranges: dict[int, dict[str, tuple[str, str] | None]] = {}
 
     def contains(self, request_id: str, time_ms: int) -> bool:
+        return self.rows(request_id, time_ms) is not None
+
+    def rows(self, request_id: str, time_ms: int) -> int | None:
+        """The rows logged for ``request_id`` (made at ``time_ms``); None: not found."""
         hour, offset = divmod(time_ms * 1000, HOUR_US)
         neighbour = hour - 1 if offset < HOUR_US // 2 else hour + 1
-        return any(self._in_hour(h, request_id) for h in (hour, neighbour))
+        for h in (hour, neighbour):
+            rows = self._in_hour(h, request_id)
+            if rows is not None:
+                return rows
+        return None
 
-    def _in_hour(self, hour: int, request_id: str) -> bool:
+    def _in_hour(self, hour: int, request_id: str) -> int | None:
         prefix = partition_dir(PREDICTIONS, self._endpoint, hour)
         ranges = self._ranges.pop(hour, {})
         self._ranges[hour] = ranges  # most recently used last
@@ -591,7 +613,7 @@ class RequestIndex:
         # listed again when a part is merged away under us
         return relisting(lambda: self._search(prefix, ranges, request_id))
 
-    def _search(self, prefix: str, ranges: dict[str, Any], request_id: str) -> bool:
+    def _search(self, prefix: str, ranges: dict[str, Any], request_id: str) -> int | None:
         for path in self._artifacts.list(prefix):
             if part_hour(path) is None:
                 continue
@@ -599,12 +621,15 @@ class RequestIndex:
                 bounds = ranges[path]
                 if bounds is None or not bounds[0] <= request_id <= bounds[1]:
                     continue
-            ids = read_part(self._artifacts, path, ["request_id"]).column("request_id")
+            table = read_part(self._artifacts, path, ["request_id", "row"])
+            ids = table.column("request_id")
             low, high = pc.min_max(ids).values()
             ranges[path] = None if low.as_py() is None else (low.as_py(), high.as_py())
-            if pc.index(ids, request_id).as_py() >= 0:
-                return True
-        return False
+            mine = pc.equal(ids, request_id)
+            if pc.any(mine).as_py():
+                last_row = pc.max(pc.filter(table.column("row"), mine)).as_py()
+                return 1 if last_row is None else last_row + 1
+        return None
 
 
 def _bad_call(method: str, request_id: Any, timestamp_us: Any, **values: Any) -> InvalidInput:

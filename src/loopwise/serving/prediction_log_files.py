@@ -212,11 +212,26 @@ def list_parts(
 
 
 def natural_column(values: list[Any]) -> pa.Array:
-    """The type Arrow infers; text (JSON for non-strings) when the values share none."""
+    """The type Arrow infers; text (JSON for non-strings) when the values share none, or
+    when Parquet cannot store the type Arrow infers (an empty object: a struct without
+    fields), so that no value a client sends can make a flush fail again and again."""
     try:
-        return pa.array(values)
+        array = pa.array(values)
     except _CONVERT_ERRORS:
-        return pa.array([as_text(v) for v in values], pa.string())
+        array = None
+    if array is not None and _storable(array.type):
+        return array
+    return pa.array([as_text(v) for v in values], pa.string())
+
+
+def _storable(type_: pa.DataType) -> bool:
+    """Whether Parquet can store ``type_`` (a struct needs at least one field)."""
+    if pa.types.is_struct(type_):
+        fields = [type_.field(i).type for i in range(type_.num_fields)]
+        return bool(fields) and all(map(_storable, fields))
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _storable(type_.value_type)
+    return True
 
 
 def as_text(value: Any) -> str | None:

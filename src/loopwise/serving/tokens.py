@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loopwise.clock import now_us, to_datetime, to_us
 from loopwise.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from loopwise.ids import new_id
+from loopwise.ids import is_id, new_id
 from loopwise.store import Store
 from loopwise.store.tables import api_tokens
 from loopwise.tracking.runs import current_user
@@ -67,7 +67,6 @@ MAX_NAME_LENGTH = 64
 LAST_USED_RESOLUTION_S = 60.0
 
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}")
-_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")  # loopwise.ids: lowercase Crockford base 32
 _HOW_TO_SEND = "send the header `Authorization: Bearer <token>`"
 
 
@@ -144,7 +143,7 @@ def _check_name(name: object) -> str:
             f"value starting with {SECRET_PREFIX!r}, which looks like a token secret "
             "(names may not start with it)."
         )
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or _ID.fullmatch(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or is_id(name):
         raise InvalidInput(
             f"The 'name' parameter of create_token must be 1 to {MAX_NAME_LENGTH} letters, "
             "digits, '.', '_' or '-', starting with a letter or digit, and not shaped like a "
@@ -288,7 +287,7 @@ def _find(conn: Connection, name_or_id: str) -> TokenInfo:
     if _looks_like_secret(name_or_id):
         query = select(api_tokens).where(api_tokens.c.secret_sha256 == hash_secret(name_or_id))
         described = "with that secret"  # never echo a secret
-    elif _ID.fullmatch(name_or_id):
+    elif is_id(name_or_id):
         query = select(api_tokens).where(api_tokens.c.id == name_or_id)
         described = f"with id {name_or_id!r}"
     else:

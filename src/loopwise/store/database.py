@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from loopwise.errors import ConfigurationError, StoreUnavailable
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 _PG_MIGRATION_LOCK = 0x6C6F6F70  # "loop": advisory lock id held while migrating
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
@@ -78,7 +78,7 @@ class Database:
         if self.dialect == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _make_parent(Path(database))
             engine = create_engine(
                 parsed,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
@@ -214,3 +214,16 @@ def _read_revision(conn: Connection) -> str | None:
     except DBAPIError:  # the table does not exist yet: an empty database
         return None
     return row[0] if row else None
+
+
+def _make_parent(database: Path) -> None:
+    """Create the folder of a SQLite file; a path through a file is a ConfigurationError."""
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocked = next((p for p in database.parents if p.is_file()), None)
+        why = f"{blocked} is a file, not a folder" if blocked else e.strerror or str(e)
+        raise ConfigurationError(
+            f"cannot create the folder of the SQLite store {database}: {why}. Choose a "
+            "store URL whose folder can be created, such as sqlite:///./.loopwise/loopwise.db."
+        ) from e
