@@ -14,6 +14,7 @@ RUN_ID = "01m88zr0dpg3a49hvwzpmzbwdv"
     ("text", "expected"),
     [
         (f"runs:/{RUN_ID}", Ref("runs", RUN_ID)),
+        ("runs:/calm-tiger-826", Ref("runs", "calm-tiger-826")),  # a run name
         ("models:/credit-risk/3", Ref("models", "credit-risk", version=3)),
         ("models:/credit-risk@champion", Ref("models", "credit-risk", alias="champion")),
         ("models:/credit-risk", Ref("models", "credit-risk")),
@@ -35,7 +36,8 @@ def test_parse_and_print(text, expected):
         "models:/",
         "models:/x/one",
         "models:/x@",
-        "runs:/short",
+        "runs:/",
+        "runs:/ padded ",
         "endpoints:/x/1",
         "datasets:/a b/1",
     ],

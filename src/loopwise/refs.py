@@ -1,5 +1,6 @@
-"""References: the one parser for ``runs:/<id>``, ``models:/name/3``, ``models:/name@alias``,
-``datasets:/name/7``, ``datasets:/name@latest`` and ``endpoints:/name``.
+"""References: the one parser for ``runs:/<id or name>``, ``models:/name/3``,
+``models:/name@alias``, ``datasets:/name/7``, ``datasets:/name@latest`` and
+``endpoints:/name``.
 
 The API, the CLI and (later) the REST server accept the same strings; a malformed one is
 an :class:`~loopwise.errors.InvalidReference` that shows the accepted forms.
@@ -14,7 +15,7 @@ from loopwise.errors import InvalidReference
 
 KINDS = ("runs", "models", "datasets", "endpoints")
 _FORMS = (
-    "runs:/<run id>, models:/<name>/<version>, models:/<name>@<alias>, "
+    "runs:/<run id>, runs:/<run name>, models:/<name>/<version>, models:/<name>@<alias>, "
     "datasets:/<name>/<version>, datasets:/<name>@latest, endpoints:/<name>"
 )
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -50,9 +51,11 @@ def parse_ref(text: str, *, kind: str | None = None) -> Ref:
     if kind is not None and scheme != kind:
         raise InvalidReference(f"Expected a {kind}:/ reference, got {text!r}.")
     if scheme == "runs":
-        if not re.fullmatch(r"[0-9a-z]{26}", rest):
+        # A run id or a run name; which run it is, is decided where the store is known.
+        if not rest or rest != rest.strip():
             raise InvalidReference(
-                f"{text!r} does not name a run: expected runs:/ followed by a 26-character id."
+                f"{text!r} does not name a run: use runs:/<run id> or runs:/<run name> "
+                "(no surrounding spaces)."
             )
         return Ref("runs", rest)
     match = _VERSIONED.fullmatch(rest)
@@ -63,7 +66,10 @@ def parse_ref(text: str, *, kind: str | None = None) -> Ref:
 
 
 def run_id_of(text: str) -> str:
-    """A run id from either a bare id or a ``runs:/<id>`` reference."""
+    """What a ``runs:/`` reference names (a run id or name); other text as it is.
+
+    Turning a name into an id needs the store: :func:`loopwise.tracking.runs.resolve_run_id`.
+    """
     if isinstance(text, str) and text.startswith("runs:/"):
         return parse_ref(text, kind="runs").name
     return text

@@ -424,6 +424,144 @@ def test_runs_compare_unknown_run(invoke, runs):
     assert result.stderr.startswith("Error: Run 'nope' does not exist")
 
 
+# -- runs by name ----------------------------------------------------------------------------
+
+
+def test_runs_show_and_compare_take_run_names(invoke, runs):
+    shown = invoke("runs", "show", "rf-small")
+    assert shown.exit_code == 0, shown.output
+    assert runs["small"] in shown.stdout
+    assert _json(invoke("runs", "show", "runs:/rf-large", "--json"))["id"] == runs["large"]
+    compared = _json(invoke("runs", "compare", "rf-small", runs["large"], "--json"))
+    assert [r["id"] for r in compared] == [runs["small"], runs["large"]]
+
+
+def test_a_run_name_two_runs_share_is_refused_with_their_ids(invoke, runs, store):
+    again = create_run(store, "other", name="rf-small")
+    for args in (("runs", "show", "rf-small"), ("runs", "compare", "rf-small", "rf-large")):
+        result = invoke(*args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("Error: Run name 'rf-small' is ambiguous: 2 runs")
+        assert runs["small"] in result.stderr
+        assert again in result.stderr
+        assert "Traceback" not in result.output
+    assert invoke("runs", "show", again).exit_code == 0  # the id still works
+
+
+# -- runs list columns -----------------------------------------------------------------------
+
+
+def test_runs_list_always_shows_the_sort_columns(invoke, runs):
+    result = invoke("runs", "list", "-e", "churn", "-c", "params.C", "-o", "metrics.auc desc")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[7:] == ["auc", "params.C"]  # the sort key first, then -c
+    assert [line.split()[-2:] for line in lines[2:] if line.strip()] == [
+        ["0.9", "1.0"],
+        ["0.8", "0.1"],
+    ]
+    assert "2 metric columns not shown: --columns shows only the columns it names" in (
+        result.stderr
+    )
+
+    # Without -c: the sort key leads, the metric columns that fit follow (once each).
+    result = invoke("runs", "list", "-e", "churn", "-o", "params.C", "-o", "metrics.recall")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split()[7:] == ["params.C", "recall", "auc", "epochs"]
+
+    result = invoke("runs", "list", "-o", "end_time desc", "-c", "tags.team")
+    assert result.stdout.splitlines()[0].split()[7:] == ["end_time", "tags.team"]
+
+
+def test_sort_columns():
+    assert run_views.sort_columns(None) == []
+    assert run_views.sort_columns(["metrics.auc desc, name", "params.C", "metrics.auc"]) == [
+        "metrics.auc",
+        "params.C",
+    ]
+    assert run_views.sort_columns(["start_time", "attributes.end_time"]) == ["end_time"]
+
+
+# -- runs metric -----------------------------------------------------------------------------
+
+
+def test_runs_metric_short_history(invoke, runs):
+    result = invoke("runs", "metric", "rf-small", "auc")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"auc of run rf-small ({runs['small']}): 2 points, steps 0 to 1" in out
+    assert "first 0.7 · last 0.8 · min 0.7 (step 0) · max 0.8 (step 1)" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0 ", "1 "))]
+    assert [row[:2] for row in rows] == [["0", "0.7"], ["1", "0.8"]]
+    assert [row[-1] for row in rows] == ["min", "max"]
+    assert result.stderr == ""  # nothing left out
+    nan = _json(invoke("runs", "metric", "rf-small", "recall", "--json"))
+    (point,) = nan["history"]
+    assert (point["step"], point["value"]) == (0, None)
+    assert point["timestamp"].endswith("+00:00")
+    assert nan["summary"]["not_finite"] == 1
+    assert nan["summary"]["min"] is None
+
+
+def test_runs_metric_long_history_lists_a_subset_and_says_so(invoke, runs, store):
+    run_id = create_run(store, "churn", name="long")
+    writer = writer_for(store)
+    start = now_us()
+    values = [1.0 / (step + 1) for step in range(10_000)]
+    values[4321] = -5.0  # the lowest point, far from any evenly spaced row
+    for step, value in enumerate(values):
+        writer.add(run_id, "loss", step, start + step, value)
+    writer.flush()
+
+    result = invoke("runs", "metric", "long", "loss", "-n", "10")
+    assert result.exit_code == 0, result.output
+    assert "10,000 points, steps 0 to 9,999" in result.stdout
+    assert "min -5 (step 4,321)" in result.stdout
+    lines = result.stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("──"))
+    rows = [line.split() for line in lines[rule + 1 :] if line.strip()]
+    assert len(rows) == 11  # ten evenly spaced (first and last among them) and the minimum
+    assert rows[0][:2] == ["0", "1"]
+    assert rows[-1][0] == "9,999"
+    assert ["4,321", "-5"] in [row[:2] for row in rows]
+    assert "Showing 11 of 10,000 points" in result.stderr
+    assert "--json gives every point" in result.stderr
+
+    data = _json(invoke("runs", "metric", run_id, "loss", "--json"))
+    assert (data["run_id"], data["run_name"]) == (run_id, "long")
+    assert len(data["history"]) == 10_000
+    assert data["history"][4321]["value"] == -5.0
+    assert (data["summary"]["min"], data["summary"]["min_step"]) == (-5.0, 4321)
+    assert data["summary"]["points"] == 10_000
+
+
+def test_runs_metric_errors(invoke, runs):
+    unknown = invoke("runs", "metric", "rf-small", "acu")
+    assert unknown.exit_code == 1
+    assert "has no metric 'acu'. Its metrics: auc, epochs, recall" in unknown.stderr
+    missing = invoke("runs", "metric", "nope", "auc")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: Run 'nope' does not exist")
+    assert invoke("runs", "metric", "rf-small", "auc", "-n", "0").exit_code == 2
+
+
+def test_sparkline_and_history_rows():
+    import pandas as pd
+
+    assert run_views.sparkline([]) == ""
+    assert run_views.sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert run_views.sparkline([2.0, 2.0, 2.0]) == "▄▄▄"
+    assert run_views.sparkline([1.0, math.nan, 3.0]) == "▁ █"
+    assert len(run_views.sparkline(list(range(1000)), width=40)) == 40
+    frame = pd.DataFrame({"step": range(100), "value": [float(i % 7) for i in range(100)]})
+    assert run_views.history_rows(frame, 200) == list(range(100))
+    picked = run_views.history_rows(frame, 5)
+    assert (picked[0], picked[-1]) == (0, 99)
+    assert 1 <= len(picked) - 5 <= 2  # plus the lowest and highest unless already there
+    summary = run_views.history_summary(frame)
+    assert (summary.min, summary.max, summary.max_step) == (0.0, 6.0, 6)
+
+
 # -- db --------------------------------------------------------------------------------------
 
 

@@ -312,7 +312,7 @@ def test_evaluate_file_with_slices_bins_and_html(invoke, registry):
     shown = invoke("models", "show", "credit-risk/1")
     assert shown.exit_code == 0, shown.output
     assert "Evaluations (overall)" in shown.output
-    assert "a frame or file" in shown.output
+    assert "unversioned data (900 rows)" in shown.output
     assert len(_json(invoke("models", "show", "credit-risk/2", "--json"))["evaluations"]) == 1
 
 
@@ -325,9 +325,89 @@ def test_evaluate_a_dataset_reference(invoke, registry):
     assert "Slices" not in plain.output
     shown = invoke("models", "show", "credit-risk/1")
     assert shown.exit_code == 0, shown.output
-    assert shown.output.count("datasets:/holdout/1") == 2  # not a training set: looked up
+    # Not a training set: looked up. The same result stored twice is listed once, counted.
+    row = next(line for line in shown.output.splitlines() if "datasets:/holdout/1" in line)
+    assert "2×, last" in row
+    assert shown.output.count("datasets:/holdout/1") == 1
     evaluations = _json(invoke("models", "show", "credit-risk/1", "--json"))["evaluations"]
     assert all(e["dataset_version_id"] is not None for e in evaluations)
+
+
+def test_show_lists_an_evaluation_stored_again_once(invoke, registry):
+    data = str(registry / "holdout.parquet")
+    for source in (data, data, "datasets:/holdout/1"):
+        assert invoke("evaluate", "credit-risk/1", source, "--json").exit_code == 0
+    shown = invoke("models", "show", "credit-risk/1")
+    assert shown.exit_code == 0, shown.output
+    table = shown.stdout.split("Evaluations (overall)", 1)[1]
+    rows = [line for line in table.splitlines() if line.strip()[:2] in ("1 ", "2 ", "3 ")]
+    assert len(rows) == 2, table  # the file's result once, the dataset version's once
+    assert "unversioned data (900 rows)" in rows[0]
+    assert "2×, last" in rows[0]
+    assert "datasets:/holdout/1" in rows[1]
+    assert "×" not in rows[1]
+    assert "a frame or file" not in shown.stdout
+    assert "log it with lw.log_dataset" in shown.stderr
+    evaluations = _json(invoke("models", "show", "credit-risk/1", "--json"))["evaluations"]
+    assert [(e["count"], e["data"]) for e in evaluations] == [
+        (2, "unversioned data (900 rows)"),
+        (1, "datasets:/holdout/1"),
+    ]
+    assert len(set(evaluations[0]["ids"])) == 2
+    assert evaluations[1]["dataset_version_id"] is not None
+
+
+def test_refused_promotions_say_why_in_show_and_history(invoke, registry):
+    (registry / "strict.yaml").write_text("thresholds: {roc_auc: 0.99, accuracy: 0.1}\n")
+    (registry / "easy.yaml").write_text("thresholds: {accuracy: 0.1}\n")
+    data = str(registry / "holdout.parquet")
+    promote = ("models", "promote", "--alias", "champion", "--data", data, "--target", "y")
+    assert invoke(*promote, "credit-risk/1", "--policy", str(registry / "easy.yaml")).exit_code == 0
+    for _ in range(2):
+        refused = invoke(*promote, "credit-risk/2", "--policy", str(registry / "strict.yaml"))
+        assert refused.exit_code == 1, refused.output
+    auc = _json(invoke("models", "show", "credit-risk/2", "--json"))["evaluations"][0]["metrics"][
+        "roc_auc"
+    ]
+
+    shown = invoke("models", "show", "credit-risk/2")
+    assert shown.exit_code == 0, shown.output
+    promotions = shown.stdout.split("Promotions", 1)[1].split("Why refused", 1)[0]
+    verdicts = [row.split() for row in promotions.splitlines() if row.strip()[:2] in ("1 ", "2 ")]
+    assert [(row[3], row[4], row[5], row[6]) for row in verdicts] == [
+        ("champion", "refused", "1", "1/2"),
+        ("champion", "refused", "1", "1/2"),
+    ]
+    why = shown.stdout.split("Why refused", 1)[1]
+    failed = [line.split() for line in why.splitlines() if "threshold:roc_auc" in line]
+    assert len(failed) == 2  # one per refused attempt
+    assert failed[0][:5] == ["1", "threshold:roc_auc", "–", f"{auc:.6g}", "0.99"]
+    assert "below the floor 0.99" in why
+    assert "2×, last" in shown.stdout  # both attempts stored the same evaluation
+    doc = _json(invoke("models", "show", "credit-risk/2", "--json"))
+    assert [p["passed"] for p in doc["promotions"]] == [False, False]
+    assert [c["name"] for c in doc["promotions"][0]["failed_checks"]] == ["threshold:roc_auc"]
+
+    history = invoke("models", "history", "credit-risk", "--alias", "champion")
+    assert history.exit_code == 0, history.output
+    rows = [line for line in history.stdout.splitlines() if "champion" in line]
+    assert [line.split()[3:6] for line in rows] == [
+        ["set", "–", "→"],
+        ["refused", "1", "↛"],
+        ["refused", "1", "↛"],
+    ]
+    assert "threshold:roc_auc — roc_auc is" in rows[1]
+    assert "2 refused promotions" in history.stderr
+    entries = _json(invoke("models", "history", "credit-risk", "--json"))
+    assert [(e["kind"], e["from_version"], e["to_version"]) for e in entries] == [
+        ("set", None, 1),
+        ("refused", 1, 1),
+        ("refused", 1, 1),
+    ]
+    assert entries[1]["candidate_version"] == 2
+    assert entries[1]["failed_checks"][0]["limit"] == 0.99
+    assert entries[1]["failed_checks"][0]["value"] == pytest.approx(auc)
+    assert _json(invoke("models", "history", "credit-risk", "-a", "other", "--json")) == []
 
 
 def test_evaluate_regression(invoke, registry, store_url):

@@ -5,7 +5,9 @@ Each command makes one or two calls into the registry services (``list_models``,
 prints a table for people or JSON with ``--json``. Alias moves print the move they made
 (``credit-risk@champion: 2 → 3``), so a terminal log shows what changed. ``evaluate`` scores
 a registered model on a file or a ``datasets:/`` reference, overall, per slice and against
-a trivial baseline; the result is stored with the model version (``models show`` lists it).
+a trivial baseline; the result is stored with the model version (``models show`` lists it,
+each distinct result once). ``models show`` and ``models history`` also list refused
+promotions with the checks that refused them, so "why was v3 refused?" has an answer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from loopwise.cli.render import (
     console,
     local_time,
     new_table,
+    number,
     print_json,
     print_note,
     size,
@@ -36,9 +39,10 @@ from loopwise.cli.run_views import git_summary, key_values, label_grid
 
 if TYPE_CHECKING:
     from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.registry.evaluations import StoredEvaluation
     from loopwise.registry.lineage import ModelLineage
+    from loopwise.registry.promotion_history import PromotionRecord
     from loopwise.registry.records import AliasMove, ModelVersion
-    from loopwise.store import Store
 
 app = typer.Typer(
     help="List and inspect registered models; move, roll back and trace their aliases.",
@@ -166,15 +170,25 @@ def history(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every recorded move of the model's aliases, oldest first: who, when, why."""
+    """Every recorded move of the model's aliases, oldest first: who, when, why.
+
+    Refused promotions are listed too (kind "refused", the alias stayed where it was),
+    with the checks that refused the candidate.
+    """
     from loopwise.context import get_store
     from loopwise.registry.models import alias_history
+    from loopwise.registry.promotion_history import promotion_history
 
-    moves = alias_history(get_store(), name, alias)
+    store = get_store()
+    moves = alias_history(store, name, alias)
+    refused = [p for p in promotion_history(store, name, alias=alias) if not p.passed]
+    entries: list[tuple[datetime, dict[str, Any]]] = [(m.moved_at, m.to_dict()) for m in moves]
+    entries += [(p.decided_at, _refusal_entry(p)) for p in refused]
+    entries.sort(key=lambda entry: entry[0])  # stable: a move before a refusal at one time
     if as_json:
-        print_json([m.to_dict() for m in moves])
+        print_json([entry for _, entry in entries])
         return
-    if not moves:
+    if not entries:
         which = f"alias {alias!r} of model {name!r}" if alias else f"the aliases of {name!r}"
         print_note(f"No recorded moves of {which}.")
         return
@@ -185,16 +199,47 @@ def history(
     table.add_column("from → to", no_wrap=True)
     table.add_column("by")
     table.add_column("reason", overflow="fold")
-    for m in moves:
+    for moment, entry in entries:
+        from_version, to_version = entry["from_version"], entry["to_version"]
+        if entry["kind"] == "refused":  # the candidate did not get the alias
+            arrow = f"{_version_text(from_version)} ↛ {entry['candidate_version']}"
+        else:
+            arrow = f"{_version_text(from_version)} → {_version_text(to_version)}"
         table.add_row(
-            local_time(m.moved_at),
-            text(m.alias),
-            text(m.kind),
-            text(f"{_version_text(m.from_version)} → {_version_text(m.to_version)}"),
-            text(m.moved_by),
-            text(m.reason),
+            local_time(moment),
+            text(entry["alias"]),
+            Text(entry["kind"], style="red" if entry["kind"] == "refused" else ""),
+            text(arrow),
+            text(entry["moved_by"]),
+            text(entry["reason"]),
         )
     console().print(table)
+    if refused:
+        print_note(
+            f"{len(refused)} refused promotion{'s' if len(refused) > 1 else ''} (↛): the alias "
+            "stayed where it was, for the reasons shown."
+        )
+
+
+def _refusal_entry(record: PromotionRecord) -> dict[str, Any]:
+    """A refused promotion as an alias history entry: the alias stayed with its holder."""
+    return {
+        "model": record.model,
+        "alias": record.alias,
+        "kind": "refused",
+        "from_version": record.current_version,
+        "to_version": record.current_version,
+        "candidate_version": record.candidate_version,
+        "moved_at": record.decided_at.isoformat(),
+        "moved_by": record.decided_by,
+        "reason": "\n".join(_failed_check_lines(record)),
+        "failed_checks": record.failed_checks,
+    }
+
+
+def _failed_check_lines(record: PromotionRecord) -> list[str]:
+    """``threshold:roc_auc — roc_auc is 0.61, below the floor 0.7 by 0.09``, one a check."""
+    return [f"{check.get('name')} — {check.get('message')}" for check in record.failed_checks]
 
 
 # -- show ------------------------------------------------------------------------------------
@@ -213,17 +258,38 @@ def show(
 ) -> None:
     """Show one version: overview, signature, lineage (run, code, data) and evaluations."""
     from loopwise.context import get_store
+    from loopwise.registry.evaluations import stored_evaluations
     from loopwise.registry.lineage import model_lineage
+    from loopwise.registry.promotion_history import promotion_history
 
     store = get_store()
     lineage = model_lineage(store, model_uri(uri_or_name))
+    version = lineage.version
+    evaluations = stored_evaluations(store, version.id)
+    promotions = promotion_history(store, version.name, version=version.version)
     if as_json:
-        print_json(lineage.to_dict())
+        print_json(
+            {
+                **lineage.to_dict(),
+                "evaluations": [e.to_dict() for e in evaluations],
+                "promotions": [p.to_dict() for p in promotions],
+            }
+        )
         return
-    console().print(Group(*_version_details(store, lineage)))
+    console().print(Group(*_version_details(lineage, evaluations, promotions)))
+    if any(e.dataset_uri is None and e.dataset_version_id is None for e in evaluations):
+        print_note(
+            "Unversioned data was passed as a frame or a file, not as a datasets:/ reference; "
+            "log it with lw.log_dataset and evaluate on its reference to record which data "
+            "it was."
+        )
 
 
-def _version_details(store: Store, lineage: ModelLineage) -> list[RenderableType]:
+def _version_details(
+    lineage: ModelLineage,
+    evaluations: Sequence[StoredEvaluation],
+    promotions: Sequence[PromotionRecord],
+) -> list[RenderableType]:
     """The sections of ``models show``, top to bottom."""
     sections = [_overview(lineage.version), _signature(lineage.version.signature)]
     run = lineage.run
@@ -233,7 +299,8 @@ def _version_details(store: Store, lineage: ModelLineage) -> list[RenderableType
         sections.append(
             key_values("Run metrics", run.metrics, _metric, "The run logged no metrics.")
         )
-    sections.append(_evaluations(store, lineage))
+    sections.append(_evaluations(evaluations))
+    sections.extend(_promotions(promotions))
     return sections
 
 
@@ -295,46 +362,82 @@ def _lineage(lineage: ModelLineage) -> RenderableType:
     return Panel(label_grid(rows), title="Lineage", title_align="left", expand=False)
 
 
-def _dataset_uris(store: Store, lineage: ModelLineage) -> dict[str, str]:
-    """``datasets:/`` references for every dataset version the evaluations were scored on."""
-    found = {d.id: d.uri for d in lineage.datasets}
-    wanted = {e.get("dataset_version_id") for e in lineage.evaluations} - {None} - set(found)
-    if wanted:  # evaluated on data the model was not trained on: look the versions up
-        from loopwise.data.datasets import list_datasets, list_versions
-
-        for info in list_datasets(store):
-            found.update({v.id: v.uri for v in list_versions(store, info.name)})
-    return found
-
-
-def _evaluations(store: Store, lineage: ModelLineage) -> RenderableType:
-    evaluations = lineage.evaluations
+def _evaluations(evaluations: Sequence[StoredEvaluation]) -> RenderableType:
+    """One row per distinct result; ``stored`` counts the copies (one per promote attempt
+    on the same data) and says when the last one was stored."""
     if not evaluations:
         return Text(
             "No evaluations stored. Score this version with `loopwise evaluate URI DATA`.",
             style="dim",
         )
-    uris = _dataset_uris(store, lineage)
     names: list[str] = []
     for e in evaluations:
-        names.extend(m for m in e.get("metrics", {}) if m != "confusion_matrix" and m not in names)
+        metrics = e.document.get("metrics", {})
+        names.extend(m for m in metrics if m != "confusion_matrix" and m not in names)
     table = new_table("Evaluations (overall)")
-    for column in ("#", "data", "task", "n"):
-        table.add_column(column, justify="left" if column in ("data", "task") else "right")
+    for column in ("#", "data", "task", "n", "stored"):
+        table.add_column(column, justify="right" if column in ("#", "n") else "left")
     for name in names:
         table.add_column(name, justify="right", min_width=len(name))
-    for number, e in enumerate(evaluations, start=1):
-        dataset_id = e.get("dataset_version_id")
-        data = None if dataset_id is None else uris.get(dataset_id, f"dataset version {dataset_id}")
-        metrics = e.get("metrics", {})
+    for i, e in enumerate(evaluations, start=1):
+        metrics = e.document.get("metrics", {})
+        stored = local_time(e.last_at)
+        if e.count > 1:
+            stored = f"{e.count}×, last {stored}"
         table.add_row(
-            text(number),
-            text(data or "a frame or file"),
-            text(e.get("task")),
-            text(f"{e.get('n', 0):,}"),
+            text(i),
+            text(e.data),
+            text(e.document.get("task")),
+            text(f"{e.document.get('n', 0):,}"),
+            text(stored),
             *(text(_metric(metrics.get(name))) for name in names),
         )
     return table
+
+
+def _check_value(value: Any) -> str:
+    """A gate's value or limit: six significant digits, so 0.999998 is not shown as 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return MISSING if value is None else str(value)
+    return number(value, 6)
+
+
+def _promotions(promotions: Sequence[PromotionRecord]) -> list[RenderableType]:
+    """Every promotion decision about this version and, for the refused ones, each failed
+    check: the gate, the slice, the value observed, the limit and by how much it failed."""
+    if not promotions:
+        return []
+    table = new_table("Promotions")
+    for column in ("#", "when", "alias", "verdict", "holder then", "checks passed"):
+        table.add_column(column, justify="right" if column == "#" else "left", no_wrap=True)
+    failed = new_table("Why refused")
+    for column in ("#", "gate", "slice", "observed", "limit", "reason"):
+        failed.add_column(
+            column,
+            justify="right" if column in ("#", "observed", "limit") else "left",
+            no_wrap=column != "reason",
+            overflow="fold",
+        )
+    for i, p in enumerate(promotions, start=1):
+        passed = sum(bool(c.get("passed")) for c in p.checks)
+        table.add_row(
+            text(i),
+            text(local_time(p.decided_at)),
+            text(p.alias),
+            Text("promoted", style="green") if p.passed else Text("refused", style="red"),
+            text(_version_text(p.current_version)),
+            text(f"{passed}/{len(p.checks)}"),
+        )
+        for check in p.failed_checks:
+            failed.add_row(
+                text(i),
+                text(check.get("name")),
+                text(check.get("slice")),
+                text(_check_value(check.get("value"))),
+                text(_check_value(check.get("limit"))),
+                text(check.get("message")),
+            )
+    return [table, failed] if failed.row_count else [table]
 
 
 # -- aliases ---------------------------------------------------------------------------------

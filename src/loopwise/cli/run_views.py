@@ -22,6 +22,7 @@ from rich.text import Text
 from loopwise.cli.render import (
     MISSING,
     duration,
+    jsonable,
     local_time,
     new_table,
     number,
@@ -134,13 +135,37 @@ def _width(header: str, cells: Sequence[str], cap: int | None = None) -> int:
     return (min(widest, cap) if cap else widest) + 2  # a divider and a space of padding
 
 
+def sort_columns(order_by: Iterable[str] | None) -> list[str]:
+    """The frame columns that ``--order-by`` sorts on and the fixed columns do not show.
+
+    ``metrics.auc desc`` gives ``metrics.auc``; ``end_time`` gives ``end_time``; ``name`` or
+    ``start_time`` give nothing, as they are always shown.
+    """
+    from loopwise.tracking.filter_parser import parse_order_by
+
+    names: list[str] = []
+    for key in parse_order_by(list(order_by or [])):
+        name = key.key if key.entity == "attributes" else f"{key.entity}.{key.key}"
+        if key.entity == "attributes" and name not in _EXTRA_BASE:
+            continue  # a fixed column, or one the listing does not carry (user)
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def runs_table(
-    frame: pd.DataFrame, requested: list[str] | None, *, width: int
+    frame: pd.DataFrame,
+    requested: list[str] | None,
+    *,
+    width: int,
+    sorted_by: Sequence[str] = (),
 ) -> tuple[Table, list[str]]:
     """The ``runs list`` table for ``frame`` and remarks to print under it.
 
-    ``requested`` columns (``--columns``) are shown as asked; without them, the metric
-    columns are added in name order while the table fits ``width`` (at least
+    After the fixed columns (id, name, experiment, status, start, duration) come the
+    columns the runs are ``sorted_by`` (always: the order means nothing without them),
+    then the ``requested`` columns (``--columns``) as asked. Without ``requested``, the
+    other metric columns are added in name order while the table fits ``width`` (at least
     :data:`MIN_METRIC_COLUMNS`), and the rest are named in a remark.
     """
     notes: list[str] = []
@@ -161,21 +186,30 @@ def runs_table(
         ("duration", durations, None),
     ]
     extras: list[tuple[str, list[str]]] = []
+    for name in requested or []:
+        _check_column(name)
+    for name in dict.fromkeys([*sorted_by, *(requested or [])]):
+        if name in _SHOWN_BASE:
+            continue  # already a base column
+        if name in frame.columns:
+            extras.append((name, [_cell(name, v) for v in frame[name]]))
+        else:
+            close = difflib.get_close_matches(name, list(frame.columns), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            notes.append(f"No run in the results has {name}{hint}.")
+            extras.append((name, [MISSING] * len(frame)))
+    shown = {name for name, _ in extras}
+    metric_columns = [c for c in frame.columns if c.startswith("metrics.") and c not in shown]
     if requested is not None:
-        for name in requested:
-            _check_column(name)
-            if name in _SHOWN_BASE:
-                continue  # already a base column
-            if name in frame.columns:
-                extras.append((name, [_cell(name, v) for v in frame[name]]))
-            else:
-                close = difflib.get_close_matches(name, list(frame.columns), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                notes.append(f"No run in the results has {name}{hint}.")
-                extras.append((name, [MISSING] * len(frame)))
+        if metric_columns:
+            notes.append(
+                f"{len(metric_columns)} metric column{'s' if len(metric_columns) > 1 else ''} "
+                "not shown: --columns shows only the columns it names (and the --order-by "
+                "ones)."
+            )
     else:
         used = sum(_width(h, cells, cap) for h, cells, cap in base)
-        metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
+        used += sum(_width(_header(name), cells) for name, cells in extras)
         for i, name in enumerate(metric_columns):
             cells = [_cell(name, v) for v in frame[name]]
             needed = _width(_header(name), cells)
@@ -435,3 +469,194 @@ def compare_table(found: Sequence[Run], *, show_all: bool) -> tuple[Table, int]:
             section = kind
         table.add_row(Text(row.label), *row.cells, style="bold" if row.differs else None)
     return table, hidden
+
+
+# -- runs metric -----------------------------------------------------------------------------
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60  # buckets in the sparkline of a metric's history
+HISTORY_ROWS = 20  # points listed by `runs metric` unless -n says otherwise
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """First, last, lowest and highest value of a metric's history (NaN and ±inf left out
+    of min and max), with the steps where the extremes were logged."""
+
+    points: int
+    first: float
+    last: float
+    min: float | None
+    min_step: int | None
+    max: float | None
+    max_step: int | None
+    not_finite: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "first": self.first,
+            "last": self.last,
+            "min": self.min,
+            "min_step": self.min_step,
+            "max": self.max,
+            "max_step": self.max_step,
+            "not_finite": self.not_finite,
+        }
+
+
+def history_summary(history: pd.DataFrame) -> HistorySummary:
+    """The :class:`HistorySummary` of a ``metric_history`` frame with at least one point."""
+    import numpy as np
+
+    values = history["value"].to_numpy()
+    steps = history["step"].to_numpy()
+    finite = np.flatnonzero(np.isfinite(values))
+    low = high = None
+    if len(finite):
+        low = int(finite[np.argmin(values[finite])])
+        high = int(finite[np.argmax(values[finite])])
+    return HistorySummary(
+        points=len(values),
+        first=float(values[0]),
+        last=float(values[-1]),
+        min=None if low is None else float(values[low]),
+        min_step=None if low is None else int(steps[low]),
+        max=None if high is None else float(values[high]),
+        max_step=None if high is None else int(steps[high]),
+        not_finite=len(values) - len(finite),
+    )
+
+
+def sparkline(values: Sequence[float] | Any, width: int = SPARK_WIDTH) -> str:
+    """``values`` in order as one line of bars, averaged into at most ``width`` buckets.
+
+    Bars span the lowest to the highest bucket; a bucket with no finite value is a space,
+    and a flat series is a row of middle bars.
+    """
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64)
+    if not len(array):
+        return ""
+    buckets = np.array_split(np.where(np.isfinite(array), array, np.nan), min(width, len(array)))
+    means = np.array([np.nan if np.isnan(b).all() else np.nanmean(b) for b in buckets])
+    known = ~np.isnan(means)
+    if not known.any():
+        return " " * len(means)
+    low, high = means[known].min(), means[known].max()
+    top = len(SPARK_BARS) - 1
+    if high == low:
+        levels = np.full(len(means), top // 2)
+    else:
+        levels = np.rint((np.nan_to_num(means, nan=low) - low) / (high - low) * top).astype(int)
+    bars = (SPARK_BARS[level] if ok else " " for level, ok in zip(levels, known, strict=True))
+    return "".join(bars)
+
+
+def history_rows(history: pd.DataFrame, limit: int) -> list[int]:
+    """Positions of the points to list: all when there are at most ``limit``; otherwise
+    ``limit`` evenly spaced ones (the first and last among them) plus the lowest and highest
+    value, so a long history reads in one screen and its extremes are never skipped."""
+    import numpy as np
+
+    n = len(history)
+    if n <= limit:
+        return list(range(n))
+    picks = {int(i) for i in np.linspace(0, n - 1, max(limit, 2)).round()}
+    summary = history_summary(history)
+    steps = history["step"].to_numpy()
+    values = history["value"].to_numpy()
+    for value, step in ((summary.min, summary.min_step), (summary.max, summary.max_step)):
+        if value is not None:
+            picks.add(int(np.flatnonzero((steps == step) & (values == value))[0]))
+    return sorted(picks)
+
+
+def history_json(run: Run, key: str, history: pd.DataFrame) -> str:
+    """``runs metric --json``: the run, the summary, then every point on a line of its own.
+
+    Written here rather than through ``print_json``: a history can hold millions of
+    points, and the indenting JSON encoder takes about a minute over a million of them.
+    Times are ISO 8601 in UTC; NaN and ±inf are ``null``, as everywhere in ``--json``.
+    """
+    import json
+
+    import numpy as np
+
+    summary = history_summary(history).to_dict() if len(history) else {"points": 0}
+    head = {"run_id": run.id, "run_name": run.name, "key": key, "summary": summary}
+    utc = history["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = np.datetime_as_string(utc.to_numpy(dtype="datetime64[us]"), unit="us")
+    raw = history["value"].to_numpy()
+    # The C encoder writes a float as repr() does, a million of them in a blink.
+    values = json.dumps(raw.tolist())[1:-1].split(", ") if len(raw) else []
+    for i in np.flatnonzero(~np.isfinite(raw)).tolist():
+        values[i] = "null"
+    points = ",\n".join(
+        f'    {{"step": {step}, "timestamp": "{stamp}+00:00", "value": {value}}}'
+        for step, stamp, value in zip(
+            history["step"].tolist(), stamps.tolist(), values, strict=True
+        )
+    )
+    body = json.dumps(jsonable(head), indent=2, allow_nan=False, ensure_ascii=False)
+    listed = f"\n{points}\n  " if points else ""
+    return f'{body[: -len("}")].rstrip()},\n  "history": [{listed}]\n}}'
+
+
+def _precise_time(value: Any) -> str:
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def history_details(
+    run: Run, key: str, history: pd.DataFrame, *, limit: int
+) -> tuple[list[RenderableType], list[str]]:
+    """The sections of ``runs metric`` (headline, summary, sparkline, points table) and the
+    remarks to print under them."""
+    summary = history_summary(history)
+    steps = history["step"]
+    points = "point" if summary.points == 1 else "points"
+    head = Text(f"{key} of run {run.name} ({run.id}): ", style="bold")
+    head.append(f"{summary.points:,} {points}, steps {steps.iloc[0]:,} to {steps.iloc[-1]:,}")
+    facts = [f"first {number(summary.first)}", f"last {number(summary.last)}"]
+    if summary.min is not None and summary.max is not None:
+        facts.append(f"min {number(summary.min)} (step {summary.min_step:,})")
+        facts.append(f"max {number(summary.max)} (step {summary.max_step:,})")
+    if summary.not_finite:
+        facts.append(f"{summary.not_finite:,} NaN or infinite")
+    sections: list[RenderableType] = [head, Text(" · ".join(facts))]
+    if summary.points > 1:
+        sections.append(Text(sparkline(history["value"].to_numpy()), style="cyan"))
+    rows = history_rows(history, limit)
+    start = history["timestamp"].iloc[0]
+    table = new_table()
+    for column in ("step", "value", "time", "since first", ""):
+        table.add_column(column, justify="right" if column in ("step", "value") else "left")
+    for i in rows:
+        step, stamp, value = (history[c].iloc[i] for c in ("step", "timestamp", "value"))
+        marks = [
+            label
+            for label, (extreme, at) in (
+                ("min", (summary.min, summary.min_step)),
+                ("max", (summary.max, summary.max_step)),
+            )
+            if extreme is not None and at == step and value == extreme
+        ]
+        table.add_row(
+            Text(f"{step:,}"),
+            Text(number(value, DETAIL_DIGITS)),
+            Text(_precise_time(stamp)),
+            Text(duration((stamp - start).total_seconds())),
+            Text(", ".join(marks), style="dim"),
+        )
+    sections.append(table)
+    notes = []
+    if len(rows) < summary.points:
+        notes.append(
+            f"Showing {len(rows)} of {summary.points:,} points: evenly spaced from the first "
+            "to the last, with the lowest and highest value. -n shows more; --json gives "
+            "every point."
+        )
+    return sections, notes

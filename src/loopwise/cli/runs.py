@@ -1,9 +1,11 @@
-"""``loopwise runs``: list, inspect and compare runs from the terminal.
+"""``loopwise runs``: list, inspect and compare runs, and read a metric's history.
 
 Each command makes one call into the tracking services (``search_runs``, ``get_run``,
-``list_artifacts``) and hands the result to :mod:`loopwise.cli.run_views` for display, or
-prints it as JSON with ``--json``. Heavy imports (pandas, SQLAlchemy) happen inside the
-commands, so ``loopwise --help`` stays fast.
+``list_artifacts``, ``metric_history``) and hands the result to
+:mod:`loopwise.cli.run_views` for display, or prints it as JSON with ``--json``. A run is
+named by its id or by its name, as ``runs list`` shows both (ids win; a name two runs share
+is refused with their ids). Heavy imports (pandas, SQLAlchemy) happen inside the commands,
+so ``loopwise --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ import typer
 from rich.console import Group
 
 from loopwise.cli.render import console, print_json, print_note
+from loopwise.cli.run_views import HISTORY_ROWS
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+RunArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN", help="A run id or a run name, as `loopwise runs list` shows them."
+    ),
+]
 
 
 @app.command("list")
@@ -57,8 +66,9 @@ def list_runs(
         typer.Option(
             "--columns",
             "-c",
-            help="Extra columns, comma-separated, e.g. 'metrics.auc,params.C,tags.team'. "
-            "Default: the metric columns that fit the terminal.",
+            help="The columns to show after id, name, experiment, status, start and duration, "
+            "comma-separated, e.g. 'metrics.auc,params.C,tags.team'. Default: the metric "
+            "columns that fit the terminal. The --order-by keys are always shown.",
             show_default=False,
         ),
     ] = None,
@@ -66,7 +76,8 @@ def list_runs(
 ) -> None:
     """List runs, newest first: status, start, duration and metrics.
 
-    With --json each run comes with all its params, metrics and tags (not just --columns).
+    The columns sorted on come first; --columns picks the rest. With --json each run comes
+    with all its params, metrics and tags (not just --columns).
     """
     from loopwise.cli import run_views
     from loopwise.context import get_store
@@ -87,7 +98,9 @@ def list_runs(
         return
     out = console()
     requested = run_views.split_columns(columns)
-    table, notes = run_views.runs_table(frame, requested, width=out.width)
+    table, notes = run_views.runs_table(
+        frame, requested, width=out.width, sorted_by=run_views.sort_columns(order_by)
+    )
     out.print(table)
     if len(frame) == max_results:
         notes.append(f"Showing the first {max_results} runs; raise --max-results to see more.")
@@ -96,10 +109,7 @@ def list_runs(
 
 
 @app.command()
-def show(
-    run_id: Annotated[str, typer.Argument(help="The run id (see `loopwise runs list`).")],
-    as_json: JsonOption = False,
-) -> None:
+def show(run_id: RunArg, as_json: JsonOption = False) -> None:
     """Show one run: overview, params, latest metrics, tags, environment and artifacts."""
     from loopwise.cli import run_views
     from loopwise.context import get_store
@@ -117,7 +127,10 @@ def show(
 
 @app.command()
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", show_default=False)],
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(metavar="RUN...", help="Two or more run ids or names.", show_default=False),
+    ],
     show_all: Annotated[
         bool, typer.Option("--all", help="Also show params that are the same in every run.")
     ] = False,
@@ -128,7 +141,9 @@ def compare(
     Params equal in every run are hidden unless --all; metrics (latest values) always show.
     """
     if len(run_ids) < 2:
-        raise typer.BadParameter("give at least two run ids to compare.", param_hint="RUN_IDS")
+        raise typer.BadParameter(
+            "give at least two run ids or names to compare.", param_hint="RUN..."
+        )
     from loopwise.cli import run_views
     from loopwise.context import get_store
     from loopwise.tracking.runs import get_run
@@ -143,3 +158,44 @@ def compare(
     if hidden:
         noun = "param is" if hidden == 1 else "params are"
         print_note(f"{hidden} {noun} the same in every run and not shown; --all shows them.")
+
+
+@app.command("metric")
+def metric(
+    run_id: RunArg,
+    key: Annotated[str, typer.Argument(help="The metric key, e.g. loss.")],
+    max_rows: Annotated[
+        int,
+        typer.Option(
+            "--max-rows",
+            "-n",
+            min=1,
+            help="List at most about this many points (evenly spaced, plus the lowest and "
+            "highest).",
+        ),
+    ] = HISTORY_ROWS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every point and the summary as JSON.")
+    ] = False,
+) -> None:
+    """A metric's history: first, last, min and max, a sparkline, and its points.
+
+    A long history lists an evenly spaced subset (and says so); --json has every point.
+    """
+    from loopwise.cli import run_views
+    from loopwise.context import get_store
+    from loopwise.tracking.runs import get_run, metric_history
+
+    store = get_store()
+    run = get_run(store, run_id)
+    history = metric_history(store, run.id, key)
+    if as_json:
+        typer.echo(run_views.history_json(run, key, history))
+        return
+    if history.empty:
+        print_note(f"Metric {key!r} of run {run.name} ({run.id}) has no points yet.")
+        return
+    sections, notes = run_views.history_details(run, key, history, limit=max_rows)
+    console().print(Group(*sections))
+    for note in notes:
+        print_note(note)

@@ -38,7 +38,14 @@ class PromotionRecord:
     @property
     def reasons(self) -> list[str]:
         """The message of each failed check (empty when the decision passed)."""
-        return [str(c.get("message")) for c in self.checks if not c.get("passed")]
+        return [str(c.get("message")) for c in self.failed_checks]
+
+    @property
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """The checks that refused the candidate, each with its gate ``name`` (such as
+        ``threshold:roc_auc``), the observed ``value``, the ``limit``, the ``slice``
+        concerned and the ``message`` that says by how much it failed."""
+        return [dict(c) for c in self.checks if not c.get("passed")]
 
     def summary(self) -> str:
         passed = sum(bool(c.get("passed")) for c in self.checks)
@@ -57,6 +64,7 @@ class PromotionRecord:
             "current_version": self.current_version,
             "passed": self.passed,
             "reasons": self.reasons,
+            "failed_checks": self.failed_checks,
             "checks": [dict(c) for c in self.checks],
             "policy": self.policy,
             "decided_at": self.decided_at.isoformat(),
@@ -65,10 +73,11 @@ class PromotionRecord:
 
 
 def promotion_history(
-    store: Store, name: str, *, version: int | None = None
+    store: Store, name: str, *, version: int | None = None, alias: str | None = None
 ) -> list[PromotionRecord]:
-    """The promotion decisions stored for model ``name`` (for candidate ``version`` only,
-    when given), oldest first; empty for a model never put through a policy."""
+    """The promotion decisions stored for model ``name`` (for candidate ``version`` and
+    ``alias`` only, when given), oldest first; empty for a model never put through a
+    policy."""
     d = promotion_decisions.c
     query = (
         select(promotion_decisions)
@@ -78,6 +87,8 @@ def promotion_history(
     )
     if version is not None:
         query = query.where(d.candidate_version == version)
+    if alias is not None:
+        query = query.where(d.alias == alias)
     with store.db.read() as conn:
         rows = conn.execute(query).all()
     return [

@@ -13,18 +13,22 @@ import math
 import os
 import socket
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
 from loopwise.clock import now_us, to_datetime
 from loopwise.errors import InvalidInput, NotFound, ParamConflict
 from loopwise.ids import new_id
+from loopwise.refs import run_id_of
 from loopwise.store import Store
 from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
 from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking.naming import MAX_KEY_LENGTH, generate_run_name, naming_rule
 from loopwise.tracking.records import Experiment, Run, RunStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_EXPERIMENT = "default"
 MAX_VALUE_LENGTH = 8000
@@ -122,7 +126,7 @@ def value_text(value: Any, *, what: str) -> str:
     elif isinstance(value, bool) or value is None:
         text = str(value)
     elif isinstance(value, float):
-        text = repr(value)
+        text = repr(float(value))  # NumPy's float64 is a float whose repr names its type
     elif isinstance(value, int):
         text = str(value)
     elif hasattr(value, "item") and callable(value.item):  # NumPy scalars
@@ -373,16 +377,65 @@ def _metric_value(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+_CANDIDATES_SHOWN = 10  # an ambiguous name lists at most this many runs
+
+
+def resolve_run_id(store: Store, run: str) -> str:
+    """The id of the run that ``run`` names: a run id, a unique run name, or ``runs:/`` either.
+
+    People see run names (``calm-tiger-826``) everywhere, so every command that takes a run
+    takes its name too. Ids come first: a name is looked up only when no run has ``run`` as
+    its id. A name that several runs share is refused with their ids, never guessed.
+    """
+    if not isinstance(run, str) or not run.strip():
+        raise InvalidInput(
+            f"A run must be given by its id or its name (a non-empty string). Got {run!r} instead."
+        )
+    text = run_id_of(run)
+    with store.db.read() as conn:
+        if conn.execute(select(runs.c.id).where(runs.c.id == text)).first() is not None:
+            return text
+        named = conn.execute(
+            select(runs.c.id, experiments.c.name.label("experiment"), runs.c.start_time)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.name == text)
+            .order_by(runs.c.id)
+        ).all()
+    if len(named) == 1:
+        return str(named[0].id)
+    if not named:
+        raise NotFound(
+            f"Run '{text}' does not exist in {store.db.safe_url}: no run has that id or name. "
+            "Find runs with `loopwise runs list`."
+        )
+    shown = [
+        f"{r.id} (experiment {r.experiment}, started {to_datetime(r.start_time):%Y-%m-%d %H:%M}"
+        " UTC)"
+        for r in named[:_CANDIDATES_SHOWN]
+    ]
+    more = len(named) - len(shown)
+    raise InvalidInput(
+        f"Run name '{text}' is ambiguous: {len(named)} runs have it: {'; '.join(shown)}"
+        + (f"; and {more} more" if more else "")
+        + ". Give the run id instead."
+    )
+
+
 def get_run(store: Store, run_id: str) -> Run:
-    """A run with its params, latest metrics, tags and environment."""
+    """A run with its params, latest metrics, tags and environment.
+
+    ``run_id`` is a run id, a unique run name or a ``runs:/`` reference to either
+    (see :func:`resolve_run_id`).
+    """
     reap_lost_runs(store)
+    run_id = resolve_run_id(store, run_id)
     with store.db.read() as conn:
         row = conn.execute(
             select(runs, experiments.c.name.label("experiment_name"))
             .join(experiments, experiments.c.id == runs.c.experiment_id)
             .where(runs.c.id == run_id)
         ).first()
-        if row is None:
+        if row is None:  # deleted since it was resolved
             raise NotFound(
                 f"Run '{run_id}' does not exist in {store.db.safe_url}. "
                 "Find run ids with `loopwise runs list`."
@@ -406,6 +459,29 @@ def get_run(store: Store, run_id: str) -> Run:
             )
         }
     return run_from_row(row, params=params, metrics=metrics, tags=tags)
+
+
+def metric_history(store: Store, run: str, key: str) -> pd.DataFrame:
+    """Every point of metric ``key`` of ``run`` (an id, a unique name or a ``runs:/``
+    reference), ordered by step: columns ``step``, ``timestamp`` (UTC), ``value``."""
+    from loopwise.tracking.metric_store import read_history  # NumPy and pandas: on demand
+
+    run_id = resolve_run_id(store, run)
+    with store.db.read() as conn:
+        frame = read_history(conn, run_id, key)
+        if frame is not None:
+            return frame
+        known = [
+            str(k)
+            for (k,) in conn.execute(
+                select(metric_series.c.key)
+                .where(metric_series.c.run_id == run_id)
+                .order_by(metric_series.c.key)
+            )
+        ]
+    raise NotFound(
+        f"Run {run_id} has no metric '{key}'. Its metrics: {', '.join(known) or 'none'}."
+    )
 
 
 def run_from_row(
