@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from loopwise import context
+from loopwise.errors import InvalidInput, NotFound
 from loopwise.serving.app import create_app
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.server import ServerThread, build_endpoint
@@ -315,10 +316,69 @@ def test_inputs_parquet_cannot_store_do_not_stop_the_log(lw):
     assert logged["input.a"].tolist() == ["{}", "[{}]", '{"b": {}}', "1"]
 
 
-def test_a_huge_integer_label_is_stored_as_a_float(lw, scorer):
-    endpoint, client = scorer
-    answered = client.post("/predict", json={"inputs": [ROW]}).json()
+def test_a_huge_integer_label_is_stored_as_a_float(lw, amount):
+    endpoint, client = amount
+    answered = client.post("/predict", json={"inputs": [{"x": 1.0}]}).json()
     body = f'{{"request_id": "{answered["request_id"]}", "label": {10**30}}}'
     assert post(client, "/feedback", body).status_code == 200
+    text = {"request_id": answered["request_id"], "label": "1e30"}
+    assert_error(client.post("/feedback", json=text), 400, "invalid_request", "answers numbers")
     endpoint.stop()
-    assert lw.read_predictions("scorer")["label"].tolist() == [1e30]
+    assert lw.read_predictions("amount")["label"].tolist() == [1e30]
+
+
+def test_feedback_labels_are_written_as_the_model_answers(lw):
+    """1 for a Yes/No model was stored as the text "1", matching no prediction."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"income": rng.normal(size=100), "age": rng.integers(18, 90, size=100)})
+    y = np.where(X["income"] > 0, "Yes", "No")
+    lw.log_model(LogisticRegression().fit(X, y), "yes-no", input_example=X[:5])
+    lw.set_alias("yes-no", "champion", 1)
+    register_models(lw)
+    for endpoint, client in serve("yes-no"):
+        answered = client.post("/predict", json={"inputs": [ROW, ROW]}).json()
+        rid = answered["request_id"]
+        refused = client.post("/feedback", json={"request_id": rid, "label": 1})
+        assert_error(refused, 400, "invalid_request", "is none of the labels", '"No", "Yes"')
+        ok = client.post("/feedback", json={"request_id": rid, "label": "Yes", "row": 0})
+        assert ok.status_code == 200, ok.text
+        endpoint.stop()
+    for endpoint, client in serve("scorer"):  # a 0/1 model: "1" and true are its 1
+        answered = client.post("/predict", json={"inputs": [ROW, ROW]}).json()
+        for row, label in ((0, "1"), (1, True)):
+            body = {"request_id": answered["request_id"], "label": label, "row": row}
+            assert client.post("/feedback", json=body).status_code == 200
+        endpoint.stop()
+    labels = lw.read_predictions("yes-no").sort_values("row")["label"]
+    assert labels.iloc[0] == "Yes"
+    assert pd.isna(labels.iloc[1])
+    stored = lw.read_predictions("scorer").sort_values("row")["label"].tolist()
+    assert stored == [1, 1]
+    assert all(type(v) is int for v in stored)
+
+
+def test_the_models_own_message_is_not_sent(scorer):
+    _, client = scorer
+    response = client.post("/predict", json={"inputs": [{"income": None, "age": 30}]})
+    error = assert_error(response, 400, "invalid_input", "cannot take missing values")
+    assert "LogisticRegression" not in error["message"]
+    assert "sklearn" not in error["message"].lower()
+
+
+def test_log_predictions_checks_the_model_it_names(lw):
+    register_models(lw)
+    frame = pd.DataFrame({"income": [1.0], "age": [30], "prediction": [1]})
+    with pytest.raises(InvalidInput, match="'name/version'"):
+        lw.log_predictions("batch", frame, model="nonsense")
+    with pytest.raises(NotFound, match="no version 9"):
+        lw.log_predictions("batch", frame, model="scorer/9")
+    with pytest.raises(NotFound, match="did you mean 'scorer'"):
+        lw.log_predictions("batch", frame, model="scorre/1")
+    logged = lw.log_predictions("batch", frame, model="scorer/1")
+    assert logged.rows == 1
+    lw.log_predictions("batch", frame, model="vendor-model/4")  # served elsewhere
+    read = lw.read_predictions("batch")
+    assert sorted(read["model"]) == ["scorer/1", "vendor-model/4"]
+    assert read.set_index("model")["model_version_id"]["scorer/1"] is not None

@@ -74,3 +74,16 @@ def test_the_api_takes_run_names(lw):
         lw.log_metric("auc", 0.9)
     assert resumed.id == run.id
     assert lw.get_run(run.id).metrics["auc"] == 0.9
+
+
+def test_metric_history_and_artifacts_take_a_run_name(lw, tmp_path):
+    with lw.start_run(name="calm-tiger-826") as run:
+        lw.log_metric("loss", 0.5, step=0)
+        lw.log_metric("loss", 0.25, step=1)
+        lw.log_text("hello", "notes/hello.txt")
+    history = lw.get_metric_history("calm-tiger-826", "loss")
+    assert history["value"].tolist() == [0.5, 0.25]
+    assert [a.path for a in lw.list_artifacts("calm-tiger-826", "notes")] == ["notes/hello.txt"]
+    copied = lw.download_artifacts("calm-tiger-826", "notes/hello.txt", tmp_path / "out")
+    assert copied.read_text() == "hello"
+    assert lw.get_metric_history(run.id, "loss")["value"].tolist() == [0.5, 0.25]

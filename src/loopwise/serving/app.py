@@ -56,6 +56,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -404,7 +405,7 @@ def create_app(
                     f'"row" is {row}, but request {request_id} had {rows} row(s); send a row '
                     f'in 0..{rows - 1}, or leave "row" out to label every row.',
                 )
-            log.log_feedback(request_id, label, row=row)
+            log.log_feedback(request_id, _as_model_label(endpoint, label), row=row)
         except Exception as e:
             status, type_, message = _classify(e, None)
             if type_ == "internal_error":
@@ -427,9 +428,27 @@ def _classify(e: Exception, request_id: str | None) -> tuple[int, str, str]:
     if isinstance(e, LoopwiseError) and e.http_status < 500:
         return e.http_status, type(e).__name__, str(e)
     if isinstance(e, ValueError):  # the model refused the values (e.g. NaN into a linear model)
-        return 400, "invalid_input", f"the model rejected the input: {e}"
+        return 400, "invalid_input", _rejected(e, request_id)
     where = f" for request {request_id}" if request_id else ""
     return 500, "internal_error", f"the request failed; see the server log{where}."
+
+
+def _rejected(e: ValueError, request_id: str | None) -> str:
+    """What a caller is told when the model refused the values: not the library's own
+    message, which names the model's class and internals (logged at debug instead)."""
+    logger.debug("request %s: the model rejected the input: %s", request_id, e)
+    text = str(e).lower()
+    if "nan" in text or "missing" in text:
+        return (
+            "the model rejected the input: it cannot take missing values (null or NaN); "
+            "send a value for every column."
+        )
+    if "infinity" in text or "too large" in text:
+        return "the model rejected the input: a value is too large for it; send smaller ones."
+    return (
+        "the model rejected the input values; check them against the input columns "
+        "GET /model lists."
+    )
 
 
 def _parse(raw: bytes) -> tuple[Any, bool, str | None]:
@@ -508,6 +527,47 @@ def _checked_label(label: Any) -> Any:
     else:
         got = json.dumps(label)[:80]
     raise RequestError(400, "invalid_request", f'"label" {usage}; got {got}.')
+
+
+def _as_model_label(endpoint: Endpoint, label: Any) -> Any:
+    """``label`` written as the endpoint's models answer (``"1"`` -> ``1`` for a 0/1
+    classifier), or a 400 when it is none of their labels (``1`` for a Yes/No model), so a
+    stored ground truth can always be compared with the predictions it labels."""
+    classes: list[Any] = []
+    numeric_outputs = False
+    for variant in endpoint.variants:
+        snap = variant.live.current
+        if snap is None:
+            continue
+        known = getattr(snap.model.raw, "classes_", getattr(snap.model.raw, "classes", None))
+        if known is not None:
+            classes.extend(np.asarray(known).tolist())
+        signature = snap.model.signature
+        if signature is not None and signature.outputs:
+            numeric_outputs |= signature.outputs[0].type in ("float", "integer")
+    if classes:
+        for known_label in classes:
+            if known_label == label and type(known_label) is type(label):
+                return known_label
+        for known_label in classes:  # 1.0 or True for 1, "1" for 1, 1 for "1"
+            same_text = not isinstance(known_label, bool) and str(known_label) == str(label)
+            if known_label == label or same_text:
+                return known_label
+        shown = ", ".join(json.dumps(c) for c in dict.fromkeys(classes))
+        raise RequestError(
+            400,
+            "invalid_request",
+            f'"label" {json.dumps(label)[:80]} is none of the labels the model answers '
+            f"({shown}); send the true answer as the model would give it.",
+        )
+    if numeric_outputs and isinstance(label, str):
+        raise RequestError(
+            400,
+            "invalid_request",
+            f'"label" {json.dumps(label)[:80]} is text, but the model answers numbers; '
+            "send the true value as a number.",
+        )
+    return label
 
 
 def _rows(inputs: Any) -> int:

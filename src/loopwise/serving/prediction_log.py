@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -47,7 +48,7 @@ import pyarrow.compute as pc
 
 from loopwise.clock import now_us
 from loopwise.data.frames import to_polars
-from loopwise.errors import InvalidInput, LoopwiseError, StoreUnavailable
+from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
 from loopwise.ids import id_time_ms
 from loopwise.serving.prediction_log_compaction import Compactor
 from loopwise.serving.prediction_log_files import (
@@ -693,14 +694,18 @@ def log_predictions(
     ``frame`` (pandas, Polars or Arrow) has a ``prediction`` column and the feature columns
     (stored as ``input.<name>``; columns already named so keep their name), optionally
     ``request_id``, ``row``, ``timestamp`` (timezone-aware), ``probabilities`` and
-    ``latency_ms``. ``model`` is ``"name/version"`` or a ModelVersion; ``timestamp`` applies
-    to every row when the frame has no such column (default: now). One file per hour.
+    ``latency_ms``. ``model`` is ``"name/version"`` or a ModelVersion; a registered model
+    must name one of its versions (NotFound otherwise), a name registered nowhere here is a
+    model served elsewhere. ``timestamp`` applies to every row when the frame has no such
+    column (default: now). One file per hour.
     """
     func = "log_predictions"
     check_endpoint(endpoint, func)
     if not isinstance(variant, str) or not variant:
         raise bad_param(func, "variant", "a non-empty str", variant)
     label, version_id = model_fields(model, func)
+    if label is not None and version_id is None:
+        version_id = _registered_version_id(store, label, func)
     given_us = check_time(timestamp, "timestamp", func)
     table, batch_id = predictions_from_frame(
         to_polars(frame, what=f"the frame given to {func}"),
@@ -712,6 +717,39 @@ def log_predictions(
     )
     files = write_frame(store.artifacts, PREDICTIONS, endpoint, table)
     return LoggedRows(table.height, files, batch_id)
+
+
+_MODEL_LABEL = re.compile(r"(?P<name>[^/\s]+)/(?P<version>[1-9][0-9]{0,9})")
+
+
+def _registered_version_id(store: Store, label: str, func: str) -> str | None:
+    """The id of model version ``label`` ("name/version"), checked against the registry.
+
+    A model registered here must name one of its versions (a wrong number is an error, not
+    a new series in the log). A name not registered here is taken as a model served
+    elsewhere (no id), unless it is one typo away from a registered name.
+    """
+    import difflib
+
+    from loopwise.registry.models import get_model_version, list_models
+
+    match = _MODEL_LABEL.fullmatch(label)
+    if match is None:
+        raise bad_param(
+            func, "model", "'name/version' (such as 'credit-risk/3'), a ModelVersion or None", label
+        )
+    names = [m.name for m in list_models(store)]
+    name = match["name"]
+    if name in names:
+        return get_model_version(store, f"models:/{name}/{match['version']}").id
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        raise NotFound(
+            f"{func}: model {name!r} is not registered — did you mean {close[0]!r}? Name a "
+            "registered model's version, or a name no registered model is close to for a "
+            "model served elsewhere."
+        )
+    return None
 
 
 def log_feedback(store: Store, endpoint: str, frame: Any) -> LoggedRows:

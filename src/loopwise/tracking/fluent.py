@@ -23,13 +23,12 @@ import pandas as pd
 
 from loopwise import context
 from loopwise.clock import to_us
-from loopwise.errors import InvalidInput, NoActiveRun, NotFound
+from loopwise.errors import InvalidInput, NoActiveRun
 from loopwise.refs import run_id_of
 from loopwise.store import Store
 from loopwise.tracking import run_artifacts, search
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.environment import capture_environment
-from loopwise.tracking.metric_store import read_history
 from loopwise.tracking.naming import naming_rule
 from loopwise.tracking.records import Experiment, Run, RunStatus
 from loopwise.tracking.writer import MetricWriter
@@ -356,16 +355,9 @@ def get_run(run_id: str) -> Run:
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
-    """Every point of metric ``key`` in run ``run_id``: columns step, timestamp, value."""
-    store = _flushed_store()
-    run_id = run_id_of(run_id)
-    with store.db.read() as conn:
-        frame = read_history(conn, run_id, key)
-    if frame is None:
-        run = run_service.get_run(store, run_id)  # NotFound for an unknown run
-        known = ", ".join(sorted(run.metrics)) or "none"
-        raise NotFound(f"Run {run_id} has no metric '{key}'. Its metrics: {known}.")
-    return frame
+    """Every point of metric ``key`` in run ``run_id`` (an id, a unique run name or a
+    ``runs:/`` reference): columns step, timestamp, value."""
+    return run_service.metric_history(_flushed_store(), run_id, key)
 
 
 # -- process lifecycle -----------------------------------------------------------------------
@@ -443,13 +435,17 @@ def log_text(text: str, artifact_file: str) -> None:
 
 
 def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactInfo]:
-    """Files attached to a run (optionally under folder ``path``)."""
-    return run_artifacts.list_artifacts(context.get_store(), run_id_of(run_id), path)
+    """Files attached to a run (an id or a unique name; optionally under folder ``path``)."""
+    store = context.get_store()
+    return run_artifacts.list_artifacts(store, run_service.resolve_run_id(store, run_id), path)
 
 
 def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
-    """Copy a run's artifact (file, folder or all) into ``dst``; return the local path."""
-    return run_artifacts.download_artifacts(context.get_store(), run_id_of(run_id), path, dst)
+    """Copy a run's artifact (file, folder or all) into ``dst``; return the local path.
+    ``run_id`` may be a unique run name too."""
+    store = context.get_store()
+    run_id = run_service.resolve_run_id(store, run_id)
+    return run_artifacts.download_artifacts(store, run_id, path, dst)
 
 
 # -- queries ---------------------------------------------------------------------------------
