@@ -121,3 +121,25 @@ def test_log_dataset_with_a_schema_validates_first(lw):
     from loopwise.data.datasets import list_versions
 
     assert [v.version for v in list_versions(context.get_store(), "checked")] == [1]
+
+
+def test_a_utf16_csv_is_refused_not_stored(lw, tmp_path):
+    path = tmp_path / "export.csv"
+    _frame().to_csv(path, index=False, encoding="utf-16")
+    with pytest.raises(InvalidInput, match=r"is encoded as UTF-16"):
+        lw.log_dataset(path, name="export")
+    with pytest.raises(NotFound):
+        lw.get_dataset_version("export")
+    text = tmp_path / "export.txt"
+    _frame().to_csv(text, index=False)
+    with pytest.raises(InvalidInput, match=r"the suffix '\.txt' is not one loopwise reads"):
+        lw.log_dataset(text, name="export")
+
+
+def test_an_empty_batch_fails_a_schema_unless_allowed(lw):
+    clean = _frame(400)
+    schema = lw.infer_schema(clean)
+    with pytest.raises(lw.DataValidationError, match="failed validation"):
+        lw.log_dataset(clean.iloc[:0], name="batches", schema=schema)
+    schema.allow_empty = True
+    assert lw.log_dataset(clean.iloc[:0], name="batches", schema=schema).rows == 0

@@ -20,7 +20,7 @@ from loopwise.errors import InvalidInput, NotFound
 def make_customers(n: int, seed: int) -> pl.DataFrame:
     """Customers as they arrive: ids, normal and lognormal numbers, categories, a label."""
     rng = np.random.default_rng(seed)
-    tenure = rng.normal(24, 6, n)
+    tenure = np.abs(rng.normal(24, 6, n))  # months: never negative
     missing = rng.random(n) < 0.1
     return pl.DataFrame(
         {
@@ -96,22 +96,29 @@ def test_domains_for_repeating_text_booleans_and_label(schema: Schema) -> None:
     assert schema["churned"].domain == ["no", "yes"]
 
 
-def test_numeric_ranges_contain_data_with_slack(schema: Schema, customers: pl.DataFrame) -> None:
-    for name in ("age", "income", "score", "tenure", "visits"):
+def test_numeric_ranges_follow_the_support(schema: Schema, customers: pl.DataFrame) -> None:
+    for name in ("income", "score", "tenure", "visits"):  # thin tails: room past them
         column, values = schema[name], customers[name].drop_nulls()
         span = values.max() - values.min()
         assert column.min <= max(values.min() - 0.1 * span, 0)
         assert column.max >= values.max() + 0.1 * span
-    assert schema["income"].min == 0  # non-negative data keeps a floor at zero
+        if name != "income":  # (lognormal: its tail goes far, in log space)
+            assert column.max <= values.max() + 3 * span  # ...but not far past them
+    assert schema["income"].max <= 10 * customers["income"].max()
+    assert schema["income"].min == 0  # non-negative data: never below zero
+    assert schema["tenure"].min == 0
     assert schema["visits"].min == 0
+    assert schema["score"].min < 0 < schema["score"].max
+    # uniform integers 18-89, each value seen many times: the range is what was seen
+    assert (schema["age"].min, schema["age"].max) == (18, 89)
     assert isinstance(schema["age"].min, int)
     assert isinstance(schema["age"].max, int)
     assert schema["signup"].min is None  # no date ranges: time moves on
 
 
 def test_range_slack_widens(customers: pl.DataFrame) -> None:
-    narrow = infer_schema(customers, range_slack=0.0)["age"]
-    wide = infer_schema(customers, range_slack=5.0)["age"]
+    narrow = infer_schema(customers, range_slack=0.0)["score"]
+    wide = infer_schema(customers, range_slack=5.0)["score"]
     assert wide.max - wide.min > narrow.max - narrow.min
 
 
@@ -258,7 +265,7 @@ def test_yaml_round_trip(schema: Schema, tmp_path) -> None:
         loaded = Schema.load(path)
         assert loaded == schema
         text = path.read_text()
-        assert "format_version: 1" in text
+        assert "format_version: 2" in text
         assert "loopwise_version:" in text
     finally:
         schema.checks.clear()
@@ -266,7 +273,7 @@ def test_yaml_round_trip(schema: Schema, tmp_path) -> None:
 
 def test_dict_round_trip_is_json_safe(schema: Schema) -> None:
     data = json.loads(json.dumps(schema.to_dict(), allow_nan=False))
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert data["loopwise_version"]
     assert Schema.from_dict(data) == schema
 
@@ -292,7 +299,14 @@ def test_typo_in_hand_edited_yaml_names_the_key(schema: Schema, tmp_path) -> Non
     [
         (lambda d: d.update(colums=d.pop("columns")), "unknown key 'colums'"),
         (lambda d: d["thresholds"].update(min_class=0.1), "unknown key 'min_class'"),
-        (lambda d: d.update(format_version=99), "format_version 99 is not supported"),
+        (lambda d: d.update(format_version=99), "format_version 99 is not supported.*newer"),
+        (lambda d: d.update(format_version="1"), "format_version '1' is not supported"),
+        (lambda d: d.update(allow_empty="yes"), "allow_empty must be true or false"),
+        (lambda d: d.update(severity={"duplicate_rows": "fatal"}), "must be one of"),
+        (lambda d: d.update(severity={"duplicate_row": "error"}), "'duplicate_row' cannot"),
+        (lambda d: d.update(severity={"empty_data": "warning"}), "Set allow_empty: true"),
+        (lambda d: d.update(severity={"custom_check": "warning"}), "severity of each check"),
+        (lambda d: d["thresholds"].update(distribution_alpha=2), "distribution_alpha must"),
         (lambda d: d["columns"][0].update(type="int"), "type 'int' is not one of"),
         (lambda d: d["columns"][2].update(max_missing_rate=2), r"must be a number in \[0, 1\]"),
         (lambda d: d.update(label="nope"), "label 'nope' is not a column"),
@@ -394,3 +408,68 @@ def test_duplicate_check_names_are_refused(customers: pl.DataFrame) -> None:
         s.add_check("adult", "col('age') >= 21")
     with pytest.raises(InvalidInput, match="expression string or a function"):
         s.add_check("bad", 42)
+
+
+# -- format 1 files, and what format 2 added ---------------------------------------------------
+
+SCHEMA_V1 = """\
+# loopwise schema: review and edit, then load with Schema.load(path).
+format_version: 1
+loopwise_version: 0.1.0
+rows: 2000
+label: churned
+ordered: false
+keys: []
+thresholds:
+  missing_rate_tolerance: 0.02
+  new_value_share: 0.01
+  min_class_share: 0.01
+  default_share: 0.001
+  max_duplicate_share: 0.0
+columns:
+- name: balance
+  type: float
+  required: true
+  nullable: false
+  max_missing_rate: 0.0
+  min: 0.0
+  max: 5971.0
+- name: churned
+  type: string
+  required: true
+  nullable: false
+  max_missing_rate: 0.0
+  domain: ['no', 'yes']
+checks: []
+"""
+
+
+def test_format_1_files_still_load(tmp_path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(SCHEMA_V1)
+    old = Schema.load(path)
+    assert old["balance"].max == 5971.0
+    assert old["balance"].distribution is None  # no distribution checks until re-inferred
+    assert old.allow_empty is False
+    assert old.severity == {}
+    assert old.thresholds.duplicate_error_share == 0.05
+    again = Schema.load(old.save(tmp_path / "new.yaml"))  # saved as format 2
+    assert again == old
+    assert "format_version: 2" in (tmp_path / "new.yaml").read_text()
+
+
+def test_format_2_options_round_trip(customers: pl.DataFrame, tmp_path) -> None:
+    s = infer_schema(customers)
+    assert s["income"].distribution is not None
+    s.allow_empty = True
+    s.severity = {"duplicate_rows": "error", "unexpected_column": "error"}
+    s.thresholds.default_error_share = 0.2
+    s.thresholds.distribution_alpha = 1e-9
+    path = s.save(tmp_path / "s.yaml")
+    text = path.read_text()
+    assert "allow_empty: true" in text
+    assert "duplicate_rows: error" in text
+    assert "# severity: per anomaly kind" in text
+    loaded = Schema.load(path)
+    assert loaded == s
+    assert loaded.thresholds.distribution_alpha == 1e-9

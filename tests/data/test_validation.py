@@ -106,6 +106,7 @@ CRAFTED: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
     "missing_class": lambda f: f.with_columns(churned=pl.lit("no")),
     "custom_check": lambda f: _some(f, "age", 16),
     "empty_data": lambda f: f.head(0),
+    "distribution_shift": lambda f: f.with_columns(pl.col("income") * 2),  # still in range
 }
 
 
@@ -474,3 +475,57 @@ def test_pandas_nan_is_missing_like_a_polars_null(schema: Schema, clean: pl.Data
     assert pandas_report.anomalies == polars_report.anomalies
     for name in ("score", "tenure"):  # (pandas has no date type: signup's dtype differs)
         assert pandas_report.columns[name] == polars_report.columns[name]
+
+
+# -- severities: empty batches, per-schema overrides, errors above a share -----------------
+
+
+def test_an_empty_batch_is_an_error_unless_the_schema_allows_it(
+    schema: Schema, clean: pl.DataFrame
+) -> None:
+    empty = validate(clean.head(0), schema)
+    assert [(a.kind, a.severity) for a in empty.anomalies] == [("empty_data", "error")]
+    assert not empty.ok
+    assert "allow_empty: true" in empty.anomalies[0].message
+    allowing = Schema.from_dict({**schema.to_dict(), "allow_empty": True})
+    allowed = validate(clean.head(0), allowing)
+    assert [(a.kind, a.severity) for a in allowed.anomalies] == [("empty_data", "warning")]
+    assert allowed.ok
+
+
+def test_many_duplicate_rows_are_an_error(schema: Schema, clean: pl.DataFrame) -> None:
+    few = validate(pl.concat([clean, clean.head(30)]), schema)  # 2.9%
+    assert find(few, "duplicate_rows").severity == "warning"
+    many = validate(pl.concat([clean, clean.head(250)]), schema)  # 20%
+    anomaly = find(many, "duplicate_rows")
+    assert (anomaly.severity, anomaly.count) == ("error", 250)
+    assert "An error above 5% of rows" in anomaly.message
+    lenient = Schema.from_dict(schema.to_dict())
+    lenient.thresholds.duplicate_error_share = 0.5
+    report = validate(pl.concat([clean, clean.head(250)]), lenient)
+    assert find(report, "duplicate_rows").severity == "warning"
+
+
+def test_a_common_placeholder_is_an_error(schema: Schema, clean: pl.DataFrame) -> None:
+    rare = validate(_some(clean, "score", -1.0, every=50), schema)  # 2%
+    assert find(rare, "suspicious_default").severity == "warning"
+    common = validate(_some(clean, "score", -1.0, every=4), schema)  # 25%
+    anomaly = find(common, "suspicious_default")
+    assert (anomaly.column, anomaly.severity) == ("score", "error")
+    assert "An error above 10% of rows" in anomaly.message
+
+
+def test_the_schema_sets_the_severity_of_a_kind(schema: Schema, clean: pl.DataFrame) -> None:
+    strict = Schema.from_dict(schema.to_dict())
+    strict.severity = {"duplicate_rows": "error", "unexpected_column": "error"}
+    report = validate(pl.concat([clean, clean.head(30)]).with_columns(extra=pl.lit(1)), strict)
+    severities = {a.kind: a.severity for a in report.anomalies}
+    assert severities["duplicate_rows"] == severities["unexpected_column"] == "error"
+    lenient = Schema.from_dict(schema.to_dict())
+    lenient.severity = {"out_of_range": "warning", "new_value": "error"}
+    report = validate(_some(_some(clean, "age", -999), "country", "Gb", every=500), lenient)
+    assert find(report, "out_of_range").severity == "warning"
+    assert find(report, "new_value").severity == "error"  # below new_value_share, as set
+    lenient.severity = {"new_value": "warning"}
+    above = validate(CRAFTED["new_value"](clean), lenient)  # above the share: still an error
+    assert find(above, "new_value").severity == "error"

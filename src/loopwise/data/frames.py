@@ -1,8 +1,9 @@
 """Turn what users pass as data into one Polars DataFrame.
 
 Every data function (profile, validate, drift, log_dataset) accepts a pandas or Polars
-DataFrame, a PyArrow table, or a path to a Parquet or CSV file. Converting once, here,
-means each kernel is written against Polars only, and a bad input gets one clear error.
+DataFrame, a PyArrow table, or a path to a Parquet, CSV (UTF-8) or Arrow IPC file.
+Converting once, here, means each kernel is written against Polars only, and a bad input
+gets one clear error.
 """
 
 from __future__ import annotations
@@ -190,24 +191,122 @@ def _pandas_frame(frame: Any, *, what: str) -> pl.DataFrame:
             raise InvalidInput(f"Cannot convert {what} from pandas: {e}") from e
 
 
+#: Suffixes read, and what reads them.
+_PARQUET = (".parquet", ".pq")
+_ARROW = (".arrow", ".feather", ".ipc")
+_CSV = {".csv": ",", ".tsv": "\t"}
+_FORMATS = "Parquet (.parquet, .pq), CSV (.csv, .tsv; UTF-8) nor Arrow IPC (.arrow, .feather)"
+# Byte-order marks of encodings Polars does not read (a UTF-8 one it skips), longest first.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+# What a file given as CSV may really be, by its first bytes.
+_MAGIC = (
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+    (b"ARROW1", "an Arrow IPC file", "name it .arrow"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)", "export it as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "export it as CSV"),
+)
+_SNIFF_BYTES = 4096
+
+
 def read_file(path: Path, *, what: str = "data") -> pl.DataFrame:
-    """Read a Parquet or CSV file (by extension) into Polars."""
+    """Read a Parquet, CSV/TSV or Arrow IPC file (by extension) into Polars.
+
+    CSV must be UTF-8 (a UTF-8 byte-order mark is fine and skipped); a file in another
+    encoding (UTF-16 or UTF-32, as Excel's "Unicode text" export writes; Latin-1 or
+    Windows-1252) is refused with its encoding named rather than read as garbage: guessing
+    an 8-bit encoding could silently turn text into other text. Other suffixes (.txt,
+    .json, .xlsx...) are refused too, since reading them as CSV gives a wrong frame.
+    """
     if not path.exists():
         raise NotFound(f"{what}: no such file {str(path)!r}.")
+    if path.is_dir():
+        raise InvalidInput(f"{what}: {str(path)!r} is a folder, not a data file.")
     suffix = path.suffix.lower()
+    if suffix not in (*_PARQUET, *_ARROW, *_CSV):
+        raise InvalidInput(
+            f"{what}: {str(path)!r} is neither {_FORMATS} ({_suffix_name(suffix)}). "
+            "Convert it, rename it if it holds comma-separated UTF-8 text, or pass a "
+            "DataFrame."
+        )
+    if suffix in _CSV:
+        _check_text(path, what)
     try:
-        if suffix in (".parquet", ".pq"):
+        if suffix in _PARQUET:
             return pl.read_parquet(path)
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pl.read_csv(
-                path, separator="\t" if suffix == ".tsv" else ",", infer_schema_length=10_000
-            )
+        if suffix in _ARROW:
+            return pl.read_ipc(path)
+        return pl.read_csv(path, separator=_CSV[suffix], infer_schema_length=10_000)
+    except pl.exceptions.NoDataError as e:
+        raise InvalidInput(f"{what}: {str(path)!r} is empty; there is no header to read.") from e
     except Exception as e:
+        if suffix in _CSV and "utf-8" in str(e).lower():
+            raise InvalidInput(_not_utf8(path, what)) from e
         raise InvalidInput(f"Cannot read {what} from {str(path)!r}: {e}") from e
-    raise InvalidInput(
-        f"{what}: {str(path)!r} is neither Parquet (.parquet) nor CSV (.csv, .tsv); "
-        "convert it or pass a DataFrame."
+
+
+def _suffix_name(suffix: str) -> str:
+    return f"the suffix {suffix!r} is not one loopwise reads" if suffix else "it has no suffix"
+
+
+def _check_text(path: Path, what: str) -> None:
+    """Refuse a CSV file that is not UTF-8 text, naming what it is instead."""
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    where = f"{what}: {str(path)!r}"
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            raise InvalidInput(_other_encoding(where, encoding))
+    for magic, kind, fix in _MAGIC:
+        if head.startswith(magic):
+            raise InvalidInput(f"{where} is {kind}, not CSV text; {fix}.")
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd > 0.3 * len(head) / 2 and even < odd / 4:
+            raise InvalidInput(_other_encoding(where, "UTF-16 (little-endian, no BOM)"))
+        if even > 0.3 * len(head) / 2 and odd < even / 4:
+            raise InvalidInput(_other_encoding(where, "UTF-16 (big-endian, no BOM)"))
+        raise InvalidInput(
+            f"{where} holds NUL bytes, so it is binary data or text in an encoding other than "
+            "UTF-8, not CSV; re-save it as UTF-8 CSV."
+        )
+
+
+def _other_encoding(where: str, encoding: str) -> str:
+    name = encoding.split(" ")[0].lower()
+    return (
+        f"{where} is encoded as {encoding}; loopwise reads CSV as UTF-8. Re-save it as "
+        f"UTF-8 (e.g. iconv -f {name} -t utf-8 in.csv > out.csv), or read it with "
+        f"pandas.read_csv(path, encoding={name!r}) and pass the DataFrame."
     )
+
+
+def _not_utf8(path: Path, what: str) -> str:
+    """Where the first byte that is not UTF-8 is, and what encoding it suggests."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                offset += e.start
+                bad = chunk[e.start : e.start + 1].hex()
+                return (
+                    f"{what}: {str(path)!r} is not UTF-8 (byte 0x{bad} at offset {offset:,}); "
+                    "it is probably Latin-1 or Windows-1252, which loopwise does not guess. "
+                    "Re-save it as UTF-8 (e.g. iconv -f cp1252 -t utf-8 in.csv > out.csv), "
+                    "or read it with pandas.read_csv(path, encoding='cp1252') and pass the "
+                    "DataFrame."
+                )
+            offset += len(chunk)
+    return f"{what}: {str(path)!r} is not valid UTF-8; re-save it as UTF-8 CSV."
 
 
 def kind_of(dtype: pl.DataType) -> str:

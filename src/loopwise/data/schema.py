@@ -26,10 +26,18 @@ from typing import Any
 import polars as pl
 
 from loopwise._version import __version__
+from loopwise.data import distribution
 from loopwise.data.frames import kind_of
+from loopwise.data.validation_report import SEVERITY
 from loopwise.errors import InvalidInput, NotFound
 
-FORMAT_VERSION = 1
+#: 2 added ``distribution``, ``allow_empty``, ``severity`` and three thresholds. Files of
+#: format 1 still load, with those at their defaults (no distribution checks until the
+#: schema is inferred again), and are saved as format 2.
+FORMAT_VERSION = 2
+#: Anomaly kinds whose severity a schema may set (``severity:``); an empty batch is
+#: allowed with ``allow_empty``, and each custom check has its own severity.
+CONFIGURABLE_KINDS = tuple(k for k in SEVERITY if k not in ("custom_check", "empty_data"))
 TYPES = ("integer", "float", "boolean", "string", "categorical", "datetime", "date", "any")
 SEVERITIES = ("error", "warning")
 #: ``defaults_seen`` key standing for the empty (or whitespace-only) string.
@@ -89,7 +97,10 @@ def dtype_type(dtype: pl.DataType) -> str:
 class ColumnSchema:
     """What one column must look like.
 
-    ``min``/``max`` bound numbers (ISO strings for dates); ``domain`` lists the allowed
+    ``min``/``max`` bound numbers (ISO strings for dates); ``distribution`` holds a
+    numeric column's reference quantiles (``{"values": n, "quantiles": {"0.5": m, ...}}``,
+    see :mod:`loopwise.data.distribution`) that a batch's values must follow; ``domain``
+    lists the allowed
     values of a text, boolean or label column; ``mode_share`` is the share of the most
     common value in the source data (the "pinned to one value" check runs only where it is
     set and below 1); ``defaults_seen`` maps placeholder values (-1, 9999, "n/a", dates like
@@ -108,6 +119,7 @@ class ColumnSchema:
     domain: list[Any] | None = None
     mode_share: float | None = None
     defaults_seen: dict[str, float] = field(default_factory=dict)
+    distribution: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         where = f"Schema column {self.name!r}"
@@ -145,6 +157,13 @@ class ColumnSchema:
         for key, share in self.defaults_seen.items():
             _check_share(where, f"defaults_seen[{key!r}]", share)
         self.defaults_seen = {str(k): float(v) for k, v in self.defaults_seen.items()}
+        if self.distribution is not None:
+            if self.type not in ("integer", "float"):
+                raise InvalidInput(
+                    f"{where}: distribution applies to integer and float columns only; got "
+                    f"a {self.type} column. Remove it or fix the type."
+                )
+            self.distribution = distribution.normalized(where, self.distribution)
 
 
 @dataclass
@@ -158,14 +177,24 @@ class Thresholds:
     - ``min_class_share``: a label class rarer than this is reported.
     - ``default_share``: a placeholder value is reported when above this share of rows
       (and at least twice its share in the source data).
+    - ``default_error_share``: ...and is an error when above this share beyond twice its
+      share in the source data (below, it has the schema's ``suspicious_default`` severity).
     - ``max_duplicate_share``: exact duplicate rows above this share are reported.
+    - ``duplicate_error_share``: ...and are an error above this share (below, they have
+      the schema's ``duplicate_rows`` severity).
+    - ``distribution_alpha``: the chance that one distribution check (one quantile of one
+      column) flags a batch drawn from the reference distribution; smaller is more
+      tolerant, 0 switches the checks off.
     """
 
     missing_rate_tolerance: float = 0.02
     new_value_share: float = 0.01
     min_class_share: float = 0.01
     default_share: float = 0.001
+    default_error_share: float = 0.1
     max_duplicate_share: float = 0.0
+    duplicate_error_share: float = 0.05
+    distribution_alpha: float = 1e-6
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -267,7 +296,13 @@ def _mentions_name(node: ast.AST) -> bool:
 
 @dataclass
 class Schema:
-    """Expected columns (in order), key columns, the label, thresholds and custom checks."""
+    """Expected columns (in order), key columns, the label, thresholds and custom checks.
+
+    ``allow_empty``: a batch without rows is a warning, not an error. ``severity`` maps
+    anomaly kinds (:data:`CONFIGURABLE_KINDS`) to "error" or "warning", replacing their
+    usual severity; duplicate rows, placeholders and new values above their error share
+    (see :class:`Thresholds`) are errors whatever it says.
+    """
 
     columns: dict[str, ColumnSchema]
     label: str | None = None
@@ -276,6 +311,8 @@ class Schema:
     thresholds: Thresholds = field(default_factory=Thresholds)
     checks: list[Check] = field(default_factory=list)
     rows: int | None = None  # rows of the data it was inferred from, for reference
+    allow_empty: bool = False
+    severity: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.columns, list):
@@ -288,6 +325,23 @@ class Schema:
             raise InvalidInput(f"Schema label {self.label!r} is not a column; columns: {names}.")
         if not isinstance(self.ordered, bool):
             raise InvalidInput("Schema ordered must be true or false.")
+        if not isinstance(self.allow_empty, bool):
+            raise InvalidInput("Schema allow_empty must be true or false.")
+        if not isinstance(self.severity, dict):
+            raise InvalidInput(
+                "Schema severity must be a mapping of anomaly kind to 'error' or 'warning'."
+            )
+        for kind, level in self.severity.items():
+            if kind not in CONFIGURABLE_KINDS:
+                hint = {
+                    "empty_data": " Set allow_empty: true to accept batches without rows.",
+                    "custom_check": " Set the severity of each check instead.",
+                }.get(kind, f" Kinds: {', '.join(CONFIGURABLE_KINDS)}.")
+                raise InvalidInput(f"Schema severity: {kind!r} cannot be set here.{hint}")
+            if level not in SEVERITIES:
+                raise InvalidInput(
+                    f"Schema severity of {kind!r} must be one of {list(SEVERITIES)}; got {level!r}."
+                )
         self.keys = [[k] if isinstance(k, str) else list(k) for k in self.keys]
         for key in self.keys:
             unknown = [c for c in key if c not in self.columns]
@@ -352,6 +406,11 @@ class Schema:
                     entry[optional] = getattr(c, optional)
             if c.defaults_seen:
                 entry["defaults_seen"] = dict(c.defaults_seen)
+            if c.distribution is not None:
+                entry["distribution"] = {
+                    "values": c.distribution["values"],
+                    "quantiles": dict(c.distribution["quantiles"]),
+                }
             columns.append(entry)
         checks = []
         for check in self.checks:
@@ -366,7 +425,9 @@ class Schema:
             "rows": self.rows,
             "label": self.label,
             "ordered": self.ordered,
+            "allow_empty": self.allow_empty,
             "keys": [list(k) for k in self.keys],
+            "severity": dict(self.severity),
             "thresholds": {f.name: getattr(self.thresholds, f.name) for f in fields(Thresholds)},
             "columns": columns,
             "checks": checks,
@@ -379,11 +440,17 @@ class Schema:
             raise InvalidInput(f"A schema must be a mapping; got {type(data).__name__}.")
         _refuse_unknown("Schema", data, _TOP_KEYS)
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidInput(
                 f"Schema format_version {version!r} is not supported by loopwise {__version__} "
-                f"(expected {FORMAT_VERSION}); infer the schema again with infer_schema(data) "
-                "and carry your edits over."
+                f"(it reads 1 to {FORMAT_VERSION}); infer the schema again with "
+                "infer_schema(data) and carry your edits over."
+            )
+        if version > FORMAT_VERSION:
+            raise InvalidInput(
+                f"Schema format_version {version!r} is not supported by loopwise {__version__} "
+                f"(it reads 1 to {FORMAT_VERSION}): the file was written by a newer loopwise. "
+                "Upgrade loopwise (pip install -U loopwise)."
             )
         raw_columns = data.get("columns")
         if not isinstance(raw_columns, list):
@@ -416,6 +483,8 @@ class Schema:
             thresholds=Thresholds(**thresholds),
             checks=checks,
             rows=data.get("rows"),
+            allow_empty=data.get("allow_empty", False),
+            severity=data.get("severity") or {},
         )
 
     def to_yaml(self) -> str:
@@ -425,6 +494,11 @@ class Schema:
         header = [
             "# loopwise schema: review and edit, then load with Schema.load(path).",
             "# Unknown keys are an error. Docs: loopwise.data.schema.",
+            "# min/max: hard limits. distribution: reference quantiles from `values` values;",
+            "#   a batch must put about the same share of its values below each (a tolerance",
+            "#   for its size, thresholds.distribution_alpha); delete it to skip the check.",
+            "# severity: per anomaly kind, error or warning (e.g. duplicate_rows: error);",
+            "#   allow_empty: true accepts a batch without rows.",
         ]
         skipped = [c.name for c in self.checks if c.func is not None]
         if skipped:
@@ -463,7 +537,9 @@ _TOP_KEYS = (
     "rows",
     "label",
     "ordered",
+    "allow_empty",
     "keys",
+    "severity",
     "thresholds",
     "columns",
     "checks",

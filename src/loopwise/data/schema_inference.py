@@ -1,12 +1,17 @@
 """Propose a :class:`~loopwise.data.schema.Schema` from data or a profile.
 
-A schema that flags ordinary sampling noise gets switched off, so every default here leans
-towards letting a fresh sample of the same distribution pass: identifier columns become
-keys (no range or domain, since new ids are always new); numeric ranges are widened well
-beyond the observed span, using the tails of the distribution; value domains are proposed
-only where values repeat; the label's class-share floor sits below the share observed.
-Date and datetime columns get no range (time moves on); add one by hand if it matters.
-People tighten what they know better in the YAML.
+A schema that flags ordinary sampling noise gets switched off, and one that lets a unit
+change through is no check at all, so the defaults here let a fresh sample of the same
+distribution pass and little else: identifier columns become keys (no range or domain,
+since new ids are always new); numeric ranges follow the observed support (never below 0
+for data that never was; an edge where values pile up, such as 0/1 or a floor, is kept
+as it is; a thin tail is extrapolated from the spread of its quantiles, in log space
+for right-skewed positive data); numeric columns record their reference quantiles, which
+validation compares a batch with (:mod:`loopwise.data.distribution`), so a column scaled
+by 1.5 is an error although its values stay in range; value domains are proposed only
+where values repeat; the label's class-share floor sits below the share observed. Date
+and datetime columns get no range (time moves on); add one by hand if it matters. People
+tighten what they know better in the YAML.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from loopwise.data import distribution
 from loopwise.data.frames import DataLike, to_polars
 from loopwise.data.profiles import ColumnProfile, Profile
 from loopwise.data.schema import ColumnSchema, Schema, Thresholds, default_key
@@ -28,10 +34,34 @@ KEY_MIN_ROWS = 20
 KEY_MAX_CHARS = 64
 #: A text column needs this many rows per distinct value on average to get a domain.
 DOMAIN_MIN_REPEATS = 10
-#: Ranges reach this many (q99 - q95) spans past the 99th percentile (linear tail).
-TAIL_SPANS = 10
-#: For positive data, also this power of q99/q95 past q99 (a lognormal-like tail).
-GEOMETRIC_SPANS = 6
+#: A thin tail's range ends up to this many (q99 - q95) spans past the 99th percentile
+#: (the 1st likewise): where an exponential tail (the heaviest this rule serves) has 1e-7
+#: of its values. The spans are fewer for a tail that thins out faster, in proportion to
+#: (q99 - q95) / (q95 - q75) (1 for an exponential tail, 0.71 for a normal one), and at
+#: least MIN_TAIL_SPANS: a normal column gets about 5.8 standard deviations.
+TAIL_SPANS = 7
+MIN_TAIL_SPANS = 4
+#: The range also ends at least this many (q99 - q95) spans past the observed max (the 1st
+#: percentile and min likewise), and LOG_OUTLIER_SPANS spans of log(q99 / q95) where the
+#: tail is extrapolated in log space (see SKEW_FOR_LOG): a sample's outliers announce
+#: heavier ones.
+OUTLIER_SPANS = 4
+LOG_OUTLIER_SPANS = 2
+#: Right skew, (q99 - q50) / (q50 - q01), above which the upper tail of non-negative data
+#: with a positive median (amounts, sizes, durations, ratios) is also extrapolated in log
+#: space, LOG_TAIL_SPANS spans of log(q99 / q95) past q99, and the wider bound kept: about
+#: 5.1 standard deviations of the logs of a lognormal column (1e-7 of its values beyond).
+#: The lower bound of positive data is extrapolated so too (towards 0, never past it).
+SKEW_FOR_LOG = 2
+LOG_TAIL_SPANS = 4
+#: A hard edge of the data (0/1, a floor at 0, a cap, integers whose end values repeat):
+#: 1% of the values or more sit on the edge value (q01 is the min), and the histogram's
+#: edge bin holds this many values and at least half as many as the next non-empty bin
+#: (the data is not thinning out towards it, as a geometric count's does)...
+HARD_EDGE_VALUES = 20
+#: ...and the range ends this many mean gaps between values past it (less than one value
+#: for repeated integers, so their range is exact).
+HARD_EDGE_GAPS = 10
 
 _TYPE_OF_KIND = {"other": "any"}
 _UNKNOWN_MODE = 0.5  # assumed top share when the profile lists no top values
@@ -56,9 +86,16 @@ def infer_schema(
     - ``domain`` for a text column with at most ``max_categories`` distinct values, each
       seen ``DOMAIN_MIN_REPEATS`` times on average (so free text and ids are not domains),
       for booleans, and for the label when it has few classes;
-    - numeric ``min``/``max``: the observed range widened on both sides by the largest of
-      ``range_slack`` x span, the 1%-99% quantile spread, and a tail extrapolation; kept
-      at or above 0 where the data is non-negative and bunched towards 0;
+    - numeric ``min``/``max``: the observed range; a thin tail widened by the largest of
+      ``range_slack`` x span, ``TAIL_SPANS`` (q99 - q95) spans past q99 (fewer for a
+      tail thinning faster than an exponential one) and ``OUTLIER_SPANS`` past the max
+      (likewise below; in log space too for right-skewed positive data); a hard edge
+      (values piled up at it: 0/1, a floor, a cap, repeated integers) kept within
+      ``HARD_EDGE_GAPS`` mean gaps between values, so exact for integers; never below 0
+      for data that is never negative (nor above 0 for data never positive);
+    - ``distribution``: the quantiles in :data:`~loopwise.data.distribution.QUANTILES` of
+      each numeric column (not keys, not the label) with at least
+      :data:`~loopwise.data.distribution.MIN_VALUES` values, for validation to compare;
     - ``mode_share`` (for the "pinned to one value" check), placeholder values seen (and
       the share of zeros of a numeric column without a domain), the share of duplicate
       rows, and the label's ``min_class_share`` (1%, or half the rarest class's share if
@@ -100,6 +137,11 @@ def infer_schema(
             domain=domains.get(name),
             mode_share=None if name in keys else _mode_share(cp),
             defaults_seen=_defaults_seen(cp, zeros=name not in domains),
+            distribution=(
+                distribution.learn(cp.count, cp.quantiles)
+                if low is not None and name != label
+                else None
+            ),
         )
     thresholds = Thresholds(
         min_class_share=_class_floor(prof, frame, label, domains),
@@ -119,36 +161,55 @@ def numeric_range(cp: ColumnProfile, kind: str, range_slack: float) -> tuple[Any
     """Bounds that ordinary samples of the same distribution stay inside (see module doc)."""
     low, high = float(cp.min), float(cp.max)
     pad = range_slack * (high - low)
-    q = cp.quantiles or {}
-    if all(k in q for k in ("0.01", "0.05", "0.95", "0.99")):
-        q01, q05, q95, q99 = (float(q[k]) for k in ("0.01", "0.05", "0.95", "0.99"))
-        pad = max(pad, q99 - q01)
-        upper = _upper(high, low, q99, q95, q01, pad)
-        lower = 0.0 - _upper(-low, -high, -q01, -q05, -q99, pad)
-    else:
-        upper, lower = high + pad, low - pad
-        if low >= 0 and low <= 0.25 * high:
-            lower = max(lower, 0.0)
-        if high <= 0 and -high <= -0.25 * low:
-            upper = min(upper, 0.0)
+    lower, upper = low - pad, high + pad
+    q = {k: float(v) for k, v in (cp.quantiles or {}).items()}
+    names = ("0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99")
+    hist = cp.histogram
+    if all(k in q for k in names):
+        q01, q05, q25, q50, q75, q95, q99 = (q[k] for k in names)
+        right = low >= 0 and q50 > 0 and q99 - q50 > SKEW_FOR_LOG * (q50 - q01)
+        left = high <= 0 and q50 < 0 and q50 - q01 > SKEW_FOR_LOG * (q99 - q50)
+        upper = max(upper, _tail(q99, q95, q75, log=right), high + OUTLIER_SPANS * (q99 - q95))
+        lower = min(lower, -_tail(-q01, -q05, -q25, log=left), low - OUTLIER_SPANS * (q05 - q01))
+        if right:
+            upper = max(upper, high * (q99 / q95) ** LOG_OUTLIER_SPANS)
+        if left:
+            lower = min(lower, low * (q01 / q05) ** LOG_OUTLIER_SPANS)
+        if low > 0 and q05 > 0:
+            lower = min(lower, q01 / (q05 / q01) ** LOG_TAIL_SPANS)
+        if high < 0 and q95 < 0:
+            upper = max(upper, q99 / (q95 / q99) ** LOG_TAIL_SPANS)
+        if hist is not None and hist.counts:
+            gap = (high - low) / len(hist.counts) * HARD_EDGE_GAPS
+            if q99 >= high and _crowded(hist.counts[::-1]):
+                upper = min(upper, high + gap / hist.counts[-1])
+            if q01 <= low and _crowded(hist.counts):
+                lower = max(lower, low - gap / hist.counts[0])
+    upper, lower = max(upper, high), min(lower, low)
+    if low >= 0:
+        lower = max(lower, 0.0)
+    if high <= 0:
+        upper = min(upper, 0.0)
     if kind == "integer":
         return math.ceil(lower), math.floor(upper)
     return _round_out(lower, low, up=False), _round_out(upper, high, up=True)
 
 
-def _upper(
-    top: float, bottom: float, q_end: float, q_inner: float, q_other: float, pad: float
-) -> float:
-    """Upper bound from max and min, the 99%/95% quantiles and the 1% one (``q_other``).
+def _crowded(counts: list[int]) -> bool:
+    """Whether the first bin of ``counts`` may hold a hard edge (:data:`HARD_EDGE_VALUES`)."""
+    inner = next((n for n in counts[1:] if n), 0)
+    return counts[0] >= HARD_EDGE_VALUES and 2 * counts[0] >= inner
 
-    The lower bound is the same rule applied to the negated values.
-    """
-    bound = max(top + pad, q_end + TAIL_SPANS * (q_end - q_inner))
-    if bottom >= 0 and q_inner > 0:  # positive data: allow a lognormal-like tail
-        bound = max(bound, q_end * (q_end / q_inner) ** GEOMETRIC_SPANS)
-    if top <= 0 and -q_end <= -0.25 * q_other:  # non-positive, bunched towards 0
-        bound = min(bound, 0.0)
-    return bound
+
+def _tail(q_end: float, q_inner: float, q_body: float, *, log: bool) -> float:
+    """The range's end past the 99th percentile ``q_end``, from the spacing of the 95th
+    (``q_inner``) and 75th (``q_body``): see :data:`TAIL_SPANS`; with ``log`` (skewed
+    positive data), the wider of that and the same in log space (:data:`LOG_TAIL_SPANS`)."""
+    outer, inner = q_end - q_inner, q_inner - q_body
+    thinning = outer / inner if inner > 0 else 1.0
+    spans = min(TAIL_SPANS, max(MIN_TAIL_SPANS, TAIL_SPANS * thinning))
+    linear = q_end + spans * outer
+    return max(linear, q_end * (q_end / q_inner) ** LOG_TAIL_SPANS) if log else linear
 
 
 def _round_out(value: float, observed: float, *, up: bool) -> float:

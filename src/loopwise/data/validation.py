@@ -10,9 +10,14 @@ integer key's distinct values are marked in a bitmap over its range, in NumPy); 
 only where it found something (values outside a domain, shared keys, placeholders such as
 -1 between a column's min and max), a ``select`` for the counts themselves, before any
 anomaly is reported; then, only for columns found at fault, one more ``select`` for exact
-counts and up to five examples; then duplicate rows by row hash, confirmed exactly on the
-few rows whose hashes collide. Every anomaly of the batch is reported together, each with
-a message saying what to do, so one run shows everything.
+counts and up to five examples; then the distribution checks of numeric columns (values
+counted below each reference quantile, on a sample of large batches;
+:mod:`loopwise.data.distribution`); then duplicate rows by row hash, confirmed
+exactly on the few rows whose hashes collide. Every anomaly of the batch is reported
+together, each with a message saying what to do, so one run shows everything.
+
+A schema may change the severity of a kind (``Schema.severity``); duplicate rows,
+placeholders and new values above their error share are errors whatever it says.
 
 Anomaly kinds (stable strings, also in :data:`ANOMALY_KINDS`):
 
@@ -22,11 +27,14 @@ Anomaly kinds (stable strings, also in :data:`ANOMALY_KINDS`):
   column is missing much more often than in the source data);
 - ``out_of_range``, ``new_value`` (outside the domain; error above ``new_value_share`` of
   rows, warning below), ``suspicious_default`` (-1, 9999, "N/A", 1970-01-01, and 0 in a
-  numeric column without a domain, where they were absent or rare in the source data),
-  ``pinned_value`` (one value where there was variation);
-- ``duplicate_rows``, ``duplicate_key``;
+  numeric column without a domain, where they were absent or rare in the source data;
+  error above ``default_error_share``), ``pinned_value`` (one value where there was
+  variation), ``distribution_shift`` (a numeric column's values no longer follow the
+  schema's reference quantiles: a unit change, another source);
+- ``duplicate_rows`` (error above ``duplicate_error_share``), ``duplicate_key``;
 - ``class_imbalance``, ``missing_class`` (the label);
-- ``custom_check`` (a schema check failed, or could not run), ``empty_data``.
+- ``custom_check`` (a schema check failed, or could not run), ``empty_data`` (an error
+  unless the schema has ``allow_empty``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from loopwise.data import distribution
 from loopwise.data.frames import Converted, DataLike, convert
 from loopwise.data.profiling import DATE_PLACEHOLDERS, NUMERIC_PLACEHOLDERS, TEXT_PLACEHOLDERS
 from loopwise.data.schema import Check, ColumnSchema, Schema, default_key, dtype_type
@@ -69,6 +78,8 @@ __all__ = [
 ]
 
 MAX_EXAMPLES = 5
+# The severity of kinds with an error share when at or below it, unless the schema says.
+_BELOW_ERROR_SHARE = {"new_value": "warning"}
 _PINNED_CHANCE = 1e-6  # report a pinned column only if chance alone would do it this rarely
 _EXAMPLE_COLUMNS = 10  # columns shown in an example row
 
@@ -77,9 +88,16 @@ def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> Va
     """Check ``data`` (pandas, Polars, Arrow or a Parquet/CSV path) against ``schema``.
 
     Returns a :class:`ValidationReport` with every anomaly of the batch (see the module
-    docstring for the kinds). With ``expect_label=False`` (serving data) a missing label
-    column is not an anomaly. NaN in a float column counts as missing. Never raises for
+    docstring for the kinds). NaN in a float column counts as missing. Never raises for
     bad data, only for a bad argument.
+
+    ``expect_label=False`` is for data that has no ground truth yet -- serving requests,
+    a batch to score: the schema's label column (``Schema.label``, the ``label=`` given to
+    :func:`~loopwise.data.schema_inference.infer_schema`) may then be absent without a
+    ``missing_column`` error. Only that column is exempt (a schema without a label exempts
+    nothing), and a label that is present is still checked like any column, with its
+    ``class_imbalance`` and ``missing_class`` checks. Monitoring validates served inputs
+    this way.
     """
     if not isinstance(schema, Schema):
         raise InvalidInput(
@@ -96,6 +114,7 @@ def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> Va
     run.timed("structure", lambda: run.structure(expect_label))
     run.timed("aggregate", run.aggregate)
     run.timed("details", run.details)
+    run.timed("distribution", run.distribution)
     run.timed("duplicates", run.duplicates)
     run.timed("function_checks", run.function_checks)
     run.timings["total"] = time.perf_counter() - start
@@ -182,9 +201,16 @@ class _Run:
         message: str,
         examples: Any = (),
         severity: str | None = None,
+        *,
+        escalate: bool = False,
     ) -> None:
+        """Record an anomaly: of ``severity`` if given (a custom check's), else an error
+        when ``escalate`` (above its kind's error share), else of the schema's severity
+        for the kind, else of its usual one."""
         shown = [_plain(e) for e in list(examples)[:MAX_EXAMPLES]]
-        severity = severity or SEVERITY[kind]
+        if severity is None:
+            usual = _BELOW_ERROR_SHARE.get(kind, SEVERITY[kind])
+            severity = "error" if escalate else self.schema.severity.get(kind, usual)
         self.anomalies.append(Anomaly(kind, severity, column, int(count), message, shown))
 
     # -- structure: names, order and dtypes, no data read --------------------------------
@@ -232,11 +258,14 @@ class _Run:
             else:
                 self._type_mismatch(name, spec, dtype, kind)
         if self.rows == 0:
-            msg = (
-                "The data has no rows; only columns and types were checked. Check the query "
-                "or file that produced it."
+            allowed = self.schema.allow_empty
+            msg = "The data has no rows; only columns and types were checked. " + (
+                "The schema allows empty batches (allow_empty)."
+                if allowed
+                else "Check the query or file that produced it; set allow_empty: true in "
+                "the schema if empty batches are expected."
             )
-            self.add("empty_data", None, 0, msg)
+            self.add("empty_data", None, 0, msg, severity="warning" if allowed else "error")
 
     def _type_mismatch(self, name: str, spec: ColumnSchema, dtype: pl.DataType, kind: str) -> None:
         alias = f"type|{name}"
@@ -545,8 +574,8 @@ class _Run:
             f"{hint} Map them to known values upstream, or add them to the column's domain in "
             "the schema if they are valid."
         )
-        severity = "error" if share > self.th.new_value_share else "warning"
-        self.add("new_value", c.name, total, msg, [v for v, _ in new], severity)
+        escalate = share > self.th.new_value_share
+        self.add("new_value", c.name, total, msg, [v for v, _ in new], escalate=escalate)
 
     def _classes(self, c: _Col, counts: dict[Any, int], count: int) -> None:
         floor = self.th.min_class_share
@@ -569,12 +598,13 @@ class _Run:
                 self.add("class_imbalance", c.name, n, msg, [cls])
 
     def _defaults(self, c: _Col, found: dict[str, int], count: int) -> None:
-        flagged = []
+        flagged, escalate = [], False
         for key, n in sorted(found.items(), key=lambda p: -p[1]):
             base = c.spec.defaults_seen.get(key, 0.0)
             noise = 4 * math.sqrt(base * (1 - base) / count)  # sampling spread of the share
             if n >= 3 and n / count > 2 * base + self.th.default_share + noise:
                 flagged.append((key, n, base))
+                escalate |= n / count > 2 * base + self.th.default_error_share + noise
         if flagged:
             shown = ", ".join(
                 f"{k!r} in {n:,} rows ({n / count:.2%}; source data {b:.2%})" for k, n, b in flagged
@@ -584,8 +614,11 @@ class _Run:
                 f"{shown}. Replace them with null upstream; if they are real values, record "
                 "their expected share under defaults_seen in the schema."
             )
+            if escalate:
+                msg += f" (An error above {self.th.default_error_share:.0%} of rows.)"
             total = sum(n for _, n, _ in flagged)
-            self.add("suspicious_default", c.name, total, msg, [k for k, _, _ in flagged])
+            keys = [k for k, _, _ in flagged]
+            self.add("suspicious_default", c.name, total, msg, keys, escalate=escalate)
 
     def _duplicate_key(self, j: int, key: list[str], n: int) -> None:
         e, alias, name = _key_expr(key), f"key{j}x", ", ".join(key)
@@ -624,6 +657,24 @@ class _Run:
         for report in self.handlers:
             report({a: v.to_list() if isinstance(v, pl.Series) else v for a, v in values.items()})
 
+    def distribution(self) -> None:
+        """Numeric columns against their reference quantiles (see
+        :mod:`loopwise.data.distribution`)."""
+        columns = [
+            distribution.Column(
+                c.name,
+                c.spec.distribution["values"],
+                [(float(p), q) for p, q in c.spec.distribution["quantiles"].items()],
+            )
+            for c in self.cols
+            if c.spec.distribution is not None and c.type in ("integer", "float")
+        ]
+        found, compared = distribution.check(self.frame, columns, self.th.distribution_alpha)
+        for shifted in found:
+            msg = distribution.message(shifted, compared, self.rows)
+            examples = distribution.examples(shifted)
+            self.add("distribution_shift", shifted.column.name, shifted.values, msg, examples)
+
     def duplicates(self) -> None:
         if self.th.max_duplicate_share >= 1 or self.rows_unique or self.rows < 2:
             return
@@ -635,12 +686,15 @@ class _Run:
             return
         extra, dupes = count_duplicate_rows(self.frame)
         if extra and dupes is not None and extra / self.rows > self.th.max_duplicate_share:
+            escalate = extra / self.rows > self.th.duplicate_error_share
             msg = (
                 f"{extra:,} rows ({extra / self.rows:.2%}) are exact copies of another row. "
                 "Deduplicate (df.unique()) or fix the step that repeats them; raise "
                 "max_duplicate_share in the schema if repeats are expected."
             )
-            self.add("duplicate_rows", None, extra, msg, _example_rows(dupes))
+            if escalate:
+                msg += f" (An error above {self.th.duplicate_error_share:.0%} of rows.)"
+            self.add("duplicate_rows", None, extra, msg, _example_rows(dupes), escalate=escalate)
 
     def function_checks(self) -> None:
         for check in self.schema.checks:

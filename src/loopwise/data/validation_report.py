@@ -40,12 +40,13 @@ SEVERITY = {
     "new_value": "error",
     "suspicious_default": "warning",
     "pinned_value": "error",
+    "distribution_shift": "error",
     "duplicate_rows": "warning",
     "duplicate_key": "error",
     "class_imbalance": "warning",
     "missing_class": "error",
     "custom_check": "error",
-    "empty_data": "warning",
+    "empty_data": "error",
 }
 ANOMALY_KINDS = tuple(SEVERITY)
 
