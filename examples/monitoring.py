@@ -18,6 +18,7 @@ Run it with ``make demo`` or ``python examples/monitoring.py``.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -117,9 +118,7 @@ def main() -> None:
         ],
     )
     results = lw.run_monitor(monitor, start, start + timedelta(hours=HOURS))
-    from loopwise.monitoring.alerting import wait_for_actions
-
-    wait_for_actions(timeout=300)
+    lw.wait_for_actions(timeout=300)  # the retraining the accuracy alert started
 
     figures = pd.DataFrame(
         {
@@ -132,30 +131,26 @@ def main() -> None:
     print("figures per 6-hour window:")
     print(figures.round(3).to_string(index=False))
 
-    alerts = lw.list_alerts(endpoint=ENDPOINT)
+    def hour_of(alert: lw.Alert) -> int:
+        return round((alert.window_start - start).total_seconds() / 3600)
+
+    alerts = lw.list_alerts(endpoint=ENDPOINT)  # [lw.Alert], oldest first
     print("alerts:")
-    for _, alert in alerts.iterrows():
-        hour = round((alert["window_start"] - start).total_seconds() / 3600)
-        print(f"  [{alert['state']}] {alert['rule']} from hour {hour}: {alert['message']}")
-    fired = {row["rule"]: row for _, row in alerts.iterrows()}
-    drift_hour = round((fired["age-drift"]["window_start"] - start).total_seconds() / 3600)
-    if drift_hour != DRIFT_AT:
-        raise SystemExit(f"the drift alert fired at hour {drift_hour}, expected {DRIFT_AT}")
-    if len(alerts) != 2:
-        raise SystemExit(f"expected one drift and one accuracy alert, got {len(alerts)}")
-    if "accuracy-drop" not in fired:
-        raise SystemExit("the accuracy alert did not fire after the concept change")
-    drop_hour = round((fired["accuracy-drop"]["window_start"] - start).total_seconds() / 3600)
-    if drop_hour != CONCEPT_AT:
-        raise SystemExit(f"the accuracy alert fired at hour {drop_hour}, expected {CONCEPT_AT}")
-    action = fired["accuracy-drop"]["action"]
-    print(f"retrain action: {action}")
+    for alert in alerts:
+        print(f"  [{alert.state}] {alert.rule} from hour {hour_of(alert)}: {alert.message}")
+    fired = {alert.rule: alert for alert in alerts}
+    if len(alerts) != 2 or fired.keys() != {"age-drift", "accuracy-drop"}:
+        rules = [alert.rule for alert in alerts]
+        raise SystemExit(f"expected one drift and one accuracy alert, got {rules}")
+    for rule, expected in (("age-drift", DRIFT_AT), ("accuracy-drop", CONCEPT_AT)):
+        if hour_of(fired[rule]) != expected:
+            hour = hour_of(fired[rule])
+            raise SystemExit(f"the {rule} alert fired at hour {hour}, expected {expected}")
+    print(f"retrain action: {json.dumps(fired['accuracy-drop'].action)}")
     challenger = lw.get_model_version(f"models:/{ENDPOINT}@challenger")
     print(f"{challenger.uri} holds @challenger; @champion is still version {version.version}")
 
-    from loopwise.monitoring.report import monitor_report
-
-    report = monitor_report(lw.get_store(), monitor)
+    report = lw.monitor_report(monitor)
     path = report.to_html("reports/monitoring.html")
     print(f"report: {path} (drift per feature, predictions, live accuracy, alerts)")
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import loopwise
 
 EXPECTED = {
     "compare_variants",
     "list_alerts",
+    "Alert",
+    "monitor_report",
+    "MonitorReport",
+    "wait_for_actions",
     "Monitor",
     "WindowResult",
     "run_monitor",
@@ -123,3 +130,31 @@ def test_import_is_cheap_and_side_effect_free(tmp_path):
     )
     assert proc.stdout.strip() == "[]"
     assert not (tmp_path / ".loopwise").exists()
+
+
+# Public functions of the monitoring facades and validation, and the page documenting them.
+DOCUMENTED_IN = {
+    "validate": "data.md",
+    "list_alerts": "alerts.md",
+    "wait_for_actions": "alerts.md",
+    "run_monitor": "monitoring.md",
+    "monitor_results": "monitoring.md",
+    "monitor_figures": "monitoring.md",
+    "monitor_report": "monitoring.md",
+}
+
+
+def test_every_option_of_these_public_functions_is_on_their_docs_page():
+    """An option a user cannot find is an option they do not have (``expect_label`` of
+    ``validate`` was used by monitoring and documented nowhere)."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    missing = []
+    for name, page in DOCUMENTED_IN.items():
+        text = (docs / page).read_text(encoding="utf-8")
+        assert f"lw.{name}(" in text, f"lw.{name} is not shown in docs/{page}"
+        for param in inspect.signature(getattr(loopwise, name)).parameters.values():
+            if param.default is param.empty or param.kind is param.VAR_KEYWORD:
+                continue
+            if not re.search(rf"\b{param.name}=|`{param.name}`", text):
+                missing.append(f"lw.{name}({param.name}=) in docs/{page}")
+    assert not missing, missing

@@ -37,6 +37,10 @@ _LAZY = {
     "WindowResult": "loopwise.monitoring.results",
     "run_monitor": "loopwise.monitoring.api",
     "list_alerts": "loopwise.monitoring.api",
+    "Alert": "loopwise.monitoring.alerting",
+    "monitor_report": "loopwise.monitoring.api",
+    "MonitorReport": "loopwise.monitoring.report",
+    "wait_for_actions": "loopwise.monitoring.api",
     "compare_variants": "loopwise.monitoring.api",
     "monitor_results": "loopwise.monitoring.api",
     "monitor_figures": "loopwise.monitoring.api",
@@ -109,6 +113,7 @@ _LAZY = {
 
 __all__ = [
     "ActiveRun",
+    "Alert",
     "CompactionResult",
     "ConfigurationError",
     "Conflict",
@@ -124,6 +129,7 @@ __all__ = [
     "LoopwiseError",
     "ModelVersion",
     "Monitor",
+    "MonitorReport",
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
@@ -181,6 +187,7 @@ __all__ = [
     "log_text",
     "model_lineage",
     "monitor_figures",
+    "monitor_report",
     "monitor_results",
     "profile",
     "promote",
@@ -197,6 +204,7 @@ __all__ = [
     "update_model_version",
     "validate",
     "version_at",
+    "wait_for_actions",
 ]
 
 
@@ -227,14 +235,18 @@ if TYPE_CHECKING:
     from loopwise.data.validation import DataValidationError, ValidationReport, validate
     from loopwise.evaluation.evaluate import Evaluation
     from loopwise.evaluation.policy import Policy
+    from loopwise.monitoring.alerting import Alert
     from loopwise.monitoring.api import (
         compare_variants,
         list_alerts,
         monitor_figures,
+        monitor_report,
         monitor_results,
         run_monitor,
+        wait_for_actions,
     )
     from loopwise.monitoring.config import Monitor
+    from loopwise.monitoring.report import MonitorReport
     from loopwise.monitoring.results import WindowResult
     from loopwise.registry.api import (
         alias_history,

@@ -164,8 +164,7 @@ def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):
     assert alerts[0]["window_start"].startswith("2024-05-01T02:00")
     import loopwise
 
-    frame = loopwise.list_alerts(endpoint="ep", state="firing")
-    assert list(frame["rule"]) == ["x-drifted"]
+    assert [a.rule for a in loopwise.list_alerts(endpoint="ep", state="firing")] == ["x-drifted"]
     table = invoke("monitor", "alerts", "--state", "firing")
     assert "x-drifted" in table.stdout
     bad = invoke("monitor", "alerts", "--state", "burning")
@@ -185,7 +184,7 @@ def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):
     assert (event["kind"], event["rule"], event["state"]) == ("resolved", "x-drifted", "resolved")
     assert "no longer in the config" in event["text"]
     assert json.loads(invoke("monitor", "run", str(quiet), *RANGE, "--json").stdout)["alerts"] == []
-    assert loopwise.list_alerts(endpoint="ep", state="firing").empty
+    assert loopwise.list_alerts(endpoint="ep", state="firing") == []
 
 
 def test_alerts_show_the_value_that_fired_and_the_latest_labelled(invoke, logged, tmp_path):
@@ -198,7 +197,7 @@ def test_alerts_show_the_value_that_fired_and_the_latest_labelled(invoke, logged
     import loopwise
     from loopwise.cli.render import number
 
-    (alert,) = loopwise.list_alerts(endpoint="ep").itertuples()
+    (alert,) = loopwise.list_alerts(endpoint="ep")
     assert alert.fired_value != alert.value  # fired in the first window, held in two more
     listed = invoke("monitor", "alerts", "ep")
     assert listed.exit_code == 0, listed.output

@@ -394,9 +394,9 @@ def test_list_alerts_filters_history_and_frame(store):
     assert [a.rule for a in list_alerts(store, state="firing", rule="slow")] == ["slow"]
     assert list_alerts(store, endpoint="other") == []
     assert list_alerts(store, monitor="nope") == []
-    # since: alerts active at or after it (the first slow alert resolved at 2h)
-    assert len(list_alerts(store, since=at(2))) == 3
-    later = list_alerts(store, since=at(2) + timedelta(minutes=1))
+    # start: alerts active at or after it (the first slow alert resolved at 2h)
+    assert len(list_alerts(store, start=at(2))) == 3
+    later = list_alerts(store, start=at(2) + timedelta(minutes=1))
     assert [a.fired_at for a in later] == [at(2), at(3)]
     assert [(a.rule, a.fired_at) for a in list_alerts(store, limit=1)] == [("slow", at(3))]
     assert [(c.kind, c.alert.rule, c.at) for c in alert_history(store)] == [
@@ -412,6 +412,83 @@ def test_list_alerts_filters_history_and_frame(store):
     assert json.loads(json.dumps(everything[0].to_dict()))["fired_at"] == at(1).isoformat()
     with pytest.raises(InvalidInput, match="'state' parameter of list_alerts"):
         list_alerts(store, state="open")
+
+
+def test_list_alerts_end_keeps_alerts_of_windows_begun_before_it(store):
+    errors = {"name": "errors", "metric": "error_rate", "above": 0.01}
+    figures = [(60, 0), (10, 0.05), (70, 0.05)]
+    windows = [
+        window(i, {"latency_p95_ms": v, "error_rate": e}) for i, (v, e) in enumerate(figures)
+    ]
+    run(store, [SLOW, errors], windows)
+    # windows 0 and 1: the alerts they fired, including the one fired by window 1 at its end
+    assert [(a.rule, a.fired_at) for a in list_alerts(store, end=at(2))] == [
+        ("slow", at(1)),
+        ("errors", at(2)),
+    ]
+    # window 2: the first slow alert, resolved at its start, is still active at it
+    assert len(list_alerts(store, start=at(2), end=at(3))) == 3
+    # from the middle of window 2: it is not
+    assert [a.fired_at for a in list_alerts(store, start=at(2) + HOUR / 2, end=at(3))] == [
+        at(2),
+        at(3),
+    ]
+    assert list_alerts(store, end=T0) == []
+    with pytest.raises(InvalidInput, match="'end' parameter of list_alerts must be after"):
+        list_alerts(store, start=at(2), end=at(1))
+
+
+def test_public_list_alerts_is_a_list_of_alerts_like_other_list_functions(lw):
+    errors = {"name": "errors", "metric": "error_rate", "above": 0.01}
+    figures = [(60, 0), (10, 0.05), (70, 0.05)]
+    windows = [
+        window(i, {"latency_p95_ms": v, "error_rate": e}) for i, (v, e) in enumerate(figures)
+    ]
+    run(lw.get_store(), [SLOW, errors], windows)
+    found = lw.list_alerts(endpoint="credit-risk")
+    assert type(found) is list
+    assert all(isinstance(a, lw.Alert) for a in found)
+    assert [(a.rule, a.state) for a in found] == [
+        ("slow", "resolved"),
+        ("errors", "firing"),
+        ("slow", "firing"),
+    ]
+    assert [a.rule for a in lw.list_alerts(state="firing", rule="slow")] == ["slow"]
+    # start / end as datetimes or ISO 8601 text; relative times count back from now
+    assert [a.fired_at for a in lw.list_alerts(start=at(2) + HOUR / 2)] == [at(2), at(3)]
+    assert len(lw.list_alerts(end=at(2).isoformat())) == 2
+    assert len(lw.list_alerts(start="-1d")) == 2  # both still firing
+    # since: the former name of start, warns
+    with pytest.warns(DeprecationWarning, match=r"use list_alerts\(start=\.\.\.\)"):
+        old = lw.list_alerts(since=at(2) + HOUR / 2)
+    assert old == lw.list_alerts(start=at(2) + HOUR / 2)
+    with pytest.raises(InvalidInput, match="'start' or its deprecated name 'since', not both"):
+        lw.list_alerts(start=at(1), since=at(1))
+    with pytest.raises(InvalidInput, match="no time zone"):
+        lw.list_alerts(end=datetime(2026, 12, 1))
+
+
+def test_public_wait_for_actions_lets_a_script_read_the_result(lw):
+    action = {"command": [sys.executable, "-c", "import time; time.sleep(0.5); print('done')"]}
+    run(lw.get_store(), [{**SLOW, "action": action}], series("latency_p95_ms", [80]))
+    assert lw.wait_for_actions(timeout=30) is True
+    (alert,) = lw.list_alerts()
+    assert alert.action["status"] == "succeeded"
+    assert alert.action["stdout"].strip() == "done"
+
+
+def test_an_alerts_repr_is_one_short_line(store):
+    action = {"command": [sys.executable, "-c", "print('x' * 5000)"]}
+    (event,) = run(store, [{**SLOW, "action": action}], series("latency_p95_ms", [80, 60]))
+    event.wait(30)
+    (alert,) = list_alerts(store)
+    assert len(alert.action["stdout"]) > 4000  # the output the repr leaves out
+    text = repr(alert)
+    assert "\n" not in text
+    assert len(text) < 250, text
+    for part in ("'slow' firing", "latency_p95_ms", "fired_value=80", "value=60", alert.id):
+        assert part in text, text
+    assert "action succeeded" in text
 
 
 # -- webhooks ----------------------------------------------------------------------------------

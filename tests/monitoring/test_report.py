@@ -70,6 +70,10 @@ def _window(i: int, model: str, rows: int = 1000) -> WindowResult:
 
 @pytest.fixture
 def stored(store) -> list[WindowResult]:
+    return store_history(store)
+
+
+def store_history(store) -> list[WindowResult]:
     """Six hourly windows: churn/1 in 0-2, window 3 split by the swap, churn/2 in 3-5; an
     alert on income drift firing from window 4; baselines for both versions."""
     results = []
@@ -111,6 +115,107 @@ def test_report_data_round_trips_as_json(store, stored):
     assert len(data["windows"]) == 7
     assert data["alerts"][0]["metric"] == "drifted.income"
     assert data["baselines"][V1]["perf.f1"] == 0.81
+
+
+def test_public_monitor_report_reads_the_default_store(lw, tmp_path):
+    """``lw.monitor_report`` needs no internal import and no store: a Monitor, its name or
+    its YAML file, times as text or datetimes; the report has summary, to_dict, to_html."""
+    store_history(lw.get_store())
+    report = lw.monitor_report("churn")
+    assert isinstance(report, lw.MonitorReport)
+    assert report.to_dict() == monitor_report(lw.get_store(), "churn").to_dict()
+    assert [a.rule for a in report.alerts] == ["income-drifted"]
+    later = lw.monitor_report(lw.Monitor("churn-api", name="churn"), (T0 + 4 * HOUR).isoformat())
+    assert (later.start, later.models) == (T0 + 4 * HOUR, [V2])
+    config = tmp_path / "churn.yaml"
+    config.write_text("name: churn\nendpoint: churn-api\n")
+    early = lw.monitor_report(str(config), end=T0 + 2 * HOUR)
+    assert (early.start, early.end, early.alerts) == (T0, T0 + 2 * HOUR, [])
+    assert report.summary() == (
+        f"Monitor churn (endpoint churn-api): 6 window(s) from {T0.isoformat()} to "
+        f"{(T0 + 6 * HOUR).isoformat()}; model(s) churn/1, churn/2; 1 version change(s); "
+        "1 alert(s), 1 firing."
+    )
+    assert report.to_html(tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    text = repr(report)
+    assert "\n" not in text
+    assert len(text) < 200, text  # not every window's figures
+    assert text.startswith("MonitorReport('churn', windows=6, ")
+    assert "models=2 (churn/1, churn/2), alerts=1, problems=0)" in text
+    with pytest.raises(NotFound, match="run `loopwise monitor run nothing` first"):
+        lw.monitor_report("nothing")
+
+
+MISMATCH = (
+    "feedback labels {'No', 'Yes'} are not the labels churn/2 predicts {0, 1} (they share no "
+    "value), so live performance (perf.*) is not computed."
+)
+
+
+def _without_perf(result: WindowResult) -> WindowResult:
+    values = {k: v for k, v in result.values.items() if not k[1].startswith("perf.")}
+    return WindowResult(**{**result.__dict__, "values": values, "problems": (MISMATCH,)})
+
+
+def test_problems_are_a_notice_in_live_performance_once_per_model(store, tmp_path):
+    for i in range(6):  # churn/2 (windows 3-5) gets feedback in other labels
+        save_window(store, [_window(i, V1) if i < 3 else _without_perf(_window(i, V2))])
+    report = monitor_report(store, "churn")
+    assert [(p.model, p.windows, p.start, p.end, p.message) for p in report.problems] == [
+        (V2, 3, T0 + 3 * HOUR, T0 + 6 * HOUR, MISMATCH)
+    ]
+    assert report.to_dict()["problems"] == [p.to_dict() for p in report.problems]
+    assert f"Problem in 3 window(s) of churn/2: {MISMATCH}" in report.summary()
+    text = report.to_html(tmp_path / "r.html").read_text()
+    shown = MISMATCH.replace("'", "&#x27;")
+    assert text.count(shown) == 1  # one row for the three windows, not one per window
+    performance = text.split("<h2>Live performance</h2>")[1].split("<h2>")[0]
+    assert shown in performance
+    assert "figures left out of 3 window(s)" in performance
+    notice = performance.split('<div class="problems">')[1].split("</div>")[0]
+    assert re.search(r"<td>churn/2</td><td class=\"num\">3</td><td>2026-11-01 03:00</td>", notice)
+    assert "1 problem(s): see Live performance" in text.split("<h2>")[0]  # in the summary
+    assert "<svg" in performance  # churn/1's figures are still charted
+
+
+def test_a_range_where_every_window_has_the_problem_does_not_blame_missing_feedback(
+    store, tmp_path
+):
+    save_window(store, [_without_perf(_window(i, V2)) for i in range(1)])
+    text = monitor_report(store, "churn").to_html(tmp_path / "r.html").read_text()
+    performance = text.split("<h2>Live performance</h2>")[1].split("<h2>")[0]
+    assert "figures left out of 1 window(s)" in performance
+    assert "No performance figures: see the problem(s) above" in performance
+    assert "no feedback" not in performance
+
+
+def test_alert_table_shows_the_fired_value_and_the_latest_labelled(store, tmp_path):
+    results = [_window(i, V1) for i in range(6)]
+    for r in results:
+        save_window(store, [r])
+    rules = [
+        {"name": "mean-high", "metric": "prediction.mean", "above": 0.305},  # 0.31 ... 0.35
+        {"name": "slow", "metric": "latency_p95_ms", "above": 20.5},  # 21 ... 25
+    ]
+    evaluate_alerts(store, "churn", "churn-api", rules, results, {}, deliver=False)
+    from sqlalchemy import update
+
+    from loopwise.store.tables import alerts
+
+    with store.db.write() as conn:  # as an alert stored before fired_value was kept
+        conn.execute(update(alerts).where(alerts.c.rule == "slow").values(fired_value=None))
+    text = monitor_report(store, "churn").to_html(tmp_path / "r.html").read_text()
+    table = text.split("<h2>Alerts</h2>")[1]
+    headers = re.findall(r"<th>([^<]*)</th>", table)
+    assert headers[8:11] == ["fired value", "latest value", "threshold"]
+    assert "<th>value</th>" not in table
+    cells = [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in table.split("<tbody>")[1].split("</tr>")[:-1]
+    ]
+    rows = {row[5]: row for row in cells}  # by rule
+    assert rows["mean-high"][8:11] == ["0.31", "0.35", "0.305"]
+    assert rows["slow"][8:11] == ["–", "25", "20.5"]
 
 
 def _ab_windows(store, *, log: bool = True) -> None:

@@ -62,6 +62,12 @@ class DatasetVersion:
     def uri(self) -> str:
         return f"datasets:/{self.name}/{self.version}"
 
+    def __repr__(self) -> str:
+        # one line: the profile, schema and column types stay in to_dict(with_profile=True)
+        return (
+            f"DatasetVersion({self.uri}, rows={self.rows}, columns={self.columns}, id={self.id!r})"
+        )
+
     def to_dict(self, *, with_profile: bool = False) -> dict[str, Any]:
         data = {
             "id": self.id,

@@ -76,7 +76,7 @@ HISTORY_PER_WINDOW = 4
 _Key = tuple[str, str, str]  # rule, slice, metric
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Alert:
     """One stored alert (times are window times, UTC; see the module doc).
 
@@ -112,6 +112,16 @@ class Alert:
         values["deliveries"] = json.loads(row["deliveries"]) if row["deliveries"] else []
         values["action"] = json.loads(row["action"]) if row["action"] else None
         return cls(**values)
+
+    def __repr__(self) -> str:
+        # one line: the deliveries and the action's output stay out (see to_dict())
+        where = self.metric if self.slice == OVERALL else f"{self.metric} on {self.slice}"
+        status = f", action {self.action.get('status')}" if self.action else ""
+        return (
+            f"Alert({self.rule!r} {self.state}, {where}, fired_value={self.fired_value!r}, "
+            f"value={self.value!r}, threshold={self.threshold!r}, model={self.model!r}, "
+            f"fired_at={self.fired_at.isoformat()!r}{status}, id={self.id!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (times as ISO 8601)."""
@@ -612,12 +622,17 @@ def list_alerts(
     monitor: str | None = None,
     state: str | None = None,
     rule: str | None = None,
-    since: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
     limit: int | None = None,
 ) -> list[Alert]:
-    """Alerts, oldest first (the newest ``limit``); ``since`` keeps those active at or after it.
+    """Alerts, oldest first (the newest ``limit``); ``start`` / ``end`` keep those whose span
+    meets [start, end).
 
-    An alert is active from ``fired_at`` until ``resolved_at`` (still firing: until now).
+    An alert's span runs from ``window_start`` (the start of the windows that fired it) to
+    ``resolved_at`` (still firing: now): ``start`` keeps the alerts not resolved before it,
+    ``end`` those whose windows began before it -- so the alerts of a range of windows are
+    those of [first window start, last window end), including one fired by the last window.
     """
     if state is not None and state not in STATES:
         raise InvalidInput(
@@ -638,9 +653,17 @@ def list_alerts(
     ):
         if wanted is not None:
             query = query.where(column == wanted)
-    if since is not None:
-        cut = to_us(since, what="since")
-        query = query.where(or_(a.resolved_at.is_(None), a.resolved_at >= cut))
+    first = None if start is None else to_us(start, what="start")
+    last = None if end is None else to_us(end, what="end")
+    if first is not None and last is not None and last <= first:
+        raise InvalidInput(
+            f"The 'end' parameter of list_alerts must be after 'start' ({start}). "
+            f"Got {end} instead."
+        )
+    if first is not None:
+        query = query.where(or_(a.resolved_at.is_(None), a.resolved_at >= first))
+    if last is not None:
+        query = query.where(a.window_start < last)
     query = query.order_by(a.fired_at.desc(), a.id.desc())
     if limit is not None:
         query = query.limit(limit)
@@ -668,7 +691,7 @@ def alert_history(
 ) -> list[AlertChange]:
     """Every firing and resolution in time order (for timelines and report markers)."""
     changes = []
-    for alert in list_alerts(store, endpoint=endpoint, monitor=monitor, rule=rule, since=since):
+    for alert in list_alerts(store, endpoint=endpoint, monitor=monitor, rule=rule, start=since):
         changes.append(AlertChange(alert.fired_at, "fired", alert))
         if alert.resolved_at is not None:
             changes.append(AlertChange(alert.resolved_at, "resolved", alert))

@@ -1,18 +1,22 @@
 """The module-level monitoring API: ``lw.run_monitor``, ``lw.monitor_results``,
-``lw.monitor_figures`` (and ``watch_monitor``), bound to the default store
+``lw.monitor_figures``, ``lw.monitor_report``, ``lw.list_alerts``,
+``lw.wait_for_actions`` (and ``watch_monitor``), bound to the default store
 (see :mod:`loopwise.context`).
 
-The service functions taking a Store are in :mod:`loopwise.monitoring.engine` and
-:mod:`loopwise.monitoring.storage`.
+The service functions taking a Store are in :mod:`loopwise.monitoring.engine`,
+:mod:`loopwise.monitoring.storage`, :mod:`loopwise.monitoring.report` and
+:mod:`loopwise.monitoring.alerting`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopwise import context
+from loopwise.errors import InvalidInput
 from loopwise.monitoring import engine, storage
 from loopwise.monitoring.config import as_monitor, parse_moment
 from loopwise.monitoring.results import WindowResult
@@ -20,12 +24,17 @@ from loopwise.monitoring.results import WindowResult
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loopwise.monitoring.alerting import Alert
+    from loopwise.monitoring.report import MonitorReport
+
 __all__ = [
     "compare_variants",
     "list_alerts",
     "monitor_figures",
+    "monitor_report",
     "monitor_results",
     "run_monitor",
+    "wait_for_actions",
     "watch_monitor",
 ]
 
@@ -74,25 +83,76 @@ def list_alerts(
     monitor: str | None = None,
     state: str | None = None,
     rule: str | None = None,
-    since: datetime | str | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
     limit: int | None = None,
-) -> pd.DataFrame:
-    """Alerts as a DataFrame, oldest first: state (firing, resolved), rule, slice, metric,
-    value, threshold, message, window, model, fired and resolved times, deliveries and the
-    action's result. ``since`` keeps alerts active at or after that moment."""
+    since: datetime | str | None = None,
+) -> list[Alert]:
+    """Alerts as :class:`loopwise.Alert` objects, oldest first (the newest ``limit``), like
+    every ``lw.list_*``; ``[a.to_dict() for a in ...]`` gives plain data for a DataFrame.
+
+    ``start`` / ``end`` (timezone-aware datetimes, ISO 8601 with a zone, or relative such as
+    ``"-3d"``) keep the alerts active in [start, end): not resolved before ``start``, fired
+    by windows that began before ``end``. ``since`` is the former name of ``start``
+    (deprecated: it warns).
+    """
     from loopwise.monitoring import alerting
 
-    moment = None if since is None else parse_moment(since, datetime.now(UTC), "since")
-    found = alerting.list_alerts(
+    if since is not None:
+        if start is not None:
+            raise InvalidInput(
+                "list_alerts takes 'start' or its deprecated name 'since', not both. "
+                f"Got start={start!r} and since={since!r}; drop 'since'."
+            )
+        warnings.warn(
+            "list_alerts(since=...) is deprecated; use list_alerts(start=...).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        start = since
+    now = datetime.now(UTC)
+    return alerting.list_alerts(
         context.get_store(),
         endpoint=endpoint,
         monitor=monitor,
         state=state,
         rule=rule,
-        since=moment,
+        start=None if start is None else parse_moment(start, now, "start"),
+        end=None if end is None else parse_moment(end, now, "end"),
         limit=limit,
     )
-    return alerting.alerts_frame(found)
+
+
+def wait_for_actions(timeout: float | None = None) -> bool:
+    """Wait for the alert actions (a retraining command, ...) started in this process, at
+    most ``timeout`` seconds; True when all have finished. The process waits for them before
+    it exits anyway: call this to read their results (``alert.action``) first."""
+    from loopwise.monitoring import alerting
+
+    return alerting.wait_for_actions(timeout)
+
+
+def monitor_report(
+    monitor: Any,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+) -> MonitorReport:
+    """The report of ``monitor`` (a Monitor, its name or its YAML file) over its stored
+    windows starting in [start, end) (default: all), with the alerts active then: a
+    :class:`loopwise.MonitorReport` with ``summary()``, ``to_dict()`` and ``to_html(path)``.
+
+    It reads what :func:`run_monitor` stored and evaluates nothing; a monitor with no stored
+    window in the range is a :class:`loopwise.NotFound` that says to run it first.
+    """
+    from loopwise.monitoring import report
+
+    now = datetime.now(UTC)
+    return report.monitor_report(
+        context.get_store(),
+        _name(monitor),
+        start=None if start is None else parse_moment(start, now, "start"),
+        end=None if end is None else parse_moment(end, now, "end"),
+    )
 
 
 def watch_monitor(monitor: Any, *, interval: float = 60.0, refresh: int = 1, **kwargs: Any) -> None:

@@ -104,6 +104,28 @@ class LivePeriod:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """One distinct problem that kept figures out of windows of a model version (e.g.
+    feedback labels the model does not predict: no ``perf.*``), with how many windows it
+    concerns and their span."""
+
+    model: str
+    message: str
+    windows: int
+    start: datetime
+    end: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "message": self.message,
+            "windows": self.windows,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+@dataclass(frozen=True, repr=False)
 class MonitorReport:
     """The stored results of one monitor over a range, ready to render or serialise."""
 
@@ -149,6 +171,19 @@ class MonitorReport:
         """Some versions answered side by side (variants) in the range."""
         return any(p.concurrent for p in self.periods)
 
+    @property
+    def problems(self) -> list[Problem]:
+        """The windows' problems, each distinct one (per model version) once, in order of
+        first appearance."""
+        found: dict[tuple[str, str], list[WindowResult]] = {}
+        for w in self.windows:
+            for message in w.problems:
+                found.setdefault((w.model, message), []).append(w)
+        return [
+            Problem(model, message, len({w.start for w in ws}), ws[0].start, max(w.end for w in ws))
+            for (model, message), ws in found.items()
+        ]
+
     def series(
         self, metric: str, slice: str = OVERALL, model: str | None = None
     ) -> list[tuple[datetime, float | None, str]]:
@@ -172,6 +207,32 @@ class MonitorReport:
 
     # -- output ------------------------------------------------------------------------------
 
+    def summary(self) -> str:
+        """A few lines for people: the range, the versions, the alerts, then each problem."""
+        firing = sum(a.state == "firing" for a in self.alerts)
+        head = (
+            f"Monitor {self.monitor} (endpoint {self.endpoint}): "
+            f"{len({w.start for w in self.windows})} window(s) from {self.start.isoformat()} "
+            f"to {self.end.isoformat()}; model(s) {', '.join(self.models) or '–'}; "
+            f"{len(self.model_changes)} version change(s); {len(self.alerts)} alert(s), "
+            f"{firing} firing."
+        )
+        lines = [
+            f"Problem in {p.windows} window(s) of {p.model or 'an unknown model'}: {p.message}"
+            for p in self.problems
+        ]
+        return "\n".join([head, *lines])
+
+    def __repr__(self) -> str:
+        models = self.models
+        shown = ", ".join(models) if len(models) <= 3 else f"{models[0]} … {models[-1]}"
+        return (
+            f"MonitorReport({self.monitor!r}, windows={len({w.start for w in self.windows})}, "
+            f"start={self.start.isoformat()!r}, end={self.end.isoformat()!r}, "
+            f"models={len(models)} ({shown}), alerts={len(self.alerts)}, "
+            f"problems={len(self.problems)})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (times ISO 8601, missing figures None)."""
         return {
@@ -190,6 +251,7 @@ class MonitorReport:
             "baselines": self.baselines,
             "windows": [w.to_dict() for w in self.windows],
             "alerts": [a.to_dict() for a in self.alerts],
+            "problems": [p.to_dict() for p in self.problems],
         }
 
     def to_html(self, path: str | Path) -> Path:
@@ -225,11 +287,7 @@ def monitor_report(
             f"{name}` first (or pick another --start/--end)."
         )
     first, last = windows[0].start, max(w.end for w in windows)
-    alerts = [
-        a
-        for a in list_alerts(store, monitor=name, since=first)
-        if a.window_start < last or a.fired_at < last
-    ]
+    alerts = list_alerts(store, monitor=name, start=first, end=last)
     used = {w.model for w in windows}
     known = {m: v for m, v in baselines(store, name).items() if m in used}
     periods = name_variants(store, windows[0].endpoint, live_periods(windows))

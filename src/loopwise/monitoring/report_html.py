@@ -4,10 +4,12 @@ Pure rendering from the :mod:`loopwise.reporting` pieces plus the time-series ch
 :mod:`loopwise.monitoring.time_chart`: summary, what was live when (model versions, and
 versions answering side by side as variants), feature drift (one card per feature and the
 drift share), predictions against the baseline (dashed), live performance overall and per
-slice, service figures, data quality and the alerts (a timeline and a table). Every chart
-draws a vertical marker where what was live changed and a band over each window an alert on
-that metric fired in. Where versions answered side by side (an A/B split), every chart draws
-one line per version instead of one line. No JavaScript, no network fetch.
+slice (under a notice of the windows' problems, such as feedback in labels the model does not
+predict), service figures, data quality and the alerts (a timeline and a table, with the
+value that fired each alert and the latest one). Every chart draws a vertical marker where
+what was live changed and a band over each window an alert on that metric fired in. Where
+versions answered side by side (an A/B split), every chart draws one line per version
+instead of one line. No JavaScript, no network fetch.
 """
 
 from __future__ import annotations
@@ -190,6 +192,9 @@ class _Body:
             if self.r.concurrent
             else ""
         )
+        if self.r.problems:
+            problems = f"{len(self.r.problems)} problem(s): see Live performance"
+            state += " " + badge(problems, "warning")
         return (
             f"<p>{state} {len(self.r.alerts)} alert(s) in the range; model version(s): "
             f"{esc(versions)}{esc(served)}; {len(self.r.model_changes)} change(s) of the live "
@@ -238,14 +243,6 @@ class _Body:
                     numeric={3},
                 )
             )
-        problems = [
-            (_time(w.start), w.model or "–", problem)
-            for w in self.r.windows
-            for problem in getattr(w, "problems", ())
-        ]
-        if problems:
-            out.append('<p class="meta">Figures left out of some windows:</p>')
-            out.append(table(["window", "model", "problem"], problems))
         return "".join(out)
 
     def drift(self) -> str:
@@ -299,11 +296,12 @@ class _Body:
         )
 
     def performance(self) -> str:
-        out = ["<h2>Live performance</h2>"]
+        out = ["<h2>Live performance</h2>", self.problems()]
         metrics = [m for m in self.r.metrics if m.startswith("perf.")]
         metrics = [m for m in metrics if any(self.has(m, s) for s in self.r.slices)]
         if not metrics:
-            return out[0] + _none("No performance figures: no feedback (labels) in the range.")
+            why = "see the problem(s) above" if self.r.problems else "no feedback (labels)"
+            return "".join(out) + _none(f"No performance figures: {why} in the range.")
         slices = [s for s in self.r.slices if any(self.has(m, s) for m in metrics)]
         if self.r.concurrent:
             return "".join([*out, self._performance_by_version(metrics, slices)])
@@ -325,6 +323,23 @@ class _Body:
             legend([(_slice(s), colors[s]) for s in slices] + [("baseline", BASELINE_COLOR)])
         )
         return "".join(out)
+
+    def problems(self) -> str:
+        """What kept figures out of windows (feedback in labels the model does not predict:
+        no ``perf.*``), each distinct problem once, as a notice above the charts it
+        concerns: read on its own, a chart with gaps looks like missing feedback."""
+        found = self.r.problems
+        if not found:
+            return ""
+        windows = len({w.start for w in self.r.windows if w.problems})
+        head = badge(f"figures left out of {windows} window(s)", "warning")
+        rows = [(p.model or "–", p.windows, _time(p.start), _time(p.end), p.message) for p in found]
+        return (
+            f'<div class="problems"><p>{head} What kept figures out of these windows (each '
+            "problem says which figures); their other figures are shown.</p>"
+            + table(["model", "windows", "from", "to", "problem"], rows, numeric={1})
+            + "</div>"
+        )
 
     def _performance_by_version(self, metrics: list[str], slices: list[str]) -> str:
         """Versions side by side: a card per metric and slice, a line per version (the
@@ -410,6 +425,7 @@ class _Body:
                 a.rule,
                 _slice(a.slice),
                 a.metric,
+                a.fired_value,  # None (a dash) for alerts stored before it was kept
                 a.value,
                 a.threshold,
                 a.model,
@@ -419,8 +435,8 @@ class _Body:
             for a in self.r.alerts
         ]
         headers = ["window", "fired", "resolved", "state", "severity", "rule", "slice"]
-        headers += ["metric", "value", "threshold", "model", "message"]
-        out.append(table(headers, rows, numeric={8, 9}))
+        headers += ["metric", "fired value", "latest value", "threshold", "model", "message"]
+        out.append(table(headers, rows, numeric={8, 9, 10}))
         return "".join(out)
 
 

@@ -39,6 +39,16 @@ class ModelLineage:
             return None
         return self.run.environment.get("git")
 
+    def __repr__(self) -> str:
+        # one line: the run's params, metrics and environment stay in to_dict()
+        run = "None" if self.run is None else self.run.id
+        if self.run is not None and self.run.name:
+            run = f"{self.run.name!r} ({self.run.id})"
+        return (
+            f"ModelLineage({self.version.uri}, run={run}, datasets={len(self.datasets)}, "
+            f"evaluations={len(self.evaluations)})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         run = self.run
         return {

@@ -26,6 +26,9 @@ from loopwise.store import Store
 from loopwise.store.tables import promotion_decisions
 from loopwise.tracking.runs import current_user
 
+#: Failed checks named in a Decision's repr; the rest are counted.
+REPR_CHECKS = 4
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -57,6 +60,19 @@ class Decision:
             )
         )
         return "\n".join([head, *(f"  - {reason}" for reason in self.reasons)])
+
+    def __repr__(self) -> str:
+        # one line: the checks' figures and details stay in summary() and to_dict()
+        outcome = "promoted to" if self.passed else "refused for"
+        passed = f"{sum(c.passed for c in self.checks)}/{len(self.checks)} checks passed"
+        failed = [c.name + (f" ({c.slice})" if c.slice else "") for c in self.failed_checks]
+        if len(failed) > REPR_CHECKS:
+            failed = [*failed[:REPR_CHECKS], f"and {len(failed) - REPR_CHECKS} more"]
+        named = f"; failed: {', '.join(failed)}" if failed else ""
+        return (
+            f"Decision(models:/{self.model}/{self.candidate_version} {outcome} @{self.alias}, "
+            f"{passed}{named})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
