@@ -63,7 +63,7 @@ def main() -> None:
     drifted = new_batch.copy()
     for column in ("mean_radius", "mean_perimeter", "mean_area", "worst_radius"):
         drifted[column] = drifted[column] * 1.2
-    drift = lw.detect_drift(train, drifted)
+    drift = lw.detect_drift(train, drifted, label="target")
     drift.to_html(REPORTS / "drift.html")
     print(f"\ndrift: {drift.summary()}")
     print(f"-> {REPORTS / 'drift.html'}")

@@ -549,3 +549,15 @@ def test_paired_bootstrap_of_roc_auc_on_100k_rows_beats_a_loop_over_sklearn():
         f"loop over sklearn {loop:.1f} s (extrapolated from 50), ratio {loop / ours:.1f}x"
     )
     assert loop / ours >= 5
+
+
+def test_a_value_a_hair_below_its_floor_is_shown_apart_from_it():
+    from loopwise.evaluation.gates import _against, _f, digits_apart
+
+    value, floor = 0.99999921, 0.99999999
+    passed, tail = _against(value, floor, upper=False, kind="floor")
+    assert not passed
+    shown = _f(value, digits_apart(value, floor))
+    assert shown != "1"
+    assert f"is {shown}, below the floor 0.99999999" == f"is {shown}{tail.split(' by ')[0]}"
+    assert digits_apart(0.5, 0.6) == 4  # the usual four digits when they differ there

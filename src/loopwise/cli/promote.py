@@ -51,14 +51,26 @@ def promote_command(
         for name in ("check", "result", "value", "limit", "slice", "message"):
             table.add_column(name)
         for check in decision.checks:
+            value, limit = _apart(check.value, check.limit)
             table.add_row(
                 text(check.name),
                 text("pass" if check.passed else "FAIL"),
-                text(check.value if not isinstance(check.value, float) else f"{check.value:.4g}"),
-                text(check.limit if not isinstance(check.limit, float) else f"{check.limit:.4g}"),
+                text(value),
+                text(limit),
                 text(check.slice),
                 text(check.message),
             )
         out.print(table)
     if not decision.passed:
         raise typer.Exit(1)
+
+
+def _apart(value: object, limit: object) -> tuple[object, object]:
+    """A check's value and limit for the table: floats to four significant digits, or as
+    many as it takes to show them apart (0.999999 against a floor of 0.99999999)."""
+    from loopwise.evaluation.gates import digits_apart
+
+    if isinstance(value, float) and isinstance(limit, float):
+        return f"{value:.{digits_apart(value, limit)}g}", f"{limit:.12g}"
+    shown = [f"{v:.4g}" if isinstance(v, float) else v for v in (value, limit)]
+    return shown[0], shown[1]

@@ -159,12 +159,15 @@ def _check(*fields: Any, **details: Any) -> Check:
 def _against(
     value: float, limit: float, *, upper: bool, kind: str, unit: str = ""
 ) -> tuple[bool, str]:
-    """(passed, the end of a message: ", below the floor 0.55 by 0.07")."""
+    """(passed, the end of a message: ", below the floor 0.55 by 0.07"). The limit, set by
+    the policy, is shown as written (up to 12 digits); the value as far as it takes to tell
+    the two apart (see :func:`digits_apart`)."""
     short = value - limit if upper else limit - value
+    shown = _f(limit, 12)
     if short <= _EPS:
-        return True, f", {'within' if upper else 'meets'} the {kind} {_f(limit)}{unit}"
+        return True, f", {'within' if upper else 'meets'} the {kind} {shown}{unit}"
     side = "above" if upper else "below"
-    return False, f", {side} the {kind} {_f(limit)}{unit} by {_f(short)}{unit}"
+    return False, f", {side} the {kind} {shown}{unit} by {_f(short)}{unit}"
 
 
 def _threshold(metric: str, limit: float, ev: Evaluation) -> Check:
@@ -175,7 +178,7 @@ def _threshold(metric: str, limit: float, ev: Evaluation) -> Check:
         text = f"{metric} {why}{hint}; cannot check the hurdle {_f(limit)}"
         return _check(f"threshold:{metric}", False, value, limit, text)
     passed, tail = _against(value, limit, upper=not hib, kind="floor" if hib else "maximum")
-    text = f"{metric} is {_f(value)}{tail}"
+    text = f"{metric} is {_f(value, digits_apart(value, limit))}{tail}"
     return _check(f"threshold:{metric}", passed, value, limit, text, direction=_dir(hib))
 
 
@@ -316,7 +319,8 @@ def _floor(metric: str, label: str, value: float, n: int, rules: SliceRules) -> 
         text = f"{on} {why}: reported, not gated"
         return _check(name, True, value, limit, text, label, n=n, gated=False)
     passed, tail = _against(value, limit, upper=not hib, kind="floor" if hib else "ceiling")
-    text = f"{on} is {_f(value)}{tail}" + ("" if passed else f" (n={n})")
+    shown = _f(value, digits_apart(value, limit))
+    text = f"{on} is {shown}{tail}" + ("" if passed else f" (n={n})")
     return _check(name, passed, value, limit, text, label, n=n, gated=True)
 
 
@@ -435,9 +439,19 @@ def _features(data: DataLike, frame: pl.DataFrame, target: str, rows: int | None
     return frame.drop(target).head(frame.height if rows is None else rows).to_pandas()
 
 
-def _f(value: float) -> str:
-    """A number for a message: four significant digits, thousands separated when large."""
-    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+def _f(value: float, digits: int = 4) -> str:
+    """A number for a message: four significant digits (or ``digits``), thousands
+    separated when large."""
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.{digits}g}"
+
+
+def digits_apart(value: float, limit: float) -> int:
+    """Significant digits that show ``value`` and ``limit`` apart (4 to 12): a refusal
+    must never read "roc_auc is 1, below the floor 1"."""
+    for digits in range(4, 13):
+        if f"{value:.{digits}g}" != f"{limit:.{digits}g}":
+            return digits
+    return 4
 
 
 def _json(value: Any) -> Any:

@@ -173,7 +173,13 @@ class Profiles:
             stored = Schema.from_dict(ref.schema)
             columns = {n: stored.columns[n] for n in present if n in stored.columns}
             keys = [k for k in stored.keys if all(c in columns for c in k)]
-            return Schema(columns=columns, keys=keys, thresholds=stored.thresholds)
+            return Schema(
+                columns=columns,
+                keys=keys,
+                thresholds=stored.thresholds,
+                allow_empty=stored.allow_empty,
+                severity=stored.severity,
+            )
         return infer_schema(ref.frame.select(present))
 
     def _outputs(self, profile: VersionProfile, ref: ReferenceData, layout: SubsetLayout) -> None:
