@@ -76,6 +76,7 @@ runs = Table(
     Index(None, "experiment_id", "start_time"),
     Index(None, "status"),
     Index(None, "parent_run_id"),
+    Index(None, "name"),  # runs are looked up by name too (0010)
 )
 
 run_params = Table(
