@@ -1,14 +1,25 @@
 """The background writer: metric points off the caller's thread, and run heartbeats.
 
-``log_metric`` appends a point to an in-memory buffer and returns; a daemon thread writes
-the buffer in one transaction at least every ``flush_interval`` seconds, or sooner when
-``FLUSH_BATCH`` points are waiting. ``flush()`` (also called at run end and at interpreter
-exit) writes synchronously. If more than ``buffer_max_points`` points are waiting, the
-caller flushes itself (back-pressure instead of unbounded memory).
+``log_metric`` appends a point to an in-memory buffer and returns. The buffer is a queue
+of segments: points go into the open segment, which is sealed once it holds
+``SEGMENT_POINTS`` points (by ``add``) or is a quarter of ``flush_interval`` old (by a
+daemon thread). The thread writes sealed segments oldest first, **one transaction per
+segment**. Why segments, and not the whole buffer in one transaction as before:
 
-Loss window: a process killed with SIGKILL loses the points logged since the last flush,
-at most ``flush_interval`` seconds of them; the store itself is never half-written
-because each flush is one transaction.
+- The loss window. A SIGKILL loses what is not committed: the open segment and the
+  sealed ones still waiting. With the whole buffer in one transaction, a tight loop's
+  flush grew with the buffer, and everything logged during a long flush waited for the
+  next one: on PostgreSQL that lost more than ``flush_interval`` of points. A segment is
+  small enough to be written in a fraction of the interval, so the newest committed
+  point is at most ``flush_interval`` old (docs/performance.md has the figures).
+- Order. Segments are committed in the order they were sealed, so what a crash keeps of
+  each series is an unbroken prefix, and the store is never half-written (a segment is
+  one transaction). After a failed write the segment stays at the front and is retried
+  first.
+
+``flush()`` (also called at run end and at interpreter exit) seals the open segment and
+writes every segment synchronously. When ``buffer_max_points`` points would be waiting,
+the caller writes them itself (back-pressure instead of unbounded memory).
 
 The same thread writes a heartbeat for the runs this process has open, so a run whose
 process died is reported LOST instead of RUNNING forever.
@@ -19,7 +30,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from loopwise.errors import LoopwiseError, StoreUnavailable
 from loopwise.store import Store
@@ -35,7 +48,17 @@ from loopwise.tracking.metric_store import (
 
 log = logging.getLogger("loopwise.tracking")
 
-FLUSH_BATCH = 200_000
+SEGMENT_POINTS = 50_000  # points per transaction at most
+SEAL_AGE = 0.25  # the open segment is sealed at this fraction of flush_interval
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Points logged between two seals: written in one transaction."""
+
+    singles: dict[SeriesKey, list[Point]]
+    batches: dict[BatchKey, list[BatchRow]]
+    count: int
 
 
 class MetricWriter:
@@ -43,16 +66,22 @@ class MetricWriter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._interval = store.settings.flush_interval
+        # The open segment's age at most; the rest of flush_interval is for writing it.
+        self._seal_age = store.settings.flush_interval * SEAL_AGE
         self._max_points = store.settings.buffer_max_points
-        self._batch = min(FLUSH_BATCH, self._max_points)
+        self._batch = min(SEGMENT_POINTS, self._max_points)
         self._heartbeat_interval = store.settings.heartbeat_interval
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        # The open segment (what ``add`` appends to) ...
         self._singles: dict[SeriesKey, list[Point]] = {}
         self._batches: dict[BatchKey, list[BatchRow]] = {}
         self._count = 0
+        self._opened_at = time.monotonic()
+        # ... and the sealed ones, oldest first, each removed once committed.
+        self._sealed: deque[_Segment] = deque()
+        self._sealed_points = 0
         self._series_ids: dict[SeriesKey, int] = {}
         self._live_runs: set[str] = set()
         self._last_heartbeat = time.monotonic()
@@ -60,11 +89,14 @@ class MetricWriter:
         self._stopped = False
         self.last_error: BaseException | None = None
         self.flushed_points = 0
+        self.transactions = 0
 
     # -- hot path -------------------------------------------------------------------------
 
     def add(self, run_id: str, key: str, step: int, timestamp: int, value: float) -> None:
-        """Buffer one point. Never touches the database unless the buffer is full."""
+        """Buffer one point, without I/O. Every ``SEGMENT_POINTS`` points it seals the segment
+        and wakes the thread; only when ``buffer_max_points`` would be waiting (the database
+        is slow or down) does it write them itself (back-pressure)."""
         with self._lock:
             points = self._singles.get((run_id, key))
             if points is None:
@@ -73,7 +105,7 @@ class MetricWriter:
             self._count += 1
             count = self._count
         if count >= self._batch:
-            self._after_add(count)
+            self._after_add()
 
     def add_many(
         self, run_id: str, keys: tuple[str, ...], values: tuple[float, ...], step: int, ts: int
@@ -87,64 +119,79 @@ class MetricWriter:
             self._count += len(keys)
             count = self._count
         if count >= self._batch:
-            self._after_add(count)
+            self._after_add()
 
-    def _after_add(self, count: int) -> None:
+    def _after_add(self) -> None:
         self.start()
-        if count >= self._max_points:
-            self.flush()  # back-pressure: the caller waits for the disk
+        with self._lock:
+            if self._count >= self._batch:
+                self._seal()
+            # Writing now keeps the waiting points under buffer_max_points even after the
+            # next segment fills.
+            full = self._sealed_points > self._max_points - self._batch
+        if full:
+            self.flush()  # back-pressure: the caller waits for the database
         else:
             self._wake.set()
+
+    def _seal(self) -> None:
+        """Close the open segment and queue it (the caller holds ``_lock``)."""
+        self._opened_at = time.monotonic()
+        if not self._count:
+            return
+        self._sealed.append(_Segment(self._singles, self._batches, self._count))
+        self._sealed_points += self._count
+        self._singles, self._batches, self._count = {}, {}, 0
 
     # -- flushing -------------------------------------------------------------------------
 
     @property
     def pending_points(self) -> int:
-        return self._count
+        return self._sealed_points + self._count
 
     def flush(self) -> None:
         """Write every buffered point now; raise :class:`StoreUnavailable` if that fails."""
         with self._flush_lock:
             with self._lock:
-                singles, self._singles = self._singles, {}
-                batches, self._batches = self._batches, {}
-                count, self._count = self._count, 0
-            if not count:
-                return
+                self._seal()
+                waiting = len(self._sealed)
+            self._write_sealed(waiting)
+
+    def _write_sealed(self, limit: int | None = None) -> None:
+        """Commit sealed segments oldest first, one transaction each: ``limit`` of them, or
+        until none is left (then also those sealed meanwhile).
+
+        A segment leaves the queue only once committed: after a failure it is still at the
+        front, so the retry writes the same points first and the order of logging holds.
+        The caller holds ``_flush_lock`` (only its holder removes segments).
+        """
+        written = 0
+        while limit is None or written < limit:
+            with self._lock:
+                if not self._sealed:
+                    return
+                segment = self._sealed[0]
             try:
-                series = series_arrays(singles, batches)
+                series = series_arrays(segment.singles, segment.batches)
                 with self.store.db.write() as conn:
                     ids = write_points(conn, series, self._series_ids)
             except Exception as e:
-                self._restore(singles, batches, count)
                 self.last_error = e
                 if isinstance(e, LoopwiseError):
                     raise
                 raise StoreUnavailable(
-                    f"Could not write {count} metric points to {self.store.db.safe_url}: {e}. "
-                    "They are kept in memory and retried; check the database."
+                    f"Could not write {self.pending_points} metric points to "
+                    f"{self.store.db.safe_url}: {e}. They are kept in memory and retried; "
+                    "check the database."
                 ) from e
-            except BaseException:
-                self._restore(singles, batches, count)
-                raise
+            with self._lock:
+                self._sealed.popleft()
+                self._sealed_points -= segment.count
             self._series_ids.update(ids)
-            self.flushed_points += count
+            self.flushed_points += segment.count
+            self.transactions += 1
             self.last_error = None
-
-    def _restore(
-        self,
-        singles: dict[SeriesKey, list[Point]],
-        batches: dict[BatchKey, list[BatchRow]],
-        count: int,
-    ) -> None:
-        """Put points back in front of anything logged meanwhile, keeping their order."""
-        with self._lock:
-            for skey, points in self._singles.items():
-                singles.setdefault(skey, []).extend(points)
-            for bkey, rows in self._batches.items():
-                batches.setdefault(bkey, []).extend(rows)
-            self._singles, self._batches = singles, batches
-            self._count += count
+            written += 1
 
     # -- runs this process keeps alive ----------------------------------------------------
 
@@ -175,11 +222,22 @@ class MetricWriter:
 
     def _loop(self) -> None:
         while not self._stopped:
-            self._wake.wait(min(self._interval, self._heartbeat_interval))
+            wait = self._seal_age - (time.monotonic() - self._opened_at)
+            if self.last_error is not None:  # the database fails: retry once an interval
+                wait = self._seal_age / SEAL_AGE
+            self._wake.wait(max(0.0, min(wait, self._heartbeat_interval)))
             self._wake.clear()
-            self._guard(self.flush)
+            self._guard(self._background_flush)
             if time.monotonic() - self._last_heartbeat >= self._heartbeat_interval:
                 self._guard(self.heartbeat_now)
+
+    def _background_flush(self) -> None:
+        """Seal the open segment once it is ``_seal_age`` old, then write what is sealed."""
+        with self._flush_lock:
+            with self._lock:
+                if time.monotonic() - self._opened_at >= self._seal_age:
+                    self._seal()
+            self._write_sealed()
 
     def _guard(self, action: Callable[[], None]) -> None:
         try:
