@@ -337,7 +337,7 @@ def test_a_request_logged_in_several_hours_is_read_whole(lw, monkeypatch):
         prediction=[1, 0],
         timestamp=[start, start + timedelta(hours=3)],
     )
-    lw.log_predictions(ENDPOINT, frame, model="x")
+    lw.log_predictions(ENDPOINT, frame, model="x/1")
     lw.log_feedback(ENDPOINT, pd.DataFrame({"request_id": ["job-5"], "row": [1], "label": [1]}))
     reads = _record_reads(monkeypatch)
     trace = trace_prediction(store, ENDPOINT, "job-5")
