@@ -349,7 +349,7 @@ def test_a_request_logged_in_several_hours_is_read_whole(lw, monkeypatch):
     assert list(trace.rows["row"]) == [0, 1]
     assert trace.labels == [None, 1]
     assert trace.timestamp == start
-    assert "'x' is not 'name/version'" in trace.notes[0]
+    assert "models:/x/1 is not in this store" in trace.notes[0]
 
 
 def test_a_registered_again_version_is_not_taken_for_the_one_that_answered(lw, flow):
