@@ -5,6 +5,9 @@
 serves a constant answer with the same API (the walking skeleton). It binds to 127.0.0.1
 unless told otherwise; a public address needs API tokens or ``--public``. ``--docs``
 says who may read /docs, /redoc and /openapi.json (the config's ``docs`` key).
+It writes on stderr (stdout stays empty): where it listens, the loopwise version, what each
+variant serves, a line per hot swap and, with ``--access-log``, a line per request;
+``--log-level`` filters them.
 ``--emit-dockerfile PATH`` writes a container spec for the endpoint instead of serving.
 """
 
@@ -27,6 +30,16 @@ class DocsAccess(StrEnum):
     token = "token"
     public = "public"
     off = "off"
+
+
+class LogLevel(StrEnum):
+    """The values of ``--log-level`` (spelled out, as :class:`DocsAccess` is:
+    :data:`loopwise.serving.server_output.LOG_LEVELS` has them)."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 def _constant(text: str | None) -> Any:
@@ -78,6 +91,21 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            help="What to write on stderr: debug, info (the banner, hot swaps, the access "
+            "log), warning or error; for uvicorn's lines too.",
+        ),
+    ] = LogLevel.info,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log",
+            help="Write a line per request: method, path, status, latency, variant and model.",
+        ),
+    ] = False,
     emit_dockerfile: Annotated[
         Path | None,
         typer.Option("--emit-dockerfile", help="Write a Dockerfile for this endpoint and exit."),
@@ -99,4 +127,12 @@ def serve_command(
         write_page(emit_dockerfile, text)
         typer.echo(f"wrote {emit_dockerfile} for endpoint {chosen.name!r}")
         return
-    serve(config=chosen, host=host, port=port, public=public, workers=workers)
+    serve(
+        config=chosen,
+        host=host,
+        port=port,
+        public=public,
+        workers=workers,
+        log_level=log_level.value,
+        access_log=access_log,
+    )

@@ -65,6 +65,9 @@ class LiveModel:
                 f"Got {poll_interval!r} instead."
             )
         self.uri = uri
+        #: What log lines call this model: the endpoint and variant when an endpoint is
+        #: served (``credit-risk: default``), else the URI.
+        self.log_name = uri
         self.smoke_tests = tuple(smoke_tests)
         #: Set by a serving endpoint: see :meth:`Endpoint.start` for why.
         self.freeze_heap = False
@@ -85,7 +88,7 @@ class LiveModel:
         if self._thread is not None:
             return self
         version = get_model_version(self.uri)
-        if not self._load(version):
+        if not self._load(version, starting=True):
             raise InvalidInput(
                 f"cannot serve {self.uri}: {self.last_error} Fix or re-point the alias, "
                 "then start again."
@@ -120,28 +123,38 @@ class LiveModel:
     def check(self) -> bool:
         """Resolve the alias once; load and swap in a new version. True when swapped."""
         with self._check_lock:
-            current = self.current
-            try:
-                # one query in the usual case: the alias has not moved
-                holder = version_id(context.get_store(), self.uri)
-                if holder is not None and current is not None and holder == current.version.id:
-                    self.poll_error = self._failed_id = None
-                    return False
-                if holder is not None and holder == self._failed_id:
-                    self.poll_error = None
-                    return False
-                version = get_model_version(self.uri)
-            except Exception as e:  # store down, alias deleted: keep serving what we have
-                self.poll_error = f"{type(e).__name__}: {e}"
-                logger.warning("cannot resolve %s: %s", self.uri, self.poll_error)
+            failing = self.poll_error
+            swapped = self._check()
+            if failing is not None and self.poll_error is None:
+                logger.info("%s resolves %s again", self.log_name, self.uri)
+            return swapped
+
+    def _check(self) -> bool:
+        """:meth:`check` without the lock."""
+        current = self.current
+        try:
+            # one query in the usual case: the alias has not moved
+            holder = version_id(context.get_store(), self.uri)
+            if holder is not None and current is not None and holder == current.version.id:
+                self.poll_error = self._failed_id = None
                 return False
-            self.poll_error = None
-            if current is not None and version.id == current.version.id:
-                self._failed_id = None  # the alias moved off a failed version: retry it later
+            if holder is not None and holder == self._failed_id:
+                self.poll_error = None
                 return False
-            if version.id == self._failed_id:
-                return False
-            return self._load(version)
+            version = get_model_version(self.uri)
+        except Exception as e:  # store down, alias deleted: keep serving what we have
+            error = f"{type(e).__name__}: {e}"
+            if error != self.poll_error:  # once per outage, not at every poll
+                logger.warning("%s cannot resolve %s: %s", self.log_name, self.uri, error)
+            self.poll_error = error
+            return False
+        self.poll_error = None
+        if current is not None and version.id == current.version.id:
+            self._failed_id = None  # the alias moved off a failed version: retry it later
+            return False
+        if version.id == self._failed_id:
+            return False
+        return self._load(version)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_interval):
@@ -150,7 +163,9 @@ class LiveModel:
             except Exception:  # never let the poller die
                 logger.exception("polling %s failed", self.uri)
 
-    def _load(self, version: ModelVersion) -> bool:
+    def _load(self, version: ModelVersion, *, starting: bool = False) -> bool:
+        """Load, check and publish ``version``; False (and the error recorded) if it fails.
+        At start the caller reports a failure; later, the failed swap is a warning line."""
         try:
             model = load_model(version.uri)
             example = model.input_example
@@ -163,14 +178,34 @@ class LiveModel:
             self.failed_loads += 1
             self.last_error = f"{version.uri} failed to load or predict on its input example: "
             self.last_error += f"{type(e).__name__}: {e}"
-            logger.error("not serving %s: %s", version.uri, self.last_error, exc_info=True)
+            old = self.current
+            logger.log(
+                logging.DEBUG if starting else logging.WARNING,
+                "%s did not swap to %s/%s, %s: %s",
+                self.log_name,
+                version.name,
+                version.version,
+                f"still serves {old.label}" if old is not None else "serves nothing yet",
+                self.last_error,
+                exc_info=logger.isEnabledFor(logging.DEBUG),  # the traceback: at debug only
+            )
             return False
-        self.current = Snapshot(model, version, datetime.now(UTC))
+        old, self.current = self.current, Snapshot(model, version, datetime.now(UTC))
         if self.freeze_heap:
             gc.freeze()  # the new model's objects leave the collector's generations
         self.loads += 1
         self.last_error = self.failed_version = self._failed_id = None
-        logger.info("serving %s for %s", version.uri, self.uri)
+        if old is None:
+            logger.log(
+                logging.DEBUG if starting else logging.INFO,
+                "%s serves %s = %s",
+                self.log_name,
+                self.uri,
+                self.current.label,
+            )
+        else:
+            was = f"/{old.version.version}" if old.version.name == version.name else old.label
+            logger.info("%s now serves %s (was %s)", self.log_name, self.current.label, was)
         return True
 
     def _run_smoke_tests(self, model: Any) -> None:
