@@ -8,6 +8,8 @@ BENCH_VENV := .venv-bench
 EVIDENTLY_VENV := .venv-evidently
 QUICK := $(if $(FULL),,--quick)
 CHROMIUM := /usr/bin/chromium
+# The suite runs on this many processes (pytest-xdist), a test file per process at a time.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint format bench clean
 
@@ -45,7 +47,7 @@ demo: $(VENV)/.demo-installed
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL; the HTML reports in
 ## Debian's Chromium, installed here when missing)
 test: lint | $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests (tests/reports) drive the system's Chromium through Playwright; they
 # never download a browser (no `playwright install`).
