@@ -189,7 +189,7 @@ class References:
             self._predict(ref, version)
 
     def _predict(self, ref: ReferenceData, version: Any) -> None:
-        from loopwise.registry.api import package_dir
+        from loopwise.registry.loading import package_dir
         from loopwise.registry.evaluations import LenientModel
         from loopwise.registry.packaging import load_package
 

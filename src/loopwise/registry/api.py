@@ -9,10 +9,7 @@ Loaded packages are cached on disk (``cache_dir``) and in memory by version id, 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -22,15 +19,12 @@ from loopwise import context
 from loopwise.data.datasets import dataset_inputs
 from loopwise.errors import InvalidInput
 from loopwise.refs import parse_ref
+from loopwise.registry import loading
 from loopwise.registry import models as registry
 from loopwise.registry.lineage import ModelLineage
 from loopwise.registry.lineage import model_lineage as lineage_of
 from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
-from loopwise.store import Store
 from loopwise.tracking.fluent import active_run
-
-_loaded: dict[str, Any] = {}
-_load_lock = threading.Lock()
 
 
 def log_model(
@@ -72,41 +66,11 @@ def log_model(
         )
 
 
-def package_dir(store: Store, version: ModelVersion) -> Path:
-    """A local folder holding the version's package, downloaded once into ``cache_dir``."""
-    root = Path(os.path.expanduser(store.settings.cache_dir)) / "models" / version.id
-    done = root / ".complete"
-    if done.exists():
-        return root
-    staging = root.with_name(f"{version.id}.partial-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    for path, sha in registry.package_files(store, version.id):
-        store.artifacts.get_blob(sha, staging / path)
-    (staging / ".complete").write_text(version.uri)
-    try:
-        os.replace(staging, root)
-    except OSError:  # another process or thread finished first
-        shutil.rmtree(staging, ignore_errors=True)
-    return root
-
-
 def load_model(uri: str) -> Any:
     """A loaded model for ``models:/name/3`` or ``models:/name@alias``: ``.predict(data)``
     for every flavor (and ``.predict_proba`` where the model has it), inputs checked
     against the signature."""
-    from loopwise.registry.packaging import load_package
-
-    store = context.get_store()
-    version = registry.get_model_version(store, uri)
-    cached = _loaded.get(version.id)
-    if cached is not None:
-        return cached
-    with _load_lock:
-        cached = _loaded.get(version.id)
-        if cached is None:
-            cached = load_package(package_dir(store, version))
-            _loaded[version.id] = cached
-    return cached
+    return loading.load_model(context.get_store(), uri)
 
 
 def get_model_version(uri: str) -> ModelVersion:

@@ -285,7 +285,7 @@ def _is_local(fs: Any) -> bool:
 
 def _resolve(store: Store, uri: str) -> tuple[Any, Path, Any]:
     """The version, its local package folder and its manifest (the model is not loaded)."""
-    from loopwise.registry.api import package_dir
+    from loopwise.registry.loading import package_dir
     from loopwise.registry.models import get_model_version
     from loopwise.registry.packaging import read_manifest
 

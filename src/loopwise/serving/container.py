@@ -32,7 +32,7 @@ def model_requirements(store: Store, config: EndpointConfig) -> tuple[str, dict[
     hold: the newest pin wins and the image says which one it dropped.
     """
     from loopwise.registry import models as registry
-    from loopwise.registry.api import package_dir
+    from loopwise.registry.loading import package_dir
     from loopwise.registry.packaging import read_manifest
 
     python, pins = "3.11", {}

@@ -29,6 +29,7 @@ from loopwise.serving.batching import Batcher
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.live_model import LiveModel, Snapshot
 from loopwise.serving.traffic import Router
+from loopwise.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,12 @@ class ShadowCounters:
 
 
 class Endpoint:
-    """Variants, shadows, router and flag of one endpoint (see the module doc)."""
+    """Variants, shadows, router and flag of one endpoint (see the module doc).
+
+    Its models are resolved, loaded and followed in ``store`` (None: the default store),
+    like its log, tokens and flag when :func:`~loopwise.serving.server.build_endpoint`
+    wires them.
+    """
 
     def __init__(
         self,
@@ -76,6 +82,7 @@ class Endpoint:
         prediction_log: Any = None,
         authenticator: Any = None,
         flag_reader: Callable[[], FlagState | None] | None = None,
+        store: Store | None = None,
     ) -> None:
         if not isinstance(config, EndpointConfig):
             raise InvalidInput(
@@ -86,7 +93,11 @@ class Endpoint:
         self.name = config.name
         self.log = prediction_log
         self.auth = authenticator
-        live = {"poll_interval": config.poll_interval, "smoke_tests": config.smoke_tests}
+        live = {
+            "store": store,
+            "poll_interval": config.poll_interval,
+            "smoke_tests": config.smoke_tests,
+        }
         self.variants = [
             Variant(v.name, v.weight, LiveModel(v.model, **live)) for v in config.variants
         ]

@@ -22,9 +22,10 @@ from typing import Any
 from loopwise import context
 from loopwise.errors import InvalidInput
 from loopwise.refs import parse_ref
-from loopwise.registry.api import get_model_version, load_model
-from loopwise.registry.models import version_id
+from loopwise.registry.loading import load_version
+from loopwise.registry.models import get_model_version, version_id
 from loopwise.registry.records import ModelVersion
+from loopwise.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,12 @@ class LiveModel:
     """
 
     def __init__(
-        self, uri: str, *, poll_interval: float = 2.0, smoke_tests: tuple[Any, ...] = ()
+        self,
+        uri: str,
+        *,
+        store: Store | None = None,
+        poll_interval: float = 2.0,
+        smoke_tests: tuple[Any, ...] = (),
     ) -> None:
         if not isinstance(uri, str) or not uri.startswith("models:/"):
             raise InvalidInput(
@@ -64,7 +70,15 @@ class LiveModel:
                 f"The 'poll_interval' parameter of LiveModel must be a number of seconds > 0. "
                 f"Got {poll_interval!r} instead."
             )
+        if store is not None and not isinstance(store, Store):
+            raise InvalidInput(
+                f"The 'store' parameter of LiveModel must be a Store or None (the default "
+                f"store). Got {type(store).__name__} instead."
+            )
         self.uri = uri
+        #: The store the model is resolved and loaded from (None: the default store, bound
+        #: when the model starts).
+        self.store = store
         #: What log lines call this model: the endpoint and variant when an endpoint is
         #: served (``credit-risk: default``), else the URI.
         self.log_name = uri
@@ -87,7 +101,9 @@ class LiveModel:
         """Load the current version (raising its error if it fails) and start polling."""
         if self._thread is not None:
             return self
-        version = get_model_version(self.uri)
+        if self.store is None:
+            self.store = context.get_store()
+        version = get_model_version(self.store, self.uri)
         if not self._load(version, starting=True):
             raise InvalidInput(
                 f"cannot serve {self.uri}: {self.last_error} Fix or re-point the alias, "
@@ -134,14 +150,14 @@ class LiveModel:
         current = self.current
         try:
             # one query in the usual case: the alias has not moved
-            holder = version_id(context.get_store(), self.uri)
+            holder = version_id(self._store(), self.uri)
             if holder is not None and current is not None and holder == current.version.id:
                 self.poll_error = self._failed_id = None
                 return False
             if holder is not None and holder == self._failed_id:
                 self.poll_error = None
                 return False
-            version = get_model_version(self.uri)
+            version = get_model_version(self._store(), self.uri)
         except Exception as e:  # store down, alias deleted: keep serving what we have
             error = f"{type(e).__name__}: {e}"
             if error != self.poll_error:  # once per outage, not at every poll
@@ -156,6 +172,11 @@ class LiveModel:
             return False
         return self._load(version)
 
+    def _store(self) -> Store:
+        if self.store is None:  # polling without a start (a shadow that failed to load)
+            self.store = context.get_store()
+        return self.store
+
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_interval):
             try:
@@ -167,7 +188,7 @@ class LiveModel:
         """Load, check and publish ``version``; False (and the error recorded) if it fails.
         At start the caller reports a failure; later, the failed swap is a warning line."""
         try:
-            model = load_model(version.uri)
+            model = load_version(self._store(), version)
             example = model.input_example
             if example is not None:
                 model.predict(example)

@@ -91,6 +91,7 @@ def build_endpoint(
         prediction_log=log,
         authenticator=TokenAuthenticator(store),
         flag_reader=lambda: model_flag(store, config.name),
+        store=store,
     )
     for variant in endpoint.variants:
         variant.live.log_name = f"{config.name}: {variant.name}"
