@@ -189,8 +189,8 @@ class References:
             self._predict(ref, version)
 
     def _predict(self, ref: ReferenceData, version: Any) -> None:
-        from loopwise.registry.loading import package_dir
         from loopwise.registry.evaluations import LenientModel
+        from loopwise.registry.loading import package_dir
         from loopwise.registry.packaging import load_package
 
         drop = [c for c in (ref.target,) if c is not None]
