@@ -1,7 +1,7 @@
 """Data: loopwise validation, drift and profiling against Pandera, Great Expectations,
 Evidently and a hand-written Polars pass, on the same generated frames.
 
-Six figures (see bench/README.md), all times in seconds:
+Six figures, and one per shape of data (see bench/README.md), all times in seconds:
 
 1. ``validate_s``: ``validate`` with the schema inferred from clean data, on a clean batch,
    against Pandera's Polars backend with the equivalent schema (Polars frame).
@@ -12,6 +12,10 @@ Six figures (see bench/README.md), all times in seconds:
 5. ``drift_s``: ``detect_drift`` against Evidently's ``DataDriftPreset`` (pandas frames),
    with the drifted columns each one flags.
 6. ``profile_s``: ``profile`` against the floor, one hand-written Polars ``select``.
+7. ``validate_<shape>_s``: ``validate`` on the main frame (``base``) and on other shapes
+   of data (sparse and text ids, datetimes, many small text columns, 200 columns, 3
+   columns; bench/_data_shapes.py) against Pandera pandas, with Pandera Polars and the
+   floor on the same line; every tool in one process, interleaved, best of 15 (5 quick).
 
 The frames (1,000,000 rows x 20 columns; 100,000 with --quick) are generated once and
 written as Parquet to the work folder. Every tool then runs in a fresh process of its own
@@ -25,6 +29,7 @@ does not import under pandas 3: it runs with the interpreter of ``.venv-evidentl
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -42,11 +47,17 @@ from _common import (
     make_parser,
     measure,
     progress,
+    reset_peak_rss,
+    rss_mb,
     run_figures,
     timed,
     work_folder,
 )
+from _data_shapes import SHAPES, inject
 
+# the main frame ("base") and the other shapes of data validated (see _data_shapes.py)
+SHAPE_NAMES = ("base", *SHAPES)
+SHAPE_FIGURES = {f"validate_{name}_s": name for name in SHAPE_NAMES}
 FIGURES = (
     "validate_s",
     "validate_vs_pandas_s",
@@ -54,6 +65,7 @@ FIGURES = (
     "validate_floor_s",
     "drift_s",
     "profile_s",
+    *SHAPE_FIGURES,
 )
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EVIDENTLY_PYTHON = ROOT / ".venv-evidently" / "bin" / "python"
@@ -188,6 +200,8 @@ def prepare(folder: Path, rows: int) -> None:
 
 def child_main(spec: dict[str, Any]) -> int:
     """Load the inputs, time the operation, print the measurement as one JSON line."""
+    if spec["op"] == "shape":
+        return shape_main(spec)
     warnings.filterwarnings("ignore")
     op, folder = spec["op"], Path(spec["folder"])
     fn, check = OPERATIONS[op](folder, spec)
@@ -258,7 +272,7 @@ def _pandera_checks(pa, column) -> list[Any]:
     return checks
 
 
-def pandera_schema(schema, backend: str):
+def pandera_schema(schema, backend: str, frame=None):
     """Pandera's version of a loopwise schema: what both can express.
 
     Per column: dtype, nullability, ``in_range(min, max)``, ``isin(domain)``, ``unique``
@@ -266,21 +280,24 @@ def pandera_schema(schema, backend: str):
     is ordered, and no duplicate rows (``unique`` over every column) when loopwise checks
     them and no key implies it (:func:`checks_duplicate_rows`). loopwise's statistical
     checks (missing rate against the source data, placeholder values, pinned values, label
-    balance) have no Pandera equivalent and are left out.
+    balance) have no Pandera equivalent and are left out. Datetime columns (whose unit and
+    time zone the loopwise type leaves open) take the dtype they have in ``frame``.
     """
     if backend == "polars":
         import pandera.polars as pa
         import polars as pl
 
         dtypes = {"float": pl.Float64, "integer": pl.Int64, "string": pl.String}
+        actual = {} if frame is None else dict(frame.schema)
     else:
         import pandera.pandas as pa
 
         dtypes = {"float": "float64", "integer": "int64", "string": str}
+        actual = {} if frame is None else frame.dtypes.to_dict()
     keys = _keys(schema)
     columns = {
         name: pa.Column(
-            dtypes[c.type],
+            dtypes[c.type] if c.type in dtypes else actual[name],
             _pandera_checks(pa, c),
             nullable=c.nullable,
             unique=name in keys,
@@ -307,12 +324,23 @@ def checks_duplicate_rows(schema) -> bool:
 
 
 def _op_pandera(folder: Path, backend: str):
-    from pandera.errors import SchemaErrors
-
     kind = "polars" if backend == "polars" else "pandas"
-    checker = pandera_schema(_schema(folder), backend)
     current = _read(folder, "current", kind)
     problems = _read(folder, "problems", kind)
+    run, summary = pandera_runner(_schema(folder), backend, current)
+
+    def check(error) -> dict[str, Any]:
+        return {"clean": summary(error), "problems": summary(run(problems))}
+
+    return (lambda: run(current)), check
+
+
+def pandera_runner(schema, backend: str, frame):
+    """(run, summary): Pandera's lazy validation of a frame, returning its SchemaErrors
+    or None, and a summary of that result: (column, check, failure cases)."""
+    from pandera.errors import SchemaErrors
+
+    checker = pandera_schema(schema, backend, frame)
 
     def run(frame) -> Any:
         try:
@@ -329,10 +357,7 @@ def _op_pandera(folder: Path, backend: str):
         counts = Counter((str(r.get("column")), str(r.get("check"))) for r in rows)
         return {"ok": False, "failures": [[c, k, n] for (c, k), n in sorted(counts.items())]}
 
-    def check(error) -> dict[str, Any]:
-        return {"clean": summary(error), "problems": summary(run(problems))}
-
-    return (lambda: run(current)), check
+    return run, summary
 
 
 def op_pandera_polars(folder: Path, spec: dict[str, Any]):
@@ -346,7 +371,8 @@ def op_pandera_pandas(folder: Path, spec: dict[str, Any]):
 def validate_floor(frame, schema) -> dict[str, Any]:
     """The floor of validation: what Pandera checks here, hand-written as ONE Polars
     ``select`` (nulls in non-nullable columns, values out of range, values outside the
-    domain, repeated keys) plus the column names; the same failures as Pandera's."""
+    domain, repeated keys) plus the column names, and ``is_duplicated`` over the rows
+    where Pandera checks repeated rows; the same failures as Pandera's."""
     import polars as pl
 
     failures = []
@@ -369,6 +395,8 @@ def validate_floor(frame, schema) -> dict[str, Any]:
         if name in _keys(schema):
             exprs.append((pl.len() - col.n_unique()).alias(f"{name}|unique"))
     counts = frame.select(exprs).row(0, named=True)
+    if checks_duplicate_rows(schema) and set(names) <= set(frame.columns):
+        counts["<frame>|unique"] = frame.select(names).is_duplicated().sum()
     for alias, n in counts.items():
         if n:
             column, check = alias.split("|")
@@ -556,6 +584,134 @@ OPERATIONS = {
 }
 
 
+# -- validation on other shapes: every tool in one process, interleaved ---------------------
+
+SHAPE_TOOLS = ("loopwise", "pandera_pandas", "loopwise_polars", "pandera_polars", "floor")
+SHAPE_REPEAT = {True: 5, False: 15}  # timed rounds (best of), by --quick
+SHAPE_TARGET = 2.0  # loopwise at least this many times faster than Pandera pandas
+# the floor's check for each injected problem
+FLOOR_CHECK = {"out_of_range": "in_range", "new_value": "isin", "null_values": "not_nullable"}
+
+
+def shape_main(spec: dict[str, Any]) -> int:
+    """Every tool on one shape in this one process, interleaved: after a warm-up call of
+    each (its peak memory measured), ``repeat`` rounds of one call of each, the first
+    tool rotating, so the machine's load falls on all of them alike; best and median."""
+    import statistics
+
+    from loopwise.data.validation import validate
+
+    warnings.filterwarnings("ignore")
+    folder, repeat = Path(spec["folder"]), int(spec["repeat"])
+    schema = _schema(folder)
+    frames = {kind: _read(folder, "current", kind) for kind in ("pandas", "polars")}
+    pandera = {kind: pandera_runner(schema, kind, frames[kind]) for kind in frames}
+    tools = {
+        "loopwise": lambda: validate(frames["pandas"], schema),
+        "pandera_pandas": lambda: pandera["pandas"][0](frames["pandas"]),
+        "loopwise_polars": lambda: validate(frames["polars"], schema),
+        "pandera_polars": lambda: pandera["polars"][0](frames["polars"]),
+        "floor": lambda: validate_floor(frames["polars"], schema),
+    }
+    load = [os.getloadavg()[0]]
+    peaks, values = {}, {}
+    for name, fn in tools.items():
+        gc.collect()
+        exact = reset_peak_rss()
+        before = rss_mb() if exact else None
+        values[name] = fn()
+        after = rss_mb("VmHWM") if exact else None
+        peaks[name] = None if before is None or after is None else max(0.0, after - before)
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    cpu: dict[str, list[float]] = {name: [] for name in tools}
+    order = list(tools)
+    for r in range(repeat):
+        for name in order[r % len(order) :] + order[: r % len(order)]:
+            start = time.process_time()  # every thread of this process
+            seconds, _ = timed(tools[name])
+            cpu[name].append(time.process_time() - start)
+            times[name].append(seconds)
+    load.append(os.getloadavg()[0])
+    rows, width = frames["polars"].height, frames["polars"].width
+    frames.clear()  # the clean frames are freed before the problems are read
+    info = _shape_checks(folder, schema, values, pandera)
+    out = {
+        "best": {n: min(t) for n, t in times.items()},
+        "median": {n: statistics.median(t) for n, t in times.items()},
+        "cpu": {n: min(t) for n, t in cpu.items()},
+        "times": times,
+        "peak_mb": peaks,
+        "load": load,
+        "rows": rows,
+        "columns": width,
+        "info": info,
+    }
+    print(CHILD_PREFIX + json.dumps(out), flush=True)
+    return 0
+
+
+def _shape_checks(folder: Path, schema, values, pandera) -> dict[str, Any]:
+    """What each tool says of the clean batch (the warm-up's result) and of the batch with
+    the injected problems (not timed)."""
+    from loopwise.data.validation import validate
+
+    bad = {kind: _read(folder, "problems", kind) for kind in ("pandas", "polars")}
+    return {
+        "loopwise": {
+            "clean": _lw_summary(values["loopwise"]),
+            "problems": _lw_summary(validate(bad["pandas"], schema)),
+        },
+        "loopwise_polars": {
+            "clean": _lw_summary(values["loopwise_polars"]),
+            "problems": _lw_summary(validate(bad["polars"], schema)),
+        },
+        **{
+            f"pandera_{kind}": {
+                "clean": summary(values[f"pandera_{kind}"]),
+                "problems": summary(run(bad[kind])),
+            }
+            for kind, (run, summary) in pandera.items()
+        },
+        "floor": {"clean": values["floor"], "problems": validate_floor(bad["polars"], schema)},
+    }
+
+
+def prepare_shape(folder: Path, name: str, rows: int) -> Path:
+    """Write a shape's frames (reference, a fresh batch, the batch with its problems) and
+    the schema inferred from the reference to a folder of its own; return the folder."""
+    from loopwise.data.schema_inference import infer_schema
+
+    shape = SHAPES[name]
+    rows = max(rows // shape.rows_divisor, 1_000)
+    start = time.perf_counter()
+    where = folder / f"shape-{name}"
+    where.mkdir(exist_ok=True)
+    reference = shape.generate(rows, 11, 0)
+    infer_schema(reference).save(where / "schema.yaml")
+    reference.write_parquet(where / "reference.parquet")
+    del reference
+    current = shape.generate(rows, 12, rows)  # a fresh batch, new keys
+    current.write_parquet(where / "current.parquet")
+    inject(current, shape.problems).write_parquet(where / "problems.parquet")
+    progress(
+        f"{name}: frames of {rows:,} rows x {current.width} columns and the inferred schema "
+        f"in {time.perf_counter() - start:.1f}s"
+    )
+    return where
+
+
+def _shape_problems(name: str):
+    if name == "base":
+        return PROBLEMS
+    return SHAPES[name].problems
+
+
+def _shape_about(name: str) -> str:
+    if name == "base":
+        return "20 columns: a dense integer key, 12 floats, 3 ints, 4 text columns (the main frame)"
+    return SHAPES[name].about
+
+
 # -- the parent: data, one child per tool, figures ------------------------------------------
 
 
@@ -569,9 +725,10 @@ class Outcome:
 
 
 class Bench:
-    def __init__(self, folder: Path, quick: bool, evidently_python: Path) -> None:
+    def __init__(self, folder: Path, quick: bool, evidently_python: Path, rows: int) -> None:
         self.folder = folder
         self.quick = quick
+        self.rows = rows
         self.evidently_python = evidently_python
         self.results = Results("data")
         self.failed_checks: list[str] = []
@@ -604,6 +761,21 @@ class Bench:
             if not self.quick:
                 spec["single_above"] = EVIDENTLY_SINGLE_ABOVE_S
         label = f"{op}({kind})" if kind else op
+        child = self.child(python, spec, label)
+        if child is None:
+            return None
+        seconds, measured = child
+        out = Outcome(**measured)
+        runs = ", ".join(f"{t:.3f}" for t in out.times)
+        peak = "?" if out.peak_mb is None else f"{out.peak_mb:,.0f} MB"
+        progress(f"{label}: runs {runs} s, peak +{peak}; process {seconds:.1f}s")
+        self.cache[(op, kind)] = out
+        return out
+
+    def child(
+        self, python: Path, spec: dict[str, Any], label: str
+    ) -> tuple[float, dict[str, Any]] | None:
+        """Run ``spec`` in a fresh process: its wall time and the JSON it printed."""
         progress(f"{label} in a fresh process ...")
         seconds, proc = timed(
             lambda: subprocess.run(
@@ -617,14 +789,113 @@ class Bench:
         if proc.returncode != 0 or not lines:
             self.check(False, f"{label} failed (exit {proc.returncode}); see its stderr above")
             return None
-        out = Outcome(**json.loads(lines[-1][len(CHILD_PREFIX) :]))
-        runs = ", ".join(f"{t:.3f}" for t in out.times)
-        peak = "?" if out.peak_mb is None else f"{out.peak_mb:,.0f} MB"
-        progress(f"{label}: runs {runs} s, peak +{peak}; process {seconds:.1f}s")
-        self.cache[(op, kind)] = out
-        return out
+        return seconds, json.loads(lines[-1][len(CHILD_PREFIX) :])
+
+    def shape_figure(self, metric: str) -> None:
+        """Every tool on one shape of data, in one process (see :func:`shape_main`)."""
+        name = SHAPE_FIGURES[metric]
+        where = self.folder if name == "base" else prepare_shape(self.folder, name, self.rows)
+        spec = {"op": "shape", "folder": str(where), "repeat": SHAPE_REPEAT[self.quick]}
+        child = self.child(Path(sys.executable), spec, f"shape {name}")
+        if child is None:
+            return
+        seconds, out = child
+        best, median = out["best"], out["median"]
+        progress(f"shape {name}: process {seconds:.1f}s")
+        lw, pandas_ = best["loopwise"], best["pandera_pandas"]
+        lw_pl, polars_, floor = best["loopwise_polars"], best["pandera_polars"], best["floor"]
+        extra: dict[str, Any] = {
+            "shape": name,
+            "rows": out["rows"],
+            "columns": out["columns"],
+            "loopwise_polars": lw_pl,
+            "pandera_polars": polars_,
+            "ratio_polars": polars_ / lw_pl,
+            "polars_floor_checks": floor,
+            "over_floor": lw_pl / floor,
+            "target_met": pandas_ / lw >= SHAPE_TARGET,
+            "best_of": len(out["times"]["loopwise"]),
+            **{f"{tool}_median": median[tool] for tool in SHAPE_TOOLS},
+            **{f"{tool}_cpu": out["cpu"][tool] for tool in SHAPE_TOOLS},
+            **{f"{tool}_peak_mb": _mb(out["peak_mb"][tool]) for tool in SHAPE_TOOLS},
+            "load": [round(x, 2) for x in out["load"]],
+        }
+        runs = "; ".join(
+            f"{tool} {'/'.join(f'{t:.3f}' for t in out['times'][tool])}" for tool in SHAPE_TOOLS
+        )
+        notes = [
+            f"{_shape_about(name)}; {out['rows']:,} rows; every tool in one process, "
+            f"interleaved, best of {extra['best_of']} (1-min load {extra['load'][0]} -> "
+            f"{extra['load'][1]})",
+            f"vs Pandera Polars (Polars input): loopwise {lw_pl:.3f} s | pandera_polars "
+            f"{polars_:.3f} s | {polars_ / lw_pl:.2f}x; the floor (the same checks in one "
+            f"Polars select) {floor:.3f} s, loopwise at {lw_pl / floor:.2f}x the floor",
+            f"target: {SHAPE_TARGET:g}x Pandera pandas "
+            f"{'met' if extra['target_met'] else 'NOT met'}; medians: loopwise "
+            f"{median['loopwise']:.3f} s, pandera_pandas {median['pandera_pandas']:.3f} s "
+            f"({median['pandera_pandas'] / median['loopwise']:.2f}x); CPU seconds (best): "
+            + ", ".join(f"{tool} {out['cpu'][tool]:.3f}" for tool in SHAPE_TOOLS),
+            f"runs (s): {runs}",
+            "peak memory above the loaded inputs: "
+            + ", ".join(f"{tool} {_mem(out['peak_mb'][tool])}" for tool in SHAPE_TOOLS),
+            *self.shape_checks(metric, name, out["info"]),
+        ]
+        self.results.add_against(
+            metric,
+            lw,
+            "pandera_pandas",
+            pandas_,
+            higher_is_better=False,
+            unit="s",
+            note="\n    ".join(notes),
+            extra=extra,
+        )
+
+    def shape_checks(self, metric: str, name: str, info: dict[str, Any]) -> list[str]:
+        """loopwise (either input) finds no error in the clean batch and exactly the
+        injected problems, the same report from pandas as from Polars; the floor finds
+        exactly them too; Pandera passes the clean batch and fails the other."""
+        problems = _shape_problems(name)
+        lines = []
+        for tool in ("loopwise", "loopwise_polars"):
+            clean, bad = info[tool]["clean"], info[tool]["problems"]
+            errors = [a for a in clean["anomalies"] if a[1] == "error"]
+            self.check(not errors, f"{metric}: {tool} reports errors on the clean batch: {errors}")
+            found = {(a[0], a[2]): a[3] for a in bad["anomalies"]}
+            for column, kind, rows in problems:
+                got = found.get((kind, column))
+                self.check(got == rows, f"{metric}: {tool} {kind} on {column}: {got}, want {rows}")
+        self.check(
+            info["loopwise"] == info["loopwise_polars"],
+            f"{metric}: loopwise reports differ between pandas and Polars input: "
+            f"{info['loopwise']} vs {info['loopwise_polars']}",
+        )
+        bad = info["loopwise"]["problems"]["anomalies"]
+        lines.append(
+            f"clean batch: loopwise {len(info['loopwise']['clean']['anomalies'])} anomalies "
+            f"(no errors); injected problems: loopwise "
+            + ", ".join(f"{k} {c} {n} ({s})" for k, s, c, n in bad)
+        )
+        floor = info["floor"]
+        want = sorted([c, FLOOR_CHECK[k], n] for c, k, n in problems)
+        self.check(floor["clean"]["ok"], f"{metric}: the floor fails the clean batch: {floor}")
+        self.check(
+            sorted(floor["problems"]["failures"]) == want,
+            f"{metric}: the floor found {floor['problems']['failures']}, want {want}",
+        )
+        for tool in ("pandera_pandas", "pandera_polars"):
+            clean, bad = info[tool]["clean"], info[tool]["problems"]
+            self.check(clean["ok"], f"{metric}: {tool} fails the clean batch: {clean}")
+            self.check(not bad["ok"], f"{metric}: {tool} passes the batch with problems")
+            lines.append(
+                f"{tool}: clean batch {'ok' if clean['ok'] else 'FAILED'}; injected problems: "
+                + ", ".join(f"{c} {k} {n}" for c, k, n in bad["failures"])
+            )
+        return lines
 
     def figure(self, metric: str) -> None:
+        if metric in SHAPE_FIGURES:
+            return self.shape_figure(metric)
         lw_op, kind, alt_op, alt = PLAN[metric]
         lw = self.run(lw_op, kind)
         polars_input = alt_op in ("pandera_polars", "polars_floor", "validate_floor")
@@ -751,8 +1022,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     print(f"bench data ({mode}, {rows:,} rows x 20 columns): {', '.join(figures)}", flush=True)
     with work_folder(args.workdir, "bench-data-") as folder:
-        prepare(folder, rows)
-        bench = Bench(folder, args.quick, args.evidently_python)
+        if any(SHAPE_FIGURES.get(f, "base") == "base" for f in figures):
+            prepare(folder, rows)
+        bench = Bench(folder, args.quick, args.evidently_python, rows)
         run_figures(figures, bench.figure)
         bench.results.print_results()
     return exit_code(bench.failed_checks)

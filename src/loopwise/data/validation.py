@@ -3,18 +3,20 @@
 Validation runs on every batch before training and serving, on frames of millions of rows,
 so it is built as a few columnar passes rather than check after check: the column list and
 dtypes first (no data read); then ONE ``select`` holding every per-column aggregate (null
-and NaN counts, min/max, the distinct values of domain columns, the distinct keys, custom
+and NaN counts, min/max, the distinct values of domain columns, placeholder texts, custom
 expression checks), each the cheapest thing that tells whether there is anything to count
-(pandas float columns come with their NaN, min and max found while converting them; an
-integer key's distinct values are marked in a bitmap over its range, in NumPy); then,
-only where it found something (values outside a domain, shared keys, placeholders such as
--1 between a column's min and max), a ``select`` for the counts themselves, before any
+(pandas float columns come with their NaN, min and max found while converting them); then
+whether each key is distinct, in NumPy (an integer key marked in a bitmap over its range
+or sorted, any other key's hashes sorted; :mod:`loopwise.data.fast_checks`); then, only
+where it found something (values outside a domain, shared keys, placeholders such as -1
+between a column's min and max), a ``select`` for the counts themselves, before any
 anomaly is reported; then, only for columns found at fault, one more ``select`` for exact
 counts and up to five examples; then the distribution checks of numeric columns (values
 counted below each reference quantile, on a sample of large batches;
 :mod:`loopwise.data.distribution`); then duplicate rows by row hash, confirmed
-exactly on the few rows whose hashes collide. Every anomaly of the batch is reported
-together, each with a message saying what to do, so one run shows everything.
+exactly on the few rows whose hashes collide (skipped when a key, or a near-continuous
+column, is all distinct). Every anomaly of the batch is reported together, each with a
+message saying what to do, so one run shows everything.
 
 A schema may change the severity of a kind (``Schema.severity``); duplicate rows,
 placeholders and new values above their error share are errors whatever it says.
@@ -48,10 +50,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from loopwise.data import distribution
+from loopwise.data import distribution, fast_checks
 from loopwise.data.frames import Converted, DataLike, convert
 from loopwise.data.profiling import DATE_PLACEHOLDERS, NUMERIC_PLACEHOLDERS, TEXT_PLACEHOLDERS
 from loopwise.data.schema import Check, ColumnSchema, Schema, default_key, dtype_type
@@ -82,6 +83,7 @@ MAX_EXAMPLES = 5
 _BELOW_ERROR_SHARE = {"new_value": "warning"}
 _PINNED_CHANCE = 1e-6  # report a pinned column only if chance alone would do it this rarely
 _EXAMPLE_COLUMNS = 10  # columns shown in an example row
+_MIN_PLACEHOLDER_ROWS = 3  # fewer rows holding a placeholder are never reported
 
 
 def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> ValidationReport:
@@ -283,12 +285,10 @@ class _Run:
             self._plan(c)
         keys = [k for k in self.schema.keys if all(n in self.frame.schema for n in k)]
         # Whether a key has duplicates at all: distinct values against rows (counting the
-        # rows that share a key costs four times as much, so only when there are some).
-        # A single integer key column is counted in numpy after the pass, from its range.
+        # rows that share a key costs four times as much, so only when there are some),
+        # in NumPy after the pass: a single integer key column from its range, any other
+        # key from its hashes (loopwise.data.fast_checks).
         bitmap = {j: c for j, key in enumerate(keys) if (c := self._integer_key(key))}
-        for j, key in enumerate(keys):
-            if j not in bitmap:
-                self.exprs[f"key{j}u"] = _key_expr(key).n_unique()
         checks = [(j, ch) for j, ch in enumerate(self.schema.checks) if ch.compiled is not None]
         for j, check in checks:
             self._plan_check(j, check)
@@ -335,9 +335,7 @@ class _Run:
             e[c.key("values")] = pl.col(c.name).unique().implode()
         elif c.type in ("string", "categorical"):
             text = pl.col(c.name).cast(pl.String) if c.type == "categorical" else pl.col(c.name)
-            short = text.filter(text.str.len_bytes() <= 16).str.strip_chars().str.to_lowercase()
-            e[c.key("ph")] = short.filter(short.is_in(_TEXT_RAW)).alias("value").value_counts()
-            e[c.key("ph")] = e[c.key("ph")].implode()
+            e[c.key("ph")] = fast_checks.placeholder_counts(text, _TEXT_RAW, 16)
             if _pinned_possible(c.spec, 2):
                 e[c.key("min")], e[c.key("max")] = text.min(), text.max()
 
@@ -372,22 +370,28 @@ class _Run:
         pass); ``vc``: the value counts of a domain column with values outside the domain
         or values that are placeholders (else its distinct values are all it needs);
         ``d:``: the rows holding a placeholder (-1, 1970-01-01...) between the column's
-        min and max (else none do).
+        min and max (else none do; nor in a key column whose values are all distinct,
+        where a value is in one row at most, fewer than _MIN_PLACEHOLDER_ROWS).
         """
         more: dict[str, pl.Expr] = {}
-        for c in self.cols:
-            low, high = v.get(c.key("min")), v.get(c.key("max"))
-            for key, value, count in c.candidates:
-                if _between(value, low, high):
-                    more[c.key(f"d:{key}")] = count
-                else:
-                    v[c.key(f"d:{key}")] = 0
+        distinct_columns = set()
         for j, key in enumerate(keys):
-            distinct = self._distinct(bitmap[j], v) if j in bitmap else v[f"key{j}u"]
+            if j in bitmap:
+                distinct = self._distinct(bitmap[j], v)
+            else:
+                distinct = fast_checks.distinct_hashes(self.frame, key)
             if distinct is None or distinct < self.rows:
                 more[f"key{j}"] = _key_expr(key).is_duplicated().sum()
             else:
                 v[f"key{j}"] = 0
+                distinct_columns.update(key[:1] if len(key) == 1 else ())
+        for c in self.cols:
+            low, high = v.get(c.key("min")), v.get(c.key("max"))
+            for key, value, count in c.candidates:
+                if c.name not in distinct_columns and _between(value, low, high):
+                    more[c.key(f"d:{key}")] = count
+                else:
+                    v[c.key(f"d:{key}")] = 0
         for c in self.cols:
             if c.key("values") not in v:
                 continue
@@ -404,22 +408,15 @@ class _Run:
         return more
 
     def _distinct(self, c: _Col, v: dict[str, Any]) -> int | None:
-        """Distinct values of an integer column without nulls, marked in a bitmap over its
-        range (a few times cheaper than hashing them); None if it has nulls, or a range
-        too wide for the bitmap."""
+        """Distinct values of an integer column without nulls (a bitmap over its range,
+        or a sort where that is too wide; :mod:`loopwise.data.fast_checks`); None if it
+        has nulls."""
         low, high = v[c.key("min")], v[c.key("max")]
         if self.rows == 0:
             return 0
-        if v[c.key("nulls")] or low is None or high - low >= 4 * self.rows:
+        if v[c.key("nulls")] or low is None:
             return None
-        values = self.frame.get_column(c.name).to_numpy()
-        if low < 0 or high >= 4 * self.rows:  # index by offset from the minimum, not value
-            if values.dtype != np.uint64:
-                values = values.astype(np.int64, copy=False)
-            values, high = values - values.dtype.type(low), high - low
-        seen = np.zeros(high + 1, dtype=np.bool_)
-        seen[values] = True
-        return int(np.count_nonzero(seen))
+        return fast_checks.count_distinct_integers(self.frame.get_column(c.name), low, high)
 
     def _collect(self, exprs: dict[str, pl.Expr]) -> dict[str, Any]:
         """Run one ``select``; scalars come back as values, list results as Series.
@@ -602,7 +599,7 @@ class _Run:
         for key, n in sorted(found.items(), key=lambda p: -p[1]):
             base = c.spec.defaults_seen.get(key, 0.0)
             noise = 4 * math.sqrt(base * (1 - base) / count)  # sampling spread of the share
-            if n >= 3 and n / count > 2 * base + self.th.default_share + noise:
+            if n >= _MIN_PLACEHOLDER_ROWS and n / count > 2 * base + self.th.default_share + noise:
                 flagged.append((key, n, base))
                 escalate |= n / count > 2 * base + self.th.default_error_share + noise
         if flagged:
@@ -682,7 +679,7 @@ class _Run:
         # column's distinct values costs about half of hashing every row.
         shares = [(c.spec.mode_share, c.name) for c in self.cols if c.type in ("integer", "float")]
         share, probe = min((s for s in shares if s[0] is not None), default=(1.0, ""))
-        if share <= 0.001 and self.frame.select(pl.col(probe).n_unique()).item() == self.rows:
+        if share <= 0.001 and fast_checks.all_distinct(self.frame.get_column(probe)):
             return
         extra, dupes = count_duplicate_rows(self.frame)
         if extra and dupes is not None and extra / self.rows > self.th.max_duplicate_share:
