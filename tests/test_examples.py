@@ -78,12 +78,16 @@ def monitoring_figures(stdout: str) -> dict:
 def test_make_demo_runs_the_examples_through_the_demo_runner():
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # run as a fresh make would be, not as a sub-make of `make test` (which prints the
+    # directories it enters)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry = subprocess.run(
-        ["make", "-n", "-o", ".venv/.demo-installed", "demo"],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.demo-installed", "demo"],
         cwd=EXAMPLES.parent,
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     assert dry.stdout.split() == [".venv/bin/python", f"examples/{DEMO}"]
 
