@@ -738,10 +738,13 @@ def _registered_version_id(store: Store, label: str, func: str) -> str | None:
         raise bad_param(
             func, "model", "'name/version' (such as 'credit-risk/3'), a ModelVersion or None", label
         )
-    names = [m.name for m in list_models(store)]
     name = match["name"]
-    if name in names:
+    try:  # one query when the version is registered (the usual case)
         return get_model_version(store, f"models:/{name}/{match['version']}").id
+    except NotFound:
+        names = [m.name for m in list_models(store)]
+        if name in names:
+            raise  # the model is registered, the version is not
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         raise NotFound(
