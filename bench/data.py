@@ -476,7 +476,7 @@ def op_gx(folder: Path, spec: dict[str, Any]):
 
 
 def op_lw_drift(folder: Path, spec: dict[str, Any]):
-    from loopwise.data.drift import detect_drift
+    from loopwise.data.drift.detect import detect_drift
 
     reference = _read(folder, "reference", spec["input"])
     drifted = _read(folder, "drifted", spec["input"])

@@ -154,7 +154,7 @@ def prepare(folder: Path, rows: int, reference_rows: int) -> dict[str, Any]:
 
     from loopwise.config import load_settings
     from loopwise.data.datasets import log_dataset
-    from loopwise.serving.prediction_log import log_feedback, log_predictions
+    from loopwise.predictions.log import log_feedback, log_predictions
     from loopwise.store import Store
 
     start = time.perf_counter()
@@ -244,7 +244,7 @@ def monitor_config(reference: str) -> dict[str, Any]:
 def op_loopwise(spec: dict[str, Any]) -> dict[str, Any]:
     from loopwise.config import load_settings
     from loopwise.monitoring.config import Monitor
-    from loopwise.monitoring.engine import run_monitor
+    from loopwise.monitoring.engine.runner import run_monitor
     from loopwise.store import Store
 
     store = Store(

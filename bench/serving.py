@@ -16,7 +16,7 @@ a DataFrame) is served three ways, each a subprocess with one worker on 127.0.0.
 The servers run one at a time, so they never compete for the two cores with each other.
 For the concurrency-1 runs (and the loopback round trip) the server is pinned to the last
 core and the load generator to the first, for every server alike; the throughput runs
-share all cores. The load generator (:func:`loopwise.serving.loadtest.drive`, a
+share all cores. The load generator (:func:`loopwise.loadtest.generator.drive`, a
 keep-alive HTTP/1.1 client on asyncio, 0.03-0.09 ms of CPU per request) shares the machine
 with the server under test.
 A script without MLflow or BentoML installed reports their figures as not measured.
@@ -496,7 +496,7 @@ class Bench:
         """Check one answer, then the c1 and c8 runs this invocation needs."""
         if server is None:
             return
-        from loopwise.serving.loadtest import drive
+        from loopwise.loadtest.generator import drive
 
         url = server.url + path
         status, answer = post(url, body)
@@ -528,7 +528,7 @@ class Bench:
 
     def round_trip(self) -> None:
         """p50 of a loopback round trip to a server that does nothing."""
-        from loopwise.serving.loadtest import drive
+        from loopwise.loadtest.generator import drive
 
         port = free_port()
         cmd = [sys.executable, str(Path(__file__).resolve()), ECHO_FLAG, str(port)]
@@ -546,7 +546,7 @@ class Bench:
                 self.rtt = drive(f"{echo.url}/predict", body, concurrency=1, duration=2.0)
 
     def swaps(self, server: Server) -> None:
-        from loopwise.serving.loadtest import run_loadtest
+        from loopwise.loadtest.generator import run_loadtest
 
         failed, observed, pickups, gaps, requests = 0, 0, [], [], 0
         for i in range(SWAPS):

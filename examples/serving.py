@@ -23,8 +23,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 import loopwise as lw
+from loopwise.loadtest.generator import run_loadtest
 from loopwise.serving import EndpointConfig, ServerThread, build_endpoint, create_app
-from loopwise.serving.loadtest import run_loadtest
 
 FEATURES = ["age", "income", "debt_ratio"]
 ENDPOINT = "credit-risk-live"

@@ -37,20 +37,20 @@ _LAZY = {
     "WindowResult": "loopwise.monitoring.results",
     "run_monitor": "loopwise.monitoring.api",
     "list_alerts": "loopwise.monitoring.api",
-    "Alert": "loopwise.monitoring.alerting",
+    "Alert": "loopwise.monitoring.alerting.alerts",
     "monitor_report": "loopwise.monitoring.api",
     "MonitorReport": "loopwise.monitoring.report",
     "wait_for_actions": "loopwise.monitoring.api",
     "compare_variants": "loopwise.monitoring.api",
     "monitor_results": "loopwise.monitoring.api",
     "monitor_figures": "loopwise.monitoring.api",
-    "read_predictions": "loopwise.serving.prediction_log_api",
-    "log_predictions": "loopwise.serving.prediction_log_api",
-    "log_feedback": "loopwise.serving.prediction_log_api",
-    "trace_prediction": "loopwise.serving.prediction_log_api",
-    "compact_predictions": "loopwise.serving.prediction_log_api",
-    "CompactionResult": "loopwise.serving.prediction_log_compaction",
-    "PredictionTrace": "loopwise.serving.trace",
+    "read_predictions": "loopwise.predictions.api",
+    "log_predictions": "loopwise.predictions.api",
+    "log_feedback": "loopwise.predictions.api",
+    "trace_prediction": "loopwise.predictions.api",
+    "compact_predictions": "loopwise.predictions.api",
+    "CompactionResult": "loopwise.predictions.compaction",
+    "PredictionTrace": "loopwise.predictions.tracing",
     "get_model_version": "loopwise.registry.api",
     "list_models": "loopwise.registry.api",
     "update_model": "loopwise.registry.api",
@@ -71,11 +71,11 @@ _LAZY = {
     "ValidationReport": "loopwise.data.validation",
     "DataValidationError": "loopwise.data.validation",
     "impute": "loopwise.data.impute",
-    "detect_drift": "loopwise.data.drift",
-    "detect_skew": "loopwise.data.drift",
-    "DriftReport": "loopwise.data.drift",
-    "data_quality": "loopwise.data.quality",
-    "QualityReport": "loopwise.data.quality",
+    "detect_drift": "loopwise.data.drift.detect",
+    "detect_skew": "loopwise.data.drift.detect",
+    "DriftReport": "loopwise.data.drift.detect",
+    "data_quality": "loopwise.data.quality.report",
+    "QualityReport": "loopwise.data.quality.report",
     "DatasetVersion": "loopwise.data.datasets",
     "log_dataset": "loopwise.data.api",
     "load_dataset": "loopwise.data.api",
@@ -225,17 +225,17 @@ if TYPE_CHECKING:
     from loopwise.context import configure, get_store
     from loopwise.data.api import get_dataset_version, list_datasets, load_dataset, log_dataset
     from loopwise.data.datasets import DatasetVersion
-    from loopwise.data.drift import DriftReport, detect_drift, detect_skew
+    from loopwise.data.drift.detect import DriftReport, detect_drift, detect_skew
     from loopwise.data.impute import impute
     from loopwise.data.profiles import Profile
     from loopwise.data.profiling import profile
-    from loopwise.data.quality import QualityReport, data_quality
+    from loopwise.data.quality.report import QualityReport, data_quality
     from loopwise.data.schema import Schema
     from loopwise.data.schema_inference import infer_schema
     from loopwise.data.validation import DataValidationError, ValidationReport, validate
     from loopwise.evaluation.evaluate import Evaluation
     from loopwise.evaluation.policy import Policy
-    from loopwise.monitoring.alerting import Alert
+    from loopwise.monitoring.alerting.alerts import Alert
     from loopwise.monitoring.api import (
         compare_variants,
         list_alerts,
@@ -248,6 +248,15 @@ if TYPE_CHECKING:
     from loopwise.monitoring.config import Monitor
     from loopwise.monitoring.report import MonitorReport
     from loopwise.monitoring.results import WindowResult
+    from loopwise.predictions.api import (
+        compact_predictions,
+        log_feedback,
+        log_predictions,
+        read_predictions,
+        trace_prediction,
+    )
+    from loopwise.predictions.compaction import CompactionResult
+    from loopwise.predictions.tracing import PredictionTrace
     from loopwise.registry.api import (
         alias_history,
         delete_alias,
@@ -268,15 +277,6 @@ if TYPE_CHECKING:
     from loopwise.registry.autolog import autolog
     from loopwise.registry.promotion import Decision
     from loopwise.registry.records import ModelVersion
-    from loopwise.serving.prediction_log_api import (
-        compact_predictions,
-        log_feedback,
-        log_predictions,
-        read_predictions,
-        trace_prediction,
-    )
-    from loopwise.serving.prediction_log_compaction import CompactionResult
-    from loopwise.serving.trace import PredictionTrace
     from loopwise.store import Store
     from loopwise.tracking.fluent import (
         ActiveRun,

@@ -202,7 +202,7 @@ def test_public_bind_needs_public_flag_or_tokens(lw, store_url, tmp_path):
     assert proc.returncode == 1
     assert "--public" in proc.stderr
     assert "loopwise tokens create" in proc.stderr
-    from loopwise.serving.tokens import create_token
+    from loopwise.auth.tokens import create_token
 
     _, secret = create_token(context.get_store(), "client", "predict")
     context.get_store().db.engine.dispose()

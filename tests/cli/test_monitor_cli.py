@@ -127,7 +127,7 @@ def test_a_malformed_config_names_the_key(invoke, logged, tmp_path):
 
 
 def test_watch_prints_closed_windows_until_interrupted(invoke, logged, monkeypatch):
-    from loopwise.monitoring import engine
+    from loopwise.monitoring.engine import runner as engine
 
     real = engine.watch_monitor
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from typer.testing import Result
 
 from loopwise import context
+from loopwise.auth.tokens import ROLES, TokenAuthenticator, hash_secret
 from loopwise.cli.tokens import Role, parse_duration
-from loopwise.serving.tokens import ROLES, TokenAuthenticator, hash_secret
 from loopwise.store.tables import api_tokens
 
 Invoke = Callable[..., Result]

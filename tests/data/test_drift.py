@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from loopwise._version import __version__
-from loopwise.data.drift import (
+from loopwise.data.drift.detect import (
     DEFAULT_TESTS,
     DEFAULT_THRESHOLDS,
     DriftReport,

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from loopwise._version import __version__
-from loopwise.data.quality import QualityReport, data_quality
+from loopwise.data.quality.report import QualityReport, data_quality
 from loopwise.errors import InvalidInput
 
 N = 2000

@@ -16,7 +16,7 @@ from loopwise import context
 from loopwise.cli.main import app
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.monitoring.ab import compare_variants, compare_variants_frame
-from loopwise.serving.prediction_log import PredictionLog, log_feedback, log_predictions
+from loopwise.predictions.log import PredictionLog, log_feedback, log_predictions
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import update
 
 from loopwise.errors import InvalidInput
-from loopwise.monitoring.alerting import (
+from loopwise.monitoring.alerting.alerts import (
     alerts_frame,
     evaluate_alerts,
     get_alert,
     list_alerts,
     wait_for_actions,
 )
-from loopwise.monitoring.alerting_gate import STALE_MARGIN_S
-from loopwise.monitoring.alerting_rules import parse_rules
+from loopwise.monitoring.alerting.gate import STALE_MARGIN_S
+from loopwise.monitoring.alerting.rules import parse_rules
 from loopwise.monitoring.config import Monitor
 from loopwise.monitoring.results import WindowResult
 from loopwise.store import Store
@@ -212,7 +212,7 @@ def test_processes_firing_at_once_start_one_action(store, store_url, tmp_path, g
     written: without the rule's lock all four would decide on an empty store and start.
     """
     from loopwise.config import load_settings
-    from loopwise.monitoring import alerting
+    from loopwise.monitoring.alerting import alerts as alerting
 
     settings = load_settings(store_url=store_url, artifacts_url=str(tmp_path / "artifacts"))
     stores = [Store(settings=settings) for _ in SLICES]

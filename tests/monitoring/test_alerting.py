@@ -21,8 +21,8 @@ from sqlalchemy import func, insert, select
 from loopwise.clock import to_us
 from loopwise.errors import InvalidInput
 from loopwise.ids import new_id
-from loopwise.monitoring import alerting_delivery
-from loopwise.monitoring.alerting import (
+from loopwise.monitoring.alerting import delivery as alerting_delivery
+from loopwise.monitoring.alerting.alerts import (
     alert_history,
     alerts_frame,
     evaluate_alerts,
@@ -30,8 +30,8 @@ from loopwise.monitoring.alerting import (
     list_alerts,
     wait_for_actions,
 )
-from loopwise.monitoring.alerting_delivery import mask_url, parse_webhooks
-from loopwise.monitoring.alerting_rules import PERF_METRICS, parse_rules
+from loopwise.monitoring.alerting.delivery import mask_url, parse_webhooks
+from loopwise.monitoring.alerting.rules import PERF_METRICS, parse_rules
 from loopwise.monitoring.results import WindowResult
 from loopwise.store.tables import alerts, monitor_values, monitor_windows
 

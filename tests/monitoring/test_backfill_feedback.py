@@ -16,10 +16,9 @@ from polars.testing import assert_frame_equal
 
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.monitoring.config import Monitor
-from loopwise.monitoring.engine import MonitorRunner, run_monitor
-from loopwise.serving import prediction_log_files as files
-from loopwise.serving import prediction_log_reading as reading
-from loopwise.serving.prediction_log import (
+from loopwise.monitoring.engine.runner import MonitorRunner, run_monitor
+from loopwise.predictions import files, reading
+from loopwise.predictions.log import (
     log_feedback,
     log_predictions,
     read_feedback,

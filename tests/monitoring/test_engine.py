@@ -14,12 +14,12 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
-from loopwise.data.drift import detect_drift
+from loopwise.data.drift.detect import detect_drift
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.monitoring import storage
 from loopwise.monitoring.config import Monitor
-from loopwise.monitoring.engine import run_monitor, watch_monitor
-from loopwise.serving.prediction_log import PredictionLog, log_feedback, log_predictions
+from loopwise.monitoring.engine.runner import run_monitor, watch_monitor
+from loopwise.predictions.log import PredictionLog, log_feedback, log_predictions
 from loopwise.store.tables import monitor_values, monitor_windows
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -259,7 +259,7 @@ def test_per_slice_alerts_compare_with_the_slices_own_baseline(store):
 
 
 def storage_alerts(store):
-    from loopwise.monitoring.alerting import list_alerts
+    from loopwise.monitoring.alerting.alerts import list_alerts
 
     return list_alerts(store, monitor=EP)
 
@@ -520,7 +520,7 @@ def test_watch_evaluates_windows_as_they_close_and_again_when_labels_arrive(stor
 
 
 def test_watch_compacts_the_log_of_the_last_hours_once_an_hour(store):
-    from loopwise.serving.prediction_log_files import list_parts
+    from loopwise.predictions.files import list_parts
 
     frame, _ = stream(13, 2, 100)
     for part in frame.iter_slices(25):  # a batch job logging a quarter hour at a time

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from loopwise.errors import NotFound
-from loopwise.monitoring.alerting import evaluate_alerts
+from loopwise.monitoring.alerting.alerts import evaluate_alerts
 from loopwise.monitoring.report import monitor_report
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
@@ -26,7 +26,7 @@ from loopwise.monitoring.time_chart import (
     time_chart_svg,
     time_ticks,
 )
-from loopwise.serving.prediction_log import log_predictions
+from loopwise.predictions.log import log_predictions
 from tests.cli.test_monitor_cli import RANGE, logged  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

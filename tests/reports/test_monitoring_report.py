@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 
 from loopwise.config import load_settings
-from loopwise.monitoring.alerting import evaluate_alerts
+from loopwise.monitoring.alerting.alerts import evaluate_alerts
 from loopwise.monitoring.report import monitor_report
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
-from loopwise.serving.prediction_log import log_predictions
+from loopwise.predictions.log import log_predictions
 from loopwise.store import Store
 
 T0 = datetime(2026, 12, 3, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from loopwise.data.drift import detect_drift
-from loopwise.data.quality import data_quality
+from loopwise.data.drift.detect import detect_drift
+from loopwise.data.quality.report import data_quality
 from loopwise.data.schema_inference import infer_schema
 from loopwise.data.validation import validate
 from loopwise.evaluation.evaluate import evaluate

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from loopwise.batch.scoring import rebatch, score_file
 from loopwise.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from loopwise.registry.packaging import LoadedModel
-from loopwise.serving.batch import rebatch, score_file
 from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)
 
 FEATURES = ["income", "debt", "age"]
@@ -395,7 +395,7 @@ def test_ray_task_errors_arrive_as_loopwise_errors(lw, tmp_path, ray_session):
 def test_ray_workers_load_a_package_they_cannot_reach(lw, tmp_path, ray_session, monkeypatch):
     """Without the driver's package folder (another node), a worker unpacks the copy the
     driver put in the object store."""
-    from loopwise.serving import batch_ray
+    from loopwise.batch import ray_runner as batch_ray
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a worker unpacks
 

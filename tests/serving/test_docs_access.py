@@ -16,13 +16,13 @@ import yaml
 from fastapi import FastAPI
 
 from loopwise import context
+from loopwise.auth.tokens import TokenAuthenticator, create_token
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.serving.app import create_app
 from loopwise.serving.endpoint import Endpoint
 from loopwise.serving.endpoint_config import DOCS_MODES, EndpointConfig
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread, config_document
-from loopwise.serving.tokens import TokenAuthenticator, create_token
 from tests.cli.test_cli_serve import _env, _free_port, running
 from tests.serving.test_app import assert_error, register_credit_risk
 

@@ -293,7 +293,7 @@ def test_trace_on_a_route_is_405_with_allow(scorer):
 def test_inputs_parquet_cannot_store_do_not_stop_the_log(lw):
     """An empty object in the inputs (Arrow: a struct without fields) once failed every
     flush of the log, which then dropped every later prediction."""
-    from loopwise.serving.prediction_log import PredictionLog
+    from loopwise.predictions.log import PredictionLog
 
     strange = [[{"a": {}}], [{"a": [{}]}], [{"a": {"b": {}}}], [{"a": 1}]]
     with PredictionLog(context.get_store(), "odd", flush_interval=60) as log:

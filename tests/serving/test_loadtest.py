@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from loopwise.errors import InvalidInput, NotFound
+from loopwise.loadtest.generator import _parse_response, drive, run_loadtest
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
-from loopwise.serving.loadtest import _parse_response, drive, run_loadtest
 from loopwise.serving.server import ServerThread
 from tests.serving.test_app import register_credit_risk
 
@@ -60,7 +60,7 @@ def test_short_run_reports_sane_counts(served):
 
 
 def test_default_payload_uses_the_input_example_or_zeros(served, monkeypatch):
-    from loopwise.serving import loadtest
+    from loopwise.loadtest import generator as loadtest
 
     info = {"uri": "models:/m@champion", "signature": {"inputs": [
         {"name": "a", "type": "float"}, {"name": "b", "type": "integer"},
@@ -236,8 +236,8 @@ def test_a_body_without_length_ends_with_the_connection():
 
 def test_an_endpoint_with_tokens_needs_one(lw):
     from loopwise import context
+    from loopwise.auth.tokens import TokenAuthenticator, create_token
     from loopwise.serving.endpoint import Endpoint
-    from loopwise.serving.tokens import TokenAuthenticator, create_token
 
     register_credit_risk(lw)
     store = context.get_store()

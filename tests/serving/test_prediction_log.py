@@ -23,7 +23,7 @@ import pytest
 from loopwise.config import load_settings
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
 from loopwise.ids import id_time_ms, new_id
-from loopwise.serving.prediction_log import (
+from loopwise.predictions.log import (
     LoggedRows,
     PredictionLog,
     log_feedback,
@@ -190,7 +190,7 @@ def test_exit_without_close_flushes(tmp_path):
     code = textwrap.dedent(
         f"""
         from loopwise.store import Store
-        from loopwise.serving.prediction_log import PredictionLog
+        from loopwise.predictions.log import PredictionLog
         store = Store("sqlite:///{tmp_path}/db.sqlite", "{tmp_path}/artifacts")
         plog = PredictionLog(store, "exit-test", flush_interval=3600)
         for i in range(50):
@@ -252,7 +252,7 @@ def test_failed_flush_keeps_rows_then_writes_them_once(store, monkeypatch):
 
 
 def test_rows_that_do_not_convert_are_dropped_and_counted_not_retried(store, monkeypatch, caplog):
-    import loopwise.serving.prediction_log as module
+    import loopwise.predictions.log as module
 
     plog = PredictionLog(store, "odd")
     real = module.prediction_table

@@ -11,17 +11,17 @@ import pandas as pd
 import polars as pl
 import pytest
 
-import loopwise.serving.prediction_log_files as files
-import loopwise.serving.prediction_log_reading as reading
+import loopwise.predictions.files as files
+import loopwise.predictions.reading as reading
 from loopwise.errors import InvalidInput, NotFound
-from loopwise.serving.prediction_log import (
+from loopwise.predictions.compaction import compact_predictions, lease_name
+from loopwise.predictions.files import FEEDBACK, PREDICTIONS, list_parts
+from loopwise.predictions.log import (
     PredictionLog,
     log_feedback,
     log_predictions,
     read_predictions,
 )
-from loopwise.serving.prediction_log_compaction import compact_predictions, lease_name
-from loopwise.serving.prediction_log_files import FEEDBACK, PREDICTIONS, list_parts
 from loopwise.store.leases import give_back, take
 from tests.s3_server import s3_endpoint  # noqa: F401
 from tests.serving.test_prediction_log import T0, log_one, us
@@ -122,7 +122,7 @@ def test_a_failed_merge_is_logged_and_changes_nothing(store, monkeypatch, caplog
         raise OSError("disk full (test)")
 
     monkeypatch.setattr(files, "store_part", refuse)
-    monkeypatch.setattr("loopwise.serving.prediction_log_compaction.store_part", refuse)
+    monkeypatch.setattr("loopwise.predictions.compaction.store_part", refuse)
     plog.compact()
     assert "merging part files failed: disk full (test)" in caplog.text
     assert len(parts(store, "broken")) == 2

@@ -16,16 +16,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from loopwise.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    LoopwiseError,
-    NotFound,
-    StoreUnavailable,
-    Unauthorized,
-)
-from loopwise.serving.tokens import (
+from loopwise.auth.tokens import (
     PERMISSIONS,
     ROLE_PERMISSIONS,
     ROLES,
@@ -34,6 +25,15 @@ from loopwise.serving.tokens import (
     hash_secret,
     list_tokens,
     revoke_token,
+)
+from loopwise.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LoopwiseError,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
 )
 from loopwise.store.database import HEAD_REVISION, Database
 from loopwise.store.tables import api_tokens
@@ -307,7 +307,7 @@ def test_expiry_is_checked_per_request_not_per_refresh(store, auth, monkeypatch)
     auth.refresh()
     assert auth.authenticate(_bearer(secret), "read") is not None
     expiry_us = int(info.expires_at.timestamp() * 1_000_000)
-    monkeypatch.setattr("loopwise.serving.tokens.now_us", lambda: expiry_us)  # no refresh
+    monkeypatch.setattr("loopwise.auth.tokens.now_us", lambda: expiry_us)  # no refresh
     with pytest.raises(Unauthorized, match="expired"):
         auth.authenticate(_bearer(secret), "read")
 
@@ -402,7 +402,7 @@ def test_last_used_is_flushed_on_stop(store):
 
 
 def test_a_store_outage_keeps_the_known_tokens(store, monkeypatch, caplog):
-    caplog.set_level(logging.WARNING, logger="loopwise.serving.tokens")
+    caplog.set_level(logging.WARNING, logger="loopwise.auth.tokens")
     _, secret = create_token(store, "steady", "read")
 
     def unavailable():

@@ -22,12 +22,12 @@ from sklearn.tree import DecisionTreeClassifier
 from loopwise import context
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
-from loopwise.serving import trace as trace_module
+from loopwise.predictions import tracing as trace_module
+from loopwise.predictions.tracing import PredictionTrace, trace_prediction
 from loopwise.serving.app import create_app
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.flags import set_model_flag
 from loopwise.serving.server import ServerThread, build_endpoint
-from loopwise.serving.trace import PredictionTrace, trace_prediction
 from tests.serving.test_app import COLUMNS, training_data
 from tests.serving.test_hot_swap import wait_for
 

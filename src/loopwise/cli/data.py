@@ -221,7 +221,7 @@ def drift_command(
     ] = False,
 ) -> None:
     """Compare two datasets column by column and say which drifted."""
-    from loopwise.data.drift import LABEL_SKIPPED, detect_drift
+    from loopwise.data.drift.detect import LABEL_SKIPPED, detect_drift
 
     if share is not None and not 0 < share <= 1:
         raise typer.BadParameter(
@@ -273,7 +273,7 @@ def quality_command(
     as_json: JsonOption = False,
 ) -> None:
     """Training-data quality: imbalance, outliers, correlated and leaking features, mislabels."""
-    from loopwise.data.quality import data_quality
+    from loopwise.data.quality.report import data_quality
 
     with _steps(2) as (step, done):
         step(f"reading {source}")

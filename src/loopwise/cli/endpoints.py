@@ -4,9 +4,9 @@
 ``loopwise endpoints trace credit-risk 01hx...`` traces one request back to the model
 version that answered it, that version's run (params, metrics, git commit), its training
 data, the alias move that made it live and its promotion decisions
-(:func:`loopwise.serving.trace.trace_prediction`).
+(:func:`loopwise.predictions.tracing.trace_prediction`).
 ``loopwise endpoints compact credit-risk`` merges each closed hour of the endpoint's log
-into one file (:func:`loopwise.serving.prediction_log_compaction.compact_predictions`).
+into one file (:func:`loopwise.predictions.compaction.compact_predictions`).
 ``loopwise endpoints flag credit-risk off --reason "bad scores after the 2am release"``
 makes every worker and replica of the endpoint answer its fallback within one poll
 interval; ``... flag credit-risk on`` gives the model back. Without a state, the command
@@ -37,7 +37,7 @@ from loopwise.cli.run_views import git_summary, label_grid
 from loopwise.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from loopwise.serving.trace import PredictionTrace
+    from loopwise.predictions.tracing import PredictionTrace
 
 app = typer.Typer(
     help="Serving endpoints: list them, trace a request, compact a log, switch the model flag.",
@@ -53,7 +53,7 @@ _SHOWN = 12  # params / metrics / rows printed before "N more"
 def list_command(as_json: JsonOption = False) -> None:
     """The endpoints that have a prediction log in the store."""
     from loopwise.context import get_store
-    from loopwise.serving.prediction_log import prediction_endpoints
+    from loopwise.predictions.log import prediction_endpoints
 
     names = prediction_endpoints(get_store())
     if as_json:
@@ -99,7 +99,7 @@ def trace_command(
 
     from loopwise.context import get_store
     from loopwise.monitoring.config import parse_moment
-    from loopwise.serving.trace import trace_prediction
+    from loopwise.predictions.tracing import trace_prediction
 
     now = datetime.now(UTC)
     begin = None if start is None else parse_moment(start, now, "--start")
@@ -142,7 +142,7 @@ def compact_command(
     from loopwise.cli.render import error_console
     from loopwise.context import get_store
     from loopwise.monitoring.config import parse_moment
-    from loopwise.serving.prediction_log_compaction import compact_predictions
+    from loopwise.predictions.compaction import compact_predictions
 
     now = datetime.now(UTC)
     begin = None if start is None else parse_moment(start, now, "--start")

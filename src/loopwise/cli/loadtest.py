@@ -67,7 +67,7 @@ def loadtest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Load an endpoint for a while and report latency percentiles, throughput and errors."""
-    from loopwise.serving.loadtest import run_loadtest
+    from loopwise.loadtest.generator import run_loadtest
 
     columns = (
         TextColumn("[bold]load[/]"),

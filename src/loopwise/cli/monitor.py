@@ -71,7 +71,7 @@ def run(
 
     from loopwise.context import get_store
     from loopwise.monitoring.config import parse_moment
-    from loopwise.monitoring.engine import MonitorRunner
+    from loopwise.monitoring.engine.runner import MonitorRunner
 
     monitor = _monitor(target, config, window)
     now = datetime.now(UTC)
@@ -124,7 +124,7 @@ def alerts_command(
     """List alerts, oldest first: state, rule, slice, value, message and action."""
     from loopwise.cli.render import local_time, text
     from loopwise.context import get_store
-    from loopwise.monitoring.alerting import list_alerts
+    from loopwise.monitoring.alerting.alerts import list_alerts
 
     found = list_alerts(get_store(), endpoint=endpoint, monitor=monitor, state=state, limit=limit)
     if as_json:
@@ -221,7 +221,7 @@ def watch(
     from loopwise.cli.render import jsonable
     from loopwise.context import get_store
     from loopwise.monitoring.config import parse_moment
-    from loopwise.monitoring.engine import watch_monitor
+    from loopwise.monitoring.engine.runner import watch_monitor
 
     monitor = _monitor(target, config, window)
     begin = None if since is None else parse_moment(since, datetime.now(UTC), "--since")

@@ -58,8 +58,8 @@ def score_command(
 ) -> None:
     """Score a file with a registered model: IN's columns plus prediction, model version
     and time, written to OUT."""
+    from loopwise.batch.scoring import score_file
     from loopwise.cli.models import model_uri
-    from loopwise.serving.batch import score_file
 
     with _progress_bar() as progress:
         summary = score_file(

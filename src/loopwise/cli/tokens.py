@@ -27,7 +27,7 @@ from loopwise.cli.render import (
 )
 
 if TYPE_CHECKING:
-    from loopwise.serving.tokens import TokenInfo
+    from loopwise.auth.tokens import TokenInfo
 
 app = typer.Typer(
     help="Create, list and revoke API tokens for the serving endpoints.", no_args_is_help=True
@@ -40,7 +40,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 class Role(StrEnum):
-    """The roles of :data:`loopwise.serving.tokens.ROLES` (spelled out: importing that
+    """The roles of :data:`loopwise.auth.tokens.ROLES` (spelled out: importing that
     module here would load SQLAlchemy for ``loopwise --help``)."""
 
     predict = "predict"
@@ -110,8 +110,8 @@ def create(
     ] = False,
 ) -> None:
     """Create an API token and print its secret: it is shown this once, and never stored."""
+    from loopwise.auth.tokens import create_token
     from loopwise.context import get_store
-    from loopwise.serving.tokens import create_token
 
     expires_at = None
     if expires_in is not None:
@@ -144,8 +144,8 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List API tokens, oldest first: name, id, role, prefix, status, expiry, last use."""
+    from loopwise.auth.tokens import list_tokens
     from loopwise.context import get_store
-    from loopwise.serving.tokens import list_tokens
 
     store = get_store()
     found = list_tokens(store, include_revoked=show_all)
@@ -199,8 +199,8 @@ def revoke(
     ],
 ) -> None:
     """Revoke a token: servers refuse it within their cache TTL (5 seconds by default)."""
+    from loopwise.auth.tokens import revoke_token
     from loopwise.context import get_store
-    from loopwise.serving.tokens import revoke_token
 
     token = revoke_token(get_store(), name_or_id)
     console().print(

@@ -38,8 +38,8 @@ from scipy import stats
 
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.evaluation.metrics import HIGHER_IS_BETTER
-from loopwise.monitoring.checks import infer_task
-from loopwise.serving.prediction_log import read_predictions_frame
+from loopwise.monitoring.engine.checks import infer_task
+from loopwise.predictions.log import read_predictions_frame
 from loopwise.store import Store
 
 __all__ = [

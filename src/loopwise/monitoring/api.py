@@ -3,9 +3,9 @@
 ``lw.wait_for_actions`` (and ``watch_monitor``), bound to the default store
 (see :mod:`loopwise.context`).
 
-The service functions taking a Store are in :mod:`loopwise.monitoring.engine`,
+The service functions taking a Store are in :mod:`loopwise.monitoring.engine.runner`,
 :mod:`loopwise.monitoring.storage`, :mod:`loopwise.monitoring.report` and
-:mod:`loopwise.monitoring.alerting`.
+:mod:`loopwise.monitoring.alerting.alerts`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from loopwise import context
 from loopwise.errors import InvalidInput
-from loopwise.monitoring import engine, storage
+from loopwise.monitoring import storage
 from loopwise.monitoring.config import as_monitor, parse_moment
+from loopwise.monitoring.engine import runner as engine
 from loopwise.monitoring.results import WindowResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopwise.monitoring.alerting import Alert
+    from loopwise.monitoring.alerting.alerts import Alert
     from loopwise.monitoring.report import MonitorReport
 
 __all__ = [
@@ -96,7 +97,7 @@ def list_alerts(
     by windows that began before ``end``. ``since`` is the former name of ``start``
     (deprecated: it warns).
     """
-    from loopwise.monitoring import alerting
+    from loopwise.monitoring.alerting import alerts as alerting
 
     if since is not None:
         if start is not None:
@@ -127,7 +128,7 @@ def wait_for_actions(timeout: float | None = None) -> bool:
     """Wait for the alert actions (a retraining command, ...) started in this process, at
     most ``timeout`` seconds; True when all have finished. The process waits for them before
     it exits anyway: call this to read their results (``alert.action``) first."""
-    from loopwise.monitoring import alerting
+    from loopwise.monitoring.alerting import alerts as alerting
 
     return alerting.wait_for_actions(timeout)
 
@@ -157,7 +158,7 @@ def monitor_report(
 
 def watch_monitor(monitor: Any, *, interval: float = 60.0, refresh: int = 1, **kwargs: Any) -> None:
     """Evaluate windows of ``monitor`` as they close, until interrupted; see
-    :func:`loopwise.monitoring.engine.watch_monitor` for the options."""
+    :func:`loopwise.monitoring.engine.runner.watch_monitor` for the options."""
     engine.watch_monitor(
         context.get_store(), as_monitor(monitor), interval=interval, refresh=refresh, **kwargs
     )

@@ -55,7 +55,7 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 SHADOW_SUFFIX = ".shadow"
 BASELINE_SUFFIX = ".baseline"
 DEFAULT_MIN_ROWS = 100
-#: Drift tests, as :func:`loopwise.data.drift.detect_drift` names them; p-value tests flag
+#: Drift tests, as :func:`loopwise.data.drift.detect.detect_drift` names them; p-value tests flag
 #: drift when p < threshold, distances when the statistic reaches it.
 DRIFT_TESTS = ("chi2", "jensenshannon", "ks", "psi", "wasserstein")
 P_VALUE_TESTS = frozenset({"chi2", "ks"})
@@ -191,8 +191,8 @@ class Monitor:
         if not isinstance(include_shadows, bool):
             raise _error("include_shadows", f"must be true or false; got {include_shadows!r}.")
         self.include_shadows: bool = include_shadows
-        from loopwise.monitoring.alerting_delivery import parse_webhooks
-        from loopwise.monitoring.alerting_rules import parse_rules
+        from loopwise.monitoring.alerting.delivery import parse_webhooks
+        from loopwise.monitoring.alerting.rules import parse_rules
 
         self.alerts: Any = alerts
         self.webhooks: Any = webhooks

@@ -26,7 +26,7 @@ from typing import Any
 
 from loopwise._version import __version__
 from loopwise.errors import NotFound
-from loopwise.monitoring.alerting import Alert, list_alerts
+from loopwise.monitoring.alerting.alerts import Alert, list_alerts
 from loopwise.monitoring.results import OVERALL, WindowResult
 from loopwise.monitoring.storage import baselines, monitor_name, window_results
 from loopwise.store import Store
@@ -373,7 +373,7 @@ def _variant_names(store: Store, endpoint: str, period: LivePeriod) -> dict[str,
     import polars as pl
 
     from loopwise.errors import LoopwiseError
-    from loopwise.serving.prediction_log import read_predictions_frame
+    from loopwise.predictions.log import read_predictions_frame
 
     try:
         frame = read_predictions_frame(

@@ -3,9 +3,11 @@
 An :class:`EndpointConfig` declares the variants (A/B), shadows, fallback and smoke
 tests; :func:`build_endpoint` wires it to the store (prediction log, API tokens, model
 flag); :func:`create_app` is the ASGI app; :func:`serve` runs it with uvicorn and
-:class:`ServerThread` runs it in a background thread. ``batch`` scores files, ``loadtest``
-measures an endpoint. Names resolve on first use, so importing this package imports
-neither FastAPI nor uvicorn; ``import loopwise`` imports nothing from here.
+:class:`ServerThread` runs it in a background thread. The prediction log is
+:mod:`loopwise.predictions`, tokens :mod:`loopwise.auth`, batch scoring :mod:`loopwise.batch`
+and the load generator :mod:`loopwise.loadtest`. Names resolve on first use, so importing
+this package imports neither FastAPI nor uvicorn; ``import loopwise`` imports nothing from
+here.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ _LAZY = {
     "Endpoint": "loopwise.serving.endpoint",
     "EndpointConfig": "loopwise.serving.endpoint_config",
     "LiveModel": "loopwise.serving.live_model",
-    "PredictionLog": "loopwise.serving.prediction_log",
+    "PredictionLog": "loopwise.predictions.log",
     "ServerThread": "loopwise.serving.server",
-    "TokenAuthenticator": "loopwise.serving.tokens",
+    "TokenAuthenticator": "loopwise.auth.tokens",
     "build_endpoint": "loopwise.serving.server",
     "create_app": "loopwise.serving.app",
     "serve": "loopwise.serving.server",

@@ -75,9 +75,9 @@ def build_endpoint(
 
     With ``access_log``, it notes which variant answers each request for
     :class:`~loopwise.serving.access_log.AccessLog`."""
+    from loopwise.auth.tokens import TokenAuthenticator
+    from loopwise.predictions.log import PredictionLog
     from loopwise.serving.flags import model_flag
-    from loopwise.serving.prediction_log import PredictionLog
-    from loopwise.serving.tokens import TokenAuthenticator
 
     store = store or context.get_store()
     log = (
@@ -148,7 +148,7 @@ def serve(
         raise InvalidInput(
             f"The 'access_log' parameter of serve must be True or False. Got {access_log!r}."
         )
-    from loopwise.serving.tokens import TokenAuthenticator
+    from loopwise.auth.tokens import TokenAuthenticator
 
     store = context.get_store()
     tokens_enabled = TokenAuthenticator(store).enabled

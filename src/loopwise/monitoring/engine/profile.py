@@ -1,7 +1,7 @@
 """What the windows of one model version are compared with, prepared once per version.
 
-A :class:`VersionProfile` holds the version's reference (see :mod:`.engine_reference`)
-binned per feature and per slice (:mod:`.engine_drift`), the reading of its predictions
+A :class:`VersionProfile` holds the version's reference (see :mod:`.reference`)
+binned per feature and per slice (:mod:`.drift`), the reading of its predictions
 (task, labels, positive label: :class:`~.checks.OutputSpec`), the schema its inputs are
 validated against, and its baseline.
 
@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from loopwise.monitoring import checks
 from loopwise.monitoring.config import Monitor, slice_name
-from loopwise.monitoring.engine_drift import FeatureProfile, profile_feature
-from loopwise.monitoring.engine_reference import ReferenceData, References
+from loopwise.monitoring.engine import checks
+from loopwise.monitoring.engine.drift import FeatureProfile, profile_feature
+from loopwise.monitoring.engine.reference import ReferenceData, References
+from loopwise.monitoring.engine.windows import Batch, slice_columns
 from loopwise.monitoring.results import OVERALL
-from loopwise.monitoring.windows import Batch, slice_columns
 
 
 def build_spec(spec: Any) -> Any:

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from loopwise.monitoring.alerting_delivery import Action, duration_text
+from loopwise.monitoring.alerting.delivery import Action, duration_text
 from loopwise.monitoring.results import OVERALL
 from loopwise.store.tables import alerts
 

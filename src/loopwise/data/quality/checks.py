@@ -1,11 +1,11 @@
-"""The vectorised kernels behind :func:`~loopwise.data.quality.data_quality`.
+"""The vectorised kernels behind :func:`~loopwise.data.quality.report.data_quality`.
 
 Each check is a few Polars expressions or NumPy array operations over whole columns, never a
 Python loop over rows: column kinds and the task, class balance, outliers (IQR fences),
 correlated feature pairs (Pearson, Cramér's V), single-feature leakage scores, target copies
 and duplicate rows. Each kind of problem also has its function that turns what was found into
-a :class:`~loopwise.data.quality_types.Finding` saying what it means and what to do.
-:mod:`loopwise.data.quality` decides what runs on which rows and how findings are ordered.
+a :class:`~loopwise.data.quality.types.Finding` saying what it means and what to do.
+:mod:`loopwise.data.quality.report` decides what runs on which rows and how findings are ordered.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import polars as pl
 
-from loopwise.data.quality_types import (
+from loopwise.data.quality.types import (
     METRICS,
     ClassBalance,
     CorrelatedPair,

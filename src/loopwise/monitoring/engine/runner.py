@@ -6,8 +6,8 @@ log a chunk at a time (:mod:`.windows`) with only the columns the monitor needs,
 shadows' answers out (or evaluates them as the monitor ``<name>.shadow`` with
 ``include_shadows``), splits every window by the model version that answered -- a window
 spanning a swap gives one :class:`~.results.WindowResult` per version -- and computes its
-figures overall and per slice in vectorised passes (:mod:`.engine_batch`). The reference of
-each version is resolved, binned and baselined once (:mod:`.engine_profile`).
+figures overall and per slice in vectorised passes (:mod:`.batch`). The reference of
+each version is resolved, binned and baselined once (:mod:`.profile`).
 
 Every window is stored in one transaction that replaces what was stored for it
 (:func:`.storage.save_window`): a re-run gives the same rows. The baseline of each model
@@ -31,13 +31,13 @@ from loopwise.clock import now_us, to_datetime, to_us
 from loopwise.errors import InvalidInput
 from loopwise.monitoring import storage
 from loopwise.monitoring.config import Monitor, as_monitor
-from loopwise.monitoring.engine_batch import BatchFigures
-from loopwise.monitoring.engine_profile import Profiles, baseline_values
-from loopwise.monitoring.engine_reference import References
+from loopwise.monitoring.engine.batch import BatchFigures
+from loopwise.monitoring.engine.profile import Profiles, baseline_values
+from loopwise.monitoring.engine.reference import References
+from loopwise.monitoring.engine.windows import CHUNK_US, US, Batch, Chunk, Span, chunks, empty_spans
 from loopwise.monitoring.results import OVERALL, WindowResult
-from loopwise.monitoring.windows import CHUNK_US, US, Batch, Chunk, Span, chunks, empty_spans
-from loopwise.serving.prediction_log_compaction import compact_log
-from loopwise.serving.prediction_log_files import HOUR_US
+from loopwise.predictions.compaction import compact_log
+from loopwise.predictions.files import HOUR_US
 from loopwise.store import Store
 
 log = logging.getLogger("loopwise.monitoring")
@@ -117,7 +117,7 @@ class MonitorRunner:
         live = [r for r in results if r.monitor == m.name]
         if not live:
             return []
-        from loopwise.monitoring.alerting import evaluate_alerts
+        from loopwise.monitoring.alerting.alerts import evaluate_alerts
 
         # (without rules too: alerts of rules taken out of the config get resolved)
         return evaluate_alerts(
@@ -244,7 +244,7 @@ def watch_monitor(
     (or ``max_ticks`` passes, or Ctrl-C).
 
     With ``compact``, once an hour the endpoint's log of the last hours is compacted
-    (:func:`~loopwise.serving.prediction_log_compaction.compact_log`: the files of
+    (:func:`~loopwise.predictions.compaction.compact_log`: the files of
     ``log_predictions`` calls and of writers that died become one per hour), so a log fed
     by a batch job stays quick to read without a job of its own.
 

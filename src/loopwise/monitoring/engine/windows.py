@@ -14,7 +14,7 @@ The last, incomplete window of a range is left for a later run.
 The log is read a chunk at a time (about a day, or one window when windows are longer) so
 a long backfill runs in bounded memory; count windows carry the incomplete tail of a
 chunk into the next. The feedback is read once per pass, before the first chunk, and
-joined to each (:func:`~loopwise.serving.prediction_log.read_feedback`): labels for a
+joined to each (:func:`~loopwise.predictions.log.read_feedback`): labels for a
 day's predictions may arrive any time later, so a join per chunk would read all the later
 feedback files once per chunk. Feedback logged during a pass is left for the next one.
 """
@@ -30,7 +30,7 @@ import polars as pl
 
 from loopwise.clock import to_datetime
 from loopwise.monitoring.config import Monitor
-from loopwise.serving.prediction_log import (
+from loopwise.predictions.log import (
     LatestFeedback,
     read_feedback,
     read_predictions_frame,

@@ -2,7 +2,7 @@
 
 A *grouping* is the whole window, or one slice spec: every row gets a cell code
 ``window × labels + label``, and every figure is computed for all cells of a grouping in one
-vectorised pass (:mod:`.checks`, :mod:`.engine_drift`). The rows counted:
+vectorised pass (:mod:`.checks`, :mod:`.drift`). The rows counted:
 
 - ``rows``, ``throughput_rps`` (requests, i.e. rows numbered 0, per second of the window),
   ``error_rate`` (rows with an error / rows), latency percentiles (one value per request):
@@ -28,12 +28,12 @@ import polars as pl
 
 from loopwise.errors import InvalidInput
 from loopwise.evaluation.metrics import LabelMismatch
-from loopwise.monitoring import checks
 from loopwise.monitoring.config import Monitor, slice_name
-from loopwise.monitoring.engine_drift import FeatureProfile, RowBins, bin_cells
-from loopwise.monitoring.engine_profile import VersionProfile, build_spec
+from loopwise.monitoring.engine import checks
+from loopwise.monitoring.engine.drift import FeatureProfile, RowBins, bin_cells
+from loopwise.monitoring.engine.profile import VersionProfile, build_spec
+from loopwise.monitoring.engine.windows import Batch, slice_columns
 from loopwise.monitoring.results import OVERALL
-from loopwise.monitoring.windows import Batch, slice_columns
 
 Values = dict[tuple[str, str], float | None]
 _LOG_SLICE_COLUMNS = ("variant",)  # slice names meaning a log column, not an input

@@ -1,15 +1,16 @@
-"""The HTML page of a data quality report (:meth:`~loopwise.data.quality.QualityReport.to_html`).
+"""The HTML page of a data quality report
+(:meth:`~loopwise.data.quality.report.QualityReport.to_html`).
 
 Pure rendering: it reads a finished report and returns one self-contained HTML document built
 from the :mod:`loopwise.reporting` pieces. It computes nothing and never imports
-:mod:`loopwise.data.quality`; :class:`ReportView` names the parts of the report it reads.
+:mod:`loopwise.data.quality.report`; :class:`ReportView` names the parts of the report it reads.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from loopwise.data.quality_types import (
+from loopwise.data.quality.types import (
     METRICS,
     SEVERITIES,
     ClassBalance,
@@ -23,7 +24,7 @@ from loopwise.reporting import CURRENT_COLOR, Markup, badge, bars_svg, esc, page
 
 
 class ReportView(Protocol):
-    """What the page reads from a :class:`~loopwise.data.quality.QualityReport`."""
+    """What the page reads from a :class:`~loopwise.data.quality.report.QualityReport`."""
 
     @property
     def rows(self) -> int: ...

@@ -1,4 +1,4 @@
-"""The Ray executor of batch scoring: the chunks of :mod:`loopwise.serving.batch` as Ray tasks.
+"""The Ray executor of batch scoring: the chunks of :mod:`loopwise.batch.scoring` as Ray tasks.
 
 The driver reads the input chunk by chunk, exactly as the local executor does, and submits
 one task per chunk, keeping at most two tasks per cluster CPU in flight (memory stays
@@ -31,8 +31,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from loopwise.batch.scoring import Scored, Scorer, Source, read_rows
 from loopwise.errors import ConfigurationError, LoopwiseError
-from loopwise.serving.batch import Scored, Scorer, Source, read_rows
 
 _models: dict[tuple[str, bool], Scorer] = {}  # per worker: (version id, proba) -> scorer
 _models_lock = threading.Lock()

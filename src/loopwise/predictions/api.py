@@ -2,8 +2,8 @@
 ``lw.log_feedback``, ``lw.compact_predictions`` and ``lw.trace_prediction``, bound to the
 default store (see :mod:`loopwise.context`).
 
-The service functions taking a Store are in :mod:`loopwise.serving.prediction_log` and
-:mod:`loopwise.serving.trace`.
+The service functions taking a Store are in :mod:`loopwise.predictions.log` and
+:mod:`loopwise.predictions.tracing`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loopwise import context
-from loopwise.serving import prediction_log as service
+from loopwise.predictions import log as service
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopwise.serving.prediction_log_compaction import CompactionResult
-    from loopwise.serving.trace import PredictionTrace
+    from loopwise.predictions.compaction import CompactionResult
+    from loopwise.predictions.tracing import PredictionTrace
 
 __all__ = [
     "compact_predictions",
@@ -52,7 +52,7 @@ def log_predictions(
 ) -> service.LoggedRows:
     """Log a frame with a ``prediction`` column and feature columns for ``endpoint``
     (batch scoring, models running elsewhere), written now. See
-    :func:`loopwise.serving.prediction_log.log_predictions`."""
+    :func:`loopwise.predictions.log.log_predictions`."""
     return service.log_predictions(
         context.get_store(), endpoint, frame, model=model, variant=variant, timestamp=timestamp
     )
@@ -61,7 +61,7 @@ def log_predictions(
 def log_feedback(endpoint: str, frame: Any) -> service.LoggedRows:
     """Log ground-truth labels for ``endpoint``: a frame with ``request_id`` and ``label``,
     optionally ``row`` and ``timestamp``. See
-    :func:`loopwise.serving.prediction_log.log_feedback`."""
+    :func:`loopwise.predictions.log.log_feedback`."""
     return service.log_feedback(context.get_store(), endpoint, frame)
 
 
@@ -75,8 +75,8 @@ def trace_prediction(
     version's run (params, metrics, code), training data, the alias moves that made it live
     and its promotion decisions. ``start``/``end`` (timezone-aware) bound the search for ids
     that are not loopwise ids. See ``docs/tracing.md`` and
-    :func:`loopwise.serving.trace.trace_prediction`."""
-    from loopwise.serving.trace import trace_prediction as trace
+    :func:`loopwise.predictions.tracing.trace_prediction`."""
+    from loopwise.predictions.tracing import trace_prediction as trace
 
     return trace(context.get_store(), endpoint, request_id, start=start, end=end)
 
@@ -92,7 +92,7 @@ def compact_predictions(
     ``settle`` ago into one file (the files of ``log_predictions`` calls, of several serving
     processes, or left by a killed one), so reading a long range opens few files. Safe while
     the endpoint serves and in several processes at once. See ``docs/prediction-log.md`` and
-    :func:`loopwise.serving.prediction_log_compaction.compact_predictions`."""
-    from loopwise.serving.prediction_log_compaction import compact_predictions as compact
+    :func:`loopwise.predictions.compaction.compact_predictions`."""
+    from loopwise.predictions.compaction import compact_predictions as compact
 
     return compact(context.get_store(), endpoint, start, end, settle=settle)

@@ -27,13 +27,13 @@ import polars as pl
 
 from loopwise.errors import InvalidInput, InvalidReference, NotFound
 from loopwise.ids import id_time_ms, is_id
+from loopwise.predictions.files import check_endpoint
+from loopwise.predictions.log import read_feedback, read_predictions_frame
 from loopwise.registry.lineage import ModelLineage, model_lineage
 from loopwise.registry.models import alias_history, get_model_version
 from loopwise.registry.promotion_history import PromotionRecord, promotion_history
 from loopwise.registry.records import AliasMove, ModelVersion
 from loopwise.serving.endpoint import FALLBACK
-from loopwise.serving.prediction_log import read_feedback, read_predictions_frame
-from loopwise.serving.prediction_log_files import check_endpoint
 from loopwise.store import Store
 
 if TYPE_CHECKING:

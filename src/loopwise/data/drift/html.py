@@ -1,15 +1,17 @@
-"""The HTML page of a data drift report (:meth:`~loopwise.data.drift.DriftReport.to_html`).
+"""The HTML page of a data drift report
+(:meth:`~loopwise.data.drift.detect.DriftReport.to_html`).
 
-Pure rendering: :func:`render_html` reads a finished :class:`~loopwise.data.drift.DriftReport`
-and returns one self-contained HTML document built from the :mod:`loopwise.reporting` pieces
-(summary table, one chart card per column, the columns not checked). It computes nothing.
-It imports types from :mod:`loopwise.data.drift`, which imports this module only lazily,
-inside ``DriftReport.to_html``, so there is no import cycle.
+Pure rendering: :func:`render_html` reads a finished
+:class:`~loopwise.data.drift.detect.DriftReport` and returns one self-contained HTML
+document built from the :mod:`loopwise.reporting` pieces (summary table, one chart card per
+column, the columns not checked). It computes nothing. It imports types from
+:mod:`loopwise.data.drift.detect`, which imports this module only lazily, inside
+``DriftReport.to_html``, so there is no import cycle.
 """
 
 from __future__ import annotations
 
-from loopwise.data.drift import NUMERIC, ColumnDrift, DriftReport
+from loopwise.data.drift.detect import NUMERIC, ColumnDrift, DriftReport
 from loopwise.reporting import (
     CURRENT_COLOR,
     REFERENCE_COLOR,

@@ -13,10 +13,10 @@ Counts (outliers, duplicates) use every row. Scores that need whole-column work
 ``SAMPLE_ROWS`` rows; the report says when it sampled.
 
 Layout: this module is the public API (:func:`data_quality`, :class:`QualityReport` and the
-report's parts, re-exported from :mod:`loopwise.data.quality_types`) and the orchestration:
+report's parts, re-exported from :mod:`loopwise.data.quality.types`) and the orchestration:
 which check runs on which rows, and in what order findings are reported. The vectorised
-kernels are :mod:`loopwise.data.quality_checks`; the HTML page is
-:mod:`loopwise.data.quality_html`. Neither imports this module.
+kernels are :mod:`loopwise.data.quality.checks`; the HTML page is
+:mod:`loopwise.data.quality.html`. Neither imports this module.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import Any
 import polars as pl
 
 from loopwise._version import __version__
-from loopwise.data import quality_checks as checks
 from loopwise.data.frames import DataLike, to_polars
-from loopwise.data.quality_html import render_html
-from loopwise.data.quality_types import (
+from loopwise.data.quality import checks
+from loopwise.data.quality.html import render_html
+from loopwise.data.quality.types import (
     SEVERITIES,
     ClassBalance,
     CorrelatedPair,

@@ -21,7 +21,7 @@ a file another merger has merged away is gone from that listing, and is not merg
 A merged file is written whole before the files it replaces are deleted, and its schema
 metadata lists their names (``replaces``), with the names of any files those replaced that
 are still there (a delete that failed), so a replaced file never comes back. Readers
-(:func:`read_listed` in :mod:`.prediction_log_reading`) drop any file that another file
+(:func:`read_listed` in :mod:`.reading`) drop any file that another file
 they read replaces, and list again when a file vanishes between listing and reading, so a
 reader never sees a row twice or misses one, and a crash between the write and the deletes
 leaves only files that readers skip (the same rows; the next merge of the hour deletes
@@ -44,7 +44,7 @@ from loopwise.clock import now_us
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
 from loopwise.monitoring.config import parse_duration
-from loopwise.serving.prediction_log_files import (
+from loopwise.predictions.files import (
     FEEDBACK,
     HOUR_US,
     PREDICTIONS,
@@ -58,7 +58,7 @@ from loopwise.serving.prediction_log_files import (
     require_endpoint,
     store_part,
 )
-from loopwise.serving.prediction_log_reading import concat_unified, read_merged_part
+from loopwise.predictions.reading import concat_unified, read_merged_part
 from loopwise.store import ArtifactStore, Store
 from loopwise.store.leases import held
 

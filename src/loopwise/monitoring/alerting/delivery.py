@@ -16,7 +16,7 @@ An action is a mapping with one key naming its kind (:data:`ACTION_KINDS`): toda
 ``{command: [...], timeout: 3600, cwd: ..., cooldown: 6h}``; a ``pipeline`` kind plugs in
 beside it. Every kind has a ``timeout`` (after it the run is over, which is how a ``running``
 record left by a dead process is known to be stale) and an optional ``cooldown``
-(:func:`parse_cooldown`); :mod:`.alerting_gate` applies both before an action starts.
+(:func:`parse_cooldown`); :mod:`.gate` applies both before an action starts.
 Actions run on a small pool of background threads (:func:`submit`); the interpreter waits
 for them at exit.
 """

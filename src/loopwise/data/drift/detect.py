@@ -59,7 +59,7 @@ it is then reported in ``skipped``, and checked only when ``columns``, ``tests``
 
 ``DriftReport.to_dict()`` is JSON (stamped with ``format_version``; version 2 added the
 ``label`` and the any-column rule, ``dataset_threshold`` None); ``DriftReport.to_html(path)``
-writes one self-contained page, rendered by :mod:`loopwise.data.drift_html`.
+writes one self-contained page, rendered by :mod:`loopwise.data.drift.html`.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ class DriftReport:
 
     def to_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML file; return its path."""
-        from loopwise.data.drift_html import render_html  # lazy: drift_html imports this module
+        from loopwise.data.drift.html import render_html  # lazy: it imports this module
 
         target = Path(path)
         write_page(target, render_html(self))

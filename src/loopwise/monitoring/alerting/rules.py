@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopwise.errors import InvalidInput
-from loopwise.monitoring.alerting_delivery import Action, parse_action
+from loopwise.monitoring.alerting.delivery import Action, parse_action
 from loopwise.monitoring.results import OVERALL, WindowResult
 
 #: Metrics of :mod:`.results` without a feature part.

@@ -2,7 +2,7 @@
 merged away, unified tables, and the feedback join.
 
 Readers never lock: a writer merges its small part files into one that names the files it
-``replaces`` (see :mod:`.prediction_log_compaction`), then deletes them. So a reader drops
+``replaces`` (see :mod:`.compaction`), then deletes them. So a reader drops
 any file that another file it read replaces, and lists again when a file it listed is gone
 (:func:`relisting`). Files are read on a few threads (S3 latency); each is decoded on the
 thread that fetched it.
@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from loopwise._version import __version__
 from loopwise.errors import InvalidInput, NotFound
-from loopwise.serving.prediction_log_files import (
+from loopwise.predictions.files import (
     ARROW_ERRORS,
     FEEDBACK,
     FEEDBACK_TYPES,
@@ -57,7 +57,7 @@ def _read_part(
     artifacts: ArtifactStore, path: str, columns: Sequence[str] | None
 ) -> tuple[pa.Table, list[str]]:
     """One part file and the names of the files it replaces (a merged file; see
-    :mod:`.prediction_log_compaction`).
+    :mod:`.compaction`).
 
     Decoded on the calling thread: Arrow's own thread pool (``use_threads``) made about one
     interpreter exit in five abort here ("terminate called without an active exception",

@@ -1,8 +1,8 @@
 """The plain-data pieces of a data quality report, shared by the checks and the HTML page.
 
-:mod:`loopwise.data.quality_checks` builds these, :mod:`loopwise.data.quality_html` draws
-them, and :mod:`loopwise.data.quality` (the public API, which re-exports them) collects them
-into a :class:`~loopwise.data.quality.QualityReport`. Every one is a frozen dataclass of
+:mod:`loopwise.data.quality.checks` builds these, :mod:`loopwise.data.quality.html` draws
+them, and :mod:`loopwise.data.quality.report` (the public API, which re-exports them) collects them
+into a :class:`~loopwise.data.quality.report.QualityReport`. Every one is a frozen dataclass of
 JSON-safe values; :func:`jsonable` is how values are made JSON-safe.
 """
 

@@ -30,7 +30,7 @@ advisory lock (PostgreSQL).
 Delivery happens after the transaction commits: at most once (a crash between commit and
 delivery loses that delivery, never duplicates it). Actions run on background threads;
 :meth:`AlertEvent.wait` or :func:`wait_for_actions` wait for them. Before an action starts,
-:mod:`.alerting_gate` checks that no earlier action of its rule is still running and that
+:mod:`.gate` checks that no earlier action of its rule is still running and that
 the rule's cooldown is over, in the write transaction that records it as ``queued`` (or
 ``skipped``) under a lock per monitor and rule, so processes sharing a store agree.
 """
@@ -54,9 +54,9 @@ from sqlalchemy import Connection, func, insert, or_, select, text, update
 from loopwise.clock import to_datetime, to_us
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
-from loopwise.monitoring.alerting_delivery import Action, Deliverer, Webhook, parse_webhooks, submit
-from loopwise.monitoring.alerting_gate import admit
-from loopwise.monitoring.alerting_rules import (
+from loopwise.monitoring.alerting.delivery import Action, Deliverer, Webhook, parse_webhooks, submit
+from loopwise.monitoring.alerting.gate import admit
+from loopwise.monitoring.alerting.rules import (
     AlertRule,
     Check,
     fired_message,
@@ -533,7 +533,7 @@ def _start_action(
     store: Store, alert_id: str, action: Action, alert: dict[str, Any]
 ) -> tuple[Future, dict[str, Any]]:
     """Record the action as ``queued`` and start it, or as ``skipped`` (see
-    :mod:`.alerting_gate`); the Future of its final record, and the record stored now."""
+    :mod:`.gate`); the Future of its final record, and the record stored now."""
     record: dict[str, Any] = {"kind": action.kind, "summary": action.describe()}
     with store.db.write() as conn:
         # monitor names hold no "/": this key never meets one of evaluate_alerts' keys

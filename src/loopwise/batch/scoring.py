@@ -10,7 +10,7 @@ It is written under a temporary name beside ``dest`` and moved into place when c
 a failure never leaves a half-written file at ``dest``.
 
 An executor turns input chunks into scored columns, in input order: ``local`` scores in
-this process; ``ray`` (:mod:`loopwise.serving.batch_ray`, from :data:`EXECUTORS`, imported
+this process; ``ray`` (:mod:`loopwise.batch.ray_runner`, from :data:`EXECUTORS`, imported
 only when chosen) scores the same chunks as Ray tasks, so both write identical files.
 """
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from loopwise.registry.packaging import LoadedModel
 
 #: Executor name -> the module whose ``run`` scores the chunks (``None``: in this process).
-EXECUTORS = {"local": None, "ray": "loopwise.serving.batch_ray"}
+EXECUTORS = {"local": None, "ray": "loopwise.batch.ray_runner"}
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
 #: Columns the output adds after the input columns (plus ``proba_<class>`` with proba).
 ADDED_COLUMNS = ("prediction", "model_version", "model_version_id", "scored_at")
@@ -585,7 +585,7 @@ def _assemble(batch: pa.RecordBatch, scored: Scored, stamp: _Stamp, *, where: st
 def _log_chunk(
     store: Store, endpoint: str, table: pa.Table, names: list[str] | None, version: Any
 ) -> None:
-    from loopwise.serving.prediction_log import log_predictions
+    from loopwise.predictions.log import log_predictions
 
     columns = [n for n in (names or table.schema.names) if n not in ADDED_COLUMNS]
     keep = [c for c in columns if not c.startswith("proba_")] + ["prediction"]

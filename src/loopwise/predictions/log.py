@@ -6,8 +6,8 @@ a lock; a daemon thread turns the buffer into Arrow tables and writes one Parque
 per UTC hour every ``flush_interval`` seconds (sooner when many rows wait). In a serving
 endpoint the conversion to Parquet bytes runs between two model calls instead (``encode_on``;
 see :mod:`loopwise.serving.batching`) and only the writes stay on that thread. The layout and
-the column types are in :mod:`loopwise.serving.prediction_log_files`, reading them back in
-:mod:`loopwise.serving.prediction_log_reading`.
+the column types are in :mod:`loopwise.predictions.files`, reading them back in
+:mod:`loopwise.predictions.reading`.
 
 Loss window: a process killed without ``close()`` loses what was logged since the last
 successful flush -- at most ``flush_interval`` seconds plus the flush in flight, or, while
@@ -23,7 +23,7 @@ Service functions for batch scoring and external systems, and for reading back:
 :func:`log_predictions`, :func:`log_feedback`, :func:`read_predictions` (pandas, joined with
 feedback), :func:`read_predictions_frame` (Polars, optional column selection, for
 monitoring), :func:`read_feedback` (the feedback read once, for several reads of the log)
-and :func:`prediction_endpoints`. ``loopwise.serving.prediction_log_api`` binds
+and :func:`prediction_endpoints`. ``loopwise.predictions.api`` binds
 them to the default store as ``lw.log_predictions`` and so on.
 """
 
@@ -50,8 +50,8 @@ from loopwise.clock import now_us
 from loopwise.data.frames import to_polars
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
 from loopwise.ids import id_time_ms
-from loopwise.serving.prediction_log_compaction import Compactor
-from loopwise.serving.prediction_log_files import (
+from loopwise.predictions.compaction import Compactor
+from loopwise.predictions.files import (
     FEEDBACK,
     HOUR_US,
     MAX_US,
@@ -75,7 +75,7 @@ from loopwise.serving.prediction_log_files import (
     store_part,
     write_frame,
 )
-from loopwise.serving.prediction_log_reading import (
+from loopwise.predictions.reading import (
     LatestFeedback,
     feedback_since,
     read_log,
@@ -562,7 +562,7 @@ class PredictionLog:
 
     def compact(self, *, final: bool = False) -> None:
         """Merge this log's small part files that are due (all of them with ``final``); see
-        :mod:`loopwise.serving.prediction_log_compaction`. A failure is logged, never
+        :mod:`loopwise.predictions.compaction`. A failure is logged, never
         raised: the parts stay as they are, and readers read them as before."""
         with self._flush_lock:
             try:

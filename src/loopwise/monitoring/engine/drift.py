@@ -1,8 +1,8 @@
 """Drift of every window and slice of a feature against a reference binned once.
 
 The tests, the choice between them and the thresholds are those of
-:func:`loopwise.data.drift.detect_drift`: per column, ``ks`` / ``chi2`` when the reference has
-at most 1,000 usable values, else ``wasserstein`` (numeric, divided by the reference's
+:func:`loopwise.data.drift.detect.detect_drift`: per column, ``ks`` / ``chi2`` when the
+reference has at most 1,000 usable values, else ``wasserstein`` (numeric, divided by the reference's
 standard deviation) / ``jensenshannon`` (categorical); integers with at most 20 distinct
 reference values are categorical; ``psi`` on request. What differs is the layout, so that a
 backfill costs one pass over the log instead of one ``detect_drift`` call per window, slice
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from loopwise.data.drift import (
+from loopwise.data.drift.detect import (
     CATEGORICAL_MAX_DISTINCT,
     DEFAULT_TESTS,
     DEFAULT_THRESHOLDS,
