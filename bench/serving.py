@@ -552,6 +552,7 @@ class Bench:
         for i in range(SWAPS):
             report = run_loadtest(
                 server.url,
+                store=self.lw.get_store(),
                 concurrency=SWAP_CONCURRENCY,
                 duration=self.sizes.swap_run,
                 swap_to=2 + i,

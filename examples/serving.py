@@ -75,11 +75,13 @@ def main() -> None:
             "poll_interval": 0.5,
         }
     )
-    endpoint = build_endpoint(config).start()
+    endpoint = build_endpoint(config, lw.get_store()).start()
     with ServerThread(create_app(endpoint)) as server:
         print(f"serving {ENDPOINT} on {server.url} (loopback only)")
 
-        report = run_loadtest(server.url, concurrency=4, duration=4.0, swap_to=3)
+        report = run_loadtest(
+            server.url, store=lw.get_store(), concurrency=4, duration=4.0, swap_to=3
+        )
         swap = report.swap
         print(
             f"load test: {report.requests} requests, {report.throughput_rps:.0f} req/s, "

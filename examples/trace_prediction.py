@@ -71,7 +71,7 @@ def serve_one_request() -> str:
             "log": {"flush_interval": 0.2},
         }
     )
-    endpoint = build_endpoint(config).start()
+    endpoint = build_endpoint(config, lw.get_store()).start()
     try:
         with (
             ServerThread(create_app(endpoint)) as server,

@@ -10,8 +10,8 @@ Use it from any test module::
     from tests.s3_server import s3_endpoint  # noqa: F401
 
     def test_x(s3_endpoint):
-        ArtifactStore(f"s3://{s3_endpoint['bucket']}/x",
-                      storage_options=s3_endpoint["storage_options"])
+        open_artifact_store(f"s3://{s3_endpoint['bucket']}/x",
+                            storage_options=s3_endpoint["storage_options"])
 
 Dummy AWS credentials and region are put in ``os.environ`` for the session only (saved and
 restored), together with settings that stop botocore from looking for real credentials,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import re
 import subprocess
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 import loopwise
+from loopwise import errors
 
 EXPECTED = {
     "compare_variants",
@@ -78,6 +81,8 @@ EXPECTED = {
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
+    "Forbidden",
+    "Unauthorized",
     "Run",
     "RunStatus",
     "Store",
@@ -115,8 +120,53 @@ def test_all_is_exactly_the_public_names():
 
 
 def test_errors_share_one_root():
-    for name in ("InvalidInput", "NotFound", "ParamConflict", "StoreUnavailable"):
+    for name in loopwise._ERRORS:
         assert issubclass(getattr(loopwise, name), loopwise.LoopwiseError)
+        assert getattr(loopwise, name) is getattr(errors, name)
+    from loopwise.data.validation import DataValidationError
+
+    assert DataValidationError is errors.DataValidationError  # one class, two import paths
+    assert issubclass(errors.DataValidationError, errors.InvalidInput)
+
+
+def test_every_error_class_is_exported():
+    defined = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.LoopwiseError)
+    }
+    assert defined == set(loopwise._ERRORS)
+
+
+def type_checking_block() -> str:
+    """The ``if TYPE_CHECKING:`` imports that the table in loopwise/__init__.py implies."""
+    lines = ["if TYPE_CHECKING:"]
+    for module in sorted(loopwise._PUBLIC):
+        names = ", ".join(sorted(loopwise._PUBLIC[module], key=lambda n: (n[0].islower(), n)))
+        lines.append(f"    from {module} import {names}")
+    return "\n".join(lines)
+
+
+def test_the_type_checking_imports_follow_the_table():
+    """Type checkers and IDEs read the ``TYPE_CHECKING`` imports, the runtime reads the
+    table: they must name the same things. (Paste the block below when this fails, then
+    ``make format``.)"""
+    tree = ast.parse(Path(loopwise.__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    found = {(node.module, alias.name) for node in block.body for alias in node.names}
+    wanted = {(m, name) for m, names in loopwise._PUBLIC.items() for name in names}
+    assert found == wanted, type_checking_block()
+
+
+def test_each_public_name_comes_from_the_module_the_table_names():
+    for module, names in loopwise._PUBLIC.items():
+        imported = importlib.import_module(module)
+        for name in names:
+            assert getattr(loopwise, name) is getattr(imported, name), (module, name)
 
 
 def test_import_is_cheap_and_side_effect_free(tmp_path):

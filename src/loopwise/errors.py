@@ -10,7 +10,8 @@ a 500.
     LoopwiseError                 500  root; never raised directly
     ├── InvalidInput              400  a value, key, name or argument is not acceptable
     │   ├── InvalidFilter         400  a search filter or order_by does not parse
-    │   └── InvalidReference      400  a "runs:/...", "models:/..." URI is malformed
+    │   ├── InvalidReference      400  a "runs:/...", "models:/..." URI is malformed
+    │   └── DataValidationError   400  data failed its schema; ``.report`` holds every anomaly
     ├── ConfigurationError        400  settings, loopwise.toml or a store URL is wrong
     ├── Unauthorized              401  no API token, or one that is unknown, expired or revoked
     ├── Forbidden                 403  the API token's role lacks the permission a route needs
@@ -22,6 +23,8 @@ a 500.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class LoopwiseError(Exception):
@@ -42,6 +45,21 @@ class InvalidFilter(InvalidInput):
 
 class InvalidReference(InvalidInput):
     """A reference such as ``runs:/<id>`` or ``models:/name@alias`` is malformed."""
+
+
+class DataValidationError(InvalidInput):
+    """Data failed validation; ``.report`` (a ``ValidationReport``) holds every anomaly."""
+
+    def __init__(self, report: Any, *, what: str = "data") -> None:
+        self.report = report
+        errors = report.errors
+        shown = "; ".join(f"{a.kind} {a.column or ''}: {a.message}" for a in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        counted = f"{len(errors)} error" + ("" if len(errors) == 1 else "s")
+        super().__init__(
+            f"{what} failed validation with {counted}: {shown}{more}. "
+            "See report.summary() or report.to_html(path)."
+        )
 
 
 class ConfigurationError(LoopwiseError):

@@ -20,6 +20,22 @@ ID_PATTERN = f"[0-7][{_ALPHABET}]{{25}}"
 _ID = re.compile(ID_PATTERN)
 
 
+#: The longest endpoint name: names become paths in the prediction log and metric labels.
+ENDPOINT_NAME_LENGTH = 63
+
+
+def slug_pattern(max_length: int = ENDPOINT_NAME_LENGTH) -> re.Pattern[str]:
+    """Names that become paths and labels (endpoints, monitors): lowercase letters, digits,
+    ``_`` and ``-``, starting with a letter or digit, at most ``max_length`` characters."""
+    return re.compile(f"[a-z0-9][a-z0-9_-]{{0,{max_length - 1}}}")
+
+
+def label_pattern(max_length: int) -> re.Pattern[str]:
+    """Names people give (tokens, alert rules): letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or digit, at most ``max_length`` characters."""
+    return re.compile(f"[A-Za-z0-9][A-Za-z0-9._-]{{0,{max_length - 1}}}")
+
+
 def new_id(now_ms: int | None = None) -> str:
     """Return a new 26-character time-sortable id."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms

@@ -8,21 +8,23 @@ message, JSON that parses) and the display of real versions, lineage and evaluat
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from typer.testing import Result
 
 from loopwise import context
 from loopwise.cli.models import model_uri, parse_bins, parse_time
+from tests import helpers
 
 Invoke = Callable[..., Result]
+stepped = helpers.stepped  # the fixture: a clock the tests step
 FEATURES = ["age", "income"]
 
 
@@ -106,8 +108,10 @@ def test_helpers():
     assert model_uri("credit-risk@champion") == "models:/credit-risk@champion"
     assert model_uri("models:/credit-risk/2") == "models:/credit-risk/2"
     assert parse_bins(["age=0,30, 50,120"]) == [("age", [0.0, 30.0, 50.0, 120.0])]
-    assert parse_time("2024-05-01T12:00:00") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert parse_time("2024-05-01T12:00:00Z") == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert parse_time("2024-05-01T14:00:00+02:00") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    with pytest.raises(typer.BadParameter, match="has no time zone; write it with one"):
+        parse_time("2024-05-01T12:00:00")
 
 
 # -- listing and show ------------------------------------------------------------------------
@@ -184,13 +188,13 @@ def test_show_a_name_means_latest(invoke, registry):
 # -- aliases ---------------------------------------------------------------------------------
 
 
-def test_alias_moves_history_rollback_and_at(invoke, registry):
+def test_alias_moves_history_rollback_and_at(invoke, registry, stepped):
     first = invoke("models", "alias", "set", "credit-risk", "champion", "1", "--reason", "first")
     assert first.exit_code == 0, first.output
     assert "credit-risk@champion: – → 1" in first.output
-    time.sleep(0.02)
-    middle = datetime.now(UTC)
-    time.sleep(0.02)
+    stepped.advance(1)
+    middle = stepped.now()
+    stepped.advance(1)
     second = invoke("models", "alias", "set", "credit-risk", "champion", "2", "-r", "better auc")
     assert second.exit_code == 0, second.output
     assert "champion: 1 → 2" in second.output
@@ -219,11 +223,14 @@ def test_alias_moves_history_rollback_and_at(invoke, registry):
     at = invoke("models", "at", "credit-risk", "--alias", "champion", "--time", middle.isoformat())
     assert at.exit_code == 0, at.output
     assert "version 1 (models:/credit-risk/1)" in at.output
-    naive = middle.replace(tzinfo=None).isoformat()  # read as UTC: the same moment
-    for moment in (naive, datetime.now(UTC).isoformat()):
-        held = invoke("models", "at", "credit-risk", "-a", "champion", "-t", moment)
+    for moment in (middle.astimezone(timezone(timedelta(hours=2))), stepped.now()):
+        held = invoke("models", "at", "credit-risk", "-a", "champion", "-t", moment.isoformat())
         assert "version 1" in held.output, moment
-    before = invoke("models", "at", "credit-risk", "-a", "champion", "-t", "2000-01-01")
+    naive = invoke("models", "at", "credit-risk", "-a", "champion", "-t", "2000-01-01T00:00")
+    assert naive.exit_code == 2  # a time without a zone is refused, never guessed
+    assert "has no time zone" in naive.output
+    assert "2000-01-01T00:00Z" in naive.output
+    before = invoke("models", "at", "credit-risk", "-a", "champion", "-t", "2000-01-01T00:00Z")
     assert before.exit_code == 1
     assert "No version of model 'credit-risk' held alias 'champion'" in before.output
     bad = invoke("models", "at", "credit-risk", "-a", "champion", "-t", "yesterday")
@@ -243,7 +250,7 @@ def test_errors_exit_1_with_a_message(invoke, registry):
         ("models", "history", "nope"),
         ("models", "alias", "set", "nope", "champion", "1"),
         ("models", "rollback", "nope", "--alias", "champion"),
-        ("models", "at", "nope", "-a", "champion", "-t", "2024-01-01"),
+        ("models", "at", "nope", "-a", "champion", "-t", "2024-01-01T00:00Z"),
         ("evaluate", "nope", str(registry / "holdout.parquet")),
     ):
         result = invoke(*args)

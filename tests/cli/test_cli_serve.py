@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,79 +14,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from loopwise import context
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(store_url: str, tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LOOPWISE_STORE_URL=store_url,
-        LOOPWISE_ARTIFACTS_URL=str(tmp_path / "artifacts"),
-        LOOPWISE_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=SRC + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    return env
-
-
-@contextmanager
-def running(args: list[str], env: dict[str, str], tmp_path: Path, port: int) -> Iterator[str]:
-    """``loopwise serve ARGS`` as a process, until it answers /ready; yields its URL. Its
-    stdout and stderr go to :func:`output` files."""
-    out, err = _output_files(tmp_path, port)
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "loopwise", "serve", *args, "--port", str(port)],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise AssertionError(err.read_text())
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.send_signal(signal.SIGTERM)  # a clean shutdown: uvicorn stops the endpoint
-            proc.wait(timeout=30)
-    # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert proc.returncode in (0, -signal.SIGTERM), err.read_text()
-
-
-def _output_files(tmp_path: Path, port: int) -> tuple[Path, Path]:
-    return tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
-
-
-def output(tmp_path: Path, port: int) -> tuple[str, str]:
-    """What the server on ``port`` has written so far: (stdout, stderr)."""
-    out, err = _output_files(tmp_path, port)
-    return out.read_text(), err.read_text()
-
-
-def wait_for_line(tmp_path: Path, port: int, pattern: str, *, count: int = 1) -> list[str]:
-    """The first ``count`` stderr lines of the server on ``port`` matching ``pattern``."""
-    deadline = time.monotonic() + 30
-    while True:
-        stderr = output(tmp_path, port)[1]
-        lines = [line for line in stderr.splitlines() if re.search(pattern, line)]
-        if len(lines) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert len(lines) >= count, f"no line matching {pattern!r} in:\n{output(tmp_path, port)[1]}"
-    return lines[:count]
+from tests.helpers import free_port, output, running, serve_env, wait_for_line
 
 
 def register(lw) -> np.ndarray:
@@ -110,7 +34,7 @@ ROW = {"f0": 1.0, "f1": 0.0, "f2": 0.0}
 def test_serve_answers_predictions_and_logs_them_on_shutdown(lw, store_url, tmp_path):
     register(lw)
     with running(
-        ["models:/served@champion"], _env(store_url, tmp_path), tmp_path, _free_port()
+        ["models:/served@champion"], serve_env(store_url, tmp_path), tmp_path, free_port()
     ) as url:
         answer = httpx.post(f"{url}/predict", json={"inputs": [ROW, ROW]}, timeout=10)
         assert answer.status_code == 200, answer.text
@@ -136,7 +60,9 @@ def test_serve_answers_predictions_and_logs_them_on_shutdown(lw, store_url, tmp_
 
 
 def test_skeleton_serves_a_constant(store_url, tmp_path):
-    with running(["--skeleton", "0.5"], _env(store_url, tmp_path), tmp_path, _free_port()) as url:
+    with running(
+        ["--skeleton", "0.5"], serve_env(store_url, tmp_path), tmp_path, free_port()
+    ) as url:
         answer = httpx.post(f"{url}/predict", json={"inputs": [{"x": 1}]}, timeout=10).json()
         assert (answer["predictions"], answer["variant"]) == ([0.5], "fallback")
 
@@ -151,7 +77,7 @@ def test_workers_follow_the_alias_and_the_flag(lw, store_url, tmp_path):
         "poll_interval: 0.3\n"
     )
     args = ["--config", str(config), "--workers", "2"]
-    env, port = _env(store_url, tmp_path), _free_port()
+    env, port = serve_env(store_url, tmp_path), free_port()
     with running(args, env, tmp_path, port) as url, httpx.Client(base_url=url) as c:
         assert c.post("/predict", json={"inputs": [ROW]}).json()["model"] == "served/1"
         # the banner once (from the parent), then a line from each worker, with its pid
@@ -170,7 +96,7 @@ def test_workers_follow_the_alias_and_the_flag(lw, store_url, tmp_path):
         flip = subprocess.run(
             [sys.executable, "-m", "loopwise", "endpoints", "flag", "served", "off",
              "--reason", "incident"],
-            env=_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
+            env=serve_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert flip.returncode == 0, flip.stderr
         deadline = time.monotonic() + 20
@@ -193,7 +119,7 @@ def test_workers_follow_the_alias_and_the_flag(lw, store_url, tmp_path):
 
 def test_public_bind_needs_public_flag_or_tokens(lw, store_url, tmp_path):
     register(lw)
-    env = _env(store_url, tmp_path)
+    env = serve_env(store_url, tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "loopwise", "serve", "models:/served@champion", "--host",
          "0.0.0.0"],
@@ -207,7 +133,7 @@ def test_public_bind_needs_public_flag_or_tokens(lw, store_url, tmp_path):
     _, secret = create_token(context.get_store(), "client", "predict")
     context.get_store().db.engine.dispose()
     args = ["models:/served@champion", "--host", "0.0.0.0"]
-    with running(args, env, tmp_path, _free_port()) as url:
+    with running(args, env, tmp_path, free_port()) as url:
         refused = httpx.post(f"{url}/predict", json={"inputs": [ROW]}, timeout=10)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
@@ -225,7 +151,7 @@ def test_emit_dockerfile_pins_the_model_requirements(lw, store_url, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "loopwise", "serve", "models:/served@champion",
          "--emit-dockerfile", str(target)],
-        env=_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
+        env=serve_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = target.read_text()
@@ -238,7 +164,7 @@ def test_emit_dockerfile_pins_the_model_requirements(lw, store_url, tmp_path):
 def test_serve_needs_exactly_one_source(store_url, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "loopwise", "serve", "models:/x@champion", "--skeleton", "1"],
-        env=_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
+        env=serve_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1
     assert "exactly one of" in proc.stderr
@@ -263,9 +189,9 @@ def test_serve_prints_where_it_listens_what_it_serves_and_each_swap(lw, store_ur
     from loopwise import __version__
 
     X = register(lw)
-    port = _free_port()
+    port = free_port()
     args = ["--config", str(_smoke_checked(tmp_path))]
-    with running(args, _env(store_url, tmp_path), tmp_path, port) as url:
+    with running(args, serve_env(store_url, tmp_path), tmp_path, port) as url:
         stdout, stderr = output(tmp_path, port)
         assert f"loopwise {__version__}: endpoint 'served' from store" in stderr
         assert "served: variant default serves models:/served@champion = served/1" in stderr
@@ -293,9 +219,9 @@ def test_serve_prints_where_it_listens_what_it_serves_and_each_swap(lw, store_ur
 
 def test_access_log_has_a_line_per_request_on_both_routes(lw, store_url, tmp_path):
     register(lw)
-    port = _free_port()
+    port = free_port()
     args = ["models:/served@champion", "--access-log"]
-    with running(args, _env(store_url, tmp_path), tmp_path, port) as url:
+    with running(args, serve_env(store_url, tmp_path), tmp_path, port) as url:
         ok = httpx.post(f"{url}/predict", json={"inputs": [ROW, ROW]}, timeout=10).json()
         bad = httpx.post(f"{url}/predict", json={"inputs": [{"f0": "x"}]}, timeout=10)
         assert bad.status_code == 400
@@ -320,9 +246,9 @@ def test_access_log_has_a_line_per_request_on_both_routes(lw, store_url, tmp_pat
 
 def test_log_level_warning_hides_the_info_lines(lw, store_url, tmp_path):
     register(lw)
-    port = _free_port()
+    port = free_port()
     args = ["models:/served@champion", "--access-log", "--log-level", "warning"]
-    with running(args, _env(store_url, tmp_path), tmp_path, port) as url:
+    with running(args, serve_env(store_url, tmp_path), tmp_path, port) as url:
         assert httpx.post(f"{url}/predict", json={"inputs": [ROW]}, timeout=10).is_success
         lw.set_alias("served", "champion", 2)
         context.get_store().db.engine.dispose()
@@ -340,7 +266,7 @@ def test_log_level_warning_hides_the_info_lines(lw, store_url, tmp_path):
 def test_a_bad_log_level_is_a_clear_error(store_url, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "loopwise", "serve", "--skeleton", "1", "--log-level", "loud"],
-        env=_env(store_url, tmp_path) | {"COLUMNS": "200"},  # the message on one line
+        env=serve_env(store_url, tmp_path) | {"COLUMNS": "200"},  # the message on one line
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -355,7 +281,7 @@ def test_a_port_in_use_is_a_clear_error(store_url, tmp_path):
         port = taken.getsockname()[1]
         proc = subprocess.run(
             [sys.executable, "-m", "loopwise", "serve", "--skeleton", "1", "--port", str(port)],
-            env=_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
+            env=serve_env(store_url, tmp_path), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert proc.returncode == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in proc.stderr

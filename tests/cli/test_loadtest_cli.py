@@ -13,7 +13,7 @@ from loopwise.cli.main import app
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread
-from tests.serving.test_app import register_credit_risk
+from tests.helpers import register_credit_risk
 
 
 def invoke(*args: str) -> Result:
@@ -24,7 +24,9 @@ def invoke(*args: str) -> Result:
 def url(lw) -> Iterator[str]:
     """An endpoint following credit-risk@champion (v1; v2 registered too)."""
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk@champion", poll_interval=0.2).start()
+    live = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=0.2
+    ).start()
     try:
         with ServerThread(create_app(live)) as server:
             yield server.url
@@ -95,7 +97,7 @@ def test_bad_options_are_errors(url, args, needle):
 
 def test_a_fixed_version_cannot_be_swapped(lw):
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk/1").start()
+    live = LiveModel("models:/credit-risk/1", store=lw.get_store()).start()
     try:
         with ServerThread(create_app(live)) as server:
             result = invoke(server.url, "-d", "1", "--swap-to", "2")

@@ -5,44 +5,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from typer.testing import Result
 
-T0 = datetime(2024, 5, 1, tzinfo=UTC)
+from tests import helpers
+from tests.helpers import MONITOR_T0, RANGE
+
+T0 = MONITOR_T0
+logged = helpers.logged  # the fixture, for the tests below
 Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def logged(lw) -> pl.DataFrame:
-    """Three hours of predictions of endpoint "ep" (model m/1), x drifting in the third,
-    with feedback for every row; the reference logged as dataset "ref"."""
-    rng = np.random.default_rng(0)
-    n = 3 * 1500
-    seconds = np.sort(np.repeat(np.arange(3), 1500) * 3600 + rng.uniform(0, 3600, n))
-    x = rng.normal(size=n) + 2.0 * (seconds >= 7200)
-    frame = pl.DataFrame(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "timestamp": pl.Series((T0.timestamp() * 1e6 + seconds * 1e6).astype(np.int64)).cast(
-                pl.Datetime("us", "UTC")
-            ),
-            "x": x,
-            "prediction": (x > 0).astype(np.int64),
-            "latency_ms": rng.gamma(2.0, 5.0, n),
-        }
-    )
-    lw.log_predictions("ep", frame, model="m/1")
-    lw.log_feedback("ep", frame.select("request_id", label=pl.col("prediction")))
-    lw.log_dataset(pl.DataFrame({"x": rng.normal(size=4000)}), name="ref")
-    return frame
-
-
-RANGE = ("--start", "2024-05-01T00:00:00Z", "--end", "2024-05-01T03:00:00+00:00")
 
 
 def test_run_prints_a_table_of_the_windows(invoke, logged, tmp_path):
@@ -123,7 +98,7 @@ def test_a_malformed_config_names_the_key(invoke, logged, tmp_path):
     config.write_text("endpoint: ep\nwindw: 1h\n")
     result = invoke("monitor", "run", str(config), *RANGE)
     assert result.exit_code == 1
-    assert "windw: unknown key — did you mean 'window'?" in result.stderr
+    assert "windw: unknown key 'windw' — did you mean 'window'?" in result.stderr
 
 
 def test_watch_prints_closed_windows_until_interrupted(invoke, logged, monkeypatch):

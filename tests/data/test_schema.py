@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import numpy as np
@@ -15,32 +14,7 @@ from loopwise.data.profiling import profile
 from loopwise.data.schema import Check, ColumnSchema, Schema, compile_expression
 from loopwise.data.schema_inference import infer_schema
 from loopwise.errors import InvalidInput, NotFound
-
-
-def make_customers(n: int, seed: int) -> pl.DataFrame:
-    """Customers as they arrive: ids, normal and lognormal numbers, categories, a label."""
-    rng = np.random.default_rng(seed)
-    tenure = np.abs(rng.normal(24, 6, n))  # months: never negative
-    missing = rng.random(n) < 0.1
-    return pl.DataFrame(
-        {
-            "customer_id": [f"c{seed:03d}-{i:06d}" for i in range(n)],
-            "account_no": np.arange(n, dtype=np.int64) + seed * 10 * n,
-            "age": rng.integers(18, 90, n),
-            "income": rng.lognormal(10, 1, n),
-            "score": rng.normal(0, 1, n),
-            "tenure": [None if m else float(t) for m, t in zip(missing, tenure, strict=True)],
-            "visits": rng.poisson(3, n),
-            "country": rng.choice(["GB", "US", "FR", "DE", "ES"], n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
-            "plan": rng.choice(["basic", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
-            "note": [f"free text {x}" for x in rng.integers(0, 10**9, n)],
-            "active": rng.random(n) < 0.7,
-            "signup": [
-                dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 1000, n)
-            ],
-            "churned": rng.choice(["no", "yes"], n, p=[0.85, 0.15]),
-        }
-    )
+from tests.helpers import make_customers
 
 
 @pytest.fixture(scope="module")

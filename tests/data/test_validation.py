@@ -21,7 +21,7 @@ from loopwise.data.validation import (
     validate,
 )
 from loopwise.errors import InvalidInput
-from tests.data.test_schema import make_customers
+from tests.helpers import make_customers
 
 
 @pytest.fixture(scope="module")

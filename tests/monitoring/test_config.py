@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from loopwise.clock import parse_moment
 from loopwise.errors import InvalidInput
-from loopwise.monitoring.config import Monitor, Window, as_monitor, parse_moment
+from loopwise.monitoring.config import Monitor, Window, as_monitor
 
 FULL = {
     "name": "credit-risk-hourly",
@@ -106,7 +107,7 @@ def test_count_windows_and_durations():
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"endpoint": "ep", "windw": "1h"}, "windw: unknown key — did you mean 'window'?"),
+        ({"endpoint": "ep", "windw": "1h"}, "windw: unknown key 'windw' — did you mean 'window'?"),
         ({"endpoint": "ep", "window": "1 hour"}, "window: must be a duration such as 30s"),
         ({"endpoint": "ep", "window": 0}, "window: a number of predictions must be at least 1"),
         ({"endpoint": "ep", "window": True}, "window: must be a duration"),
@@ -125,7 +126,10 @@ def test_count_windows_and_durations():
         ({"endpoint": "ep", "slices": ["region", "region"]}, "'region' is given more than once"),
         ({"endpoint": "ep", "features": []}, "features: must be a non-empty list"),
         ({"endpoint": "ep", "features": ["a", "input.a"]}, "features: 'a' is listed twice"),
-        ({"endpoint": "ep", "checks": {"drift": True}}, "checks.drift: unknown key — did you mean"),
+        (
+            {"endpoint": "ep", "checks": {"drift": True}},
+            "checks.drift: unknown key 'drift' — did you mean",
+        ),
         ({"endpoint": "ep", "checks": {"schema": "yes"}}, "checks.schema: must be true or false"),
         (
             {"endpoint": "ep", "checks": {"feature_drift": {"method": "pis"}}},
@@ -141,7 +145,7 @@ def test_count_windows_and_durations():
         ),
         (
             {"endpoint": "ep", "checks": {"prediction_drift": {"methd": "psi"}}},
-            "checks.prediction_drift.methd: unknown key — did you mean 'method'?",
+            "checks.prediction_drift.methd: unknown key 'methd' — did you mean 'method'?",
         ),
         (
             {"endpoint": "ep", "checks": {"performance": ["recal"]}},

@@ -17,7 +17,8 @@ from loopwise.monitoring.alerting.alerts import evaluate_alerts
 from loopwise.monitoring.report import monitor_report
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
-from loopwise.monitoring.time_chart import (
+from loopwise.predictions.log import log_predictions
+from loopwise.reports.charts import (
     Line,
     Marker,
     nice_ticks,
@@ -26,8 +27,7 @@ from loopwise.monitoring.time_chart import (
     time_chart_svg,
     time_ticks,
 )
-from loopwise.predictions.log import log_predictions
-from tests.cli.test_monitor_cli import RANGE, logged  # noqa: F401 (fixtures)
+from tests.helpers import RANGE, logged  # noqa: F401 (a fixture)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

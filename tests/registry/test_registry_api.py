@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from loopwise.errors import InvalidInput, NotFound
+from tests import helpers
+
+stepped = helpers.stepped  # the fixture: a clock the tests step
 
 
 @pytest.fixture
@@ -57,13 +57,13 @@ def test_log_load_and_lineage(lw, data):
     assert "python" in lineage.to_dict()["environment"]
 
 
-def test_aliases_version_at_and_rollback(lw, data):
+def test_aliases_version_at_and_rollback(lw, data, stepped):
     lw.log_model(_fit(data, 0.1), name="credit-risk", input_example=data[["age", "income"]][:3])
     lw.log_model(_fit(data, 1.0), name="credit-risk", input_example=data[["age", "income"]][:3])
     lw.set_alias("credit-risk", "champion", 1, reason="first model")
-    time.sleep(0.01)
-    middle = datetime.now(UTC)
-    time.sleep(0.01)
+    stepped.advance(1)
+    middle = stepped.now()
+    stepped.advance(1)
     lw.set_alias("credit-risk", "champion", 2, reason="better")
     champion = lw.get_model_version("models:/credit-risk@champion")
     assert champion.version == 2

@@ -7,45 +7,23 @@ from collections.abc import Iterator
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 
 from loopwise.errors import InvalidInput
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread, is_loopback, serve
+from tests.helpers import COLUMNS, assert_error, register_credit_risk, training_data
 
-COLUMNS = ["income", "debt", "age"]
 JSON = {"content-type": "application/json"}
-
-
-def training_data(n: int = 200) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=COLUMNS)
-    y = (X["income"] - X["debt"] + 0.1 * rng.normal(size=n) > 0).astype(int).to_numpy()
-    return X, y
-
-
-def register_credit_risk(lw) -> pd.DataFrame:
-    """credit-risk v1 (logistic regression) and v2 (a decision tree); champion -> v1."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.tree import DecisionTreeClassifier
-
-    X, y = training_data()
-    lw.log_model(LogisticRegression().fit(X, y), "credit-risk", input_example=X[:5])
-    lw.log_model(
-        DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y),
-        "credit-risk",
-        input_example=X[:5],
-    )
-    lw.set_alias("credit-risk", "champion", 1)
-    return X
 
 
 @pytest.fixture
 def live(lw) -> Iterator[LiveModel]:
     register_credit_risk(lw)
-    model = LiveModel("models:/credit-risk@champion", poll_interval=0.2).start()
+    model = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=0.2
+    ).start()
     yield model
     model.stop()
 
@@ -60,16 +38,6 @@ def server(live: LiveModel) -> Iterator[ServerThread]:
 def client(server: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as c:
         yield c
-
-
-def assert_error(response: httpx.Response, status: int, type_: str, *needles: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["type"] == type_
-    for needle in needles:
-        assert needle in error["message"]
-    return error
 
 
 def test_predict_records_and_columns_agree(client):
@@ -221,7 +189,7 @@ def test_two_apps_have_separate_metrics(live):
 
 def test_ready_is_503_before_a_model_is_loaded(lw):
     register_credit_risk(lw)
-    idle = LiveModel("models:/credit-risk@champion")  # never started
+    idle = LiveModel("models:/credit-risk@champion", store=lw.get_store())  # never started
     with ServerThread(create_app(idle)) as running, httpx.Client(base_url=running.url) as c:
         assert c.get("/health").status_code == 200
         assert_error(c.get("/ready"), 503, "not_ready")
@@ -242,7 +210,10 @@ class Exploding:
 def test_model_crash_is_a_generic_500(lw, monkeypatch):
     X, _ = training_data()
     lw.log_model(Exploding(), "boom", input_example=X[:5])
-    with LiveModel("models:/boom/1") as live, ServerThread(create_app(live)) as running:
+    with (
+        LiveModel("models:/boom/1", store=lw.get_store()) as live,
+        ServerThread(create_app(live)) as running,
+    ):
         monkeypatch.setattr(Exploding, "armed", True)
         with httpx.Client(base_url=running.url) as c:
             response = c.post("/predict", json={"inputs": X[:1].to_dict("records")})
@@ -259,16 +230,19 @@ def test_model_crash_is_a_generic_500(lw, monkeypatch):
 def test_proba_on_a_model_without_it_is_400(lw):
     X, _ = training_data()
     lw.log_model(Exploding(), "plain", input_example=X[:5])
-    with LiveModel("models:/plain/1") as live, ServerThread(create_app(live)) as running:
+    with (
+        LiveModel("models:/plain/1", store=lw.get_store()) as live,
+        ServerThread(create_app(live)) as running,
+    ):
         response = httpx.post(
             f"{running.url}/predict", json={"inputs": X[:1].to_dict("records"), "proba": True}
         )
     assert_error(response, 400, "invalid_input", "predict_proba")
 
 
-def test_serve_refuses_a_public_host_without_public():
+def test_serve_refuses_a_public_host_without_public(lw):
     with pytest.raises(InvalidInput, match="--public"):
-        serve("models:/credit-risk@champion", host="0.0.0.0")
+        serve("models:/credit-risk@champion", store=lw.get_store(), host="0.0.0.0")
     assert is_loopback("127.0.0.1")
     assert is_loopback("::1")
     assert is_loopback("localhost")
@@ -276,11 +250,11 @@ def test_serve_refuses_a_public_host_without_public():
     assert not is_loopback("example.com")
 
 
-def test_live_model_rejects_bad_arguments():
+def test_live_model_rejects_bad_arguments(lw):
     with pytest.raises(InvalidInput, match="models:/"):
-        LiveModel("credit-risk")
+        LiveModel("credit-risk", store=lw.get_store())
     with pytest.raises(InvalidInput, match="poll_interval"):
-        LiveModel("models:/credit-risk@champion", poll_interval=0)
+        LiveModel("models:/credit-risk@champion", store=lw.get_store(), poll_interval=0)
 
 
 def test_error_bodies_are_plain_json(client):

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loopwise.batch.scoring import rebatch, score_file
+from loopwise.batch.api import score_file
+from loopwise.batch.scoring import rebatch
 from loopwise.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from loopwise.registry.packaging import LoadedModel
 from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)

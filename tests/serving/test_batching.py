@@ -14,7 +14,7 @@ import pytest
 from loopwise.errors import InvalidInput
 from loopwise.serving.batching import Batcher
 from loopwise.serving.live_model import Snapshot
-from tests.serving.test_app import register_credit_risk, training_data
+from tests.helpers import register_credit_risk, training_data
 
 
 class Counting:

@@ -12,13 +12,15 @@ from fastapi import FastAPI
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread
-from tests.serving.test_app import assert_error, register_credit_risk, training_data
+from tests.helpers import assert_error, register_credit_risk, training_data
 
 
 @pytest.fixture
 def live(lw) -> Iterator[LiveModel]:
     register_credit_risk(lw)
-    model = LiveModel("models:/credit-risk@champion", poll_interval=60).start()
+    model = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=60
+    ).start()
     yield model
     model.stop()
 

@@ -23,8 +23,7 @@ from loopwise.serving.endpoint import Endpoint
 from loopwise.serving.endpoint_config import DOCS_MODES, EndpointConfig
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread, config_document
-from tests.cli.test_cli_serve import _env, _free_port, running
-from tests.serving.test_app import assert_error, register_credit_risk
+from tests.helpers import assert_error, free_port, register_credit_risk, running, serve_env
 
 DOCS_ROUTES = ("/openapi.json", "/docs", "/redoc")
 URI = "models:/credit-risk@champion"
@@ -42,7 +41,8 @@ def tokens(lw) -> dict[str, str]:
 @contextmanager
 def serving(config: EndpointConfig, **app_options) -> Iterator[httpx.Client]:
     """``config`` served over HTTP with the store's tokens, as ``loopwise serve`` wires it."""
-    endpoint = Endpoint(config, authenticator=TokenAuthenticator(context.get_store())).start()
+    store = context.get_store()
+    endpoint = Endpoint(config, store=store, authenticator=TokenAuthenticator(store)).start()
     try:
         with (
             ServerThread(create_app(endpoint, **app_options)) as server,
@@ -147,7 +147,7 @@ def test_create_app_docs_overrides_the_config(tokens):
 @pytest.mark.parametrize("docs", ["open", "", "OFF", False, 1])
 def test_create_app_refuses_a_bad_docs_value(lw, docs):
     register_credit_risk(lw)
-    live = LiveModel(URI).start()
+    live = LiveModel(URI, store=lw.get_store()).start()
     try:
         with pytest.raises(InvalidInput) as e:
             create_app(live, docs=docs)
@@ -163,8 +163,9 @@ def test_create_app_refuses_a_bad_docs_value(lw, docs):
 
 
 def test_mounted_docs_point_at_the_mounted_document(tokens):
+    store = context.get_store()
     endpoint = Endpoint(
-        EndpointConfig.single(URI), authenticator=TokenAuthenticator(context.get_store())
+        EndpointConfig.single(URI), store=store, authenticator=TokenAuthenticator(store)
     ).start()
     outer = FastAPI(openapi_url=None)
     outer.mount("/models/credit", create_app(endpoint))
@@ -231,7 +232,7 @@ def test_yaml_docs_off_unquoted_means_off_and_on_is_explained(tmp_path):
 
 
 def test_a_misspelt_docs_key_is_an_unknown_key():
-    with pytest.raises(InvalidInput, match=r"doc: unknown key — did you mean 'docs'\?"):
+    with pytest.raises(InvalidInput, match=r"doc: unknown key 'doc' — did you mean 'docs'\?"):
         EndpointConfig.from_dict({"name": "x", "fallback": 1, "doc": "off"})
 
 
@@ -263,7 +264,7 @@ def test_cli_docs_public_reaches_every_worker(lw, store_url, tmp_path):
     _, secret = create_token(context.get_store(), "reader", "read")
     context.get_store().db.engine.dispose()
     args = ["--skeleton", "0.5", "--docs", "public", "--workers", "2"]
-    with running(args, _env(store_url, tmp_path), tmp_path, _free_port()) as url:
+    with running(args, serve_env(store_url, tmp_path), tmp_path, free_port()) as url:
         for _ in range(6):  # new connections, so both workers are likely asked
             with httpx.Client(base_url=url, timeout=10) as client:
                 spec = client.get("/openapi.json")

@@ -14,7 +14,7 @@ from loopwise import context
 from loopwise.serving.app import create_app
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.server import ServerThread, build_endpoint
-from tests.serving.test_app import assert_error, register_credit_risk, training_data
+from tests.helpers import assert_error, register_credit_risk, training_data
 
 CONFIG = {
     "name": "credit-risk",

@@ -19,7 +19,7 @@ from loopwise.errors import InvalidInput, NotFound
 from loopwise.serving.app import create_app
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.server import ServerThread, build_endpoint
-from tests.serving.test_app import assert_error
+from tests.helpers import assert_error
 
 ROW = {"income": 1.5, "age": 30}
 

@@ -14,20 +14,15 @@ import pytest
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread
-from tests.serving.test_app import register_credit_risk, training_data
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests.helpers import register_credit_risk, training_data, wait_for
 
 
 @pytest.fixture
 def served(lw) -> Iterator[tuple[LiveModel, ServerThread]]:
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk@champion", poll_interval=0.2).start()
+    live = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=0.2
+    ).start()
     try:
         with ServerThread(create_app(live)) as server:
             yield live, server
@@ -130,12 +125,14 @@ def test_start_fails_clearly_when_the_alias_is_missing(lw):
     from loopwise.errors import NotFound
 
     with pytest.raises(NotFound, match="challenger"):
-        LiveModel("models:/credit-risk@challenger").start()
+        LiveModel("models:/credit-risk@challenger", store=lw.get_store()).start()
 
 
 def test_stop_ends_the_poller(lw):
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk@champion", poll_interval=0.05).start()
+    live = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=0.05
+    ).start()
     thread = live._thread
     live.stop()
     assert not thread.is_alive()

@@ -14,13 +14,15 @@ from loopwise.loadtest.generator import _parse_response, drive, run_loadtest
 from loopwise.serving.app import create_app
 from loopwise.serving.live_model import LiveModel
 from loopwise.serving.server import ServerThread
-from tests.serving.test_app import register_credit_risk
+from tests.helpers import register_credit_risk
 
 
 @pytest.fixture
 def served(lw) -> Iterator[tuple[LiveModel, ServerThread]]:
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk@champion", poll_interval=0.2).start()
+    live = LiveModel(
+        "models:/credit-risk@champion", store=lw.get_store(), poll_interval=0.2
+    ).start()
     try:
         with ServerThread(create_app(live)) as server:
             yield live, server
@@ -100,7 +102,9 @@ def test_4xx_answers_are_counted_as_errors(served):
 
 def test_swap_moves_the_alias_without_a_failed_request(lw, served):
     live, server = served
-    report = run_loadtest(server.url, concurrency=4, duration=2.0, swap_to=2, swap_at=0.4)
+    report = run_loadtest(
+        server.url, store=lw.get_store(), concurrency=4, duration=2.0, swap_to=2, swap_at=0.4
+    )
     assert report.failed == 0, report.errors
     assert set(report.models) == {"credit-risk/1", "credit-risk/2"}
     swap = report.swap
@@ -123,13 +127,13 @@ def test_swap_moves_the_alias_without_a_failed_request(lw, served):
 
 def test_swap_is_refused_for_a_fixed_version(lw):
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk/1").start()
+    live = LiveModel("models:/credit-risk/1", store=lw.get_store()).start()
     try:
         with (
             ServerThread(create_app(live)) as server,
             pytest.raises(InvalidInput, match="fixed version"),
         ):
-            run_loadtest(server.url, duration=1.0, swap_to=2)
+            run_loadtest(server.url, store=lw.get_store(), duration=1.0, swap_to=2)
     finally:
         live.stop()
     assert lw.get_model_version("models:/credit-risk@champion").version == 1
@@ -141,6 +145,7 @@ def test_swap_is_refused_for_a_fixed_version(lw):
         ({"swap_to": 9}, "9"),  # no such version
         ({"swap_to": 1}, "already serves"),
         ({"swap_to": 2, "swap_at": 5.0}, "'swap_at'"),
+        ({"swap_to": 2, "store": None}, "'store' parameter of run_loadtest must be a Store"),
         ({"swap_at": 0.5}, "needs swap_to"),
         ({"concurrency": 0}, "'concurrency' parameter of run_loadtest must be an int >= 1"),
         ({"duration": -1}, "'duration'"),
@@ -153,7 +158,7 @@ def test_swap_is_refused_for_a_fixed_version(lw):
 def test_bad_arguments_are_refused_before_any_load(lw, served, kwargs, needle):
     _, server = served
     with pytest.raises((InvalidInput, NotFound), match=needle):
-        run_loadtest(server.url, **{"duration": 1.0, **kwargs})
+        run_loadtest(server.url, **{"duration": 1.0, "store": lw.get_store(), **kwargs})
     assert lw.get_model_version("models:/credit-risk@champion").version == 1
 
 
@@ -243,7 +248,7 @@ def test_an_endpoint_with_tokens_needs_one(lw):
     store = context.get_store()
     _, admin = create_token(store, "load", "admin")
     _, predictor = create_token(store, "client", "predict")
-    live = LiveModel("models:/credit-risk@champion")
+    live = LiveModel("models:/credit-risk@champion", store=lw.get_store())
     endpoint = Endpoint.single(live, authenticator=TokenAuthenticator(store)).start()
     try:
         with ServerThread(create_app(endpoint)) as server:

@@ -33,37 +33,11 @@ from loopwise.predictions.log import (
     read_predictions_frame,
 )
 from loopwise.store import Store
+from tests.helpers import LOG_T0, log_one, rid_at, us
 from tests.s3_server import s3_endpoint  # noqa: F401
 
-T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = LOG_T0
 SECOND = timedelta(seconds=1)
-
-
-def us(when: datetime) -> int:
-    return (when - EPOCH) // timedelta(microseconds=1)
-
-
-def rid_at(when: datetime) -> str:
-    """A request id made at ``when`` (as the app makes one per request)."""
-    return new_id(us(when) // 1000)
-
-
-def log_one(plog: PredictionLog, when: datetime = T0, *, rid: str | None = None, **kw) -> str:
-    rid = rid or rid_at(when)
-    args = {
-        "request_id": rid,
-        "timestamp_us": us(when),
-        "variant": "a",
-        "model": "credit-risk/1",
-        "model_version_id": "mv1",
-        "inputs": [{"income": 1.0, "city": "paris"}],
-        "outputs": [1],
-        "probabilities": None,
-        "latency_ms": 2.5,
-    }
-    plog.log_request(**(args | kw))
-    return rid
 
 
 class FailingWrites:

@@ -23,8 +23,9 @@ from loopwise.predictions.log import (
     read_predictions,
 )
 from loopwise.store.leases import give_back, take
+from tests.helpers import LOG_T0 as T0
+from tests.helpers import log_one, us
 from tests.s3_server import s3_endpoint  # noqa: F401
-from tests.serving.test_prediction_log import T0, log_one, us
 
 SECOND = timedelta(seconds=1)
 

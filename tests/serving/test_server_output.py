@@ -102,12 +102,12 @@ def test_access_log_sees_the_direct_route_and_the_routed_ones(lw, caplog):
     from loopwise.serving.access_log import AccessLog
     from loopwise.serving.app import create_app
     from loopwise.serving.server import ServerThread, build_endpoint
-    from tests.serving.test_app import register_credit_risk, training_data
+    from tests.helpers import register_credit_risk, training_data
 
     register_credit_risk(lw)
     rows = training_data()[0][:2].to_dict("records")
     config = EndpointConfig.single("models:/credit-risk@champion")
-    endpoint = build_endpoint(config, access_log=True).start()
+    endpoint = build_endpoint(config, lw.get_store(), access_log=True).start()
     caplog.set_level(logging.INFO, logger="loopwise.access")
     try:
         app = create_app(endpoint)
@@ -124,10 +124,10 @@ def test_access_log_sees_the_direct_route_and_the_routed_ones(lw, caplog):
 
 
 def test_a_store_outage_is_one_warning_not_one_per_poll(lw, caplog, monkeypatch):
-    from tests.serving.test_app import register_credit_risk
+    from tests.helpers import register_credit_risk
 
     register_credit_risk(lw)
-    live = LiveModel("models:/credit-risk@champion", poll_interval=60)
+    live = LiveModel("models:/credit-risk@champion", store=lw.get_store(), poll_interval=60)
     live.log_name = "credit-risk: default"
     live.start()
     caplog.set_level(logging.INFO, logger="loopwise.serving.live_model")

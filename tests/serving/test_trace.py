@@ -28,8 +28,7 @@ from loopwise.serving.app import create_app
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.flags import set_model_flag
 from loopwise.serving.server import ServerThread, build_endpoint
-from tests.serving.test_app import COLUMNS, training_data
-from tests.serving.test_hot_swap import wait_for
+from tests.helpers import COLUMNS, training_data, wait_for
 
 ENDPOINT = "credit-risk"
 CONFIG = {

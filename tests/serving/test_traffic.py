@@ -17,8 +17,7 @@ from loopwise.serving.endpoint import Endpoint, FlagState
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.server import ServerThread
 from loopwise.serving.traffic import Router
-from tests.serving.test_app import register_credit_risk, training_data
-from tests.serving.test_hot_swap import wait_for
+from tests.helpers import register_credit_risk, training_data, wait_for
 
 AB = {
     "name": "credit-risk",
@@ -61,8 +60,8 @@ def serve(endpoint: Endpoint) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def ab_client(rows) -> Iterator[httpx.Client]:
-    with serve(Endpoint(EndpointConfig.from_dict(AB))) as client:
+def ab_client(lw, rows) -> Iterator[httpx.Client]:
+    with serve(Endpoint(EndpointConfig.from_dict(AB), store=lw.get_store())) as client:
         yield client
 
 
@@ -123,7 +122,7 @@ def test_shadow_is_called_off_the_request_path_and_never_answers(lw, rows):
             ],
         }
     )
-    endpoint = Endpoint(config)
+    endpoint = Endpoint(config, store=lw.get_store())
     with serve(endpoint) as client:
         answers = [client.post("/predict", json={"inputs": rows}) for _ in range(20)]
         assert all(a.status_code == 200 for a in answers)
@@ -140,10 +139,10 @@ def test_shadow_is_called_off_the_request_path_and_never_answers(lw, rows):
         assert [s["variant"] for s in status["shadows"]] == ["tree", "picky"]
 
 
-def test_model_flag_switches_to_the_fallback_and_back(rows):
+def test_model_flag_switches_to_the_fallback_and_back(lw, rows):
     state = {"flag": FlagState(enabled=True)}
     config = EndpointConfig.from_dict(AB | {"fallback": 0, "variants": AB["variants"][:1]})
-    endpoint = Endpoint(config, flag_reader=lambda: state["flag"])
+    endpoint = Endpoint(config, store=lw.get_store(), flag_reader=lambda: state["flag"])
     with serve(endpoint) as client:
         assert client.post("/predict", json={"inputs": rows}).json()["variant"] == "champion"
         state["flag"] = FlagState(enabled=False, reason="incident 42")
@@ -163,19 +162,19 @@ def test_model_flag_switches_to_the_fallback_and_back(rows):
         assert client.post("/predict", json={"inputs": rows}).json()["variant"] == "champion"
 
 
-def test_flag_reader_failure_keeps_the_last_state(rows):
+def test_flag_reader_failure_keeps_the_last_state(lw, rows):
     def broken() -> FlagState:
         raise ConnectionError("store down")
 
     config = EndpointConfig.from_dict(AB | {"variants": AB["variants"][:1]})
-    endpoint = Endpoint(config, flag_reader=broken)
+    endpoint = Endpoint(config, store=lw.get_store(), flag_reader=broken)
     with serve(endpoint) as client:
         assert client.post("/predict", json={"inputs": rows}).json()["variant"] == "champion"
         assert "store down" in client.get("/model").json()["flag"]["error"]
 
 
-def test_walking_skeleton_answers_a_constant_with_the_same_api():
-    endpoint = Endpoint(EndpointConfig.skeleton(0.5, log=False))
+def test_walking_skeleton_answers_a_constant_with_the_same_api(lw):
+    endpoint = Endpoint(EndpointConfig.skeleton(0.5, log=False), store=lw.get_store())
     with serve(endpoint) as client:
         assert client.get("/ready").status_code == 200
         answer = client.post("/predict", json={"inputs": [{"a": 1}, {"a": 2}]}).json()
@@ -204,7 +203,7 @@ def test_a_version_failing_the_smoke_tests_is_not_swapped_in(lw, rows):
     config = EndpointConfig.from_dict(
         AB | {"variants": AB["variants"][:1], "smoke_tests": [{"input": row, "expect": expected}]}
     )
-    endpoint = Endpoint(config)
+    endpoint = Endpoint(config, store=lw.get_store())
     with serve(endpoint) as client:
         lw.set_alias("credit-risk", "champion", 3)
         live = endpoint.variants[0].live
@@ -289,7 +288,7 @@ def test_a_shadow_that_cannot_load_does_not_stop_the_endpoint(lw, rows):
             "shadows": [{"name": "later", "model": "models:/credit-risk@next"}],
         }
     )
-    endpoint = Endpoint(config)
+    endpoint = Endpoint(config, store=lw.get_store())
     with serve(endpoint) as client:
         assert client.post("/predict", json={"inputs": rows}).status_code == 200
         lw.set_alias("credit-risk", "next", 2)

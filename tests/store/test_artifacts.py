@@ -25,7 +25,9 @@ from loopwise.errors import (
     StoreUnavailable,
 )
 from loopwise.store import artifacts
-from loopwise.store.artifacts import ArtifactStore, BlobInfo
+from loopwise.store.artifacts import ArtifactStore, BlobInfo, local, open_artifact_store, streams
+from loopwise.store.artifacts.local import LocalArtifactStore
+from loopwise.store.artifacts.s3 import S3ArtifactStore
 from tests.s3_server import s3_endpoint  # noqa: F401
 from tests.s3_server import storage_options as s3_options
 
@@ -33,10 +35,10 @@ from tests.s3_server import storage_options as s3_options
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path) -> ArtifactStore:
     if request.param == "local":
-        return ArtifactStore(str(tmp_path / "artifacts"))
+        return open_artifact_store(str(tmp_path / "artifacts"))
     ep = request.getfixturevalue("s3_endpoint")
     # A fresh prefix per test: the moto server lives for the whole session.
-    return ArtifactStore(
+    return open_artifact_store(
         f"s3://{ep['bucket']}/t-{uuid.uuid4().hex}", storage_options=ep["storage_options"]
     )
 
@@ -49,7 +51,7 @@ def s3(request) -> dict:
 
 @pytest.fixture
 def local_store(tmp_path) -> ArtifactStore:
-    return ArtifactStore(str(tmp_path / "artifacts"))
+    return open_artifact_store(str(tmp_path / "artifacts"))
 
 
 def sha(data: bytes) -> str:
@@ -132,7 +134,8 @@ def test_large_file_streamed(store, tmp_path, monkeypatch):
             return CountingReader(f)
         return f
 
-    monkeypatch.setattr(artifacts, "open", counting_open, raising=False)
+    monkeypatch.setattr(local, "open", counting_open, raising=False)
+    monkeypatch.setattr(streams, "open", counting_open, raising=False)
     info = store.put_file(src)
     monkeypatch.undo()
     assert info == BlobInfo(sha(data), len(data))
@@ -253,7 +256,7 @@ def test_not_found(store):
 
 def test_construction_is_side_effect_free(tmp_path):
     root = tmp_path / "not" / "yet"
-    store = ArtifactStore(str(root))
+    store = open_artifact_store(str(root))
     assert not root.exists()
     assert store.list() == []
     assert not store.exists("a")
@@ -262,15 +265,51 @@ def test_construction_is_side_effect_free(tmp_path):
     assert root.is_dir()
 
 
+def test_one_interface_chosen_by_url(store, tmp_path):
+    assert isinstance(store, ArtifactStore)
+    assert repr(store) == f"ArtifactStore({store.url!r})"
+    expected = LocalArtifactStore if store.url.startswith("file://") else S3ArtifactStore
+    assert type(store) is expected
+
+
+def test_the_interface_is_abstract():
+    with pytest.raises(TypeError):
+        ArtifactStore()  # type: ignore[abstract]
+
+
+def test_url_schemes_pick_their_backend(tmp_path):
+    assert type(open_artifact_store(str(tmp_path))) is LocalArtifactStore
+    assert type(open_artifact_store(f"FILE://{tmp_path}")) is LocalArtifactStore
+    s3 = open_artifact_store("S3://bucket/x", storage_options={"anon": True})
+    assert type(s3) is S3ArtifactStore
+    assert s3.url == "s3://bucket/x"
+
+
+def test_local_store_loads_no_filesystem_layer(tmp_path):
+    code = (
+        "import sys; from loopwise.store.artifacts import open_artifact_store; "
+        f"s = open_artifact_store({str(tmp_path / 'a')!r}); "
+        "h = s.put_bytes(b'x').sha256; assert s.read_blob(h) == b'x'; "
+        "s.get_blob(h, s.blob_path(h) + '.copy'); "
+        "assert 'fsspec' not in sys.modules, 'fsspec'; "
+        "assert 'loopwise.store.artifacts.s3' not in sys.modules, 's3'"
+    )
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # -- local only ---------------------------------------------------------------------------
 
 
 def test_local_url_forms(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert ArtifactStore("./.loopwise/artifacts").url == f"file://{tmp_path}/.loopwise/artifacts"
-    assert ArtifactStore(f"file://{tmp_path}/a/").url == f"file://{tmp_path}/a"
-    assert ArtifactStore(str(tmp_path / "b")).url == f"file://{tmp_path}/b"
-    store = ArtifactStore(f"file://{tmp_path}/c")
+    assert (
+        open_artifact_store("./.loopwise/artifacts").url == f"file://{tmp_path}/.loopwise/artifacts"
+    )
+    assert open_artifact_store(f"file://{tmp_path}/a/").url == f"file://{tmp_path}/a"
+    assert open_artifact_store(str(tmp_path / "b")).url == f"file://{tmp_path}/b"
+    store = open_artifact_store(f"file://{tmp_path}/c")
     h = store.put_bytes(b"x").sha256
     assert store.blob_path(h) == f"{tmp_path}/c/blobs/sha256/{h[:2]}/{h[2:]}"
     assert Path(store.blob_path(h)).read_bytes() == b"x"
@@ -279,7 +318,7 @@ def test_local_url_forms(tmp_path, monkeypatch):
 def test_bad_urls():
     for url in ("", "   ", "gs://bucket/x", "s3://", "s3:///"):
         with pytest.raises(ConfigurationError, match="LOOPWISE_ARTIFACTS_URL"):
-            ArtifactStore(url)
+            open_artifact_store(url)
 
 
 def test_local_no_temp_files_left(local_store, tmp_path):
@@ -307,7 +346,7 @@ def test_local_crash_mid_write(local_store, tmp_path, monkeypatch):
         dst_f.write(chunk)
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(artifacts, "_copy_chunks", crash_after_first_chunk)
+    monkeypatch.setattr(local, "copy_chunks", crash_after_first_chunk)
     with pytest.raises(RuntimeError, match="simulated crash"):
         local_store.put_file(src)
     monkeypatch.undo()
@@ -334,23 +373,23 @@ def test_local_concurrent_winner_is_kept(local_store, tmp_path, monkeypatch):
     h = sha(data)
     src = tmp_path / "f.bin"
     src.write_bytes(data)
-    other_process = ArtifactStore(local_store.url)
-    real_copy = artifacts._copy_chunks
+    other_process = open_artifact_store(local_store.url)
+    real_copy = streams.copy_chunks
 
     def copy_while_another_writer_wins(src_f, dst_f, hasher):
         size = real_copy(src_f, dst_f, hasher)
         assert other_process.put_bytes(data).sha256 == h  # wins the race
         return size
 
-    monkeypatch.setattr(artifacts, "_copy_chunks", copy_while_another_writer_wins)
-    real_commit = artifacts.ArtifactStore._local_commit
+    monkeypatch.setattr(local, "copy_chunks", copy_while_another_writer_wins)
+    real_commit = LocalArtifactStore._commit
     commits = []
 
     def counting_commit(tmp, final):
         commits.append(final)
         real_commit(tmp, final)
 
-    monkeypatch.setattr(artifacts.ArtifactStore, "_local_commit", staticmethod(counting_commit))
+    monkeypatch.setattr(LocalArtifactStore, "_commit", staticmethod(counting_commit))
     info = local_store.put_file(src)
     assert info == BlobInfo(h, len(data))
     assert len(commits) == 1  # only the winner's write; ours was discarded
@@ -389,7 +428,7 @@ def test_fsspec_not_imported_by_module():
 
 def test_s3_url_and_blob_path(s3):
     ep = s3
-    store = ArtifactStore(f"s3://{ep['bucket']}/p/q/", storage_options=ep["storage_options"])
+    store = open_artifact_store(f"s3://{ep['bucket']}/p/q/", storage_options=ep["storage_options"])
     assert store.url == f"s3://{ep['bucket']}/p/q"
     assert "testing" not in repr(store)  # no credentials in reprs
     h = sha(b"x")
@@ -398,8 +437,8 @@ def test_s3_url_and_blob_path(s3):
 
 def test_s3_stores_are_isolated(s3):
     ep = s3
-    a = ArtifactStore(f"s3://{ep['bucket']}/iso", storage_options=ep["storage_options"])
-    b = ArtifactStore(
+    a = open_artifact_store(f"s3://{ep['bucket']}/iso", storage_options=ep["storage_options"])
+    b = open_artifact_store(
         f"s3://{ep['bucket']}/iso",
         storage_options=s3_options("http://127.0.0.1:9", config_kwargs=_fast_fail()),
     )
@@ -409,8 +448,8 @@ def test_s3_stores_are_isolated(s3):
 def test_s3_sees_other_writers(s3):
     ep = s3
     url = f"s3://{ep['bucket']}/shared-{uuid.uuid4().hex}"
-    a = ArtifactStore(url, storage_options=ep["storage_options"])
-    b = ArtifactStore(url, storage_options=ep["storage_options"])
+    a = open_artifact_store(url, storage_options=ep["storage_options"])
+    b = open_artifact_store(url, storage_options=ep["storage_options"])
     assert a.list() == []
     b.write_bytes("x/y.txt", b"1")
     assert a.list() == ["x/y.txt"]
@@ -429,7 +468,7 @@ def _closed_port() -> int:
 
 def test_s3_unreachable_endpoint(s3):  # s3: sanitised AWS_* env
     endpoint = f"http://127.0.0.1:{_closed_port()}"
-    store = ArtifactStore(
+    store = open_artifact_store(
         "s3://bucket/prefix", storage_options=s3_options(endpoint, config_kwargs=_fast_fail())
     )
     calls = [
@@ -453,7 +492,7 @@ def test_s3_unreachable_endpoint(s3):  # s3: sanitised AWS_* env
 
 def test_s3_missing_bucket(s3):
     ep = s3
-    store = ArtifactStore("s3://no-such-bucket/x", storage_options=ep["storage_options"])
+    store = open_artifact_store("s3://no-such-bucket/x", storage_options=ep["storage_options"])
     for call in (
         lambda: store.put_bytes(b"x"),
         lambda: store.read_bytes("a.txt"),
@@ -471,7 +510,7 @@ def test_s3_missing_s3fs(monkeypatch):
     monkeypatch.delitem(registry_module._registry, "s3", raising=False)
     monkeypatch.setitem(sys.modules, "s3fs", None)
     with pytest.raises(ConfigurationError, match=r"pip install 'loopwise\[s3\]'"):
-        ArtifactStore("s3://bucket/prefix")
+        open_artifact_store("s3://bucket/prefix")
 
 
 def _set_moto_auth(endpoint_url: str, free_requests: str) -> None:
@@ -488,7 +527,7 @@ def _set_moto_auth(endpoint_url: str, free_requests: str) -> None:
 
 
 def test_s3_credentials_refused(s3):
-    store = ArtifactStore(f"s3://{s3['bucket']}/auth", storage_options=s3["storage_options"])
+    store = open_artifact_store(f"s3://{s3['bucket']}/auth", storage_options=s3["storage_options"])
     _set_moto_auth(s3["endpoint_url"], "0")  # the dummy key is now an unknown access key
     try:
         for call in (lambda: store.put_bytes(b"x"), lambda: store.read_bytes("a.txt")):

@@ -264,6 +264,22 @@ def test_search_runs_empty_and_unknown_experiment(lw):
         lw.search_runs(filter="status = 'done'")
 
 
+def test_search_runs_by_start_time_needs_a_zone(lw):
+    _populate(lw)
+    runs = len(lw.search_runs(experiment="churn"))
+
+    def found(where: str) -> int:
+        return len(lw.search_runs(experiment="churn", filter=f"start_time {where}"))
+
+    assert found("> '2000-01-01T00:00Z'") == found("> 946684800") == runs
+    assert found("< '2000-01-01T02:00+02:00'") == 0
+    naive = "has no time zone; write it with one, e.g. 2000-01-01T00:00Z"
+    with pytest.raises(InvalidFilter, match=naive):
+        found("> '2000-01-01'")
+    with pytest.raises(InvalidFilter, match="is not an ISO 8601 time"):
+        found("> 'yesterday'")
+
+
 def test_list_experiments_counts_runs(lw):
     _populate(lw)
     counts = {e.name: e.run_count for e in lw.list_experiments()}

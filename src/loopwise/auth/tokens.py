@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import re
 import secrets
 import threading
 import time
@@ -41,10 +40,10 @@ from sqlalchemy.exc import IntegrityError
 
 from loopwise.clock import now_us, to_datetime, to_us
 from loopwise.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from loopwise.ids import is_id, new_id
+from loopwise.identity import current_user
+from loopwise.ids import is_id, label_pattern, new_id
 from loopwise.store import Store
 from loopwise.store.tables import api_tokens
-from loopwise.tracking.runs import current_user
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ MAX_NAME_LENGTH = 64
 #: ``last_used_at`` is written at most this often per token (and only on a refresh).
 LAST_USED_RESOLUTION_S = 60.0
 
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}")
+_NAME = label_pattern(MAX_NAME_LENGTH)
 _HOW_TO_SEND = "send the header `Authorization: Bearer <token>`"
 
 

@@ -1,8 +1,9 @@
 """Batch scoring: a registered model over a Parquet or CSV file, in bounded memory.
 
-:func:`score` (store explicit) and :func:`score_file` (the default store) read the input in
-chunks of ``chunk_rows`` rows, score each chunk with the model and append it to the output
-at once, so memory follows the chunk size, not the file size. The file's columns are checked
+:func:`score` scores with a model version of the store it is given
+(:func:`loopwise.batch.api.score_file` binds the default store). It reads the input in
+chunks of ``chunk_rows`` rows, scores each chunk with the model and appends it to the
+output at once, so memory follows the chunk size, not the file size. The file's columns are checked
 against the model signature before anything is written. The output holds the input columns,
 ``prediction`` (and ``proba_<class>`` with ``proba=True``), ``model_version``
 (``name/version``), ``model_version_id`` and ``scored_at`` (one UTC time for the whole job).
@@ -30,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from loopwise import context
 from loopwise.errors import Conflict, InvalidInput, NotFound
+from loopwise.param_errors import bad_param
 from loopwise.registry.signature import check_input
 from loopwise.store import Store
 
@@ -92,38 +93,6 @@ class ScoreSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-def score_file(
-    uri: str,
-    source: str | os.PathLike[str],
-    dest: str | os.PathLike[str],
-    *,
-    chunk_rows: int = 100_000,
-    executor: str = "local",
-    proba: bool = False,
-    progress: Callable[[ScoreProgress], None] | None = None,
-    ray_address: str | None = None,
-    overwrite: bool = False,
-    storage_options: dict[str, Any] | None = None,
-    log_endpoint: str | None = None,
-) -> ScoreSummary:
-    """Score the Parquet or CSV file ``source`` with ``uri`` (``models:/name@alias`` or
-    ``models:/name/3``) into ``dest``, on the default store; see :func:`score`."""
-    return score(
-        context.get_store(),
-        uri,
-        source,
-        dest,
-        chunk_rows=chunk_rows,
-        executor=executor,
-        proba=proba,
-        progress=progress,
-        ray_address=ray_address,
-        overwrite=overwrite,
-        storage_options=storage_options,
-        log_endpoint=log_endpoint,
-    )
 
 
 def score(
@@ -222,9 +191,7 @@ def score(
 
 
 def _param(name: str, rule: str, value: Any) -> InvalidInput:
-    return InvalidInput(
-        f"The {name!r} parameter of score_file must be {rule}. Got {value!r} instead."
-    )
+    return bad_param("score_file", name, rule, value)
 
 
 def _check_options(

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from loopwise.cli.options import JsonOption
 from loopwise.cli.render import (
     console,
     error_console,
@@ -28,7 +29,6 @@ from loopwise.cli.render import (
 
 app = typer.Typer(help="Profile, validate and compare data files.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 HtmlOption = Annotated[
     Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
 ]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from loopwise.cli.options import JsonOption
 from loopwise.cli.render import (
     console,
     local_time,
@@ -18,8 +19,6 @@ from loopwise.cli.render import (
 )
 
 app = typer.Typer(help="List and inspect versioned datasets.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @app.command("list")

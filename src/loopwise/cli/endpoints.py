@@ -24,6 +24,14 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from loopwise.cli.options import (
+    END_HELP,
+    START_HELP,
+    JsonOption,
+    end_option,
+    moments,
+    start_option,
+)
 from loopwise.cli.render import (
     console,
     local_time,
@@ -44,7 +52,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 _STATES = {"on": True, "off": False}
 _SHOWN = 12  # params / metrics / rows printed before "N more"
 
@@ -77,33 +84,19 @@ def trace_command(
     ],
     start: Annotated[
         str | None,
-        typer.Option(
-            "--start",
-            help="Search from: ISO 8601 time with a zone, or relative (-3d). For ids that "
-            "are not loopwise ids (else the whole log is scanned).",
-            show_default=False,
+        start_option(
+            "Search from: ISO 8601 time with a zone, or relative (-3d). For ids that are not "
+            "loopwise ids (else the whole log is scanned)."
         ),
     ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option(
-            "--end",
-            help="Search until: ISO 8601 time with a zone, relative, or now.",
-            show_default=False,
-        ),
-    ] = None,
+    end: Annotated[str | None, end_option("Search until: " + END_HELP)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Trace one request to its model version, run, data, alias move and promotion."""
-    from datetime import UTC, datetime
-
     from loopwise.context import get_store
-    from loopwise.monitoring.config import parse_moment
     from loopwise.predictions.tracing import trace_prediction
 
-    now = datetime.now(UTC)
-    begin = None if start is None else parse_moment(start, now, "--start")
-    finish = None if end is None else parse_moment(end, now, "--end")
+    begin, finish = moments(start, end)
     trace = trace_prediction(get_store(), endpoint, request_id, start=begin, end=finish)
     if as_json:
         print_json(trace.to_dict())
@@ -115,17 +108,9 @@ def trace_command(
 def compact_command(
     endpoint: Annotated[str, typer.Argument(help="The endpoint name, e.g. credit-risk.")],
     start: Annotated[
-        str | None,
-        typer.Option(
-            "--start",
-            help="From: ISO 8601 time with a zone, or relative (-3d). Default: the log's start.",
-            show_default=False,
-        ),
+        str | None, start_option("From: " + START_HELP + " Default: the log's start.")
     ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--end", help="Until: ISO 8601, relative, or now.", show_default=False),
-    ] = None,
+    end: Annotated[str | None, end_option("Until: " + END_HELP)] = None,
     settle: Annotated[
         str,
         typer.Option("--settle", help="Only hours that ended at least this long ago."),
@@ -137,16 +122,11 @@ def compact_command(
     Reading a range then opens one file per hour instead of one per flush or per
     log_predictions call. Safe while the endpoint serves and from several processes.
     """
-    from datetime import UTC, datetime
-
     from loopwise.cli.render import error_console
     from loopwise.context import get_store
-    from loopwise.monitoring.config import parse_moment
     from loopwise.predictions.compaction import compact_predictions
 
-    now = datetime.now(UTC)
-    begin = None if start is None else parse_moment(start, now, "--start")
-    finish = None if end is None else parse_moment(end, now, "--end")
+    begin, finish = moments(start, end)
     with _hours_bar(error_console()) as advance:
         result = compact_predictions(
             get_store(), endpoint, begin, finish, settle=settle, progress=advance

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
+from loopwise.cli.options import JsonOption
 from loopwise.cli.render import console, local_time, new_table, print_json, print_note, text
 
 app = typer.Typer(help="List experiments.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @app.command("list")

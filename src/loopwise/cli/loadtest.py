@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
+from loopwise.cli.options import json_option
 from loopwise.cli.render import MISSING, console, error_console, new_table, print_json
 from loopwise.cli.run_views import label_grid
 
@@ -64,7 +65,7 @@ def loadtest_command(
             show_default=False,
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[bool, json_option("Print the report as JSON.")] = False,
 ) -> None:
     """Load an endpoint for a while and report latency percentiles, throughput and errors."""
     from loopwise.loadtest.generator import run_loadtest
@@ -93,9 +94,15 @@ def loadtest_command(
         rps = f"{(requests - recent[0][1]) / span:,.0f}" if span > 0 else MISSING
         bar.update(task[0], completed=min(elapsed, duration), rps=rps, failed=failed)
 
+    store = None
+    if swap_to is not None:  # only a swap needs the store; a plain load test opens none
+        from loopwise import context
+
+        store = context.get_store()
     try:
         report = run_loadtest(
             url,
+            store=store,
             concurrency=concurrency,
             duration=duration,
             payload=payload,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +24,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from loopwise.cli.options import JsonOption
 from loopwise.cli.render import (
     MISSING,
     console,
@@ -51,7 +52,6 @@ app = typer.Typer(
 alias_app = typer.Typer(help="Point an alias (e.g. champion) at a version, or remove it.")
 app.add_typer(alias_app, name="alias", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 NameArg = Annotated[str, typer.Argument(help="The model name (see `loopwise models list`).")]
 ReasonOption = Annotated[
     str | None,
@@ -483,16 +483,14 @@ def rollback(name: NameArg, alias: AliasOption, reason: ReasonOption = None) -> 
 
 
 def parse_time(value: str) -> datetime:
-    """An ISO 8601 moment; without a zone it is taken as UTC."""
+    """An ISO 8601 moment with a zone (one without is refused, as everywhere in loopwise)."""
+    from loopwise.clock import parse_iso
+    from loopwise.errors import InvalidInput
+
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time; use e.g. 2024-05-01T14:00:00+02:00 "
-            "(no zone means UTC).",
-            param_hint="'--time'",
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return parse_iso(value, "--time")
+    except InvalidInput as e:
+        raise typer.BadParameter(str(e).removeprefix("--time "), param_hint="'--time'") from None
 
 
 @app.command("at")
@@ -504,7 +502,7 @@ def version_at(
         typer.Option(
             "--time",
             "-t",
-            help="An ISO 8601 time, e.g. 2024-05-01T14:00:00+02:00 (no zone means UTC).",
+            help="An ISO 8601 time with a zone, e.g. 2024-05-01T14:00:00+02:00 or ...Z.",
             show_default=False,
         ),
     ],

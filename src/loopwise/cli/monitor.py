@@ -17,6 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from loopwise.cli.options import (
+    EndOption,
+    JsonOption,
+    StartOption,
+    end_option,
+    json_option,
+    moments,
+    start_option,
+)
 from loopwise.cli.render import console, error_console, new_table, number, print_json, print_note
 
 if TYPE_CHECKING:
@@ -48,7 +57,6 @@ WindowOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
 #: Performance figures shown in the table, the first one present wins.
 _PERF = ("f1", "accuracy", "rmse", "mae", "roc_auc", "r2")
 
@@ -57,25 +65,19 @@ _PERF = ("f1", "accuracy", "rmse", "mae", "roc_auc", "r2")
 def run(
     target: TargetArg = None,
     config: ConfigOption = None,
-    start: Annotated[
-        str, typer.Option("--start", help="ISO 8601 time with a zone, or relative (-3d).")
-    ] = "-1d",
-    end: Annotated[
-        str, typer.Option("--end", help="ISO 8601 time with a zone, relative, or now.")
-    ] = "now",
+    start: Annotated[str, start_option(show_default=True)] = "-1d",
+    end: Annotated[str, end_option(show_default=True)] = "now",
     window: WindowOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate and store every closed window in [start, end) (re-running replaces them)."""
-    from datetime import UTC, datetime
-
+    from loopwise import clock
     from loopwise.context import get_store
-    from loopwise.monitoring.config import parse_moment
     from loopwise.monitoring.engine.runner import MonitorRunner
 
     monitor = _monitor(target, config, window)
-    now = datetime.now(UTC)
-    begin, finish = parse_moment(start, now, "--start"), parse_moment(end, now, "--end")
+    now = clock.now()
+    begin, finish = moments(start, end, now)
     runner = MonitorRunner(get_store(), monitor)
     with _progress_bar() as progress:
         results = runner.run(begin, finish, progress=progress, now=now)
@@ -162,16 +164,15 @@ _ACTION_STYLES = {"succeeded": "green", "queued": "cyan", "running": "cyan", "sk
 
 def _action_text(action: dict[str, Any] | None) -> Text:
     """An alert's action in a cell: its status, and for a skipped one what was in the way."""
-    from datetime import datetime
-
     from loopwise.cli.render import MISSING, local_time
+    from loopwise.clock import parse_iso
 
     if not action:
         return Text(MISSING)
     status = str(action.get("status"))
     shown = status
     if status == "skipped" and action.get("cause") == "cooldown":
-        ends = datetime.fromisoformat(action["cooldown_ends_at"])
+        ends = parse_iso(action["cooldown_ends_at"], "cooldown_ends_at")
         shown += f": cooldown until {local_time(ends)}"
     elif status == "skipped":
         shown += f": the action of alert {action.get('blocked_by')} was still under way"
@@ -210,21 +211,18 @@ def watch(
             help="Once an hour, merge the endpoint's log files of the last hours (one per hour).",
         ),
     ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print each result as one JSON line.")
-    ] = False,
+    as_json: Annotated[bool, json_option("Print each result as one JSON line.")] = False,
 ) -> None:
     """Evaluate windows as they close, until Ctrl-C."""
     import json
-    from datetime import UTC, datetime
 
     from loopwise.cli.render import jsonable
+    from loopwise.clock import parse_moment
     from loopwise.context import get_store
-    from loopwise.monitoring.config import parse_moment
     from loopwise.monitoring.engine.runner import watch_monitor
 
     monitor = _monitor(target, config, window)
-    begin = None if since is None else parse_moment(since, datetime.now(UTC), "--since")
+    begin = None if since is None else parse_moment(since, what="--since")
 
     def show(results: list[WindowResult]) -> None:
         if as_json:
@@ -268,34 +266,20 @@ def report_command(
             "--html", help="Write the self-contained HTML report here.", show_default=False
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report data as JSON.")] = False,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--start", help="ISO 8601 time with a zone, or relative (-3d).", show_default=False
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option(
-            "--end", help="ISO 8601 time with a zone, relative, or now.", show_default=False
-        ),
-    ] = None,
+    as_json: Annotated[bool, json_option("Print the report data as JSON.")] = False,
+    start: StartOption = None,
+    end: EndOption = None,
 ) -> None:
     """Report a monitor's stored windows: drift per feature, predictions, live metrics per
     slice, latency and alerts over time, with the model-version changes marked."""
-    from datetime import UTC, datetime
-
     from loopwise.context import get_store
-    from loopwise.monitoring.config import as_monitor, parse_moment
+    from loopwise.monitoring.config import as_monitor
     from loopwise.monitoring.report import monitor_report
 
     name = (
         as_monitor(target).name if target.lower().endswith((".yaml", ".yml", ".json")) else target
     )
-    now = datetime.now(UTC)
-    begin = None if start is None else parse_moment(start, now, "--start")
-    finish = None if end is None else parse_moment(end, now, "--end")
+    begin, finish = moments(start, end)
     report = monitor_report(get_store(), name, start=begin, end=finish)
     if html_path is not None:
         written = report.to_html(html_path)
@@ -338,18 +322,8 @@ def ab_command(
             show_default=False,
         ),
     ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--start", help="ISO 8601 time with a zone, or relative (-3d).", show_default=False
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option(
-            "--end", help="ISO 8601 time with a zone, relative, or now.", show_default=False
-        ),
-    ] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     min_labels: Annotated[
         int, typer.Option("--min-labels", help="Labelled rows each side needs for a verdict.")
@@ -358,18 +332,15 @@ def ab_command(
 ) -> None:
     """Compare an endpoint's variants on live labelled traffic: each challenger against the
     control is better, worse or undecided (with a significance test)."""
-    from datetime import UTC, datetime
-
     from loopwise.context import get_store
     from loopwise.monitoring.ab import compare_variants
-    from loopwise.monitoring.config import parse_moment
 
-    now = datetime.now(UTC)
+    begin, finish = moments(start, end)
     report = compare_variants(
         get_store(),
         endpoint,
-        start=None if start is None else parse_moment(start, now, "--start"),
-        end=None if end is None else parse_moment(end, now, "--end"),
+        start=begin,
+        end=finish,
         control=control,
         metric=metric,
         alpha=alpha,

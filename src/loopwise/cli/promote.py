@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from loopwise.cli.options import json_option
 from loopwise.cli.render import console, new_table, print_json, text
 
 
@@ -22,7 +23,7 @@ def promote_command(
         str, typer.Option("--data", "-d", help="Evaluation data: a file or datasets:/...")
     ],
     target: Annotated[str, typer.Option("--target", "-t", help="The label column.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, json_option("Print JSON.")] = False,
 ) -> None:
     """Evaluate a candidate against a policy; exit 1 when a gate refuses it."""
     from loopwise.cli.data import _read, _steps

@@ -7,7 +7,6 @@ This module is imported only by the commands that draw runs.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from loopwise.cli.render import (
     text,
 )
 from loopwise.errors import InvalidInput
+from loopwise.param_errors import closest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,8 +194,8 @@ def runs_table(
         if name in frame.columns:
             extras.append((name, [_cell(name, v) for v in frame[name]]))
         else:
-            close = difflib.get_close_matches(name, list(frame.columns), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            close = closest(name, frame.columns)
+            hint = f" (did you mean {close}?)" if close else ""
             notes.append(f"No run in the results has {name}{hint}.")
             extras.append((name, [MISSING] * len(frame)))
     shown = {name for name, _ in extras}

@@ -15,12 +15,12 @@ from typing import Annotated
 import typer
 from rich.console import Group
 
+from loopwise.cli.options import JsonOption, json_option
 from loopwise.cli.render import console, print_json, print_note
 from loopwise.cli.run_views import HISTORY_ROWS
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 RunArg = Annotated[
     str,
     typer.Argument(
@@ -174,9 +174,7 @@ def metric(
             "highest).",
         ),
     ] = HISTORY_ROWS,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print every point and the summary as JSON.")
-    ] = False,
+    as_json: Annotated[bool, json_option("Print every point and the summary as JSON.")] = False,
 ) -> None:
     """A metric's history: first, last, min and max, a sparkline, and its points.
 

@@ -58,7 +58,7 @@ def score_command(
 ) -> None:
     """Score a file with a registered model: IN's columns plus prediction, model version
     and time, written to OUT."""
-    from loopwise.batch.scoring import score_file
+    from loopwise.batch.api import score_file
     from loopwise.cli.models import model_uri
 
     with _progress_bar() as progress:

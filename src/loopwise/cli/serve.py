@@ -112,6 +112,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve predictions: POST /predict /feedback, GET /health /ready /model /metrics."""
+    from loopwise import context
     from loopwise.serving.server import config_document, endpoint_config, serve
 
     answer = _constant(skeleton)
@@ -119,8 +120,7 @@ def serve_command(
     if docs is not None:
         chosen = dataclasses.replace(chosen, docs=docs.value)
     if emit_dockerfile is not None:
-        from loopwise import context
-        from loopwise.reporting import write_page
+        from loopwise.reports.page import write_page
         from loopwise.serving.container import dockerfile
 
         text = dockerfile(context.get_store(), chosen, config_document(chosen))
@@ -128,6 +128,7 @@ def serve_command(
         typer.echo(f"wrote {emit_dockerfile} for endpoint {chosen.name!r}")
         return
     serve(
+        store=context.get_store(),
         config=chosen,
         host=host,
         port=port,

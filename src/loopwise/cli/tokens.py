@@ -7,14 +7,14 @@ its hash. Listings show a token's short prefix, never its secret.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
+from loopwise.cli.options import JsonOption, json_option
 from loopwise.cli.render import (
     MISSING,
     console,
@@ -25,6 +25,7 @@ from loopwise.cli.render import (
     print_note,
     text,
 )
+from loopwise.clock import now as clock_now
 
 if TYPE_CHECKING:
     from loopwise.auth.tokens import TokenInfo
@@ -33,10 +34,7 @@ app = typer.Typer(
     help="Create, list and revoke API tokens for the serving endpoints.", no_args_is_help=True
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 STATUS_STYLES = {"active": "green", "expired": "yellow", "revoked": "red"}
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class Role(StrEnum):
@@ -50,15 +48,19 @@ class Role(StrEnum):
 
 def parse_duration(value: str) -> timedelta:
     """``30d``, ``12h``, ``90m``, ``2w`` or ``45s`` as a positive duration."""
-    match = _DURATION.fullmatch(value.strip().lower())
-    if match is None or int(match.group(1)) == 0:
+    from loopwise.clock import parse_duration as seconds_of
+    from loopwise.errors import InvalidInput
+
+    try:
+        seconds = seconds_of(value, "--expires-in")
+    except InvalidInput:
         raise typer.BadParameter(
             f"{value!r} is not a duration; use a positive number and a unit: 45s, 90m, 12h, "
             "30d or 2w.",
             param_hint="'--expires-in'",
-        )
+        ) from None
     try:
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return timedelta(seconds=seconds)
     except OverflowError:
         raise _too_long(value) from None
 
@@ -66,7 +68,7 @@ def parse_duration(value: str) -> timedelta:
 def expiry(duration: timedelta, given: str) -> datetime:
     """The moment ``duration`` from now; a BadParameter past the last representable year."""
     try:
-        return datetime.now(UTC) + duration
+        return clock_now() + duration
     except OverflowError:
         raise _too_long(given) from None
 
@@ -105,9 +107,7 @@ def create(
             show_default=False,
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the token and its secret as JSON.")
-    ] = False,
+    as_json: Annotated[bool, json_option("Print the token and its secret as JSON.")] = False,
 ) -> None:
     """Create an API token and print its secret: it is shown this once, and never stored."""
     from loopwise.auth.tokens import create_token

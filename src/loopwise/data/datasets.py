@@ -207,19 +207,17 @@ def _insert_version(
             keys=["name"],
         )
         dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
-        # Inside the write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the unique
-        # constraint) two writers cannot both take the same number.
-        if conn.dialect.name == "postgresql":
-            conn.execute(select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update())
+        # next_version locks the dataset's row first: of two writers of the same content,
+        # the second finds the first's version here and adds none.
+        number = next_version(
+            conn, dataset_versions.c.version, dataset_versions.c.dataset_id, dataset_id
+        )
         again = conn.execute(
             select(dataset_versions.c.id)
             .where(dataset_versions.c.dataset_id == dataset_id)
             .where(dataset_versions.c.sha256 == values["sha256"])
         ).scalar()
         if again is None:
-            number = next_version(
-                conn, dataset_versions.c.version, dataset_versions.c.dataset_id, dataset_id
-            )
             version_id = new_id()
             conn.execute(
                 dataset_versions.insert().values(

@@ -28,7 +28,7 @@ import polars as pl
 
 from loopwise.data.frames import DataLike, kind_of, to_polars
 from loopwise.data.profiles import ColumnProfile, Histogram, Profile
-from loopwise.errors import InvalidInput
+from loopwise.param_errors import bad_param
 
 if TYPE_CHECKING:
     import pandas
@@ -432,7 +432,4 @@ def _finite_or_none(value: float | None) -> float | None:
 
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInput(
-            f"The {name!r} parameter of profile must be an int in [{minimum}, inf). "
-            f"Got {value!r} instead."
-        )
+        raise bad_param("profile", name, f"an int in [{minimum}, inf)", value)

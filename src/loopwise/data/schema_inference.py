@@ -27,6 +27,7 @@ from loopwise.data.frames import DataLike, to_polars
 from loopwise.data.profiles import ColumnProfile, Profile
 from loopwise.data.schema import ColumnSchema, Schema, Thresholds, default_key
 from loopwise.errors import InvalidInput
+from loopwise.param_errors import bad_param
 
 #: Fewer rows than this and no column is taken for a key (everything is unique in tiny data).
 KEY_MIN_ROWS = 20
@@ -358,9 +359,7 @@ def _floor(x: float, digits: int = 6) -> float:
 
 def _check_params(label: Any, range_slack: Any, ordered: Any, max_categories: Any) -> None:
     def bad(name: str, rule: str, value: Any) -> InvalidInput:
-        return InvalidInput(
-            f"The {name!r} parameter of infer_schema must be {rule}. Got {value!r} instead."
-        )
+        return bad_param("infer_schema", name, rule, value)
 
     if label is not None and not isinstance(label, str):
         raise bad("label", "a column name (str) or None", label)

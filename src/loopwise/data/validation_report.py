@@ -1,11 +1,11 @@
 """What a validation result is and how it is shown.
 
 :class:`Anomaly` (one problem found), :class:`ValidationReport` (every anomaly of a batch,
-with its summary, JSON form and HTML page) and :class:`DataValidationError` (raised when a
-caller refuses data with errors), plus the anomaly kinds and their usual severity
-(:data:`SEVERITY`, :data:`ANOMALY_KINDS`). It finds nothing itself: the checking passes live
-in :mod:`loopwise.data.validation`, which imports this module (never the reverse) and
-re-exports its public names.
+with its summary, JSON form and HTML page) and :class:`DataValidationError` (defined with
+the other errors in :mod:`loopwise.errors`; raised when a caller refuses data with errors),
+plus the anomaly kinds and their usual severity (:data:`SEVERITY`, :data:`ANOMALY_KINDS`).
+It finds nothing itself: the checking passes live in :mod:`loopwise.data.validation`, which
+imports this module (never the reverse) and re-exports its public names.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from loopwise._version import __version__
-from loopwise.errors import InvalidInput
+from loopwise.errors import DataValidationError
+from loopwise.reports.page import Badge, render, write_page
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -121,23 +122,8 @@ class ValidationReport:
 
     def to_html(self, path: str | os.PathLike[str]) -> Path:
         """Write a single self-contained HTML report and return its path."""
-        from loopwise.reporting import write_page
-
         write_page(path, _render_html(self))
         return Path(path)
-
-
-class DataValidationError(InvalidInput):
-    """Data failed validation; ``.report`` holds every anomaly."""
-
-    def __init__(self, report: ValidationReport, *, what: str = "data") -> None:
-        self.report = report
-        shown = "; ".join(f"{a.kind} {a.column or ''}: {a.message}" for a in report.errors[:3])
-        more = f" (and {len(report.errors) - 3} more)" if len(report.errors) > 3 else ""
-        super().__init__(
-            f"{what} failed validation with {_plural(len(report.errors), 'error')}: "
-            f"{shown}{more}. See report.summary() or report.to_html(path)."
-        )
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -155,60 +141,39 @@ def _by_severity(anomalies: list[Anomaly]) -> list[Anomaly]:
 
 
 def _render_html(report: ValidationReport) -> str:
-    from loopwise.reporting import Markup, badge, esc, page, table
-
-    n_err, n_warn = len(report.errors), len(report.warnings)
-    verdict = badge("PASSED", "ok") if report.ok else badge("FAILED", "error")
-    parts = [
-        f"<p>{verdict} {_plural(n_err, 'error')}, {_plural(n_warn, 'warning')} · "
-        f"{report.rows:,} rows · {len(report.columns)} schema columns present</p>"
-    ]
-    rows = [
-        (
-            Markup(badge(a.severity, a.severity)),
-            a.kind,
-            a.column or "–",
-            a.count,
-            a.message,
-            ", ".join(str(e) for e in a.examples),
-        )
-        for a in _by_severity(report.anomalies)
-    ]
-    parts.append("<h2>Anomalies</h2>")
-    parts.append(
-        table(["severity", "kind", "column", "count", "what to do", "examples"], rows, {3})
-        if rows
-        else "<p>None: the data matches the schema.</p>"
-    )
-    parts.append("<h2>Columns</h2>")
-    column_rows = []
-    for name, stat in report.columns.items():
-        found = [a for a in report.anomalies if a.column == name]
-        worst = "error" if any(a.severity == "error" for a in found) else "warning"
-        status = badge(f"{len(found)} found", worst) if found else badge("ok", "ok")
-        kinds = ", ".join(sorted({a.kind for a in found}))
-        rate = stat.get("missing_rate")
-        column_rows.append(
+    """The page: the verdict, every anomaly (errors first) with what to do, a row per schema
+    column with its status, and a card per column with anomalies (``validation.html.j2``)."""
+    ordered = _by_severity(report.anomalies)
+    return render(
+        "validation.html.j2",
+        title="Data validation report",
+        subtitle=f"{report.rows:,} rows",
+        report=report,
+        anomalies=[
             (
-                name,
-                stat["type"],
-                stat["dtype"],
-                None if rate is None else f"{rate:.2%}",
-                stat.get("min"),
-                stat.get("max"),
-                Markup(f"{status} {esc(kinds)}"),
+                *(Badge(a.severity, a.severity), a.kind, a.column or "–", a.count, a.message),
+                ", ".join(str(e) for e in a.examples),
             )
-        )
-    parts.append(
-        table(["column", "schema type", "dtype", "missing", "min", "max", "status"], column_rows)
+            for a in ordered
+        ],
+        columns=[_column_row(report, name, stat) for name, stat in report.columns.items()],
+        cards=[(name, found) for name in report.columns if (found := _of(ordered, name))],
     )
-    for name in report.columns:
-        found = [a for a in _by_severity(report.anomalies) if a.column == name]
-        if found:
-            items = "".join(
-                f"<li>{badge(a.severity, a.severity)} <code>{esc(a.kind)}</code> "
-                f"{esc(a.message)}</li>"
-                for a in found
-            )
-            parts.append(f'<div class="card"><h3>{esc(name)}</h3><ul>{items}</ul></div>')
-    return page("Data validation report", "".join(parts), subtitle=f"{report.rows:,} rows")
+
+
+def _of(anomalies: list[Anomaly], column: str) -> list[Anomaly]:
+    return [a for a in anomalies if a.column == column]
+
+
+def _column_row(report: ValidationReport, name: str, stat: dict[str, Any]) -> tuple[Any, ...]:
+    """A schema column's row: its types, missing rate, range and what was found in it."""
+    found = _of(report.anomalies, name)
+    worst = "error" if any(a.severity == "error" for a in found) else "warning"
+    status = Badge(f"{len(found)} found", worst) if found else Badge("ok", "ok")
+    kinds = ", ".join(sorted({a.kind for a in found}))
+    rate = stat.get("missing_rate")
+    missing = None if rate is None else f"{rate:.2%}"
+    return (
+        *(name, stat["type"], stat["dtype"], missing, stat.get("min"), stat.get("max")),
+        [status, kinds],
+    )

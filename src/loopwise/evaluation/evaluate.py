@@ -163,7 +163,7 @@ class Evaluation:
     def to_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML file; return its path."""
         from loopwise.evaluation.evaluation_html import render_html
-        from loopwise.reporting import write_page
+        from loopwise.reports.page import write_page
 
         write_page(path, render_html(self))
         return Path(path)

@@ -24,7 +24,6 @@ fails at load with the key path (``slices.min.recal: unknown metric 'recal' — 
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from loopwise._version import __version__
-from loopwise.errors import InvalidInput
 from loopwise.evaluation.metrics import (
     HIGHER_IS_BETTER,
     LABEL_METRICS,
     PROBABILITY_METRICS,
     REGRESSION_METRICS,
 )
+from loopwise.param_errors import join_path, path_error, refuse_unknown_keys, suggestion
 
 FORMAT_VERSION = 1
 TASK_METRICS = {
@@ -130,17 +129,17 @@ class Policy:
     def from_dict(cls, document: Mapping[str, Any]) -> Policy:
         """Check ``document`` and build the policy; raise InvalidInput naming the bad key."""
         d = _mapping(document, "policy")
-        _known_keys(d, _TOP, "")
+        refuse_unknown_keys(d, _TOP, "")
         version = d.get("format_version", FORMAT_VERSION)
         if not _is_int(version) or not 1 <= version <= FORMAT_VERSION:
-            raise _error(
+            raise path_error(
                 "format_version",
                 f"is {version!r}; this loopwise ({__version__}) reads format_version "
                 f"{FORMAT_VERSION}. Upgrade loopwise (pip install -U loopwise).",
             )
         task = d.get("task")
         if task is not None and task not in TASK_METRICS:
-            raise _error("task", f"must be 'classification' or 'regression'; got {task!r}.")
+            raise path_error("task", f"must be 'classification' or 'regression'; got {task!r}.")
         return cls(
             task=task,
             thresholds=_hurdles(d.get("thresholds"), "thresholds", task),
@@ -190,37 +189,16 @@ class Policy:
         """Write the policy as YAML (atomically); return the path."""
         import yaml
 
-        from loopwise.reporting import write_page
+        from loopwise.reports.page import write_page
 
         write_page(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
         return Path(path)
 
 
-def _error(path: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {problem}")
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _suggest(name: object, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    if close:
-        return f" — did you mean {close[0]!r}?"
-    return f" — expected one of: {', '.join(choices)}."
-
-
 def _mapping(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise _error(path, f"must be a mapping (key: value); got {type(value).__name__}.")
+        raise path_error(path, f"must be a mapping (key: value); got {type(value).__name__}.")
     return dict(value)
-
-
-def _known_keys(d: dict[str, Any], allowed: tuple[str, ...], path: str) -> None:
-    for key in d:
-        if key not in allowed:
-            raise _error(_join(path, key), f"unknown key {key!r}{_suggest(key, allowed)}")
 
 
 def _is_int(value: Any) -> bool:
@@ -229,15 +207,15 @@ def _is_int(value: Any) -> bool:
 
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise _error(path, f"must be a number; got {value!r} ({type(value).__name__}).")
+        raise path_error(path, f"must be a number; got {value!r} ({type(value).__name__}).")
     return float(value)
 
 
 def _metric(name: Any, path: str, task: str | None) -> str:
     if name not in METRICS:
-        raise _error(path, f"unknown metric {name!r}{_suggest(name, METRICS)}")
+        raise path_error(path, f"unknown metric {name!r}{suggestion(name, METRICS)}")
     if task is not None and name not in TASK_METRICS[task]:
-        raise _error(
+        raise path_error(
             path,
             f"metric {name!r} does not apply to task {task!r}; use one of: "
             f"{', '.join(TASK_METRICS[task])}.",
@@ -248,11 +226,11 @@ def _metric(name: Any, path: str, task: str | None) -> str:
 def _hurdles(value: Any, path: str, task: str | None) -> dict[str, float]:
     out = {}
     for name, limit in _mapping(value or {}, path).items():
-        key = _join(path, name)
+        key = join_path(path, name)
         number = _number(limit, key)
         low, high = _RANGES.get(_metric(name, key, task), (0.0, math.inf))
         if not low <= number <= high:
-            raise _error(key, f"{name} takes values in [{low:g}, {high:g}]; got {limit!r}.")
+            raise path_error(key, f"{name} takes values in [{low:g}, {high:g}]; got {limit!r}.")
         out[name] = number
     return out
 
@@ -260,7 +238,7 @@ def _hurdles(value: Any, path: str, task: str | None) -> dict[str, float]:
 def _non_negative(value: Any, path: str) -> float:
     number = _number(value, path)
     if number < 0 or math.isinf(number):
-        raise _error(path, f"must be a finite number >= 0; got {value!r}.")
+        raise path_error(path, f"must be a finite number >= 0; got {value!r}.")
     return number
 
 
@@ -269,7 +247,7 @@ def _budget(value: Any, path: str) -> float | None:
         return None
     number = _number(value, path)
     if not 0 < number < math.inf:
-        raise _error(path, f"must be a finite number > 0 (a budget); got {value!r}.")
+        raise path_error(path, f"must be a finite number > 0 (a budget); got {value!r}.")
     return number
 
 
@@ -277,27 +255,27 @@ def _vs_current(value: Any, task: str | None) -> VsCurrent | None:
     if value is None:
         return None
     d = _mapping(value, "vs_current")
-    _known_keys(d, _VS_CURRENT, "vs_current")
+    refuse_unknown_keys(d, _VS_CURRENT, "vs_current")
     if "metric" not in d:
-        raise _error("vs_current.metric", "is required: the metric to compare, e.g. roc_auc.")
+        raise path_error("vs_current.metric", "is required: the metric to compare, e.g. roc_auc.")
     bootstrap = d.get("bootstrap")
     low, high = BOOTSTRAP_RANGE
     if bootstrap in (None, 0):
         bootstrap = None
     elif not _is_int(bootstrap) or not low <= bootstrap <= high:
-        raise _error(
+        raise path_error(
             "vs_current.bootstrap",
             f"must be an integer in [{low}, {high}] (replicates), or 0 to compare point "
             f"values; got {bootstrap!r}.",
         )
     confidence = _number(d.get("confidence", 0.95), "vs_current.confidence")
     if not 0.5 <= confidence < 1:
-        raise _error(
+        raise path_error(
             "vs_current.confidence", f"must be in [0.5, 1), e.g. 0.95; got {confidence!r}."
         )
     seed = d.get("seed", 0)
     if not _is_int(seed) or seed < 0:
-        raise _error("vs_current.seed", f"must be an integer >= 0; got {seed!r}.")
+        raise path_error("vs_current.seed", f"must be an integer >= 0; got {seed!r}.")
     return VsCurrent(
         metric=_metric(d["metric"], "vs_current.metric", task),
         max_drop=_non_negative(d.get("max_drop", 0.0), "vs_current.max_drop"),
@@ -311,12 +289,12 @@ def _slices(value: Any, task: str | None) -> SliceRules | None:
     if value is None:
         return None
     d = _mapping(value, "slices")
-    _known_keys(d, _SLICES, "slices")
+    refuse_unknown_keys(d, _SLICES, "slices")
     columns = d.get("columns", [])
     if isinstance(columns, str):
         columns = [columns]
     if not isinstance(columns, list | tuple):
-        raise _error("slices.columns", f"must be a list of column names; got {columns!r}.")
+        raise path_error("slices.columns", f"must be a list of column names; got {columns!r}.")
     specs = tuple(_slice_spec(c, f"slices.columns[{i}]") for i, c in enumerate(columns))
     gaps = _mapping(d.get("max_gap") or {}, "slices.max_gap")
     max_gap = {}
@@ -325,7 +303,7 @@ def _slices(value: Any, task: str | None) -> SliceRules | None:
         max_gap[_metric(name, key, task)] = _non_negative(limit, key)
     min_rows = d.get("min_rows", 30)
     if not _is_int(min_rows) or min_rows < 1:
-        raise _error("slices.min_rows", f"must be an integer >= 1; got {min_rows!r}.")
+        raise path_error("slices.min_rows", f"must be an integer >= 1; got {min_rows!r}.")
     floors = _hurdles(d.get("min"), "slices.min", task)
     return SliceRules(columns=specs, min=floors, max_gap=max_gap, min_rows=min_rows)
 
@@ -338,7 +316,7 @@ def _slice_spec(spec: Any, path: str) -> Any:
             return (spec[0], spec[1])
         if isinstance(spec[1], list | tuple):
             return (spec[0], tuple(_number(e, f"{path}[1]") for e in spec[1]))
-    raise _error(
+    raise path_error(
         path,
         f"must be a column name, [column, [bin edges]] or [column_a, column_b]; got {spec!r}.",
     )
@@ -348,33 +326,37 @@ def _smoke_tests(value: Any) -> tuple[SmokeTest, ...]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple):
-        raise _error("smoke_tests", f"must be a list of tests; got {type(value).__name__}.")
+        raise path_error("smoke_tests", f"must be a list of tests; got {type(value).__name__}.")
     return tuple(_smoke_test(t, f"smoke_tests[{i}]") for i, t in enumerate(value))
 
 
 def _smoke_test(value: Any, path: str) -> SmokeTest:
     d = _mapping(value, path)
-    _known_keys(d, _SMOKE, path)
+    refuse_unknown_keys(d, _SMOKE, path)
     row = _mapping(d.get("input"), f"{path}.input")
     if not row:
-        raise _error(f"{path}.input", "must hold at least one feature: value pair.")
+        raise path_error(f"{path}.input", "must hold at least one feature: value pair.")
     if ("expect" in d) == ("expect_between" in d):
-        raise _error(path, "give exactly one of 'expect' (a value) or 'expect_between' ([lo, hi]).")
+        raise path_error(
+            path, "give exactly one of 'expect' (a value) or 'expect_between' ([lo, hi])."
+        )
     between = d.get("expect_between")
     if between is not None:
         where = f"{path}.expect_between"
         if not isinstance(between, list | tuple) or len(between) != 2:
-            raise _error(where, f"must be [low, high]; got {between!r}.")
+            raise path_error(where, f"must be [low, high]; got {between!r}.")
         low, high = (_number(b, where) for b in between)
         if low > high:
-            raise _error(where, f"low {low:g} is above high {high:g}; swap them.")
+            raise path_error(where, f"low {low:g} is above high {high:g}; swap them.")
         between = (low, high)
     output = d.get("output", "predict")
     if output not in OUTPUTS:
-        raise _error(f"{path}.output", f"unknown output {output!r}{_suggest(output, OUTPUTS)}")
+        raise path_error(
+            f"{path}.output", f"unknown output {output!r}{suggestion(output, OUTPUTS)}"
+        )
     name = d.get("name")
     if name is not None and not isinstance(name, str):
-        raise _error(f"{path}.name", f"must be text; got {name!r}.")
+        raise path_error(f"{path}.name", f"must be text; got {name!r}.")
     return SmokeTest(
         input=row,
         expect=d.get("expect"),

@@ -5,8 +5,9 @@ request from the signature unless given a payload, then keeps ``concurrency`` re
 flight for ``duration`` seconds (closed loop: each connection sends its next request when
 the previous answer arrives) and reports counts, errors, throughput, latency percentiles,
 which model versions answered, and the longest gap between successful answers. With
-``swap_to``, it moves the alias the endpoint follows mid-run, through the configured store,
-and reports when the new version first answered and how many requests failed.
+``swap_to``, it moves the alias the endpoint follows mid-run, in the store it is given (the
+one the endpoint serves from), and reports when the new version first answered and how
+many requests failed.
 
 :func:`drive` is the engine alone: any URL, any body, no questions asked of the endpoint
 (``bench/serving.py`` drives MLflow's server with it).
@@ -35,6 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
+from loopwise.param_errors import bad_param
+from loopwise.store import Store
 
 Progress = Callable[[float, int, int], None]
 """Called about five times a second with (elapsed seconds, requests done, failed requests)."""
@@ -136,6 +139,7 @@ class LoadReport:
 def run_loadtest(
     url: str,
     *,
+    store: Store | None = None,
     concurrency: int = 8,
     duration: float = 20.0,
     payload: Any = None,
@@ -151,11 +155,11 @@ def run_loadtest(
     columns), or the path of a JSON file holding either; by default one row from the
     endpoint's signature (its input example when ``GET /model`` has one, else zeros).
     ``swap_to`` moves the alias the endpoint follows (its first variant's, for an A/B
-    endpoint) to that version at ``swap_at`` seconds (default: mid-run) with
-    :func:`loopwise.set_alias` on the configured store, so this process must use the
-    endpoint's store. ``token`` is sent as ``Authorization: Bearer`` to an endpoint with
-    API tokens (GET /model needs ``read``, POST /predict ``predict``: an ``admin`` token
-    has both). Raises :class:`~loopwise.errors.InvalidInput` for bad arguments or a URL
+    endpoint) to that version at ``swap_at`` seconds (default: mid-run) in ``store``, which
+    must be the store the endpoint serves from (a swap needs it; nothing else does).
+    ``token`` is sent as ``Authorization: Bearer`` to an endpoint with API tokens
+    (GET /model needs ``read``, POST /predict ``predict``: an ``admin`` token has both).
+    Raises :class:`~loopwise.errors.InvalidInput` for bad arguments or a URL
     that is not a loopwise endpoint, and
     :class:`~loopwise.errors.NotFound` when nothing answers there.
     """
@@ -170,7 +174,12 @@ def run_loadtest(
     body = _encode(_payload(payload, info))
     plan = None
     if swap_to is not None:
-        plan = _plan_swap(info, swap_to, swap_at, duration)
+        if not isinstance(store, Store):
+            raise InvalidInput(
+                "The 'store' parameter of run_loadtest must be a Store (the one the endpoint "
+                f"serves from) when swap_to is given. Got {type(store).__name__} instead."
+            )
+        plan = _plan_swap(store, info, swap_to, swap_at, duration)
     elif swap_at is not None:
         raise InvalidInput("The 'swap_at' parameter of run_loadtest needs swap_to. Got no swap_to.")
     return drive(
@@ -205,7 +214,7 @@ def drive(
     """
     concurrency, duration, timeout = _check_load_args("drive", concurrency, duration, timeout)
     if not isinstance(body, bytes):
-        raise InvalidInput(f"The 'body' parameter of drive must be bytes. Got {type(body)}.")
+        raise bad_param("drive", "body", "bytes", type(body))
     target = _Target.parse(url, body, headers or {})
     run = _Run(target, concurrency, duration, timeout, progress, _swap)
     try:
@@ -233,22 +242,17 @@ def _capture(run: _Run) -> Any:
 
 def _check_load_args(fn: str, concurrency: Any, duration: Any, timeout: Any) -> tuple:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidInput(
-            f"The 'concurrency' parameter of {fn} must be an int >= 1. Got {concurrency!r} instead."
-        )
+        raise bad_param(fn, "concurrency", "an int >= 1", concurrency)
     for name, value in (("duration", duration), ("timeout", timeout)):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok or not math.isfinite(value) or value <= 0:
-            raise InvalidInput(
-                f"The '{name}' parameter of {fn} must be a number of seconds > 0. "
-                f"Got {value!r} instead."
-            )
+            raise bad_param(fn, name, "a number of seconds > 0", value)
     return concurrency, float(duration), float(timeout)
 
 
 def _base_url(url: Any) -> str:
     if not isinstance(url, str):
-        raise InvalidInput(f"The 'url' parameter of run_loadtest must be a URL. Got {url!r}.")
+        raise bad_param("run_loadtest", "url", "a URL", url)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
@@ -351,6 +355,7 @@ def _encode(body: Any) -> bytes:
 
 @dataclass(frozen=True)
 class _SwapPlan:
+    store: Store  # where the alias is moved: the endpoint's store
     model: str
     alias: str
     from_version: int | None
@@ -358,10 +363,10 @@ class _SwapPlan:
     at: float
 
 
-def _plan_swap(info: dict[str, Any], to: Any, at: Any, duration: float) -> _SwapPlan:
-    """Check that the endpoint follows an alias of a model in this process's store."""
+def _plan_swap(store: Store, info: dict[str, Any], to: Any, at: Any, duration: float) -> _SwapPlan:
+    """Check that the endpoint follows an alias of a model in ``store``."""
     from loopwise.refs import parse_ref
-    from loopwise.registry.api import get_model_version
+    from loopwise.registry.models import get_model_version
 
     if isinstance(to, bool) or not isinstance(to, int) or to < 1:
         raise InvalidInput(
@@ -387,10 +392,10 @@ def _plan_swap(info: dict[str, Any], to: Any, at: Any, duration: float) -> _Swap
             f"the endpoint serves {info['uri']}, a fixed version, so there is no alias to "
             f"move; serve an alias (loopwise serve models:/{ref.name}@champion) to test a swap."
         )
-    target = get_model_version(f"models:/{ref.name}/{to}")  # NotFound names the version
+    target = get_model_version(store, f"models:/{ref.name}/{to}")  # NotFound names it
     served = info.get("version")
     if isinstance(served, int):
-        mine = get_model_version(f"models:/{ref.name}/{served}")
+        mine = get_model_version(store, f"models:/{ref.name}/{served}")
         if info.get("version_id") not in (None, mine.id):
             raise InvalidInput(
                 f"the endpoint serves {ref.name}/{served} with id {info['version_id']}, but "
@@ -401,7 +406,7 @@ def _plan_swap(info: dict[str, Any], to: Any, at: Any, duration: float) -> _Swap
         raise InvalidInput(
             f"the endpoint already serves {ref.name}/{to}; give --swap-to another version."
         )
-    return _SwapPlan(ref.name, ref.alias, served, target.version, float(at))
+    return _SwapPlan(store, ref.name, ref.alias, served, target.version, float(at))
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -694,7 +699,7 @@ class _Run:
             self.progress(time.perf_counter() - self.start, self.requests, self.failed)
 
     async def swap(self) -> None:
-        from loopwise.registry.api import set_alias
+        from loopwise.registry.models import set_alias
 
         plan = self.plan
         await asyncio.sleep(max(0.0, self.start + plan.at - time.perf_counter()))
@@ -702,7 +707,12 @@ class _Run:
         moved_at_s = moved_at = error = None
         try:
             move = await asyncio.to_thread(
-                set_alias, plan.model, plan.alias, plan.to_version, reason="loopwise loadtest"
+                set_alias,
+                plan.store,
+                plan.model,
+                plan.alias,
+                plan.to_version,
+                reason="loopwise loadtest",
             )
         except Exception as e:  # reported, and the load goes on
             error = str(e) if isinstance(e, LoopwiseError) else f"{type(e).__name__}: {e}"

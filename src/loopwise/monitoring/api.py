@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopwise import context
+from loopwise.clock import parse_moment
 from loopwise.errors import InvalidInput
 from loopwise.monitoring import storage
-from loopwise.monitoring.config import as_monitor, parse_moment
+from loopwise.monitoring.config import as_monitor
 from loopwise.monitoring.engine import runner as engine
 from loopwise.monitoring.results import WindowResult
 

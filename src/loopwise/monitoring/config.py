@@ -33,32 +33,28 @@ instead of monitoring nothing.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from loopwise._version import __version__
+from loopwise.clock import DURATION_EXAMPLES, format_duration, parse_duration
 from loopwise.errors import InvalidInput
+from loopwise.ids import ENDPOINT_NAME_LENGTH, slug_pattern
+from loopwise.param_errors import check_choice, path_error, refuse_unknown_keys
 
 FORMAT_VERSION = 1
 TASKS = ("classification", "regression")
-#: Seconds per unit of a window duration such as ``15m``.
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 #: The monitor of shadows' answers is ``<name>`` + this (a name cannot contain "."), and
 #: the baselines of a monitor's model versions are stored under ``<name>`` + BASELINE_SUFFIX.
 SHADOW_SUFFIX = ".shadow"
 BASELINE_SUFFIX = ".baseline"
 DEFAULT_MIN_ROWS = 100
-#: Drift tests, as :func:`loopwise.data.drift.detect.detect_drift` names them; p-value tests flag
-#: drift when p < threshold, distances when the statistic reaches it.
-DRIFT_TESTS = ("chi2", "jensenshannon", "ks", "psi", "wasserstein")
-P_VALUE_TESTS = frozenset({"chi2", "ks"})
 
 _TOP = (
     "format_version", "loopwise_version", "name", "endpoint", "window", "reference", "target",
@@ -70,8 +66,7 @@ _CHECKS = (
 )  # fmt: skip
 _DRIFT = ("method", "threshold")
 _SLICE = ("column", "bins")
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,53}")  # room for the suffixes in 63 characters
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_NAME = slug_pattern(ENDPOINT_NAME_LENGTH - len(BASELINE_SUFFIX))  # room for the suffixes
 _CUSTOM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
@@ -91,10 +86,7 @@ class Window:
         if self.rows is not None:
             return self.rows
         assert self.seconds is not None
-        for unit, size in sorted(DURATION_UNITS.items(), key=lambda kv: -kv[1]):
-            if self.seconds % size == 0:
-                return f"{self.seconds // size}{unit}"
-        raise AssertionError("seconds always divide by 1")
+        return format_duration(self.seconds)
 
     def __str__(self) -> str:
         return f"{self.rows:,} predictions" if self.rows is not None else str(self.to_value())
@@ -175,13 +167,13 @@ class Monitor:
         try:
             self.endpoint: str = check_endpoint_name(endpoint)
         except InvalidInput as e:
-            raise _error("endpoint", str(e).removeprefix("endpoint name: ")) from None
+            raise path_error("endpoint", str(e).removeprefix("endpoint name: ")) from None
         self.name: str = _name(endpoint if name is None else name)
         self.window: Window = _window(window)
         self.reference: Any = _reference(reference)
         self.target: str | None = _optional_text(target, "target")
         if task is not None and task not in TASKS:
-            raise _error("task", f"must be 'classification' or 'regression'; got {task!r}.")
+            raise path_error("task", f"must be 'classification' or 'regression'; got {task!r}.")
         self.task: str | None = task
         self.positive_label: Any = _scalar(positive_label, "positive_label")
         self.slices: tuple[Any, ...] = _slices(slices)
@@ -189,7 +181,7 @@ class Monitor:
         self.checks: Checks = checks if isinstance(checks, Checks) else _checks(checks, task)
         self.min_rows: int = _positive_int(min_rows, "min_rows")
         if not isinstance(include_shadows, bool):
-            raise _error("include_shadows", f"must be true or false; got {include_shadows!r}.")
+            raise path_error("include_shadows", f"must be true or false; got {include_shadows!r}.")
         self.include_shadows: bool = include_shadows
         from loopwise.monitoring.alerting.delivery import parse_webhooks
         from loopwise.monitoring.alerting.rules import parse_rules
@@ -211,17 +203,19 @@ class Monitor:
                 f"a monitor config must be a mapping (key: value); got {type(document).__name__}."
             )
         d = dict(document)
-        _known(d, _TOP, "")
+        refuse_unknown_keys(d, _TOP, "")
         version = d.pop("format_version", FORMAT_VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
-            raise _error(
+            raise path_error(
                 "format_version",
                 f"is {version!r}; this loopwise ({__version__}) reads format_version "
                 f"{FORMAT_VERSION}. Upgrade loopwise (pip install -U loopwise).",
             )
         d.pop("loopwise_version", None)
         if d.get("endpoint") is None:
-            raise _error("endpoint", "is required: the endpoint whose prediction log to monitor.")
+            raise path_error(
+                "endpoint", "is required: the endpoint whose prediction log to monitor."
+            )
         return cls(**d)
 
     @classmethod
@@ -279,7 +273,7 @@ class Monitor:
 
     def save(self, path: str | Path) -> Path:
         """Write the monitor as YAML (atomically); return the path."""
-        from loopwise.reporting import write_page
+        from loopwise.reports.page import write_page
 
         write_page(path, self.to_yaml())
         return Path(path)
@@ -311,88 +305,12 @@ def as_monitor(value: Any) -> Monitor:
     )
 
 
-def parse_duration(value: Any, path: str = "window") -> int:
-    """Whole seconds of ``"90s"``, ``"15m"``, ``"1h"``, ``"1d"``, ``"2w"`` or a timedelta."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-        if seconds < 1 or seconds != int(seconds):
-            raise _error(path, f"must be a whole number of seconds, at least 1; got {value}.")
-        return int(seconds)
-    match = _DURATION.fullmatch(value.strip().lower()) if isinstance(value, str) else None
-    if match is None or int(match.group(1)) == 0:
-        raise _error(
-            path,
-            f"must be a duration such as 30s, 15m, 1h, 1d or 2w, or a number of predictions "
-            f"(an int such as 10000); got {value!r}.",
-        )
-    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
-
-
-def parse_moment(value: Any, now: datetime, what: str = "time") -> datetime:
-    """A moment from a timezone-aware datetime, an ISO 8601 time with a zone
-    (``2024-05-01T14:00:00+02:00``, ``...Z``), ``now``, or a time relative to now
-    (``-3d``, ``-12h``, ``-90m``)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInput(
-                f"{what} {value.isoformat()} has no time zone; pass an aware datetime."
-            )
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "now":
-            return now
-        if text.startswith("-"):
-            return now - timedelta(seconds=parse_duration(text[1:], what))
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
-        if moment is not None:
-            raise InvalidInput(
-                f"{what} {value!r} has no time zone; write it with one, e.g. "
-                f"{text}+00:00 or {text}Z."
-            )
-    raise InvalidInput(
-        f"{what} must be an ISO 8601 time with a zone (2024-05-01T14:00:00+02:00), 'now', or "
-        f"a time before now such as -3d, -12h or -90m; got {value!r}."
-    )
-
-
 # -- checking ---------------------------------------------------------------------------------
-
-
-def _error(path: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {problem}" if path else problem)
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _known(d: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
-    for key in d:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1) or [
-                k for k in allowed if str(key).lower() in k
-            ]
-            hint = f" — did you mean {close[0]!r}?" if close else f"; known keys: {allowed}."
-            raise _error(_join(path, key), f"unknown key{hint}")
-
-
-def _choice(value: Any, choices: Sequence[str], path: str, what: str) -> str:
-    if value in choices:
-        return value
-    close = difflib.get_close_matches(str(value), list(choices), n=1)
-    hint = f" — did you mean {close[0]!r}?" if close else f"; use one of: {', '.join(choices)}."
-    raise _error(path, f"unknown {what} {value!r}{hint}")
 
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise _error(
+        raise path_error(
             "name",
             "must be lower-case letters, digits, '-' or '_' (at most 54, starting with a letter "
             f"or digit); got {value!r}.",
@@ -403,9 +321,16 @@ def _name(value: Any) -> str:
 def _window(value: Any) -> Window:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
-            raise _error("window", f"a number of predictions must be at least 1; got {value}.")
+            raise path_error("window", f"a number of predictions must be at least 1; got {value}.")
         return Window(rows=value)
-    return Window(seconds=parse_duration(value))
+    try:
+        return Window(seconds=parse_duration(value, "window"))
+    except InvalidInput:
+        raise path_error(
+            "window",
+            f"must be a duration such as {DURATION_EXAMPLES}, or a number of predictions "
+            f"(an int such as 10000); got {value!r}.",
+        ) from None
 
 
 def _reference(value: Any) -> Any:
@@ -416,11 +341,11 @@ def _reference(value: Any) -> Any:
     if isinstance(value, str | list | tuple):
         items = [value] if isinstance(value, str) else list(value)
         if not items:
-            raise _error("reference", "is an empty list; give datasets:/ URIs or leave it out.")
+            raise path_error("reference", "is an empty list; give datasets:/ URIs or leave it out.")
         for i, item in enumerate(items):
             where = "reference" if isinstance(value, str) else f"reference[{i}]"
             if not isinstance(item, str) or not item.startswith("datasets:/"):
-                raise _error(
+                raise path_error(
                     where,
                     f"must be a datasets:/ URI such as datasets:/loans/3; got {item!r}. "
                     "Leave reference out to use the live model's training data.",
@@ -428,12 +353,12 @@ def _reference(value: Any) -> Any:
             try:
                 parse_ref(item, kind="datasets")
             except InvalidInput as e:
-                raise _error(where, str(e)) from e
+                raise path_error(where, str(e)) from e
         return value if isinstance(value, str) else tuple(items)
     module = type(value).__module__.split(".")[0]
     if module in ("pandas", "polars", "pyarrow"):
         return value
-    raise _error(
+    raise path_error(
         "reference",
         "must be a datasets:/ URI, a list of them, or (in Python) a DataFrame; "
         f"got {type(value).__name__}.",
@@ -442,7 +367,7 @@ def _reference(value: Any) -> Any:
 
 def _optional_text(value: Any, path: str) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
-        raise _error(path, f"must be a column name; got {value!r}.")
+        raise path_error(path, f"must be a column name; got {value!r}.")
     return value
 
 
@@ -453,19 +378,19 @@ def _scalar(value: Any, path: str) -> Any:
         or (isinstance(value, float) and math.isfinite(value))
     )
     if not ok:
-        raise _error(path, f"must be a number, text or true/false; got {value!r}.")
+        raise path_error(path, f"must be a number, text or true/false; got {value!r}.")
     return value
 
 
 def _positive_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _error(path, f"must be a whole number of at least 1; got {value!r}.")
+        raise path_error(path, f"must be a whole number of at least 1; got {value!r}.")
     return value
 
 
 def _column(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise _error(path, f"must be a column name; got {value!r}.")
+        raise path_error(path, f"must be a column name; got {value!r}.")
     return value.removeprefix("input.")
 
 
@@ -475,13 +400,15 @@ def _slices(value: Any) -> tuple[Any, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Sequence):
-        raise _error("slices", f"must be a list of slice specs; got {type(value).__name__}.")
+        raise path_error("slices", f"must be a list of slice specs; got {type(value).__name__}.")
     out: list[Any] = []
     for i, spec in enumerate(value):
         out.append(_slice(spec, f"slices[{i}]"))
     names = [slice_name(s) for s in out]
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        raise _error("slices", f"slice {dup!r} is given more than once; keep one spec per column.")
+        raise path_error(
+            "slices", f"slice {dup!r} is given more than once; keep one spec per column."
+        )
     return tuple(out)
 
 
@@ -493,15 +420,15 @@ def _slice(spec: Any, path: str) -> Any:
     if isinstance(spec, str):
         return _column(spec, path)
     if isinstance(spec, Mapping):
-        _known(spec, _SLICE, path)
+        refuse_unknown_keys(spec, _SLICE, path)
         if "column" not in spec or "bins" not in spec:
-            raise _error(path, f"needs column and bins; give {forms}.")
+            raise path_error(path, f"needs column and bins; give {forms}.")
         return (_column(spec["column"], f"{path}.column"), _bins(spec["bins"], f"{path}.bins"))
     if isinstance(spec, list | tuple) and len(spec) == 2 and isinstance(spec[0], str):
         if isinstance(spec[1], str):
             return (_column(spec[0], path), _column(spec[1], path))
         return (_column(spec[0], path), _bins(spec[1], f"{path}[1]"))
-    raise _error(path, f"is not a slice spec: {spec!r}; give {forms}.")
+    raise path_error(path, f"is not a slice spec: {spec!r}; give {forms}.")
 
 
 def _bins(value: Any, path: str) -> tuple[float, ...]:
@@ -510,7 +437,7 @@ def _bins(value: Any, path: str) -> tuple[float, ...]:
         isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v) for v in value
     )
     if not numbers or any(b <= a for a, b in itertools.pairwise(value)):
-        raise _error(
+        raise path_error(
             path,
             f"bin edges must be at least two numbers in strictly increasing order; got {value!r}.",
         )
@@ -536,10 +463,10 @@ def _features(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise _error("features", f"must be a non-empty list of column names; got {value!r}.")
+        raise path_error("features", f"must be a non-empty list of column names; got {value!r}.")
     names = [_column(v, f"features[{i}]") for i, v in enumerate(value)]
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        raise _error("features", f"{dup!r} is listed twice.")
+        raise path_error("features", f"{dup!r} is listed twice.")
     return tuple(names)
 
 
@@ -547,8 +474,10 @@ def _checks(value: Any, task: str | None) -> Checks:
     if value is None:
         return Checks()
     if not isinstance(value, Mapping):
-        raise _error("checks", f"must be a mapping of check: setting; got {type(value).__name__}.")
-    _known(value, _CHECKS, "checks")
+        raise path_error(
+            "checks", f"must be a mapping of check: setting; got {type(value).__name__}."
+        )
+    refuse_unknown_keys(value, _CHECKS, "checks")
     performance, performance_enabled = _performance(value.get("performance", True), task)
     return Checks(
         schema=_flag(value.get("schema", True), "checks.schema"),
@@ -563,25 +492,27 @@ def _checks(value: Any, task: str | None) -> Checks:
 
 def _flag(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise _error(path, f"must be true or false; got {value!r}.")
+        raise path_error(path, f"must be true or false; got {value!r}.")
     return value
 
 
 def _drift(value: Any, path: str) -> DriftCheck:
+    from loopwise.data.drift.detect import P_VALUE_TESTS, TEST_NAMES
+
     if isinstance(value, bool):
         return DriftCheck(enabled=value)
     if not isinstance(value, Mapping):
-        raise _error(
+        raise path_error(
             path, f"must be true, false or a mapping such as {{method: psi}}; got {value!r}."
         )
-    _known(value, _DRIFT, path)
+    refuse_unknown_keys(value, _DRIFT, path)
     method = value.get("method")
     if method is not None:
-        method = _choice(method, DRIFT_TESTS, f"{path}.method", "test")
+        method = check_choice(method, TEST_NAMES, f"{path}.method", "test")
     threshold = value.get("threshold")
     if threshold is not None:
         if method is None:
-            raise _error(
+            raise path_error(
                 f"{path}.threshold",
                 "needs a method (thresholds mean different things per test: a p-value for ks "
                 "and chi2, a distance for the others); add method: psi, for example.",
@@ -589,7 +520,9 @@ def _drift(value: Any, path: str) -> DriftCheck:
         bad = isinstance(threshold, bool) or not isinstance(threshold, int | float)
         if bad or not threshold > 0 or (method in P_VALUE_TESTS and not threshold < 1):
             rule = "a p-value in (0, 1)" if method in P_VALUE_TESTS else "a distance above 0"
-            raise _error(f"{path}.threshold", f"for {method} must be {rule}; got {threshold!r}.")
+            raise path_error(
+                f"{path}.threshold", f"for {method} must be {rule}; got {threshold!r}."
+            )
         threshold = float(threshold)
     return DriftCheck(enabled=True, method=method, threshold=threshold)
 
@@ -601,14 +534,14 @@ def _performance(value: Any, task: str | None) -> tuple[tuple[str, ...] | None, 
     if isinstance(value, bool):
         return None, value
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise _error(
+        raise path_error(
             path, f"must be true, false or a list of metrics such as [f1, recall]; got {value!r}."
         )
     names = []
     for i, metric in enumerate(value):
-        name = _choice(metric, METRICS, f"{path}[{i}]", "metric")
+        name = check_choice(metric, METRICS, f"{path}[{i}]", "metric")
         if task is not None and name not in TASK_METRICS[task]:
-            raise _error(
+            raise path_error(
                 f"{path}[{i}]",
                 f"{name!r} is not a {task} metric; use one of: {', '.join(TASK_METRICS[task])}.",
             )
@@ -622,19 +555,21 @@ def _custom(value: Any) -> dict[str, str | Callable[[Any], float]]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _error("checks.custom", f"must map check names to expressions; got {value!r}.")
+        raise path_error("checks.custom", f"must map check names to expressions; got {value!r}.")
     out: dict[str, str | Callable[[Any], float]] = {}
     for key, check in value.items():
         path = f"checks.custom.{key}"
         if not isinstance(key, str) or not _CUSTOM_NAME.fullmatch(key):
-            raise _error(path, "a check name is letters, digits, '_', '.' or '-' (at most 100).")
+            raise path_error(
+                path, "a check name is letters, digits, '_', '.' or '-' (at most 100)."
+            )
         if isinstance(check, str):
             try:
                 compile_expression(check, what=f"custom check {key!r}")
             except InvalidInput as e:
-                raise _error(path, str(e)) from e
+                raise path_error(path, str(e)) from e
         elif not callable(check):
-            raise _error(
+            raise path_error(
                 path,
                 "must be a Polars expression string such as \"col('prediction').mean()\" or "
                 f"(in Python) a function frame -> float; got {check!r}.",

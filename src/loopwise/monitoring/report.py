@@ -257,7 +257,7 @@ class MonitorReport:
     def to_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML file (atomically); returns the path."""
         from loopwise.monitoring.report_html import render_html
-        from loopwise.reporting import write_page
+        from loopwise.reports.page import write_page
 
         target = Path(path)
         write_page(target, render_html(self))

@@ -1,26 +1,32 @@
-"""The HTML page of a monitor report (:meth:`~loopwise.monitoring.report.MonitorReport.to_html`).
+"""The HTML page of a monitor report
+(:meth:`~loopwise.monitoring.report.MonitorReport.to_html`).
 
-Pure rendering from the :mod:`loopwise.reporting` pieces plus the time-series charts of
-:mod:`loopwise.monitoring.time_chart`: summary, what was live when (model versions, and
-versions answering side by side as variants), feature drift (one card per feature and the
-drift share), predictions against the baseline (dashed), live performance overall and per
-slice (under a notice of the windows' problems, such as feedback in labels the model does not
-predict), service figures, data quality and the alerts (a timeline and a table, with the
-value that fired each alert and the latest one). Every chart draws a vertical marker where
-what was live changed and a band over each window an alert on that metric fired in. Where
-versions answered side by side (an A/B split), every chart draws one line per version
-instead of one line. No JavaScript, no network fetch.
+Summary, what was live when (model versions, and versions answering side by side as
+variants), feature drift (one card per feature and the drift share), predictions against the
+baseline (dashed), live performance overall and per slice (under a notice of the windows'
+problems, such as feedback in labels the model does not predict), service figures, data
+quality and the alerts (a timeline and a table, with the value that fired each alert and the
+latest one). Every chart draws a vertical marker where what was live changed and a band over
+each window an alert on that metric fired in. Where versions answered side by side (an A/B
+split), every chart draws one line per version instead of one line.
+
+This module gathers that data (the layout of the figures over time, the markers and bands)
+and renders the ``monitoring.html.j2`` template of the :mod:`loopwise.reports` kit, which
+holds the markup; the charts are :func:`loopwise.reports.charts.time_chart_svg`. No
+JavaScript, no network fetch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from loopwise.monitoring.report import MonitorReport
 from loopwise.monitoring.results import OVERALL
-from loopwise.monitoring.time_chart import Line, Marker, time_chart_svg
-from loopwise.reporting import Markup, badge, esc, legend, page, table
+from loopwise.reports.charts import Line, Marker, time_chart_svg
+from loopwise.reports.page import Badge, Wrapped, render
 
 PALETTE = ("#3e7cb1", "#e8845c", "#5aa469", "#9c6ade", "#d6a13b", "#3fa7a3", "#c05780")
 BASELINE_COLOR = "#616e7c"
@@ -30,8 +36,22 @@ SERVICE_METRICS = (
     ("error_rate", "error rate"),
     ("throughput_rps", "throughput (requests/s)"),
 )
+_ALERT_HEADERS = (
+    *("window", "fired", "resolved", "state", "severity", "rule", "slice"),
+    *("metric", "fired value", "latest value", "threshold", "model", "message"),
+)
 
 Point = tuple[float, float | None]
+Legend = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A chart in the grid of its section, with a title and an optional note above it."""
+
+    title: str
+    chart: Any  # the chart's markup
+    note: str = ""
 
 
 def render_html(report: MonitorReport) -> str:
@@ -40,7 +60,20 @@ def render_html(report: MonitorReport) -> str:
         f"endpoint {report.endpoint} · {_time(report.start)} – {_time(report.end)} UTC · "
         f"{len({w.start for w in report.windows})} windows"
     )
-    return page(f"Monitor report: {report.monitor}", _Body(report).html(), subtitle=subtitle)
+    page = _Page(report)
+    return render(
+        "monitoring.html.j2",
+        title=f"Monitor report: {report.monitor}",
+        subtitle=subtitle,
+        summary=page.summary(),
+        models=page.models(),
+        drift=page.drift(),
+        predictions=page.predictions(),
+        performance=page.performance(),
+        service=page.service(),
+        quality=page.quality(),
+        alerts=page.alerts(),
+    )
 
 
 def _time(moment: datetime) -> str:
@@ -56,7 +89,9 @@ def short_names(models: Sequence[str]) -> dict[str, str]:
     return {m: m for m in models}
 
 
-class _Body:
+class _Page:
+    """The sections of the page, each as the data its part of the template shows."""
+
     def __init__(self, report: MonitorReport) -> None:
         self.r = report
         self.x_range = (report.start.timestamp(), report.end.timestamp())
@@ -131,7 +166,7 @@ class _Body:
                     lines.append(Line(f"baseline {name}", base, tint, dashed=True))
         return lines
 
-    def chart(self, lines: Sequence[Line], alert_keys: Sequence[tuple[str, str]]) -> str:
+    def chart(self, lines: Sequence[Line], alert_keys: Sequence[tuple[str, str]]) -> Any:
         bands = [b for key in alert_keys for b in self.bands.get(key, [])]
         self._charts += 1
         return time_chart_svg(
@@ -142,11 +177,7 @@ class _Body:
             bands=bands,
         )
 
-    def card(self, title: str, body: str, note: str = "") -> str:
-        meta = f'<div class="meta">{esc(note)}</div>' if note else ""
-        return f'<div class="card"><h3>{esc(title)}</h3>{meta}{body}</div>'
-
-    def lane_legend(self, *, baseline: bool = False) -> str:
+    def lane_legend(self, *, baseline: bool = False) -> Legend:
         if self.lanes == [None]:
             items = [("live", PALETTE[0])]
         else:
@@ -156,56 +187,36 @@ class _Body:
         if baseline:
             dashed = "dashed" if self.lanes == [None] else "dashed, in the version's colour"
             items.append((f"baseline ({dashed})", BASELINE_COLOR))
-        return legend(items)
+        return items
 
     # -- sections ----------------------------------------------------------------------------
 
-    def html(self) -> str:
-        parts = [self.summary(), self.models()]
-        for section in (
-            self.drift,
-            self.predictions,
-            self.performance,
-            self.service,
-            self.quality,
-            self.alerts,
-        ):
-            parts.append(section())
-        return "".join(parts)
-
-    def summary(self) -> str:
+    def summary(self) -> dict[str, Any]:
         firing = sum(a.state == "firing" for a in self.r.alerts)
-        state = (
-            badge(f"{firing} alert(s) firing", "error")
+        state = [
+            Badge(f"{firing} alert(s) firing", "error")
             if firing
-            else badge("no alert firing", "ok")
-        )
-        versions = ", ".join(self.r.models) or "–"
+            else Badge("no alert firing", "ok")
+        ]
+        if self.r.problems:
+            state.append(
+                Badge(f"{len(self.r.problems)} problem(s): see Live performance", "warning")
+            )
         side = [
             f"{p.describe()} from {_time(p.start)} to {_time(p.end)}"
             for p in self.r.periods
             if p.concurrent
         ]
-        served = f"; served side by side as {'; as '.join(side)}" if side else ""
-        lanes = (
-            " Where versions answered side by side, every chart has one line per version."
-            if self.r.concurrent
-            else ""
-        )
-        if self.r.problems:
-            problems = f"{len(self.r.problems)} problem(s): see Live performance"
-            state += " " + badge(problems, "warning")
-        return (
-            f"<p>{state} {len(self.r.alerts)} alert(s) in the range; model version(s): "
-            f"{esc(versions)}{esc(served)}; {len(self.r.model_changes)} change(s) of the live "
-            "version(s).</p>"
-            '<p class="meta">Dotted vertical lines mark a change of the live model version(s), '
-            "labelled with the new one(s); red bands the windows an alert on that figure was "
-            "active; dashed lines the baseline of the live model version (its figures on the "
-            f"reference / training data).{lanes}</p>"
-        )
+        return {
+            "state": state,
+            "alerts": len(self.r.alerts),
+            "versions": ", ".join(self.r.models) or "–",
+            "served": f"; served side by side as {'; as '.join(side)}" if side else "",
+            "changes": len(self.r.model_changes),
+            "concurrent": self.r.concurrent,
+        }
 
-    def models(self) -> str:
+    def models(self) -> dict[str, Any]:
         rows = []
         for model in self.r.models:
             parts = [w for w in self.r.windows if w.model == model]
@@ -223,64 +234,47 @@ class _Body:
                     sum(w.labelled for w in parts),
                 )
             )
-        out = ["<h2>Model versions</h2>"]
-        headers = ["model", "variant", "from", "to", "windows", "rows", "labelled"]
-        out.append(table(headers, rows, numeric={4, 5, 6}))
-        # each version live once, alone: the table above already says what was live when
+        periods = []
+        # each version live once, alone: the versions' table already says what was live when
         if self.r.concurrent or len(self.r.periods) > len(self.r.models):
-            out.append(
-                table(
-                    ["live from (UTC)", "to", "what answered", "windows"],
-                    [
-                        (
-                            _time(p.start),
-                            _time(p.end),
-                            p.describe(),
-                            len({w.start for w in self.r.windows if p.start <= w.start < p.end}),
-                        )
-                        for p in self.r.periods
-                    ],
-                    numeric={3},
+            periods = [
+                (
+                    _time(p.start),
+                    _time(p.end),
+                    p.describe(),
+                    len({w.start for w in self.r.windows if p.start <= w.start < p.end}),
                 )
-            )
-        return "".join(out)
+                for p in self.r.periods
+            ]
+        return {"rows": rows, "periods": periods}
 
-    def drift(self) -> str:
-        out = ["<h2>Feature drift</h2>"]
+    def drift(self) -> dict[str, Any]:
         if not self.r.features:
-            return out[0] + _none("No drift scores stored (the drift check is off).")
-        out.append('<div class="grid">')
+            return {
+                "cards": [],
+                "legend": [],
+                "nothing": "No drift scores stored (the drift check is off).",
+            }
+        cards = []
         if self.has("drift.share"):
-            out.append(
-                self.card(
-                    "share of features drifted",
-                    self.chart(
-                        self.metric_lines("drift.share", PALETTE[0]), [(OVERALL, "drift.share")]
-                    ),
-                )
+            lines = self.metric_lines("drift.share", PALETTE[0])
+            cards.append(
+                Card("share of features drifted", self.chart(lines, [(OVERALL, "drift.share")]))
             )
         for feature in self.r.features:
             metric = f"drift.{feature}"
             flagged = sum(1 for _, v in self.points(f"drifted.{feature}") if v)
-            out.append(
-                self.card(
-                    feature,
-                    self.chart(
-                        self.metric_lines(metric, PALETTE[1]),
-                        [(OVERALL, metric), (OVERALL, f"drifted.{feature}")],
-                    ),
-                    f"drift score; drifted in {flagged} window(s)",
-                )
+            chart = self.chart(
+                self.metric_lines(metric, PALETTE[1]),
+                [(OVERALL, metric), (OVERALL, f"drifted.{feature}")],
             )
-        out.append("</div>")
-        if self.r.concurrent:
-            out.append(self.lane_legend())
-        return "".join(out)
+            cards.append(Card(feature, chart, f"drift score; drifted in {flagged} window(s)"))
+        legend = self.lane_legend() if self.r.concurrent else []
+        return {"cards": cards, "legend": legend, "nothing": ""}
 
-    def predictions(self) -> str:
-        out = ["<h2>Predictions</h2>"]
+    def predictions(self) -> dict[str, Any]:
         cards = [
-            self.card(
+            Card(
                 metric,
                 self.chart(
                     self.metric_lines(metric, PALETTE[0], baseline=True), [(OVERALL, metric)]
@@ -290,58 +284,54 @@ class _Body:
             if self.has(metric)
         ]
         if not cards:
-            return out[0] + _none("No prediction figures stored.")
-        return "".join(
-            [*out, '<div class="grid">', *cards, "</div>", self.lane_legend(baseline=True)]
-        )
+            return {"cards": [], "legend": [], "nothing": "No prediction figures stored."}
+        return {"cards": cards, "legend": self.lane_legend(baseline=True), "nothing": ""}
 
-    def performance(self) -> str:
-        out = ["<h2>Live performance</h2>", self.problems()]
+    def performance(self) -> dict[str, Any]:
+        problems = self.problems()
         metrics = [m for m in self.r.metrics if m.startswith("perf.")]
         metrics = [m for m in metrics if any(self.has(m, s) for s in self.r.slices)]
         if not metrics:
             why = "see the problem(s) above" if self.r.problems else "no feedback (labels)"
-            return "".join(out) + _none(f"No performance figures: {why} in the range.")
+            nothing = f"No performance figures: {why} in the range."
+            return {"problems": problems, "cards": [], "legend": [], "nothing": nothing}
         slices = [s for s in self.r.slices if any(self.has(m, s) for m in metrics)]
         if self.r.concurrent:
-            return "".join([*out, self._performance_by_version(metrics, slices)])
-        colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(slices)}
-        out.append('<div class="grid">')
-        for metric in metrics:
-            lines = [
-                Line(f"{_slice(s)} {metric}", self.points(metric, s), colors[s])
-                for s in slices
-                if self.has(metric, s)
-            ]
-            base = self.baseline_points(metric)
-            if any(v is not None for _, v in base):
-                lines.append(Line(f"baseline {metric}", base, BASELINE_COLOR, dashed=True))
-            keys = [(s, metric) for s in slices]
-            out.append(self.card(metric.removeprefix("perf."), self.chart(lines, keys)))
-        out.append("</div>")
-        out.append(
-            legend([(_slice(s), colors[s]) for s in slices] + [("baseline", BASELINE_COLOR)])
-        )
-        return "".join(out)
+            cards = self._performance_by_version(metrics, slices)
+            legend = self.lane_legend(baseline=True)
+        else:
+            colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(slices)}
+            cards = []
+            for metric in metrics:
+                lines = [
+                    Line(f"{_slice(s)} {metric}", self.points(metric, s), colors[s])
+                    for s in slices
+                    if self.has(metric, s)
+                ]
+                base = self.baseline_points(metric)
+                if any(v is not None for _, v in base):
+                    lines.append(Line(f"baseline {metric}", base, BASELINE_COLOR, dashed=True))
+                keys = [(s, metric) for s in slices]
+                cards.append(Card(metric.removeprefix("perf."), self.chart(lines, keys)))
+            legend = [(_slice(s), colors[s]) for s in slices] + [("baseline", BASELINE_COLOR)]
+        return {"problems": problems, "cards": cards, "legend": legend, "nothing": ""}
 
-    def problems(self) -> str:
+    def problems(self) -> dict[str, Any] | None:
         """What kept figures out of windows (feedback in labels the model does not predict:
         no ``perf.*``), each distinct problem once, as a notice above the charts it
         concerns: read on its own, a chart with gaps looks like missing feedback."""
         found = self.r.problems
         if not found:
-            return ""
+            return None
         windows = len({w.start for w in self.r.windows if w.problems})
-        head = badge(f"figures left out of {windows} window(s)", "warning")
-        rows = [(p.model or "–", p.windows, _time(p.start), _time(p.end), p.message) for p in found]
-        return (
-            f'<div class="problems"><p>{head} What kept figures out of these windows (each '
-            "problem says which figures); their other figures are shown.</p>"
-            + table(["model", "windows", "from", "to", "problem"], rows, numeric={1})
-            + "</div>"
-        )
+        return {
+            "head": Badge(f"figures left out of {windows} window(s)", "warning"),
+            "rows": [
+                (p.model or "–", p.windows, _time(p.start), _time(p.end), p.message) for p in found
+            ],
+        }
 
-    def _performance_by_version(self, metrics: list[str], slices: list[str]) -> str:
+    def _performance_by_version(self, metrics: list[str], slices: list[str]) -> list[Card]:
         """Versions side by side: a card per metric and slice, a line per version (the
         version's colour, as on every chart of the page)."""
         cards = []
@@ -351,35 +341,30 @@ class _Body:
                     continue
                 lines = self.metric_lines(metric, PALETTE[0], slice=s, baseline=s == OVERALL)
                 title = metric.removeprefix("perf.") + ("" if s == OVERALL else f" · {s}")
-                cards.append(self.card(title, self.chart(lines, [(s, metric)])))
-        return "".join(['<div class="grid">', *cards, "</div>", self.lane_legend(baseline=True)])
+                cards.append(Card(title, self.chart(lines, [(s, metric)])))
+        return cards
 
-    def service(self) -> str:
-        out = ["<h2>Service</h2>"]
+    def service(self) -> dict[str, Any]:
         cards = [
-            self.card(title, self.chart(self.metric_lines(metric, PALETTE[0]), [(OVERALL, metric)]))
+            Card(title, self.chart(self.metric_lines(metric, PALETTE[0]), [(OVERALL, metric)]))
             for metric, title in SERVICE_METRICS
             if self.has(metric)
         ]
-        if not cards:
-            return out[0] + _none("No latency, error or throughput figures stored.")
-        return "".join([*out, '<div class="grid">', *cards, "</div>"])
+        nothing = "" if cards else "No latency, error or throughput figures stored."
+        return {"cards": cards, "legend": [], "nothing": nothing}
 
-    def quality(self) -> str:
+    def quality(self) -> list[Card]:
+        """The data-quality cards; none leaves the section out."""
         metrics = [m for m in self.r.metrics if m.startswith("missing.") and self.has(m)]
         metrics += [m for m in ("schema.errors", "schema.warnings") if self.has(m)]
-        if not metrics:
-            return ""
-        cards = [
-            self.card(m, self.chart(self.metric_lines(m, PALETTE[2]), [(OVERALL, m)]))
-            for m in metrics
+        return [
+            Card(m, self.chart(self.metric_lines(m, PALETTE[2]), [(OVERALL, m)])) for m in metrics
         ]
-        return "".join(["<h2>Data quality</h2>", '<div class="grid">', *cards, "</div>"])
 
-    def alerts(self) -> str:
-        out = ["<h2>Alerts</h2>"]
+    def alerts(self) -> dict[str, Any] | None:
+        """A timeline of the alerts (a row per rule and slice) and their table."""
         if not self.r.alerts:
-            return out[0] + _none("No alert was active in the range.")
+            return None
         rules = list(dict.fromkeys((a.rule, a.slice) for a in self.r.alerts))
         lines = []
         for i, (rule, slice_) in enumerate(rules):
@@ -394,33 +379,26 @@ class _Body:
             lines.append(Line(f"{rule} ({_slice(slice_)})", points, PALETTE[i % len(PALETTE)]))
         bands = [b for values in self.bands.values() for b in values]
         self._charts += 1
-        out.append(
-            time_chart_svg(
-                lines,
-                self.x_range,
-                chart_id=str(self._charts),
-                markers=self.markers,
-                bands=bands,
-                y_range=(0.5, len(rules) + 0.5),
-                show_y=False,
-                width=1000,
-                height=max(90, 26 * len(rules) + 44),
-            )
+        chart = time_chart_svg(
+            lines,
+            self.x_range,
+            chart_id=str(self._charts),
+            markers=self.markers,
+            bands=bands,
+            y_range=(0.5, len(rules) + 0.5),
+            show_y=False,
+            width=1000,
+            height=max(90, 26 * len(rules) + 44),
         )
-        out.append(
-            legend(
-                [
-                    (f"{r} ({_slice(s)})", PALETTE[i % len(PALETTE)])
-                    for i, (r, s) in enumerate(rules)
-                ]
-            )
-        )
+        legend = [
+            (f"{r} ({_slice(s)})", PALETTE[i % len(PALETTE)]) for i, (r, s) in enumerate(rules)
+        ]
         rows = [
             (
                 _time(a.window_start),
                 _time(a.fired_at),
                 _time(a.resolved_at) if a.resolved_at else "–",
-                Markup(badge(a.state, "error" if a.state == "firing" else "ok")),
+                Badge(a.state, "error" if a.state == "firing" else "ok"),
                 a.severity,
                 a.rule,
                 _slice(a.slice),
@@ -430,19 +408,12 @@ class _Body:
                 a.threshold,
                 a.model,
                 # long paths and commands in a message wrap instead of widening the table
-                Markup(f'<span style="overflow-wrap:anywhere">{esc(a.message)}</span>'),
+                Wrapped(a.message),
             )
             for a in self.r.alerts
         ]
-        headers = ["window", "fired", "resolved", "state", "severity", "rule", "slice"]
-        headers += ["metric", "fired value", "latest value", "threshold", "model", "message"]
-        out.append(table(headers, rows, numeric={8, 9, 10}))
-        return "".join(out)
+        return {"chart": chart, "legend": legend, "headers": _ALERT_HEADERS, "rows": rows}
 
 
 def _slice(value: str) -> str:
     return value or "overall"
-
-
-def _none(text: str) -> str:
-    return f'<p class="meta">{esc(text)}</p>'

@@ -40,15 +40,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from loopwise.clock import now_us
+from loopwise.clock import now_us, parse_duration
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
-from loopwise.monitoring.config import parse_duration
+from loopwise.param_errors import bad_param
 from loopwise.predictions.files import (
     FEEDBACK,
     HOUR_US,
     PREDICTIONS,
-    bad_param,
     check_endpoint,
     check_time,
     encode_part,
@@ -279,7 +278,7 @@ def _settle_seconds(settle: Any, func: str) -> float:
             raise bad_param(func, "settle", rule, settle)
         return settle.total_seconds()
     try:
-        return float(parse_duration(settle))
+        return float(parse_duration(settle, "settle"))
     except InvalidInput:
         raise bad_param(func, "settle", rule, settle) from None
 

@@ -34,8 +34,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopwise._version import __version__
+from loopwise.clock import EPOCH, exact_us
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
-from loopwise.ids import is_id, new_id
+from loopwise.ids import is_id, new_id, slug_pattern
+from loopwise.param_errors import bad_param
 from loopwise.store.artifacts import ArtifactStore
 
 FORMAT_VERSION = 1
@@ -46,6 +48,8 @@ MIN_US = 946_684_800_000_000
 MAX_US = 253_402_300_800_000_000
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 INPUT_PREFIX = "input."
+#: The ``variant`` and ``model`` of a row answered by the endpoint's fallback (model flag off).
+FALLBACK = "fallback"
 PREDICTIONS, FEEDBACK = "predictions", "feedback"
 
 PREDICTION_TYPES: dict[str, pa.DataType] = {
@@ -69,20 +73,14 @@ FEEDBACK_TYPES: dict[str, pa.DataType] = {
     "timestamp": TIMESTAMP,
 }
 
-_ENDPOINT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # as endpoint configs check
+_ENDPOINT_RE = slug_pattern()  # as endpoint configs check
 _PART_RE = re.compile(r"date=(\d{4})-(\d\d)-(\d\d)/hour=(\d\d)/part-[0-9a-z]+\.parquet$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_BY_HOUR = 48  # ranges up to this many hours are listed hour by hour, longer by day
 ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _CONVERT_ERRORS = (*ARROW_ERRORS, OverflowError, TypeError, ValueError)
 
 
 # -- parameters -----------------------------------------------------------------------------
-
-
-def bad_param(func: str, name: str, rule: str, value: Any) -> InvalidInput:
-    """The one error template for a parameter that breaks its rule."""
-    return InvalidInput(f"The {name!r} parameter of {func} must be {rule}. Got {value!r} instead.")
 
 
 def check_endpoint(endpoint: Any, func: str) -> str:
@@ -112,7 +110,7 @@ def check_time(value: Any, name: str, func: str) -> int | None:
             "(loopwise never guesses a time zone)",
             value,
         )
-    return (value - _EPOCH) // timedelta(microseconds=1)
+    return exact_us(value)
 
 
 def is_loopwise_id(value: str) -> bool:
@@ -124,7 +122,7 @@ def is_loopwise_id(value: str) -> bool:
 
 def partition_dir(kind: str, endpoint: str, hour: int) -> str:
     """``<kind>/<endpoint>/date=YYYY-MM-DD/hour=HH`` of an hour counted from the epoch."""
-    start = _EPOCH + timedelta(hours=hour)
+    start = EPOCH + timedelta(hours=hour)
     return f"{kind}/{endpoint}/date={start:%Y-%m-%d}/hour={start:%H}"
 
 
@@ -139,7 +137,7 @@ def part_hour(path: str) -> int | None:
         return None
     year, month, day, hour = (int(g) for g in m.groups())
     start = datetime(year, month, day, hour, tzinfo=UTC)
-    return (start - _EPOCH) // timedelta(hours=1)
+    return (start - EPOCH) // timedelta(hours=1)
 
 
 def _marker(endpoint: str) -> str:
@@ -190,7 +188,7 @@ def list_parts(
         if last - first < _LIST_BY_HOUR:
             prefixes = [partition_dir(kind, endpoint, h) for h in range(first, last + 1)]
         else:
-            day, stop = (_EPOCH + timedelta(hours=h) for h in (first, last))
+            day, stop = (EPOCH + timedelta(hours=h) for h in (first, last))
             prefixes = []
             while day.date() <= stop.date():
                 prefixes.append(_day_dir(kind, endpoint, day))

@@ -50,6 +50,7 @@ from loopwise.clock import now_us
 from loopwise.data.frames import to_polars
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound, StoreUnavailable
 from loopwise.ids import id_time_ms
+from loopwise.param_errors import bad_param, closest
 from loopwise.predictions.compaction import Compactor
 from loopwise.predictions.files import (
     FEEDBACK,
@@ -57,7 +58,6 @@ from loopwise.predictions.files import (
     MAX_US,
     MIN_US,
     PREDICTIONS,
-    bad_param,
     check_endpoint,
     check_time,
     encode_part,
@@ -729,8 +729,6 @@ def _registered_version_id(store: Store, label: str, func: str) -> str | None:
     a new series in the log). A name not registered here is taken as a model served
     elsewhere (no id), unless it is one typo away from a registered name.
     """
-    import difflib
-
     from loopwise.registry.models import get_model_version, list_models
 
     match = _MODEL_LABEL.fullmatch(label)
@@ -745,10 +743,10 @@ def _registered_version_id(store: Store, label: str, func: str) -> str | None:
         names = [m.name for m in list_models(store)]
         if name in names:
             raise  # the model is registered, the version is not
-    close = difflib.get_close_matches(name, names, n=1)
+    close = closest(name, names)
     if close:
         raise NotFound(
-            f"{func}: model {name!r} is not registered — did you mean {close[0]!r}? Name a "
+            f"{func}: model {name!r} is not registered — did you mean {close!r}? Name a "
             "registered model's version, or a name no registered model is close to for a "
             "model served elsewhere."
         )

@@ -25,15 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from loopwise.errors import InvalidInput, InvalidReference, NotFound
+from loopwise.clock import EPOCH
+from loopwise.errors import InvalidReference, NotFound
 from loopwise.ids import id_time_ms, is_id
-from loopwise.predictions.files import check_endpoint
+from loopwise.param_errors import bad_param
+from loopwise.predictions.files import FALLBACK, check_endpoint
 from loopwise.predictions.log import read_feedback, read_predictions_frame
 from loopwise.registry.lineage import ModelLineage, model_lineage
 from loopwise.registry.models import alias_history, get_model_version
 from loopwise.registry.promotion_history import PromotionRecord, promotion_history
 from loopwise.registry.records import AliasMove, ModelVersion
-from loopwise.serving.endpoint import FALLBACK
 from loopwise.store import Store
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ __all__ = ["PredictionTrace", "trace_prediction"]
 
 _HOUR = timedelta(hours=1)
 _HOUR_MS = 3_600_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FUNC = "trace_prediction"
 
 
@@ -231,24 +231,21 @@ def trace_prediction(
 
 def _check(store: Any, endpoint: Any, request_id: Any, start: Any, end: Any) -> None:
     if not isinstance(store, Store):
-        raise _bad("store", "a loopwise.Store", store)
+        raise bad_param(_FUNC, "store", "a loopwise.Store", store)
     check_endpoint(endpoint, _FUNC)
     if not isinstance(request_id, str) or not request_id:
-        raise _bad("request_id", "a request id (a non-empty str)", request_id)
+        raise bad_param(_FUNC, "request_id", "a request id (a non-empty str)", request_id)
     for name, value in (("start", start), ("end", end)):
         if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            raise _bad(
+            raise bad_param(
+                _FUNC,
                 name,
                 "a timezone-aware datetime such as datetime(2024, 5, 1, tzinfo=timezone.utc) "
                 "or None",
                 value,
             )
     if start is not None and end is not None and end <= start:
-        raise _bad("end", f"after start ({start.isoformat()})", end)
-
-
-def _bad(name: str, rule: str, value: Any) -> InvalidInput:
-    return InvalidInput(f"The {name!r} parameter of {_FUNC} must be {rule}. Got {value!r} instead.")
+        raise bad_param(_FUNC, "end", f"after start ({start.isoformat()})", end)
 
 
 def _find(
@@ -403,7 +400,7 @@ def _live_via(
 
 
 def _at(hour: int) -> datetime:
-    return _EPOCH + hour * _HOUR
+    return EPOCH + hour * _HOUR
 
 
 def _iso(moment: datetime) -> str:

@@ -1,6 +1,7 @@
 """The module-level registry API: ``lw.log_model``, ``lw.load_model``, aliases, lineage.
 
-Bound to the default store and to the active run: a model logged inside a run records
+Bound to the default store and to the active run (the services, :mod:`.saving`,
+:mod:`.loading`, :mod:`.models`, take the store explicitly): a model logged inside a run records
 the run as its producer and the run's input dataset versions as its training data.
 Loaded packages are cached on disk (``cache_dir``) and in memory by version id, so a warm
 ``load_model("models:/name@champion")`` costs one query to resolve the alias.
@@ -8,18 +9,14 @@ Loaded packages are cached on disk (``cache_dir``) and in memory by version id, 
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from loopwise import context
-from loopwise.data.datasets import dataset_inputs
 from loopwise.errors import InvalidInput
 from loopwise.refs import parse_ref
-from loopwise.registry import loading
+from loopwise.registry import loading, saving
 from loopwise.registry import models as registry
 from loopwise.registry.lineage import ModelLineage
 from loopwise.registry.lineage import model_lineage as lineage_of
@@ -44,26 +41,18 @@ def log_model(
     the package versions needed to load it. Inside a run, the version is linked to the run
     and to the run's input dataset versions.
     """
-    from loopwise.registry.packaging import save_package
-
-    store = context.get_store()
-    registry.check_model_name(store, name)
     run = active_run()
-    with tempfile.TemporaryDirectory(prefix="loopwise-model-") as tmp:
-        root = Path(tmp) / "package"
-        save_package(model, root, input_example=input_example, signature=signature, flavor=flavor)
-        manifest = json.loads((root / "loopwise_model.json").read_text())
-        datasets = [d.id for d in dataset_inputs(store, run.id)] if run is not None else []
-        return registry.register_version(
-            store,
-            name,
-            root,
-            manifest,
-            run_id=run.id if run is not None else None,
-            description=description,
-            tags=tags,
-            dataset_version_ids=datasets,
-        )
+    return saving.log_model(
+        context.get_store(),
+        model,
+        name,
+        run_id=run.id if run is not None else None,
+        input_example=input_example,
+        signature=signature,
+        flavor=flavor,
+        description=description,
+        tags=tags,
+    )
 
 
 def load_model(uri: str) -> Any:

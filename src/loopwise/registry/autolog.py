@@ -25,6 +25,11 @@ attached as ``cv_results.csv``; the model is the refit best estimator, and there
 when ``refit=False``. Candidates do not become child runs: a grid of a few hundred
 candidates would bury the run list, and the table holds the same figures in one file.
 
+Where it goes. A recorded fit writes through the service functions to the active run it
+found (:mod:`loopwise.tracking.fluent` is the one facade this module uses) and to the store
+that run lives in, so params, metrics, ``cv_results.csv`` and the model land beside the run
+(the root ``loopwise`` package is not used: a service does not call the public API).
+
 Param keys keep scikit-learn's spelling (``clf__C``), which the default key rule takes;
 under a rule that refuses it (``snake_case``) nested names are joined by ``/``
 (``clf/C``), and keys the rule refuses either way are skipped with one warning. Values
@@ -40,9 +45,13 @@ import math
 import re
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopwise.errors import ConfigurationError, InvalidInput
+from loopwise.tracking.naming import naming_rule
+
+if TYPE_CHECKING:  # imported when a fit is recorded: lw.autolog stays cheap to reach
+    from loopwise.tracking.fluent import ActiveRun
 
 log = logging.getLogger("loopwise.autolog")
 
@@ -117,8 +126,11 @@ def _wrap(original: Any) -> Any:
                 _recording -= 1
         X = args[0] if args else kwargs.get("X")
         y = args[1] if len(args) > 1 else kwargs.get("y")
+        run = active_run()
+        if run is None:  # the fit ended the run
+            return result
         try:
-            _record(self, X, y)
+            _record(run, self, X, y)
         except Exception as e:  # logging must never break training
             log.warning("autolog could not record %s: %s", type(self).__name__, e)
         return result
@@ -138,8 +150,10 @@ def _called_by_cross_validation() -> bool:
 # -- what is recorded ---------------------------------------------------------------------
 
 
-def _record(estimator: Any, X: Any, y: Any) -> None:
-    import loopwise as lw
+def _record(run: ActiveRun, estimator: Any, X: Any, y: Any) -> None:
+    """Log what the fit of ``estimator`` learned to ``run``, in the store the run lives in."""
+    from loopwise.tracking import run_artifacts
+    from loopwise.tracking import runs as run_service
 
     if _is_search(estimator):
         model = getattr(estimator, "best_estimator_", None)
@@ -149,14 +163,15 @@ def _record(estimator: Any, X: Any, y: Any) -> None:
         params, metrics = {**_params_of(estimator), "estimator": type(estimator).__name__}, {}
     if model is not None:
         metrics.update(_training_metrics(model, X, y))
-    rule = _key_rule()
-    lw.log_params(_allowed(params, rule, "params", nested="/"))
+    rule = naming_rule(run.store.settings.key_rule)
+    run_service.log_params(run.store, run.id, _allowed(params, rule, "params", nested="/"))
     if metrics:
-        lw.log_metrics(_allowed(metrics, rule, "metrics"))
+        run.log_metrics(_allowed(metrics, rule, "metrics"))
     if _is_search(estimator):
-        lw.log_text(_results_table(estimator.cv_results_).to_csv(index=False), "cv_results.csv")
+        table = _results_table(estimator.cv_results_).to_csv(index=False)
+        run_artifacts.log_bytes(run.store, run.id, table.encode("utf-8"), "cv_results.csv")
     if model is not None and _settings.get("log_models", True):
-        _log_model(model, X)
+        _log_model(run, model, X)
 
 
 def _is_search(estimator: Any) -> bool:
@@ -247,14 +262,6 @@ def _one_line(value: Any) -> str:
 # -- keys ---------------------------------------------------------------------------------
 
 
-def _key_rule() -> Any:
-    from loopwise.tracking.fluent import active_run
-    from loopwise.tracking.naming import naming_rule
-
-    run = active_run()
-    return naming_rule(run.store.settings.key_rule) if run is not None else None
-
-
 def _allowed(
     values: dict[str, Any], rule: Any, what: str, *, nested: str | None = None
 ) -> dict[str, Any]:
@@ -306,22 +313,24 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
     return metrics
 
 
-def _log_model(model: Any, X: Any) -> None:
-    """Register ``model`` under the configured name, or attach it to the run."""
-    import loopwise as lw
-
+def _log_model(run: ActiveRun, model: Any, X: Any) -> None:
+    """Register ``model`` under the configured name (linked to ``run``), or attach it to
+    the run."""
     name = _settings.get("registered_model_name")
     if name:
-        lw.log_model(model, name=name, input_example=_head(X))
+        from loopwise.registry.saving import log_model
+
+        log_model(run.store, model, name, run_id=run.id, input_example=_head(X))
         return
     import tempfile
     from pathlib import Path
 
     from loopwise.registry.packaging import save_package
+    from loopwise.tracking.run_artifacts import log_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
         save_package(model, Path(tmp) / "model", input_example=_head(X))
-        lw.log_artifact(Path(tmp) / "model", "model")
+        log_artifact(run.store, run.id, Path(tmp) / "model", "model")
 
 
 def _head(X: Any) -> Any:

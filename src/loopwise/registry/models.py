@@ -22,11 +22,13 @@ from sqlalchemy import Connection, func, select, update
 
 from loopwise.clock import now_us, to_datetime, to_us
 from loopwise.errors import Conflict, InvalidInput, NotFound
+from loopwise.identity import current_user
 from loopwise.ids import new_id
 from loopwise.refs import parse_ref
 from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
 from loopwise.store import Store
 from loopwise.store.lineage import Node, add_edge
+from loopwise.store.locks import lock_rows
 from loopwise.store.numbering import next_version
 from loopwise.store.tables import (
     alias_events,
@@ -37,7 +39,6 @@ from loopwise.store.tables import (
 )
 from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking.naming import naming_rule
-from loopwise.tracking.runs import current_user
 
 ENTITY = "model_version"
 PRODUCED_BY = "produced_by"
@@ -64,8 +65,8 @@ def check_alias(alias: str) -> None:
 
 def resolve_model_id(conn: Connection, name: str, *, lock: bool = False) -> str:
     query = select(registered_models.c.id).where(registered_models.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    if lock:
+        query = lock_rows(conn, query)
     model_id = conn.execute(query).scalar()
     if model_id is None:
         known = [r[0] for r in conn.execute(select(registered_models.c.name).limit(20))]

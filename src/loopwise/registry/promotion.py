@@ -18,13 +18,13 @@ from loopwise.clock import now_us, to_datetime
 from loopwise.errors import Conflict, NotFound
 from loopwise.evaluation.gates import Check, evaluate_for_policy, run_gates, summarize
 from loopwise.evaluation.policy import Policy
+from loopwise.identity import current_user
 from loopwise.ids import new_id
 from loopwise.registry import models as registry
 from loopwise.registry.evaluations import LenientModel, save_evaluation
 from loopwise.registry.records import AliasMove
 from loopwise.store import Store
 from loopwise.store.tables import promotion_decisions
-from loopwise.tracking.runs import current_user
 
 #: Failed checks named in a Decision's repr; the rest are counted.
 REPR_CHECKS = 4

@@ -14,10 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from loopwise.clock import EPOCH
 from loopwise.store import Store
 from loopwise.store.tables import promotion_decisions, registered_models
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def promotion_history(
             passed=bool(r.passed),
             checks=tuple(json.loads(r.checks)),
             policy=json.loads(r.policy),
-            decided_at=_EPOCH + timedelta(microseconds=r.decided_at),
+            decided_at=EPOCH + timedelta(microseconds=r.decided_at),
             decided_by=r.decided_by,
         )
         for r in rows

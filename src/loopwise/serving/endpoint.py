@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from loopwise.errors import InvalidInput
+from loopwise.predictions.files import FALLBACK
 from loopwise.serving.batching import Batcher
 from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.live_model import LiveModel, Snapshot
@@ -33,7 +34,6 @@ from loopwise.store import Store
 
 logger = logging.getLogger(__name__)
 
-FALLBACK = "fallback"
 SHADOW_QUEUE = 1000
 
 
@@ -70,27 +70,32 @@ class ShadowCounters:
 class Endpoint:
     """Variants, shadows, router and flag of one endpoint (see the module doc).
 
-    Its models are resolved, loaded and followed in ``store`` (None: the default store),
-    like its log, tokens and flag when :func:`~loopwise.serving.server.build_endpoint`
-    wires them.
+    Its models are resolved, loaded and followed in ``store``, like its log, tokens and
+    flag when :func:`~loopwise.serving.server.build_endpoint` wires them.
     """
 
     def __init__(
         self,
         config: EndpointConfig,
         *,
+        store: Store,
         prediction_log: Any = None,
         authenticator: Any = None,
         flag_reader: Callable[[], FlagState | None] | None = None,
-        store: Store | None = None,
     ) -> None:
         if not isinstance(config, EndpointConfig):
             raise InvalidInput(
                 "Endpoint takes an EndpointConfig (EndpointConfig.load(path), .single(uri) "
                 f"or .skeleton(answer)); got {type(config).__name__}."
             )
+        if not isinstance(store, Store):
+            raise InvalidInput(
+                f"The 'store' parameter of Endpoint must be a Store. "
+                f"Got {type(store).__name__} instead."
+            )
         self.config = config
         self.name = config.name
+        self.store = store
         self.log = prediction_log
         self.auth = authenticator
         live = {
@@ -120,9 +125,10 @@ class Endpoint:
 
     @classmethod
     def single(cls, live: LiveModel, **kwargs: Any) -> Endpoint:
-        """An endpoint around one already-built :class:`LiveModel`, named after its model."""
+        """An endpoint around one already-built :class:`LiveModel`, named after its model
+        and working on the model's store."""
         config = EndpointConfig.single(live.uri, poll_interval=live.poll_interval)
-        endpoint = cls(config, **kwargs)
+        endpoint = cls(config, store=live.store, **kwargs)
         endpoint.variants[0].live = live
         endpoint.variants[0].started = live.current is not None
         return endpoint

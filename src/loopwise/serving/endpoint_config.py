@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from loopwise.errors import InvalidInput
+from loopwise.ids import slug_pattern
+from loopwise.param_errors import path_error, refuse_unknown_keys
 from loopwise.refs import parse_ref
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_NAME = slug_pattern()
 _TOP = (
     "name", "variants", "shadows", "sticky", "fallback", "poll_interval", "max_body_bytes",
     "log", "smoke_tests", "docs", "cors_origins",
@@ -96,28 +98,28 @@ class EndpointConfig:
     def from_dict(cls, d: Any) -> EndpointConfig:
         """Check a document (a mapping) and build the config; errors name the key path."""
         if not isinstance(d, dict):
-            raise _error("", f"an endpoint config must be a mapping; got {type(d).__name__}.")
-        _known(d, _TOP, "")
+            raise path_error("", f"an endpoint config must be a mapping; got {type(d).__name__}.")
+        refuse_unknown_keys(d, _TOP, "")
         name = _name(d.get("name"), "name")
         variants = _variants(d.get("variants", []), "variants", weighted=True)
         shadows = _variants(d.get("shadows", []), "shadows", weighted=False)
         taken = [v.name for v in variants + shadows]
         for dup in sorted({n for n in taken if taken.count(n) > 1}):
-            raise _error("variants", f"variant name {dup!r} is used twice; names must differ.")
+            raise path_error("variants", f"variant name {dup!r} is used twice; names must differ.")
         if shadows and not variants:
-            raise _error("shadows", "shadows need at least one variant to follow.")
+            raise path_error("shadows", "shadows need at least one variant to follow.")
         fallback = d.get("fallback")
         if fallback is not None:
             _json_scalar(fallback, "fallback")
         if not variants and fallback is None:
-            raise _error(
+            raise path_error(
                 "variants",
                 "list at least one variant (name, model, weight), or give a 'fallback' "
                 "answer for a walking skeleton.",
             )
         sticky = d.get("sticky", True)
         if not isinstance(sticky, bool):
-            raise _error("sticky", f"must be true or false; got {sticky!r}.")
+            raise path_error("sticky", f"must be true or false; got {sticky!r}.")
         log, flush_interval = _log(d.get("log", True))
         smoke = ()
         if d.get("smoke_tests") is not None:
@@ -126,7 +128,7 @@ class EndpointConfig:
             try:
                 smoke = Policy.from_dict({"smoke_tests": d["smoke_tests"]}).smoke_tests
             except InvalidInput as e:
-                raise _error("", str(e)) from e
+                raise path_error("", str(e)) from e
         return cls(
             name=name,
             variants=variants,
@@ -165,20 +167,6 @@ class EndpointConfig:
         return out
 
 
-def _error(path: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {problem}" if path else problem)
-
-
-def _known(d: dict[str, Any], allowed: tuple[str, ...], path: str) -> None:
-    import difflib
-
-    for key in d:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" — did you mean {close[0]!r}?" if close else f"; known keys: {allowed}."
-            raise _error(f"{path}.{key}" if path else str(key), f"unknown key{hint}")
-
-
 def check_endpoint_name(name: Any) -> str:
     """An endpoint name, checked: it becomes a path in the prediction log and a label."""
     try:
@@ -189,7 +177,7 @@ def check_endpoint_name(name: Any) -> str:
 
 def _name(value: Any, path: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise _error(
+        raise path_error(
             path,
             f"must be lower-case letters, digits, '-' or '_' (at most 63); got {value!r}.",
         )
@@ -198,9 +186,9 @@ def _name(value: Any, path: str) -> str:
 
 def _positive(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise _error(path, f"must be a number > 0; got {value!r}.")
+        raise path_error(path, f"must be a number > 0; got {value!r}.")
     if not math.isfinite(value):
-        raise _error(path, f"must be finite; got {value!r}.")
+        raise path_error(path, f"must be finite; got {value!r}.")
     return float(value)
 
 
@@ -211,31 +199,31 @@ def _json_scalar(value: Any, path: str) -> None:
         or (isinstance(value, float) and math.isfinite(value))
     )
     if not ok:
-        raise _error(path, f"must be a number, text or true/false; got {value!r}.")
+        raise path_error(path, f"must be a number, text or true/false; got {value!r}.")
 
 
 def _variants(value: Any, path: str, *, weighted: bool) -> tuple[VariantConfig, ...]:
     if not isinstance(value, list):
-        raise _error(path, f"must be a list of {{name, model}} entries; got {value!r}.")
+        raise path_error(path, f"must be a list of {{name, model}} entries; got {value!r}.")
     out = []
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
         if not isinstance(item, dict):
-            raise _error(where, f"must be a mapping with name and model; got {item!r}.")
-        _known(item, _VARIANT if weighted else _VARIANT[:2], where)
+            raise path_error(where, f"must be a mapping with name and model; got {item!r}.")
+        refuse_unknown_keys(item, _VARIANT if weighted else _VARIANT[:2], where)
         model = item.get("model")
         if not isinstance(model, str) or not model.startswith("models:/"):
-            raise _error(f"{where}.model", f"must be a models:/ URI; got {model!r}.")
+            raise path_error(f"{where}.model", f"must be a models:/ URI; got {model!r}.")
         try:
             parse_ref(model, kind="models")
         except InvalidInput as e:
-            raise _error(f"{where}.model", str(e)) from e
+            raise path_error(f"{where}.model", str(e)) from e
         weight = item.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
-            raise _error(f"{where}.weight", f"must be a number ≥ 0; got {weight!r}.")
+            raise path_error(f"{where}.weight", f"must be a number ≥ 0; got {weight!r}.")
         out.append(VariantConfig(_name(item.get("name"), f"{where}.name"), model, float(weight)))
     if weighted and out and not sum(v.weight for v in out) > 0:
-        raise _error(path, "at least one variant needs a weight above 0.")
+        raise path_error(path, "at least one variant needs a weight above 0.")
     return tuple(out)
 
 
@@ -243,10 +231,10 @@ def _log(value: Any) -> tuple[bool, float]:
     if isinstance(value, bool):
         return value, 1.0
     if not isinstance(value, dict):
-        raise _error(
+        raise path_error(
             "log", f"must be false or a mapping such as {{flush_interval: 1}}; got {value!r}."
         )
-    _known(value, _LOG, "log")
+    refuse_unknown_keys(value, _LOG, "log")
     return True, _positive(value.get("flush_interval", 1.0), "log.flush_interval")
 
 
@@ -256,7 +244,7 @@ def _docs(value: Any) -> str:
     if isinstance(value, str) and value in DOCS_MODES:
         return value
     hint = " (YAML reads an unquoted on, yes or true as true)" if value is True else ""
-    raise _error(
+    raise path_error(
         "docs",
         "must be 'token' (a token with the read permission, once tokens are enabled), "
         f"'public' (open to anyone) or 'off' (not served); got {value!r}{hint}.",
@@ -269,10 +257,10 @@ _ORIGIN = re.compile(r"https?://[^/\s]+")
 def _origins(value: Any) -> tuple[str, ...]:
     """Web origins allowed to call the API from a browser (CORS): none by default."""
     if not isinstance(value, list):
-        raise _error("cors_origins", f"must be a list of origins; got {value!r}.")
+        raise path_error("cors_origins", f"must be a list of origins; got {value!r}.")
     for i, origin in enumerate(value):
         if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
-            raise _error(
+            raise path_error(
                 f"cors_origins[{i}]",
                 "must be an origin such as 'https://app.example.com' (scheme, host and "
                 f"optional port; no path) or '*' for any; got {origin!r}.",

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from loopwise.clock import now_us, to_datetime
 from loopwise.errors import InvalidInput
+from loopwise.identity import current_user
 from loopwise.serving.endpoint import FlagState
 from loopwise.serving.endpoint_config import check_endpoint_name
 from loopwise.store import Store
 from loopwise.store.tables import endpoint_flag_events
-from loopwise.tracking.runs import current_user
 
 
 def set_model_flag(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loopwise import context
 from loopwise.errors import InvalidInput
 from loopwise.refs import parse_ref
 from loopwise.registry.loading import load_version
@@ -45,7 +44,8 @@ class Snapshot:
 
 
 class LiveModel:
-    """The version behind ``uri`` (``models:/name@alias`` or ``models:/name/3``), kept current.
+    """The version behind ``uri`` (``models:/name@alias`` or ``models:/name/3``) in
+    ``store``, kept current.
 
     ``start()`` loads it (raising if it cannot) and starts polling; ``stop()`` ends polling.
     ``current`` is the served :class:`Snapshot` (None before ``start``).
@@ -55,7 +55,7 @@ class LiveModel:
         self,
         uri: str,
         *,
-        store: Store | None = None,
+        store: Store,
         poll_interval: float = 2.0,
         smoke_tests: tuple[Any, ...] = (),
     ) -> None:
@@ -70,14 +70,13 @@ class LiveModel:
                 f"The 'poll_interval' parameter of LiveModel must be a number of seconds > 0. "
                 f"Got {poll_interval!r} instead."
             )
-        if store is not None and not isinstance(store, Store):
+        if not isinstance(store, Store):
             raise InvalidInput(
-                f"The 'store' parameter of LiveModel must be a Store or None (the default "
-                f"store). Got {type(store).__name__} instead."
+                f"The 'store' parameter of LiveModel must be a Store. "
+                f"Got {type(store).__name__} instead."
             )
         self.uri = uri
-        #: The store the model is resolved and loaded from (None: the default store, bound
-        #: when the model starts).
+        #: The store the model is resolved, loaded and followed in.
         self.store = store
         #: What log lines call this model: the endpoint and variant when an endpoint is
         #: served (``credit-risk: default``), else the URI.
@@ -101,8 +100,6 @@ class LiveModel:
         """Load the current version (raising its error if it fails) and start polling."""
         if self._thread is not None:
             return self
-        if self.store is None:
-            self.store = context.get_store()
         version = get_model_version(self.store, self.uri)
         if not self._load(version, starting=True):
             raise InvalidInput(
@@ -150,14 +147,14 @@ class LiveModel:
         current = self.current
         try:
             # one query in the usual case: the alias has not moved
-            holder = version_id(self._store(), self.uri)
+            holder = version_id(self.store, self.uri)
             if holder is not None and current is not None and holder == current.version.id:
                 self.poll_error = self._failed_id = None
                 return False
             if holder is not None and holder == self._failed_id:
                 self.poll_error = None
                 return False
-            version = get_model_version(self._store(), self.uri)
+            version = get_model_version(self.store, self.uri)
         except Exception as e:  # store down, alias deleted: keep serving what we have
             error = f"{type(e).__name__}: {e}"
             if error != self.poll_error:  # once per outage, not at every poll
@@ -172,11 +169,6 @@ class LiveModel:
             return False
         return self._load(version)
 
-    def _store(self) -> Store:
-        if self.store is None:  # polling without a start (a shadow that failed to load)
-            self.store = context.get_store()
-        return self.store
-
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_interval):
             try:
@@ -188,7 +180,7 @@ class LiveModel:
         """Load, check and publish ``version``; False (and the error recorded) if it fails.
         At start the caller reports a failure; later, the failed swap is a warning line."""
         try:
-            model = load_version(self._store(), version)
+            model = load_version(self.store, version)
             example = model.input_example
             if example is not None:
                 model.predict(example)

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopwise import __version__, context
+from loopwise._version import __version__
+from loopwise.config import load_settings
 from loopwise.errors import InvalidInput, LoopwiseError
-from loopwise.registry.api import get_model_version
+from loopwise.registry.models import get_model_version
 from loopwise.serving.access_log import AccessLog, AccessLoggedEndpoint
 from loopwise.serving.api_docs import DOCS_URL
 from loopwise.serving.app import create_app
@@ -68,10 +69,8 @@ def endpoint_config(
     return dataclasses.replace(config, **options) if options else config
 
 
-def build_endpoint(
-    config: EndpointConfig, store: Store | None = None, *, access_log: bool = False
-) -> Endpoint:
-    """An endpoint wired to the store: prediction log, API tokens and the model flag.
+def build_endpoint(config: EndpointConfig, store: Store, *, access_log: bool = False) -> Endpoint:
+    """An endpoint wired to ``store``: its models, prediction log, API tokens and model flag.
 
     With ``access_log``, it notes which variant answers each request for
     :class:`~loopwise.serving.access_log.AccessLog`."""
@@ -79,7 +78,6 @@ def build_endpoint(
     from loopwise.predictions.log import PredictionLog
     from loopwise.serving.flags import model_flag
 
-    store = store or context.get_store()
     log = (
         PredictionLog(store, config.name, flush_interval=config.flush_interval)
         if config.log
@@ -116,6 +114,7 @@ def check_bind(host: str, *, public: bool, tokens_enabled: bool) -> None:
 def serve(
     uri: str | None = None,
     *,
+    store: Store,
     config: str | Path | EndpointConfig | None = None,
     skeleton: Any = None,
     host: str = "127.0.0.1",
@@ -126,9 +125,9 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
-    """Serve an endpoint over HTTP until interrupted (see :func:`endpoint_config`).
+    """Serve an endpoint of ``store`` over HTTP until interrupted (see :func:`endpoint_config`).
 
-    Listens on loopback only, unless API tokens exist in the store (then every route but
+    Listens on loopback only, unless API tokens exist in ``store`` (then every route but
     /health and /ready needs one) or ``public=True``. Each variant follows its alias (see
     :class:`~loopwise.serving.live_model.LiveModel`). With ``workers > 1``, uvicorn runs
     that many processes on one port; each builds the same endpoint and follows the aliases
@@ -150,7 +149,6 @@ def serve(
         )
     from loopwise.auth.tokens import TokenAuthenticator
 
-    store = context.get_store()
     tokens_enabled = TokenAuthenticator(store).enabled
     check_bind(host, public=public, tokens_enabled=tokens_enabled)
     logging_config = log_config(level, workers=workers)
@@ -229,7 +227,7 @@ def _run_workers(
 
     from loopwise.serving.flags import model_flag
 
-    labels = {uri: _resolve(uri) for uri in _model_uris(config)}
+    labels = {uri: _resolve(store, uri) for uri in _model_uris(config)}
     flag = None if config.is_skeleton else model_flag(store, config.name)
     log_lines(banner(config, labels=labels, flag=flag, **about))
     os.environ[_SPEC_ENV] = json.dumps(
@@ -280,11 +278,11 @@ def _model_uris(config: EndpointConfig) -> list[str]:
     return [v.model for v in config.variants + config.shadows]
 
 
-def _resolve(uri: str) -> str | None:
-    """``name/version`` that ``uri`` points at now, or None if it cannot be resolved (the
-    workers report why when they load it)."""
+def _resolve(store: Store, uri: str) -> str | None:
+    """``name/version`` that ``uri`` points at now in ``store``, or None if it cannot be
+    resolved (the workers report why when they load it)."""
     try:
-        version = get_model_version(uri)
+        version = get_model_version(store, uri)
     except LoopwiseError:
         return None
     return f"{version.name}/{version.version}"
@@ -301,12 +299,14 @@ def config_document(config: EndpointConfig) -> dict[str, Any]:
 
 
 def worker_app() -> Any:
-    """The app of one worker process (``--workers N``), built from the parent's spec."""
+    """The app of one worker process (``--workers N``), built from the parent's spec: the
+    worker opens the parent's store (its URLs; other settings from the environment, as the
+    parent read them)."""
     spec = json.loads(os.environ[_SPEC_ENV])
-    context.configure(store_url=spec["store_url"], artifacts_url=spec["artifacts_url"])
+    settings = load_settings(store_url=spec["store_url"], artifacts_url=spec["artifacts_url"])
     access_log = spec.get("access_log", False)
     config = EndpointConfig.from_dict(spec["config"])
-    endpoint = build_endpoint(config, access_log=access_log).start()
+    endpoint = build_endpoint(config, Store(settings=settings), access_log=access_log).start()
     app = create_app(endpoint, stop_on_shutdown=True)
     serves = ", ".join(
         f"{v.name} serves {v.live.current.label}"

@@ -1,7 +1,11 @@
 """The store: metadata in SQL (SQLite or PostgreSQL) and artifacts in a folder or S3.
 
 Public names: :class:`Store` (a database plus an artifact store, chosen by URLs),
-:class:`Database`, :class:`ArtifactStore`. The store imports no domain module.
+:class:`Database`, :class:`ArtifactStore` (an interface: a local folder or S3, picked by
+:func:`~loopwise.store.artifacts.open_artifact_store`). The store imports no domain module.
+What SQLite and PostgreSQL do differently lives here too: row and advisory locks
+(:mod:`.locks`), version numbering (:mod:`.numbering`), JSON fields and numbers in text
+(:mod:`.expressions`), upserts (:mod:`.upsert`), compression (:mod:`.compression`).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopwise.config import Settings, load_settings
-from loopwise.store.artifacts import ArtifactStore
+from loopwise.store.artifacts import ArtifactStore, open_artifact_store
 from loopwise.store.database import Database
 
 __all__ = ["ArtifactStore", "Database", "Store"]
@@ -43,7 +47,7 @@ class Store:
     def artifacts(self) -> ArtifactStore:
         """The artifact store, opened on first use."""
         if self._artifacts is None:
-            self._artifacts = ArtifactStore(
+            self._artifacts = open_artifact_store(
                 self.settings.artifacts_url, storage_options=self._storage_options
             )
         return self._artifacts

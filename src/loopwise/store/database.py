@@ -27,6 +27,8 @@ from loopwise.errors import ConfigurationError, StoreUnavailable
 HEAD_REVISION = "0010"
 _PG_MIGRATION_LOCK = 0x6C6F6F70  # "loop": advisory lock id held while migrating
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: Execution option set on the connections of :meth:`Database.write` (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "loopwise_write"
 
 
 def normalize_store_url(url: str) -> str:
@@ -99,7 +101,7 @@ class Database:
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                immediate = conn.get_execution_options().get("loopwise_write", False)
+                immediate = conn.get_execution_options().get(WRITE_OPTION, False)
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
             return engine
@@ -142,7 +144,7 @@ class Database:
             ) from e
         with conn:
             if write:
-                conn = conn.execution_options(loopwise_write=True)
+                conn = conn.execution_options(**{WRITE_OPTION: True})
             yield conn
 
     @property

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
+from loopwise.store.compression import prefer_lz4
 from loopwise.store.tables import metric_chunks, metric_series
 from loopwise.store.upsert import insert_on_conflict
 
@@ -32,12 +33,6 @@ BatchKey = tuple[str, tuple[str, ...]]  # run id, metric keys of one log_metrics
 Point = tuple[int, int, float]  # step, timestamp (µs), value
 BatchRow = tuple[int, int, tuple[float, ...]]  # step, timestamp (µs), one value per key
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray]  # steps, timestamps, values
-
-# SET LOCAL default_toast_compression = lz4, for this transaction only, where supported.
-_PREFER_LZ4 = text(
-    "SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
-    "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
-)
 
 
 def series_ids(
@@ -113,8 +108,7 @@ def write_points(
     known_ids: Mapping[SeriesKey, int],
 ) -> dict[SeriesKey, int]:
     """Write points per series; return the series ids used (for the caller's cache)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_PREFER_LZ4)
+    prefer_lz4(conn)
     ids = series_ids(conn, list(series), known_ids)
     chunk_rows = []
     latest_rows = []

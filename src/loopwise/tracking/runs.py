@@ -7,7 +7,6 @@ go through :mod:`loopwise.tracking.writer`.
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 import os
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, func, select, update
 
 from loopwise.clock import now_us, to_datetime
 from loopwise.errors import InvalidInput, NotFound, ParamConflict
+from loopwise.identity import current_user
 from loopwise.ids import new_id
 from loopwise.refs import run_id_of
 from loopwise.store import Store
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
 DEFAULT_EXPERIMENT = "default"
 MAX_VALUE_LENGTH = 8000
 HOST = socket.gethostname()
-
-
-def current_user() -> str | None:
-    """The OS user name recorded on runs, versions and alias moves (None if unknown)."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return None
 
 
 # -- experiments -----------------------------------------------------------------------------

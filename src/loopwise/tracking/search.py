@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
-    Float,
     and_,
-    case,
-    cast,
     exists,
     false,
     literal,
@@ -30,8 +26,10 @@ from sqlalchemy import (
     select,
 )
 
-from loopwise.errors import InvalidFilter, NotFound
+from loopwise.clock import parse_iso, to_us
+from loopwise.errors import InvalidFilter, InvalidInput, NotFound
 from loopwise.store import Store
+from loopwise.store.expressions import number_in_text
 from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
 from loopwise.tracking.filter_parser import (
     And,
@@ -68,15 +66,9 @@ def _time_value(value: Any, name: str) -> int:
     """Microseconds for a filter value on start_time/end_time (ISO text or epoch seconds)."""
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidFilter(
-                f"Cannot read {value!r} as a time for attributes.{name}. Use ISO 8601 "
-                "('2026-11-25T10:00:00+00:00') or seconds since the epoch."
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1_000_000)
+            return to_us(parse_iso(value, f"attributes.{name}"))
+        except InvalidInput as e:
+            raise InvalidFilter(f"{e} Or compare with seconds since the epoch.") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidFilter(f"attributes.{name} compares with a time, got {value!r}.")
     return int(value * 1_000_000)
@@ -139,16 +131,7 @@ def _metric_test(comp: Comparison) -> ColumnElement[bool]:
     return exists(select(literal(1)).where(*base, test))
 
 
-def _numeric_text(column: Any, dialect: str) -> ColumnElement[Any]:
-    """The number in a text column, or NULL where the text is not a number."""
-    if dialect == "postgresql":
-        looks_numeric = column.op("~")(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-    else:
-        looks_numeric = and_(column.op("GLOB")("*[0-9]*"), column.op("NOT GLOB")("*[^0-9eE.+ -]*"))
-    return case((looks_numeric, cast(column, Float)), else_=None)
-
-
-def _text_test(table: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:
+def _text_test(table: Any, comp: Comparison) -> ColumnElement[bool]:
     c = table.c
     base = [c.run_id == runs.c.id, c.key == comp.key]
     if comp.op in ("is null", "is not null"):
@@ -156,7 +139,7 @@ def _text_test(table: Any, comp: Comparison, dialect: str) -> ColumnElement[bool
     values = comp.value if isinstance(comp.value, tuple) else (comp.value,)
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     if numeric and comp.op not in ("like", "not like", "ilike", "not ilike"):
-        column: Any = _numeric_text(c.value, dialect)
+        column: Any = number_in_text(c.value)
         value: Any = comp.value
     else:
         column = c.value
@@ -199,20 +182,22 @@ def _attribute_test(comp: Comparison) -> ColumnElement[bool]:
     return _compare(column, comp.op, value)
 
 
-def compile_filter(expr: FilterExpr, dialect: str) -> ColumnElement[bool]:
-    """SQL for a parsed filter, over ``runs`` joined with ``experiments``."""
+def compile_filter(expr: FilterExpr) -> ColumnElement[bool]:
+    """SQL for a parsed filter, over ``runs`` joined with ``experiments``; the same
+    statement for both databases (what they spell differently lives in the store's
+    expressions and is chosen when the statement is compiled)."""
     if isinstance(expr, And):
-        return and_(*(compile_filter(item, dialect) for item in expr.items))
+        return and_(*(compile_filter(item) for item in expr.items))
     if isinstance(expr, Or):
-        return or_(*(compile_filter(item, dialect) for item in expr.items))
+        return or_(*(compile_filter(item) for item in expr.items))
     if isinstance(expr, Not):
-        return not_(compile_filter(expr.item, dialect))
+        return not_(compile_filter(expr.item))
     if expr.entity == "metrics":
         return _metric_test(expr)
     if expr.entity == "params":
-        return _text_test(run_params, expr, dialect)
+        return _text_test(run_params, expr)
     if expr.entity == "tags":
-        return _text_test(run_tags, expr, dialect)
+        return _text_test(run_tags, expr)
     return _attribute_test(expr)
 
 
@@ -274,7 +259,7 @@ def search_run_ids(
     if exp_ids is not None:
         query = query.where(runs.c.experiment_id.in_(exp_ids))
     if expr is not None:
-        query = query.where(compile_filter(expr, store.db.dialect))
+        query = query.where(compile_filter(expr))
     clauses = []
     for key in order:
         column = _order_column(key)

@@ -76,7 +76,7 @@ import polars as pl
 from loopwise._version import __version__
 from loopwise.data.frames import DataLike, to_polars
 from loopwise.errors import InvalidInput
-from loopwise.reporting import write_page
+from loopwise.reports.page import write_page
 
 FORMAT_VERSION = 2
 
@@ -97,7 +97,7 @@ LABEL_SKIPPED = "the label column: checked only when named in the columns to che
 _FINE_BINS = HISTOGRAM_BINS * 32_768  # histogram behind the large-sample Wasserstein distance
 _EXACT_UP_TO = 100_000  # at most this many values a side: exact Wasserstein from sorted arrays
 _ERROR_TOLERANCE = 0.01  # binned Wasserstein kept if its error bound <= 1% of max(threshold, value)
-_MIN_STD = 1e-3  # floor of the Wasserstein normaliser for (near-)constant references (Evidently's)
+MIN_STD = 1e-3  # floor of the Wasserstein normaliser for (near-)constant references (Evidently's)
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,12 @@ _TESTS: dict[str, _TestRule] = {
 }
 TEST_NAMES = tuple(_TESTS)
 DEFAULT_THRESHOLDS: dict[str, float] = {name: rule.threshold for name, rule in _TESTS.items()}
+#: The column kinds each test compares.
+TEST_KINDS: dict[str, tuple[str, ...]] = {name: rule.kinds for name, rule in _TESTS.items()}
+#: Tests that flag drift when p < threshold (the others: when the distance reaches it).
+P_VALUE_TESTS = frozenset(name for name, rule in _TESTS.items() if rule.uses_p_value)
+#: detect_drift's default sample_size_threshold: p-value tests up to this many values.
+SAMPLE_SIZE_THRESHOLD = 1000
 
 
 @dataclass(frozen=True)
@@ -246,7 +252,7 @@ def detect_drift(
     label: str | None = None,
     tests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
-    sample_size_threshold: int = 1000,
+    sample_size_threshold: int = SAMPLE_SIZE_THRESHOLD,
     dataset_threshold: float | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
@@ -608,7 +614,7 @@ def _wasserstein(
     ref: np.ndarray, cur: np.ndarray, lo: float, hi: float, std: float, threshold: float
 ) -> tuple[float, float | None, tuple[np.ndarray, np.ndarray] | None]:
     """Wasserstein-1 distance / reference std, its error bound (None: exact), fine counts."""
-    scale = max(std, _MIN_STD)
+    scale = max(std, MIN_STD)
     if hi <= lo:
         return 0.0, None, None
     fine = None

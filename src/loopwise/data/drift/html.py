@@ -1,54 +1,54 @@
 """The HTML page of a data drift report
 (:meth:`~loopwise.data.drift.detect.DriftReport.to_html`).
 
-Pure rendering: :func:`render_html` reads a finished
-:class:`~loopwise.data.drift.detect.DriftReport` and returns one self-contained HTML
-document built from the :mod:`loopwise.reporting` pieces (summary table, one chart card per
-column, the columns not checked). It computes nothing. It imports types from
-:mod:`loopwise.data.drift.detect`, which imports this module only lazily, inside
-``DriftReport.to_html``, so there is no import cycle.
+It reads a finished :class:`~loopwise.data.drift.detect.DriftReport` and computes nothing:
+it gathers what the page shows (the verdict and how it was reached, a summary table, one
+chart card per column with drifted columns first, the columns not checked) and renders the
+``drift.html.j2`` template of the :mod:`loopwise.reports` kit, which holds the markup. It
+imports types from :mod:`loopwise.data.drift.detect`, which imports this module only lazily,
+inside ``DriftReport.to_html``, so there is no import cycle.
 """
 
 from __future__ import annotations
 
 from loopwise.data.drift.detect import NUMERIC, ColumnDrift, DriftReport
-from loopwise.reporting import (
-    CURRENT_COLOR,
-    REFERENCE_COLOR,
-    Markup,
-    badge,
-    bars_svg,
-    esc,
-    histogram_svg,
-    legend,
-    page,
-    table,
-)
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
-
+from loopwise.reports.charts import CURRENT_COLOR, REFERENCE_COLOR, bars_svg, histogram_svg
+from loopwise.reports.page import Badge, number, render
 
 _TABLE_HEADERS = (
     *("column", "kind", "test", "statistic", "threshold", "p-value", "drifted"),
     *("null rate (ref)", "null rate (cur)"),
 )
+_LEGEND = (("reference", REFERENCE_COLOR), ("current", CURRENT_COLOR))
 
 
 def render_html(report: DriftReport) -> str:
     """The complete HTML document for ``report``."""
-    subtitle = f"reference {report.reference_rows:,} rows, current {report.current_rows:,} rows"
-    return page("Data drift report", _html_body(report), subtitle=subtitle)
+    ordered = sorted(report.columns.values(), key=lambda r: not r.drifted)
+    return render(
+        "drift.html.j2",
+        title="Data drift report",
+        subtitle=(
+            f"reference {report.reference_rows:,} rows, current {report.current_rows:,} rows"
+        ),
+        verdict=_verdict(report),
+        summary=report.summary(),
+        rule=_rule(report),
+        headers=_TABLE_HEADERS,
+        rows=[_row(r) for r in report.columns.values()],
+        cards=[_card(r) for r in ordered],
+        legend=_LEGEND,
+        skipped=list(report.skipped.items()),
+    )
 
 
-def _verdict(report: DriftReport) -> str:
-    """The badge: drift wherever a column drifted, even under a share rule's verdict."""
+def _verdict(report: DriftReport) -> Badge:
+    """Drift wherever a column drifted, even under a share rule's verdict."""
     if report.drifted:
-        return badge("dataset drift" if report.dataset_threshold else "drift", "error")
+        return Badge("dataset drift" if report.dataset_threshold else "drift", "error")
     if report.drifted_columns:
-        return badge("drift below the dataset share", "warning")
-    return badge("no drift", "ok")
+        return Badge("drift below the dataset share", "warning")
+    return Badge("no drift", "ok")
 
 
 def _rule(report: DriftReport) -> str:
@@ -65,47 +65,26 @@ def _rule(report: DriftReport) -> str:
     return rule
 
 
-def _html_body(report: DriftReport) -> str:
-    parts = [
-        f"<p>{_verdict(report)} {esc(report.summary())}</p>",
-        f'<p class="meta">{esc(_rule(report))}</p>',
-        '<p class="meta">p-value tests (ks, chi2) flag a column when p &lt; threshold; '
-        "distances (wasserstein, jensenshannon, psi) when the statistic ≥ threshold. Missing "
-        "values are left out of the tests.</p>",
-    ]
-    rows = [
-        (
-            r.column,
-            r.kind,
-            r.test,
-            r.statistic,
-            r.threshold,
-            r.p_value,
-            Markup(badge("drifted", "error") if r.drifted else badge("ok", "ok")),
-            f"{r.reference.null_rate:.1%}",
-            f"{r.current.null_rate:.1%}",
-        )
-        for r in report.columns.values()
-    ]
-    parts.append(table(_TABLE_HEADERS, rows, numeric={3, 4, 5, 7, 8}))
-    ordered = sorted(report.columns.values(), key=lambda r: not r.drifted)
-    parts.append('<h2>Columns</h2><div class="grid">')
-    parts.extend(_card(r) for r in ordered)
-    parts.append("</div>")
-    if report.skipped:
-        parts.append("<h2>Not checked</h2>")
-        parts.append(table(["column", "reason"], report.skipped.items()))
-    return "".join(parts)
+def _state(result: ColumnDrift) -> Badge:
+    return Badge("drifted", "error") if result.drifted else Badge("ok", "ok")
 
 
-def _card(result: ColumnDrift) -> str:
+def _row(r: ColumnDrift) -> tuple[object, ...]:
+    return (
+        *(r.column, r.kind, r.test, r.statistic, r.threshold, r.p_value, _state(r)),
+        *(f"{r.reference.null_rate:.1%}", f"{r.current.null_rate:.1%}"),
+    )
+
+
+def _card(result: ColumnDrift) -> dict[str, object]:
+    """One column's card: its state, the statistic, what moved, and the two distributions."""
     series = [
         ("reference", result.reference_shares, REFERENCE_COLOR),
         ("current", result.current_shares, CURRENT_COLOR),
     ]
     if result.kind == NUMERIC:
         chart = histogram_svg(result.bins, series)
-        detail = f"mean {_num(result.reference.mean)} → {_num(result.current.mean)}"
+        detail = f"mean {number(result.reference.mean)} → {number(result.current.mean)}"
     else:
         chart = bars_svg([str(label) for label in result.bins], series)
         detail = f"{result.reference.distinct} → {result.current.distinct} categories"
@@ -115,16 +94,16 @@ def _card(result: ColumnDrift) -> str:
                 f"({result.new_category_share:.1%} of values): "
                 + ", ".join(result.new_categories[:5])
             )
-    stat = f"{result.test} = {_num(result.statistic)}"
+    stat = f"{result.test} = {number(result.statistic)}"
     if result.statistic_error is not None:
         stat += f" (± {result.statistic_error:.1g})"
     if result.p_value is not None:
-        stat += f", p = {_num(result.p_value)}"
-    state = badge("drifted", "error") if result.drifted else badge("ok", "ok")
-    note = f'<div class="meta">{esc(result.note)}</div>' if result.note else ""
-    return (
-        f'<div class="card"><h3>{esc(result.column)} {state}</h3>'
-        f'<div class="meta">{esc(stat)}; threshold {_num(result.threshold)}</div>'
-        f'<div class="meta">{esc(detail)}</div>{note}{chart}'
-        f"{legend([('reference', REFERENCE_COLOR), ('current', CURRENT_COLOR)])}</div>"
-    )
+        stat += f", p = {number(result.p_value)}"
+    return {
+        "column": result.column,
+        "state": _state(result),
+        "statistic": f"{stat}; threshold {number(result.threshold)}",
+        "detail": detail,
+        "note": result.note,
+        "chart": chart,
+    }

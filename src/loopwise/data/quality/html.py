@@ -1,9 +1,12 @@
 """The HTML page of a data quality report
 (:meth:`~loopwise.data.quality.report.QualityReport.to_html`).
 
-Pure rendering: it reads a finished report and returns one self-contained HTML document built
-from the :mod:`loopwise.reporting` pieces. It computes nothing and never imports
-:mod:`loopwise.data.quality.report`; :class:`ReportView` names the parts of the report it reads.
+It reads a finished report and computes nothing: it gathers what the page shows (the
+findings by severity, the class balance, leakage candidates, correlated pairs, outliers and
+conflicting duplicates) and renders the ``quality.html.j2`` template of the
+:mod:`loopwise.reports` kit, which holds the markup. It never imports
+:mod:`loopwise.data.quality.report`; :class:`ReportView` names the parts of the report it
+reads.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from loopwise.data.quality.types import (
     OutlierStats,
     plural,
 )
-from loopwise.reporting import CURRENT_COLOR, Markup, badge, bars_svg, esc, page, table
+from loopwise.reports.charts import CURRENT_COLOR, bars_svg
+from loopwise.reports.page import Badge, render
+
+MAX_CLASSES = 30  # classes in the balance chart and table
+MAX_LEAKAGE_ROWS = 20  # leakage candidates in the table
+MAX_LEAKAGE_BARS = 15  # of them in the chart
 
 
 class ReportView(Protocol):
@@ -57,107 +65,72 @@ class ReportView(Protocol):
 def render_html(r: ReportView) -> str:
     """The complete HTML document for report ``r``."""
     counts = {s: sum(f.severity == s for f in r.findings) for s in SEVERITIES}
-    parts = ["<p>" + " ".join(badge(plural(counts[s], s), s) for s in SEVERITIES) + "</p>"]
-    about = f"{r.rows:,} rows, {len(r.features)} features"
-    if r.target is not None:
-        about += f"; target <code>{esc(r.target)}</code> ({esc(r.task)})"
-        if r.labelled_rows < r.rows:
-            about += f", {r.labelled_rows:,} labelled rows"
-    if r.sampled:
-        about += f"; correlations and leakage scores on a sample of {r.scored_rows:,} rows"
-    parts.append(f'<p class="meta">{about}.</p>')
-    if r.class_balance is not None:
-        cb = r.class_balance
-        shares = list(cb.shares.values())[:30]
-        labels = [str(label) for label in cb.labels[:30]]
-        parts += [
-            "<h2>Class balance</h2>",
-            bars_svg(labels, [("share", shares, CURRENT_COLOR)]),
-            table(
-                ["class", "rows", "share"],
-                [
-                    (lab, n, f"{s:.2%}")
-                    for lab, n, s in zip(labels, cb.counts, shares, strict=False)
-                ],
-                numeric={1, 2},
-            ),
-        ]
-    parts.append("<h2>Findings</h2>")
-    if r.findings:
-        rows = [
-            (Markup(badge(f.severity, f.severity)), f.kind, ", ".join(f.columns), f.message)
+    return render(
+        "quality.html.j2",
+        title="Training data quality",
+        subtitle=r.target or "",
+        tally=[Badge(plural(counts[s], s), s) for s in SEVERITIES],
+        report=r,
+        balance=_balance(r.class_balance),
+        findings=[
+            (Badge(f.severity, f.severity), f.kind, ", ".join(f.columns), f.message)
             for f in r.findings
-        ]
-        parts.append(table(["severity", "kind", "columns", "what it means"], rows))
-    else:
-        parts.append(f"<p>{badge('no findings', 'ok')}</p>")
-    if r.leakage_scores:
-        threshold = r.settings["leakage_threshold"]
-        copies = {f.columns[0] for f in r.findings if f.kind == "target_copy"}
-        top = r.leakage_scores[:20]
+        ],
+        leakage=_leakage(r),
+        pairs=[(*p.columns, p.method, p.value, p.rows) for p in r.correlated_pairs],
+        outliers=[
+            (
+                *(o.column, o.lower, o.upper, o.count, f"{o.share:.2%}"),
+                ", ".join(f"row {e['row']}: {e['value']}" for e in o.examples),
+            )
+            for o in r.outliers
+        ],
+        duplicates=[_duplicates(f) for f in r.findings if f.kind == "conflicting_duplicates"],
+    )
 
-        def status(s: LeakageScore) -> Markup | str:
-            if s.column in copies:
-                return Markup(badge("target copy", "error"))
-            return Markup(badge("leak?", "warning")) if s.score >= threshold else ""
 
-        parts += [
-            "<h2>Leakage candidates</h2>",
-            f'<p class="meta">Each feature alone against the target; flagged at {threshold:g}'
-            " or more.</p>",
-            bars_svg(
-                [s.column for s in top[:15]],
-                [("score", [s.score for s in top[:15]], CURRENT_COLOR)],
-            ),
-            table(
-                ["feature", "metric", "score", "rows", ""],
-                [(s.column, METRICS[s.metric], s.score, s.rows, status(s)) for s in top],
-                numeric={2, 3},
-            ),
-        ]
-    if r.correlated_pairs:
-        parts += [
-            "<h2>Correlated feature pairs</h2>",
-            table(
-                ["feature", "feature", "method", "value", "rows"],
-                [(*p.columns, p.method, p.value, p.rows) for p in r.correlated_pairs],
-                numeric={3, 4},
-            ),
-        ]
-    if r.outliers:
-        parts += [
-            "<h2>Outliers</h2>",
-            table(
-                ["column", "lower fence", "upper fence", "count", "share", "most extreme"],
-                [
-                    (
-                        o.column,
-                        o.lower,
-                        o.upper,
-                        o.count,
-                        f"{o.share:.2%}",
-                        ", ".join(f"row {e['row']}: {e['value']}" for e in o.examples),
-                    )
-                    for o in r.outliers
-                ],
-                numeric={1, 2, 3, 4},
-            ),
-        ]
-    for f in r.findings:
-        if f.kind == "conflicting_duplicates":
-            parts += [
-                "<h2>Conflicting duplicates</h2>",
-                table(
-                    ["rows", "labels (rows)", "features"],
-                    [
-                        (
-                            e["rows"],
-                            ", ".join(f"{x['value']} ({x['rows']})" for x in e["labels"]),
-                            ", ".join(f"{k}={v}" for k, v in e["features"].items()),
-                        )
-                        for e in f.details["examples"]
-                    ],
-                    numeric={0},
-                ),
-            ]
-    return page("Training data quality", "".join(parts), subtitle=r.target or "")
+def _balance(cb: ClassBalance | None) -> dict[str, Any] | None:
+    if cb is None:
+        return None
+    shares = list(cb.shares.values())[:MAX_CLASSES]
+    labels = [str(label) for label in cb.labels[:MAX_CLASSES]]
+    return {
+        "chart": bars_svg(labels, [("share", shares, CURRENT_COLOR)]),
+        "rows": [
+            (lab, n, f"{s:.2%}") for lab, n, s in zip(labels, cb.counts, shares, strict=False)
+        ],
+    }
+
+
+def _leakage(r: ReportView) -> dict[str, Any] | None:
+    if not r.leakage_scores:
+        return None
+    threshold = r.settings["leakage_threshold"]
+    copies = {f.columns[0] for f in r.findings if f.kind == "target_copy"}
+    top = r.leakage_scores[:MAX_LEAKAGE_ROWS]
+
+    def status(s: LeakageScore) -> Badge | str:
+        if s.column in copies:
+            return Badge("target copy", "error")
+        return Badge("leak?", "warning") if s.score >= threshold else ""
+
+    charted = top[:MAX_LEAKAGE_BARS]
+    return {
+        "threshold": f"{threshold:g}",
+        "chart": bars_svg(
+            [s.column for s in charted], [("score", [s.score for s in charted], CURRENT_COLOR)]
+        ),
+        "rows": [(s.column, METRICS[s.metric], s.score, s.rows, status(s)) for s in top],
+    }
+
+
+def _duplicates(finding: Finding) -> list[tuple[Any, ...]]:
+    """The examples of a conflicting-duplicates finding: rows, labels (rows), features."""
+    return [
+        (
+            e["rows"],
+            ", ".join(f"{x['value']} ({x['rows']})" for x in e["labels"]),
+            ", ".join(f"{k}={v}" for k, v in e["features"].items()),
+        )
+        for e in finding.details["examples"]
+    ]

@@ -44,7 +44,8 @@ from loopwise.data.quality.types import (
     plural,
 )
 from loopwise.errors import InvalidInput
-from loopwise.reporting import write_page
+from loopwise.param_errors import bad_param
+from loopwise.reports.page import write_page
 
 __all__ = [
     "FORMAT_VERSION",
@@ -311,9 +312,7 @@ def _check_params(
     target: Any, task: Any, corr: Any, leak: Any, z: Any, imb: Any, sample: Any, seed: Any
 ) -> None:
     def bad(name: str, rule: str, value: Any) -> InvalidInput:
-        return InvalidInput(
-            f"The {name!r} parameter of data_quality must be {rule}. Got {value!r} instead."
-        )
+        return bad_param("data_quality", name, rule, value)
 
     def number(v: Any) -> bool:
         return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

@@ -37,7 +37,6 @@ the rule's cooldown is over, in the write transaction that records it as ``queue
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -46,11 +45,12 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
+from loopwise.clock import now as clock_now
 from loopwise.clock import to_datetime, to_us
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.ids import new_id
@@ -65,6 +65,7 @@ from loopwise.monitoring.alerting.rules import (
 )
 from loopwise.monitoring.results import OVERALL, WindowResult
 from loopwise.store import Store
+from loopwise.store.locks import advisory_lock
 from loopwise.store.tables import alerts, monitor_values, monitor_windows
 
 log = logging.getLogger("loopwise.alerts")
@@ -191,7 +192,7 @@ def evaluate_alerts(
         return []
     walk = _Walk(monitor, endpoint, rules, baseline)
     with store.db.write() as conn:
-        _lock(conn, monitor)
+        advisory_lock(conn, "alerts", monitor)
         walk.resolve_removed(conn, ordered[-1])
         if rules:
             walk.states = _load_states(conn, monitor, [r.name for r in rules])
@@ -225,7 +226,7 @@ def _finish(
         )
     events = walk.events
     if deliver and events:
-        _deliver(store, events, hooks, {r.name: r for r in rules}, now or datetime.now(UTC))
+        _deliver(store, events, hooks, {r.name: r for r in rules}, now or clock_now())
     return events
 
 
@@ -420,17 +421,6 @@ def _number(value: Any) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _lock(conn: Connection, name: str) -> None:
-    """Serialize transactions on ``name`` (PostgreSQL; SQLite's write transaction already is)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
-
-
-def _lock_key(name: str) -> int:
-    digest = hashlib.sha256(f"loopwise-alerts:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def _load_states(conn: Connection, monitor: str, rules: list[str]) -> dict[_Key, _State]:
     a = alerts.c
     states: dict[_Key, _State] = {}
@@ -537,8 +527,8 @@ def _start_action(
     record: dict[str, Any] = {"kind": action.kind, "summary": action.describe()}
     with store.db.write() as conn:
         # monitor names hold no "/": this key never meets one of evaluate_alerts' keys
-        _lock(conn, f"{alert['monitor']}/actions/{alert['rule']}")
-        now = datetime.now(UTC)
+        advisory_lock(conn, "alerts", f"{alert['monitor']}/actions/{alert['rule']}")
+        now = clock_now()
         skip = admit(
             conn,
             monitor=alert["monitor"],
@@ -574,7 +564,7 @@ def _run_action(store: Store, alert_id: str, action: Action, alert: dict[str, An
     started = {
         "kind": action.kind,
         "status": "running",
-        "started_at": datetime.now(UTC).isoformat(),
+        "started_at": clock_now().isoformat(),
         "timeout": action.timeout,
     }
     try:

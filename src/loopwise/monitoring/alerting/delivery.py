@@ -24,7 +24,6 @@ for them at exit.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import http.client
 import json
 import logging
@@ -42,13 +41,15 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from loopwise._version import __version__
+from loopwise.clock import format_duration, parse_duration
+from loopwise.clock import now as clock_now
 from loopwise.errors import InvalidInput
-from loopwise.monitoring.config import DURATION_UNITS, parse_duration
+from loopwise.param_errors import path_error, refuse_unknown_keys, suggestion
 
 log = logging.getLogger("loopwise.alerts")
 
@@ -106,7 +107,7 @@ def parse_webhooks(value: Any, path: str = "webhooks") -> tuple[Webhook, ...]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple):
-        raise _error(
+        raise path_error(
             path, f"must be a list of {{url, format}} entries; got {type(value).__name__}."
         )
     return tuple(
@@ -117,12 +118,12 @@ def parse_webhooks(value: Any, path: str = "webhooks") -> tuple[Webhook, ...]:
 
 def _webhook(item: Any, path: str) -> Webhook:
     if not isinstance(item, Mapping):
-        raise _error(path, "must be a mapping such as {url: 'https://...', format: json}.")
+        raise path_error(path, "must be a mapping such as {url: 'https://...', format: json}.")
     d = dict(item)
-    _known(d, _WEBHOOK_KEYS, path)
+    refuse_unknown_keys(d, _WEBHOOK_KEYS, path)
     url, url_env = d.get("url"), d.get("url_env")
     if (url is None) == (url_env is None):
-        raise _error(
+        raise path_error(
             path,
             "give exactly one of url (the address) or url_env (the name of an "
             "environment variable holding it, to keep the secret out of the file).",
@@ -131,23 +132,25 @@ def _webhook(item: Any, path: str) -> Webhook:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             shown = mask_url(url) if isinstance(url, str) else repr(url)
-            raise _error(f"{path}.url", f"must be an http:// or https:// URL; got {shown}.")
+            raise path_error(f"{path}.url", f"must be an http:// or https:// URL; got {shown}.")
     elif not isinstance(url_env, str) or not _ENV_NAME.fullmatch(url_env):
-        raise _error(f"{path}.url_env", f"must be an environment variable name; got {url_env!r}.")
+        raise path_error(
+            f"{path}.url_env", f"must be an environment variable name; got {url_env!r}."
+        )
     fmt = d.get("format", "json")
     if fmt not in FORMATS:
-        raise _error(f"{path}.format", f"unknown format {fmt!r}{_suggest(fmt, FORMATS)}")
+        raise path_error(f"{path}.format", f"unknown format {fmt!r}{suggestion(fmt, FORMATS)}")
     timeout = d.get("timeout", 5.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
-        raise _error(f"{path}.timeout", f"must be seconds in (0, 60]; got {timeout!r}.")
+        raise path_error(f"{path}.timeout", f"must be seconds in (0, 60]; got {timeout!r}.")
     retries = d.get("retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
-        raise _error(f"{path}.retries", f"must be an integer in [0, 5]; got {retries!r}.")
+        raise path_error(f"{path}.retries", f"must be an integer in [0, 5]; got {retries!r}.")
     headers = d.get("headers") or {}
     if not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
-        raise _error(f"{path}.headers", "must map header names to text values.")
+        raise path_error(f"{path}.headers", "must map header names to text values.")
     return Webhook(url, url_env, fmt, float(timeout), retries, tuple(sorted(headers.items())))
 
 
@@ -351,29 +354,29 @@ class CommandAction:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], path: str) -> CommandAction:
-        _known(dict(d), cls.keys, path)
+        refuse_unknown_keys(dict(d), cls.keys, path)
         command = d.get("command")
         if isinstance(command, str):
-            raise _error(
+            raise path_error(
                 f"{path}.command",
                 "must be a list of arguments such as [python, "
                 "retrain.py, --reason, '{rule}']; a single string would need a shell, "
                 "which loopwise never uses.",
             )
         if not isinstance(command, list | tuple) or not command:
-            raise _error(
+            raise path_error(
                 f"{path}.command", f"must be a non-empty list of arguments; got {command!r}."
             )
         for i, arg in enumerate(command):
             if not isinstance(arg, str | int | float) or isinstance(arg, bool):
-                raise _error(f"{path}.command[{i}]", f"must be text; got {arg!r}.")
+                raise path_error(f"{path}.command[{i}]", f"must be text; got {arg!r}.")
             _check_placeholders(str(arg), f"{path}.command[{i}]")
         timeout = d.get("timeout", 3600.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise _error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
+            raise path_error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
         cwd = d.get("cwd")
         if cwd is not None and not isinstance(cwd, str):
-            raise _error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
+            raise path_error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
         cooldown = parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
         return cls(tuple(str(a) for a in command), float(timeout), cwd, cooldown)
 
@@ -386,7 +389,7 @@ class CommandAction:
             out["cwd"] = self.cwd
         if self.cooldown is not None:  # (a fraction of a second has no duration text)
             whole = self.cooldown == int(self.cooldown)
-            out["cooldown"] = duration_text(self.cooldown) if whole else self.cooldown
+            out["cooldown"] = format_duration(self.cooldown) if whole else self.cooldown
         return out
 
     def run(self, alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -439,10 +442,10 @@ ACTION_KINDS: dict[str, Any] = {"command": CommandAction}
 def parse_action(value: Any, path: str) -> Action:
     """Check a rule's ``action`` mapping and build the action of its kind."""
     if not isinstance(value, Mapping):
-        raise _error(path, "must be a mapping such as {command: [python, retrain.py]}.")
+        raise path_error(path, "must be a mapping such as {command: [python, retrain.py]}.")
     kinds = [k for k in ACTION_KINDS if k in value]
     if len(kinds) != 1:
-        raise _error(
+        raise path_error(
             path,
             f"name exactly one action kind ({', '.join(ACTION_KINDS)}); got "
             f"keys {', '.join(map(str, value)) or 'none'}.",
@@ -460,24 +463,15 @@ def parse_cooldown(value: Any, path: str) -> float | None:
         f"key out for no cooldown); got {value!r}."
     )
     if isinstance(value, bool):
-        raise _error(path, problem)
+        raise path_error(path, problem)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value <= 0:
-            raise _error(path, problem)
+            raise path_error(path, problem)
         return float(value)
     try:
         return float(parse_duration(value, path))
     except InvalidInput as e:
-        raise _error(path, problem) from e
-
-
-def duration_text(seconds: float) -> str:
-    """``21600`` -> ``6h``, ``90`` -> ``90s``, ``1.5`` -> ``1.5s`` (as a cooldown is written)."""
-    if seconds == int(seconds):
-        for unit, size in sorted(DURATION_UNITS.items(), key=lambda kv: -kv[1]):
-            if seconds % size == 0:
-                return f"{int(seconds) // size}{unit}"
-    return f"{seconds:g}s"
+        raise path_error(path, problem) from e
 
 
 def placeholder_values(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -500,15 +494,17 @@ def _check_placeholders(arg: str, path: str) -> None:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(arg) if f is not None]
     except ValueError as e:
-        raise _error(path, f"{e} in {arg!r}; write {{{{ and }}}} for literal braces.") from e
+        raise path_error(path, f"{e} in {arg!r}; write {{{{ and }}}} for literal braces.") from e
     for name in fields:
         if name not in PLACEHOLDERS:
-            raise _error(path, f"unknown placeholder {{{name}}}{_suggest(name, PLACEHOLDERS)}")
+            raise path_error(
+                path, f"unknown placeholder {{{name}}}{suggestion(name, PLACEHOLDERS)}"
+            )
     sample = dict.fromkeys(PLACEHOLDERS, "x") | {"value": 0.5}
     try:
         arg.format_map(sample)
     except (ValueError, TypeError) as e:
-        raise _error(path, f"{arg!r} does not format: {e}.") from e
+        raise path_error(path, f"{arg!r} does not format: {e}.") from e
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -527,7 +523,7 @@ def _tail(f: Any) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return clock_now().isoformat()
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -541,23 +537,3 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future:
         if _executor is None:
             _executor = ThreadPoolExecutor(MAX_ACTION_THREADS, thread_name_prefix="loopwise-action")
         return _executor.submit(fn, *args)
-
-
-# -- shared ------------------------------------------------------------------------------------
-
-
-def _error(path: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {problem}")
-
-
-def _suggest(name: object, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    return (
-        f" — did you mean {close[0]!r}?" if close else f" — expected one of: {', '.join(choices)}."
-    )
-
-
-def _known(d: dict[str, Any], allowed: tuple[str, ...], path: str) -> None:
-    for key in d:
-        if key not in allowed:
-            raise _error(f"{path}.{key}", f"unknown key {key!r}{_suggest(key, allowed)}")

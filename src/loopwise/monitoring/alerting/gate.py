@@ -23,12 +23,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, or_, select
 
-from loopwise.monitoring.alerting.delivery import Action, duration_text
+from loopwise.clock import format_duration, parse_iso
+from loopwise.errors import InvalidInput
+from loopwise.monitoring.alerting.delivery import Action
 from loopwise.monitoring.results import OVERALL
+from loopwise.store.expressions import json_field
 from loopwise.store.tables import alerts
 
 #: Seconds past ``timeout`` after which a ``queued`` / ``running`` record no longer counts:
@@ -50,7 +51,9 @@ def admit(
     (``cause``: ``overlap`` or ``cooldown``, ``blocked_by``: the alert in the way,
     ``reason``: the sentence for people)."""
     a = alerts.c
-    fields = {key: _field(conn, key) for key in ("status", "queued_at", "started_at", "timeout")}
+    # only the few values needed are read from the ``action`` JSON
+    keys = ("status", "queued_at", "started_at", "timeout")
+    fields = {key: json_field(a.action, key) for key in keys}
     wanted = fields["status"].in_(LIVE)
     if action.cooldown is not None:
         wanted = or_(wanted, fields["started_at"].is_not(None))
@@ -98,28 +101,21 @@ def admit(
         "cooldown_ends_at": ends.isoformat(),
         "reason": (
             f"the last action of rule {rule!r} (alert {row.id}) started {_text(last)}, "
-            f"within its cooldown of {duration_text(action.cooldown)}; the cooldown ends "
+            f"within its cooldown of {format_duration(action.cooldown)}; the cooldown ends "
             f"{_text(ends)}."
         ),
     }
 
 
-def _field(conn: Connection, key: str) -> ColumnElement[Any]:
-    """``key`` of the ``action`` JSON in SQL, so only the few values needed are read."""
-    if conn.dialect.name == "postgresql":
-        return cast(alerts.c.action, JSONB)[key].astext
-    return func.json_extract(alerts.c.action, f"$.{key}")
-
-
 def _moment(value: Any) -> datetime | None:
-    """A stored ISO 8601 time (None for a missing or unreadable one: it cannot block)."""
+    """A stored ISO 8601 time (None for a missing, unreadable or zone-less one: it cannot
+    block)."""
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_iso(value, "stored time")
+    except InvalidInput:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _seconds(value: Any) -> float | None:

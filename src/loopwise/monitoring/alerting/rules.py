@@ -29,17 +29,16 @@ neither fires nor resolves. The whole list is checked when read; errors name the
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loopwise.errors import InvalidInput
+from loopwise.ids import label_pattern
 from loopwise.monitoring.alerting.delivery import Action, parse_action
 from loopwise.monitoring.results import OVERALL, WindowResult
+from loopwise.param_errors import closest, path_error, refuse_unknown_keys, suggestion
 
 #: Metrics of :mod:`.results` without a feature part.
 FIXED_METRICS = (
@@ -61,7 +60,7 @@ _KEYS = (
     "name", "metric", *CONDITIONS, "severity", "per_slice", "for_windows", "min_rows",
     "action", "runbook",
 )  # fmt: skip
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_NAME = label_pattern(128)
 MAX_FOR_WINDOWS = 1000
 
 
@@ -154,7 +153,7 @@ def parse_rules(value: Any, path: str = "alerts") -> tuple[AlertRule, ...]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple):
-        raise _error(path, f"must be a list of rules (name, metric, condition); got {value!r}.")
+        raise path_error(path, f"must be a list of rules (name, metric, condition); got {value!r}.")
     rules = tuple(
         item if isinstance(item, AlertRule) else _rule(item, f"{path}[{i}]")
         for i, item in enumerate(value)
@@ -162,7 +161,7 @@ def parse_rules(value: Any, path: str = "alerts") -> tuple[AlertRule, ...]:
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
-            raise _error(
+            raise path_error(
                 f"{path}[{i}].name",
                 f"rule name {rule.name!r} is used twice; names "
                 "must be unique (alerts are stored under them).",
@@ -173,18 +172,16 @@ def parse_rules(value: Any, path: str = "alerts") -> tuple[AlertRule, ...]:
 
 def _rule(item: Any, path: str) -> AlertRule:
     if not isinstance(item, Mapping):
-        raise _error(
+        raise path_error(
             path,
             f"must be a mapping such as {{name: slow, metric: latency_p95_ms, "
             f"above: 50}}; got {item!r}.",
         )
     d = dict(item)
-    for key in d:
-        if key not in _KEYS:
-            raise _error(f"{path}.{key}", f"unknown key {key!r}{_suggest(key, _KEYS)}")
+    refuse_unknown_keys(d, _KEYS, path)
     name = d.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise _error(
+        raise path_error(
             f"{path}.name",
             "is required: letters, digits, '-', '_' or '.' (at most "
             f"128), e.g. precision-drop; got {name!r}.",
@@ -193,7 +190,7 @@ def _rule(item: Any, path: str) -> AlertRule:
     given = [c for c in CONDITIONS if c in d]
     if len(given) != 1:
         problem = "gives none" if not given else f"gives {len(given)} ({', '.join(given)})"
-        raise _error(
+        raise path_error(
             path,
             f"a rule needs exactly one condition of {', '.join(CONDITIONS)}; "
             f"rule {name!r} {problem}.",
@@ -202,15 +199,15 @@ def _rule(item: Any, path: str) -> AlertRule:
     limit = _limit(d[condition], f"{path}.{condition}", condition)
     severity = d.get("severity", "critical")
     if severity not in SEVERITIES:
-        raise _error(
-            f"{path}.severity", f"unknown severity {severity!r}{_suggest(severity, SEVERITIES)}"
+        raise path_error(
+            f"{path}.severity", f"unknown severity {severity!r}{suggestion(severity, SEVERITIES)}"
         )
     per_slice = d.get("per_slice", False)
     if not isinstance(per_slice, bool):
-        raise _error(f"{path}.per_slice", f"must be true or false; got {per_slice!r}.")
+        raise path_error(f"{path}.per_slice", f"must be true or false; got {per_slice!r}.")
     runbook = d.get("runbook")
     if runbook is not None and (not isinstance(runbook, str) or not runbook.strip()):
-        raise _error(f"{path}.runbook", f"must be text (advice or a link); got {runbook!r}.")
+        raise path_error(f"{path}.runbook", f"must be text (advice or a link); got {runbook!r}.")
     action = d.get("action")
     return AlertRule(
         name=name,
@@ -228,7 +225,7 @@ def _rule(item: Any, path: str) -> AlertRule:
 
 def _metric(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise _error(
+        raise path_error(
             path,
             f"is required: a metric name such as perf.precision, drift.share "
             f"or drift.* (see loopwise.monitoring.results); got {value!r}.",
@@ -238,15 +235,17 @@ def _metric(value: Any, path: str) -> str:
     family, _, rest = value.partition(".")
     if family in FAMILIES and rest:
         if "*" in rest and rest != "*":
-            raise _error(path, f"a wildcard stands for a whole name ({family}.*); got {value!r}.")
+            raise path_error(
+                path, f"a wildcard stands for a whole name ({family}.*); got {value!r}."
+            )
         if family == "perf" and rest != "*" and rest not in PERF_METRICS:
             names = [f"perf.{m}" for m in PERF_METRICS]
-            raise _error(path, f"unknown metric {value!r}{_suggest(value, names)}")
+            raise path_error(path, f"unknown metric {value!r}{suggestion(value, names)}")
         return value
     known = [*FIXED_METRICS, *(f"{f}.*" for f in FAMILIES), *(f"perf.{m}" for m in PERF_METRICS)]
-    close = difflib.get_close_matches(value, known, n=1)
-    hint = f" — did you mean {close[0]!r}?" if close else "."
-    raise _error(
+    close = closest(value, known)
+    hint = f" — did you mean {close!r}?" if close else "."
+    raise path_error(
         path,
         f"unknown metric {value!r}{hint} Metrics are {', '.join(FIXED_METRICS)}, "
         f"or {', '.join(f + '.<name>' for f in FAMILIES)} (<name> may be *).",
@@ -255,14 +254,14 @@ def _metric(value: Any, path: str) -> str:
 
 def _limit(value: Any, path: str, condition: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _error(path, f"must be a finite number; got {value!r}.")
+        raise path_error(path, f"must be a finite number; got {value!r}.")
     if condition in BASELINE_CONDITIONS:
         if value < 0:
-            raise _error(
+            raise path_error(
                 path, f"is a relative change (0.10 is 10%) and cannot be negative; got {value!r}."
             )
         if condition == "below_baseline" and value >= 1:
-            raise _error(
+            raise path_error(
                 path, f"is a fraction in [0, 1): 0.10 means 10% below the baseline; got {value!r}."
             )
     return float(value)
@@ -272,19 +271,8 @@ def _count(value: Any, path: str, low: int, high: int | None) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if not ok or (high is not None and value > high):
         span = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise _error(path, f"must be an integer {span}; got {value!r}.")
+        raise path_error(path, f"must be an integer {span}; got {value!r}.")
     return value
-
-
-def _error(path: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {problem}")
-
-
-def _suggest(name: object, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    if close:
-        return f" — did you mean {close[0]!r}?"
-    return f" — expected one of: {', '.join(choices)}."
 
 
 # -- messages ----------------------------------------------------------------------------------

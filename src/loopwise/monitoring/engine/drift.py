@@ -36,29 +36,23 @@ import numpy as np
 import polars as pl
 
 from loopwise.data.drift.detect import (
+    CATEGORICAL,
     CATEGORICAL_MAX_DISTINCT,
     DEFAULT_TESTS,
     DEFAULT_THRESHOLDS,
+    MIN_STD,
+    NUMERIC,
+    P_VALUE_TESTS,
     PSI_EPSILON,
     QUANTILE_BINS,
+    SAMPLE_SIZE_THRESHOLD,
+    TEST_KINDS,
 )
 from loopwise.errors import InvalidInput
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
 GRID_POINTS = 2048
 _LUT_CELLS = 1 << 16  # uniform cells of the binning table (see _search)
 _LUT_MIN_ROWS = 50_000  # fewer values: plain searchsorted is as fast
-SAMPLE_SIZE_THRESHOLD = 1000  # detect_drift's default: p-value tests up to this many values
-MIN_STD = 1e-3  # floor of the Wasserstein normaliser, as detect_drift
-P_VALUE_TESTS = frozenset({"chi2", "ks"})
-_TEST_KINDS = {
-    "chi2": (CATEGORICAL,),
-    "jensenshannon": (CATEGORICAL, NUMERIC),
-    "ks": (NUMERIC,),
-    "psi": (NUMERIC, CATEGORICAL),
-    "wasserstein": (NUMERIC,),
-}
 
 
 @dataclass
@@ -182,12 +176,12 @@ def profile_feature(
         kinds = (NUMERIC,)
     kind = kinds[0]
     if method is not None:
-        usable = [k for k in kinds if k in _TEST_KINDS[method]]
+        usable = [k for k in kinds if k in TEST_KINDS[method]]
         if not usable:
             raise InvalidInput(
                 f"drift test {method!r} cannot check {column!r} ({dtype}, {kind}); change "
                 f"{setting}.method (for {kind} values use one of: "
-                f"{', '.join(t for t, k in _TEST_KINDS.items() if kind in k)})."
+                f"{', '.join(t for t, k in TEST_KINDS.items() if kind in k)})."
             )
         kind = usable[0]
     if kind == NUMERIC:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from loopwise.clock import now_us, to_datetime, to_us
+from loopwise.clock import EPOCH, now_us, to_datetime, to_us
 from loopwise.errors import InvalidInput
 from loopwise.monitoring import storage
 from loopwise.monitoring.config import Monitor, as_monitor
@@ -46,7 +46,6 @@ COMPACT_HOURS = 6  # watch: hours of the log compacted once an hour (those settl
 
 #: ``progress(windows_done, windows_total)``; the total is None for count windows.
 Progress = Callable[[int, int | None], None]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MonitorRunner:
@@ -160,7 +159,7 @@ class MonitorRunner:
             storage.save_baseline(
                 self.store,
                 WindowResult(
-                    self.monitor.name, self.monitor.endpoint, _EPOCH, _EPOCH, batch.model,
+                    self.monitor.name, self.monitor.endpoint, EPOCH, EPOCH, batch.model,
                     version_id, rows, labelled, values, tuple(profile.problems),
                 ),
             )  # fmt: skip

@@ -1,0 +1,295 @@
+"""Helpers shared by several test modules: data makers, a registered model, a served process,
+waiting, a prediction-log row, a monitor's logged traffic, and a clock tests step.
+
+Test modules import them from here instead of from each other, so a test file holds tests
+and the fixtures only it uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from loopwise import clock
+from loopwise.ids import new_id
+
+if TYPE_CHECKING:
+    from loopwise.predictions.log import PredictionLog
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+# -- a clock tests step -----------------------------------------------------------------------
+
+
+class SteppedClock:
+    """The time loopwise reads while installed (:func:`stepped_clock`): it starts at
+    ``start`` and moves only when a test calls :meth:`advance`, plus one microsecond per
+    reading, so two stamps are distinct and ordered as they were taken."""
+
+    def __init__(self, start: datetime) -> None:
+        self._us = clock.exact_us(start)
+
+    def __call__(self) -> int:
+        self._us += 1
+        return self._us
+
+    def now(self) -> datetime:
+        """The current time (a reading: the clock moves on by a microsecond)."""
+        return clock.EPOCH + timedelta(microseconds=self())
+
+    def advance(self, seconds: float) -> None:
+        """Move the time on by ``seconds``: what a test slept for before."""
+        self._us += round(seconds * 1_000_000)
+
+
+@contextmanager
+def stepped_clock(start: datetime | None = None) -> Iterator[SteppedClock]:
+    """Install a :class:`SteppedClock` (from ``start``, default the real time now)."""
+    stepped = SteppedClock(start or datetime.now(UTC))
+    with clock.use_clock(stepped):
+        yield stepped
+
+
+@pytest.fixture
+def stepped() -> Iterator[SteppedClock]:
+    """A :class:`SteppedClock` installed for the test (import it into a test module)."""
+    with stepped_clock() as stepped_now:
+        yield stepped_now
+
+
+# -- waiting ----------------------------------------------------------------------------------
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# -- a registered model -----------------------------------------------------------------------
+
+COLUMNS = ["income", "debt", "age"]
+
+
+def training_data(n: int = 200) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three normal features and a label that follows income - debt."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=COLUMNS)
+    y = (X["income"] - X["debt"] + 0.1 * rng.normal(size=n) > 0).astype(int).to_numpy()
+    return X, y
+
+
+def register_credit_risk(lw) -> pd.DataFrame:
+    """credit-risk v1 (logistic regression) and v2 (a decision tree); champion -> v1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = training_data()
+    lw.log_model(LogisticRegression().fit(X, y), "credit-risk", input_example=X[:5])
+    lw.log_model(
+        DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y),
+        "credit-risk",
+        input_example=X[:5],
+    )
+    lw.set_alias("credit-risk", "champion", 1)
+    return X
+
+
+def assert_error(response: httpx.Response, status: int, type_: str, *needles: str) -> dict:
+    """A JSON error answer with ``status`` and ``type_`` whose message holds ``needles``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["type"] == type_
+    for needle in needles:
+        assert needle in error["message"]
+    return error
+
+
+# -- ``loopwise serve`` as a process ----------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_env(store_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a ``loopwise`` process on the test's store."""
+    env = dict(os.environ)
+    env.update(
+        LOOPWISE_STORE_URL=store_url,
+        LOOPWISE_ARTIFACTS_URL=str(tmp_path / "artifacts"),
+        LOOPWISE_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=SRC + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    return env
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], tmp_path: Path, port: int) -> Iterator[str]:
+    """``loopwise serve ARGS`` as a process, until it answers /ready; yields its URL. Its
+    stdout and stderr go to :func:`output` files."""
+    out, err = _output_files(tmp_path, port)
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loopwise", "serve", *args, "--port", str(port)],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise AssertionError(err.read_text())
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.send_signal(signal.SIGTERM)  # a clean shutdown: uvicorn stops the endpoint
+            proc.wait(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert proc.returncode in (0, -signal.SIGTERM), err.read_text()
+
+
+def _output_files(tmp_path: Path, port: int) -> tuple[Path, Path]:
+    return tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
+
+
+def output(tmp_path: Path, port: int) -> tuple[str, str]:
+    """What the server on ``port`` has written so far: (stdout, stderr)."""
+    out, err = _output_files(tmp_path, port)
+    return out.read_text(), err.read_text()
+
+
+def wait_for_line(tmp_path: Path, port: int, pattern: str, *, count: int = 1) -> list[str]:
+    """The first ``count`` stderr lines of the server on ``port`` matching ``pattern``."""
+    deadline = time.monotonic() + 30
+    while True:
+        stderr = output(tmp_path, port)[1]
+        lines = [line for line in stderr.splitlines() if re.search(pattern, line)]
+        if len(lines) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(lines) >= count, f"no line matching {pattern!r} in:\n{output(tmp_path, port)[1]}"
+    return lines[:count]
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def make_customers(n: int, seed: int) -> pl.DataFrame:
+    """Customers as they arrive: ids, normal and lognormal numbers, categories, a label."""
+    rng = np.random.default_rng(seed)
+    tenure = np.abs(rng.normal(24, 6, n))  # months: never negative
+    missing = rng.random(n) < 0.1
+    return pl.DataFrame(
+        {
+            "customer_id": [f"c{seed:03d}-{i:06d}" for i in range(n)],
+            "account_no": np.arange(n, dtype=np.int64) + seed * 10 * n,
+            "age": rng.integers(18, 90, n),
+            "income": rng.lognormal(10, 1, n),
+            "score": rng.normal(0, 1, n),
+            "tenure": [None if m else float(t) for m, t in zip(missing, tenure, strict=True)],
+            "visits": rng.poisson(3, n),
+            "country": rng.choice(["GB", "US", "FR", "DE", "ES"], n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+            "plan": rng.choice(["basic", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
+            "note": [f"free text {x}" for x in rng.integers(0, 10**9, n)],
+            "active": rng.random(n) < 0.7,
+            "signup": [
+                dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 1000, n)
+            ],
+            "churned": rng.choice(["no", "yes"], n, p=[0.85, 0.15]),
+        }
+    )
+
+
+# -- the prediction log -----------------------------------------------------------------------
+
+LOG_T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def us(when: datetime) -> int:
+    """Microseconds since the epoch of ``when``."""
+    return clock.exact_us(when)
+
+
+def rid_at(when: datetime) -> str:
+    """A request id made at ``when`` (as the app makes one per request)."""
+    return new_id(us(when) // 1000)
+
+
+def log_one(plog: PredictionLog, when: datetime = LOG_T0, *, rid: str | None = None, **kw) -> str:
+    """Log one request of one row at ``when``; its request id."""
+    rid = rid or rid_at(when)
+    args = {
+        "request_id": rid,
+        "timestamp_us": us(when),
+        "variant": "a",
+        "model": "credit-risk/1",
+        "model_version_id": "mv1",
+        "inputs": [{"income": 1.0, "city": "paris"}],
+        "outputs": [1],
+        "probabilities": None,
+        "latency_ms": 2.5,
+    }
+    plog.log_request(**(args | kw))
+    return rid
+
+
+# -- a monitored endpoint ---------------------------------------------------------------------
+
+MONITOR_T0 = datetime(2024, 5, 1, tzinfo=UTC)
+#: ``--start/--end`` of the three hours :func:`logged` fills.
+RANGE = ("--start", "2024-05-01T00:00:00Z", "--end", "2024-05-01T03:00:00+00:00")
+
+
+@pytest.fixture
+def logged(lw) -> pl.DataFrame:
+    """Three hours of predictions of endpoint "ep" (model m/1), x drifting in the third,
+    with feedback for every row; the reference logged as dataset "ref"."""
+    rng = np.random.default_rng(0)
+    n = 3 * 1500
+    seconds = np.sort(np.repeat(np.arange(3), 1500) * 3600 + rng.uniform(0, 3600, n))
+    x = rng.normal(size=n) + 2.0 * (seconds >= 7200)
+    frame = pl.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "timestamp": pl.Series(
+                (MONITOR_T0.timestamp() * 1e6 + seconds * 1e6).astype(np.int64)
+            ).cast(pl.Datetime("us", "UTC")),
+            "x": x,
+            "prediction": (x > 0).astype(np.int64),
+            "latency_ms": rng.gamma(2.0, 5.0, n),
+        }
+    )
+    lw.log_predictions("ep", frame, model="m/1")
+    lw.log_feedback("ep", frame.select("request_id", label=pl.col("prediction")))
+    lw.log_dataset(pl.DataFrame({"x": rng.normal(size=4000)}), name="ref")
+    return frame
