@@ -475,7 +475,7 @@ class Bench:
 
     def load_model(self) -> None:
         lw, mlflow = self.lw, self.mlflow
-        from loopwise.registry import api as lw_api
+        from loopwise.registry import loading as lw_loading
 
         uri = f"models:/{MODEL}@{ALIAS}"
         model = self.model()
@@ -492,7 +492,7 @@ class Bench:
         self.check(loaded.raw is not model, "loopwise returned the in-memory model it logged")
 
         def disk_load():
-            lw_api._loaded.clear()  # the in-memory cache: time the disk-cache path
+            lw_loading._loaded.clear()  # the in-memory cache: time the disk-cache path
             return lw.load_model(uri)
 
         lw_disk_ms, _ = median_ms(disk_load, repeat=10)

@@ -31,7 +31,7 @@ def main() -> None:
     train, new_batch = shuffled.iloc[:400], shuffled.iloc[400:].reset_index(drop=True)
 
     # 1-2. Version the training data inside a run; infer and save its schema.
-    schema = lw.infer_schema(train, label="target")
+    schema = lw.infer_schema(train, target="target")
     REPORTS.mkdir(exist_ok=True)
     schema.save(REPORTS / "breast_cancer.schema.yaml")
     with lw.start_run(experiment="breast-cancer", name="data-checks") as run:
@@ -63,7 +63,7 @@ def main() -> None:
     drifted = new_batch.copy()
     for column in ("mean_radius", "mean_perimeter", "mean_area", "worst_radius"):
         drifted[column] = drifted[column] * 1.2
-    drift = lw.detect_drift(train, drifted, label="target")
+    drift = lw.detect_drift(train, drifted, target="target")
     drift.to_html(REPORTS / "drift.html")
     print(f"\ndrift: {drift.summary()}")
     print(f"-> {REPORTS / 'drift.html'}")

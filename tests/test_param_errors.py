@@ -14,6 +14,8 @@ from loopwise.param_errors import (
     join_path,
     path_error,
     refuse_unknown_keys,
+    renamed,
+    renamed_attribute,
     suggestion,
 )
 
@@ -72,3 +74,34 @@ def test_name_patterns():
         False,
         False,
     ]
+
+
+def _old_api(start=None, since=None):
+    return renamed("old_api", "start", start, "since", since)
+
+
+def test_a_renamed_parameter_warns_at_the_callers_line_and_refuses_both():
+    assert _old_api(start=1) == 1
+    assert _old_api() is None
+    with pytest.warns(DeprecationWarning, match="old_api") as caught:
+        assert _old_api(since=2) == 2
+    (warning,) = caught
+    assert str(warning.message) == "old_api(since=...) is deprecated; use old_api(start=...)."
+    assert warning.filename == __file__  # the caller's line, not loopwise's
+    with pytest.raises(InvalidInput) as refused:
+        _old_api(start=1, since=2)
+    assert str(refused.value) == (
+        "old_api takes 'start' or its deprecated name 'since', not both. "
+        "Got start=1 and since=2; drop 'since'."
+    )
+
+
+def test_a_renamed_attribute_warns_at_the_callers_line():
+    class Thing:
+        @property
+        def label(self):
+            renamed_attribute("Thing", "target", "label")
+            return 1
+
+    with pytest.warns(DeprecationWarning, match=r"^Thing.label is deprecated; use Thing.target.$"):
+        assert Thing().label == 1

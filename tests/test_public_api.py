@@ -195,7 +195,7 @@ DOCUMENTED_IN = {
 
 
 def test_every_option_of_these_public_functions_is_on_their_docs_page():
-    """An option a user cannot find is an option they do not have (``expect_label`` of
+    """An option a user cannot find is an option they do not have (``expect_target`` of
     ``validate`` was used by monitoring and documented nowhere)."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     missing = []
@@ -208,3 +208,42 @@ def test_every_option_of_these_public_functions_is_on_their_docs_page():
             if not re.search(rf"\b{param.name}=|`{param.name}`", text):
                 missing.append(f"lw.{name}({param.name}=) in docs/{page}")
     assert not missing, missing
+
+
+# Public functions that may return ``Any``, and why: what they return is the user's own.
+RETURNS_ANY = {
+    "load_model": "the user's model object, of whatever class they logged",
+    "load_dataset": "a pandas or Polars frame or an Arrow table, as as_= asks",
+}
+
+
+def test_public_functions_name_what_they_return():
+    """A type a user can look up (``Decision``, ``Evaluation``, ``ABReport``), not ``Any``."""
+    vague = []
+    for name in loopwise.__all__:
+        value = getattr(loopwise, name)
+        if not inspect.isfunction(value) or name in RETURNS_ANY:
+            continue
+        returned = inspect.signature(value).return_annotation
+        if returned is inspect.Signature.empty or "Any" in str(returned):
+            vague.append(f"{name} -> {returned}")
+    assert not vague, vague
+    assert inspect.signature(loopwise.promote).return_annotation == "Decision"
+    assert inspect.signature(loopwise.evaluate).return_annotation == "Evaluation"
+    assert inspect.signature(loopwise.compare_variants).return_annotation == "ABReport"
+
+
+def test_the_named_return_types_resolve():
+    """The annotations name real classes (imported for type checkers only, so the import
+    stays cheap)."""
+    import typing
+
+    from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.monitoring import ab, api
+    from loopwise.registry import api as registry_api
+    from loopwise.registry.promotion import Decision
+
+    names = {"Decision": Decision, "Evaluation": Evaluation, "ABReport": ab.ABReport}
+    for func in (registry_api.promote, registry_api.evaluate, api.compare_variants):
+        hints = typing.get_type_hints(func, localns=names, globalns=vars(inspect.getmodule(func)))
+        assert hints["return"] in names.values()

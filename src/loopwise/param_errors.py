@@ -7,10 +7,18 @@ Two templates, so every message reads the same wherever the check sits:
 - a key path in a document (monitor, gate policy, alert rules, endpoint config), with the
   closest known name when there is one: ``checks.feature_drift.method: unknown test 'pis' —
   did you mean 'psi'?``, else the names to choose from.
+
+And one for a renamed parameter or attribute (``label`` -> ``target``, ``since`` ->
+``start``): :func:`renamed` takes the old name with a DeprecationWarning that names the new
+one, and refuses both at once (neither can be taken silently without dropping what the
+caller meant by the other). The warning points at the caller's line (``stacklevel``), so
+pytest's "deprecations raised from loopwise modules are errors" rule catches loopwise code
+still using an old name, and a user's warning shows their own line.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -68,3 +76,34 @@ def check_choice(value: Any, choices: Sequence[str], path: str, what: str) -> st
     if value in choices:
         return value
     raise path_error(path, f"unknown {what} {value!r}{suggestion(value, choices)}")
+
+
+def renamed(
+    func: str, new: str, new_value: Any, old: str, old_value: Any, *, stacklevel: int = 3
+) -> Any:
+    """The value to use for parameter ``new`` of ``func``, given a call that may have used
+    its former name ``old`` (None: not given). ``stacklevel`` counts from here: the default
+    3 is the caller of ``func`` when ``func`` calls this directly."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise InvalidInput(
+            f"{func} takes {new!r} or its deprecated name {old!r}, not both. "
+            f"Got {new}={new_value!r} and {old}={old_value!r}; drop {old!r}."
+        )
+    warnings.warn(
+        f"{func}({old}=...) is deprecated; use {func}({new}=...).",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return old_value
+
+
+def renamed_attribute(owner: str, new: str, old: str, *, stacklevel: int = 3) -> None:
+    """Warn that attribute ``owner.old`` is now ``owner.new`` (called from the property that
+    keeps the old name working)."""
+    warnings.warn(
+        f"{owner}.{old} is deprecated; use {owner}.{new}.",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )

@@ -124,31 +124,51 @@ def test_one_drifted_column_fails_the_gate_and_the_headline_names_it(invoke, cre
 def test_the_label_column_is_left_out_unless_named(invoke, credit, store_url, tmp_path):
     ref, cur = str(credit / "ref.csv"), str(credit / "scaled.csv")
     page_path = tmp_path / "d.html"
-    result = invoke("data", "drift", ref, cur, "--label", "default", "--html", str(page_path))
+    result = invoke("data", "drift", ref, cur, "--target", "default", "--html", str(page_path))
     assert result.exit_code == 0, result.output
     assert "Drift in 1 of 3 columns: balance." in result.output
     assert "Label column default not checked" in result.output
     page = page_path.read_text()
     assert "Drift in 1 of 3 columns: balance." in page
     assert "The label column default is not checked." in page
-    as_json = json.loads(invoke("data", "drift", ref, cur, "--label", "default", "--json").stdout)
-    assert as_json["label"] == "default"
+    as_json = json.loads(invoke("data", "drift", ref, cur, "--target", "default", "--json").stdout)
+    assert as_json["target"] == "default"
     assert [c["column"] for c in as_json["columns"]] == ["student", "balance", "income"]
     named = invoke(
-        "data", "drift", ref, cur, "--label", "default", "--columns", "balance,default", "--json"
+        "data", "drift", ref, cur, "--target", "default", "--columns", "balance,default", "--json"
     )
     assert [c["column"] for c in json.loads(named.stdout)["columns"]] == ["balance", "default"]
 
-    # A logged dataset's schema names its label: drift leaves it out without --label.
+    # A logged dataset's schema names its label: drift leaves it out without --target.
     import loopwise as lw
 
     lw.configure(store_url=store_url, artifacts_url=str(tmp_path / "artifacts"))
     train = pd.read_csv(ref)
-    lw.log_dataset(train, name="credit", schema=lw.infer_schema(train, label="default"))
+    lw.log_dataset(train, name="credit", schema=lw.infer_schema(train, target="default"))
     context.reset()
     logged = invoke("data", "drift", "datasets:/credit/1", cur, "--fail-on-drift")
     assert logged.exit_code == 1, logged.output
     assert "Drift in 1 of 3 columns: balance." in logged.output
+
+
+def test_label_is_the_hidden_former_name_of_target(invoke, credit, tmp_path):
+    ref, cur = str(credit / "ref.csv"), str(credit / "scaled.csv")
+    old = invoke("data", "drift", ref, cur, "--label", "default", "--json")
+    assert old.exit_code == 0, old.output
+    assert json.loads(old.stdout)["target"] == "default"
+    assert "--label is deprecated; use --target." in old.stderr
+    schema = tmp_path / "schema.yaml"
+    inferred = invoke("data", "infer-schema", ref, "-o", str(schema), "--label", "default")
+    assert inferred.exit_code == 0, inferred.output
+    assert "--label is deprecated; use --target." in inferred.stderr
+    assert "\ntarget: default\n" in schema.read_text()
+    both = invoke("data", "drift", ref, cur, "--target", "default", "--label", "default")
+    assert both.exit_code == 1
+    assert "Give --target or its deprecated name --label, not both" in both.stderr
+    for command in ("drift", "infer-schema"):
+        shown = invoke("data", command, "--help").stdout
+        assert "--target" in shown
+        assert "--label" not in shown
 
 
 def test_quality(invoke, files):

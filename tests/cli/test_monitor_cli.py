@@ -82,7 +82,7 @@ def test_relative_times_and_an_empty_range(invoke, logged):
         (("monitor", "run", *RANGE), "name an endpoint"),
         (("monitor", "run", "ep", "--config", "x.yaml", *RANGE), "not both"),
         (("monitor", "run", "missing.yaml", *RANGE), "does not exist"),
-        (("monitor", "watch", "ep", "--since", "soon"), "--since must be an ISO 8601 time"),
+        (("monitor", "watch", "ep", "--start", "soon"), "--start must be an ISO 8601 time"),
     ],
 )
 def test_errors_exit_1_with_a_message(invoke, logged, args, message):
@@ -118,6 +118,32 @@ def test_watch_prints_closed_windows_until_interrupted(invoke, logged, monkeypat
     assert [d["start"] for d in lines] == [(T0 + timedelta(hours=2)).isoformat()]
     assert "Watching monitor 'ep'" in result.stderr
     assert "Stopped." in result.stderr
+
+
+def test_watch_takes_start_and_its_hidden_former_name_since(invoke, logged, monkeypatch):
+    from loopwise.monitoring.engine import runner as engine
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(kwargs["start"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "watch_monitor", record)
+    at = "2024-05-01T01:00:00+00:00"
+    new = invoke("monitor", "watch", "ep", "--start", at)
+    assert new.exit_code == 0, new.output
+    assert "deprecated" not in new.stderr
+    old = invoke("monitor", "watch", "ep", "--since", at)
+    assert old.exit_code == 0, old.output
+    assert "--since is deprecated; use --start." in old.stderr
+    assert seen == [T0 + timedelta(hours=1)] * 2
+    both = invoke("monitor", "watch", "ep", "--start", at, "--since", at)
+    assert both.exit_code == 1
+    assert "Give --start or its deprecated name --since, not both" in both.stderr
+    bad = invoke("monitor", "watch", "ep", "--since", "soon")  # the error names the option used
+    assert "--since must be an ISO 8601 time" in bad.stderr
+    assert "--since" not in invoke("monitor", "watch", "--help").stdout
 
 
 def test_alert_rules_fire_once_and_are_listed(invoke, logged, tmp_path):

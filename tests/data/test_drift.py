@@ -279,27 +279,27 @@ def test_the_label_column_is_left_out_unless_named():
     current = current.with_columns(y=pl.Series((np.arange(current.height) % 5 == 0) * 1))
     assert detect_drift(reference, current).drifted_columns == ["age", "y"]  # no label known
 
-    report = detect_drift(reference, current, label="y")
+    report = detect_drift(reference, current, target="y")
     assert list(report.columns) == ["age", "country"]
-    assert report.label == "y"
+    assert report.target == "y"
     assert "label column" in report.skipped["y"]
-    assert report.to_dict()["label"] == "y"
+    assert report.to_dict()["target"] == "y"
     assert report.summary() == "Drift in 1 of 2 columns: age."
     # Named explicitly, it is checked.
-    named = detect_drift(reference, current, ["age", "y"], label="y")
+    named = detect_drift(reference, current, ["age", "y"], target="y")
     assert named.drifted_columns == ["age", "y"]
-    assert "y" in detect_drift(reference, current, label="y", tests={"y": "psi"}).columns
+    assert "y" in detect_drift(reference, current, target="y", tests={"y": "psi"}).columns
     # Serving data without the label: fine, the label is only in the reference.
-    assert "y" not in detect_drift(reference, current.drop("y"), label="y").columns
-    assert detect_skew(reference, current, label="y").label == "y"
+    assert "y" not in detect_drift(reference, current.drop("y"), target="y").columns
+    assert detect_skew(reference, current, target="y").target == "y"
 
 
 def test_a_label_that_is_no_column_is_refused():
     reference, current = mixed_frames()
-    with pytest.raises(InvalidInput, match=r"'label' parameter of detect_drift names column 'y'"):
-        detect_drift(reference, current, label="y")
-    with pytest.raises(InvalidInput, match=r"'label' parameter of detect_drift must be a column"):
-        detect_drift(reference, current, label=["age"])
+    with pytest.raises(InvalidInput, match=r"'target' parameter of detect_drift names column 'y'"):
+        detect_drift(reference, current, target="y")
+    with pytest.raises(InvalidInput, match=r"'target' parameter of detect_drift must be a column"):
+        detect_drift(reference, current, target=["age"])
 
 
 def test_columns_default_to_those_in_both_frames():
@@ -465,8 +465,8 @@ def report_of_every_kind() -> DriftReport:
 def test_to_dict_is_strict_json_and_stamped():
     report = report_of_every_kind()
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert data["format_version"] == 2
-    assert (data["dataset_threshold"], data["label"]) == (None, None)
+    assert data["format_version"] == 3
+    assert (data["dataset_threshold"], data["target"]) == (None, None)
     assert data["loopwise_version"] == __version__
     assert data["share_drifted"] == report.share_drifted
     assert [c["column"] for c in data["columns"]] == list(report.columns)

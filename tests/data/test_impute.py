@@ -91,7 +91,7 @@ def test_schema_chooses_columns_so_indicators_are_stable() -> None:
     train = pl.DataFrame(
         {"id": list(range(40)), "a": [1.0, None] * 20, "b": [1.0] * 40, "y": [0, 1] * 20}
     )
-    schema = infer_schema(train, label="y")
+    schema = infer_schema(train, target="y")
     batch = pl.DataFrame({"id": [100, 101], "a": [2.0, 3.0], "b": [None, 1.0], "y": [0, 1]})
     result = impute(batch, schema, strategy="constant", fill_value=0.0)
     # a: nullable in the schema, flagged though this batch has no nulls; b: has nulls here

@@ -11,7 +11,7 @@ import pytest
 
 from loopwise.data.profiles import ColumnProfile, Profile
 from loopwise.data.profiling import profile
-from loopwise.data.schema import Check, ColumnSchema, Schema, compile_expression
+from loopwise.data.schema import Check, ColumnSchema, CustomCheck, Schema, compile_expression
 from loopwise.data.schema_inference import infer_schema
 from loopwise.errors import InvalidInput, NotFound
 from tests.helpers import make_customers
@@ -24,7 +24,7 @@ def customers() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def schema(customers: pl.DataFrame) -> Schema:
-    return infer_schema(customers, label="churned")
+    return infer_schema(customers, target="churned")
 
 
 # -- inference ------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def test_types_nullability_and_order(schema: Schema, customers: pl.DataFrame) ->
     assert not schema["age"].nullable
     assert schema["age"].max_missing_rate == 0
     assert all(c.required for c in schema.columns.values())
-    assert schema.label == "churned"
+    assert schema.target == "churned"
     assert schema.rows == 2000
     assert not schema.ordered
 
@@ -112,7 +112,7 @@ def test_ordered_and_thresholds(customers: pl.DataFrame) -> None:
 def test_rare_label_class_lowers_the_class_floor() -> None:
     rng = np.random.default_rng(3)
     frame = pl.DataFrame({"x": rng.normal(size=5000), "y": rng.random(5000) < 0.004})
-    s = infer_schema(frame, label="y")
+    s = infer_schema(frame, target="y")
     share = frame["y"].mean()
     assert s.thresholds.min_class_share <= share / 2 + 1e-6
 
@@ -130,8 +130,8 @@ def test_natural_duplicates_switch_the_duplicate_check_off() -> None:
 
 
 def test_from_a_profile_directly(customers: pl.DataFrame) -> None:
-    from_profile = infer_schema(profile(customers), label="churned")
-    from_data = infer_schema(customers, label="churned")
+    from_profile = infer_schema(profile(customers), target="churned")
+    from_data = infer_schema(customers, target="churned")
     assert from_profile["age"] == from_data["age"]
     assert from_profile["country"].domain == from_data["country"].domain
     # A profile cannot tell unique free text from ids (no whitespace test): review keys.
@@ -210,8 +210,8 @@ def test_unicode_column_names() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "text"),
     [
-        ({"label": "nope"}, "label 'nope' is not a column"),
-        ({"label": 3}, "'label' parameter"),
+        ({"target": "nope"}, "target 'nope' is not a column"),
+        ({"target": 3}, "'target' parameter"),
         ({"range_slack": -1}, "'range_slack' parameter"),
         ({"max_categories": 1.5}, "'max_categories' parameter"),
         ({"ordered": "yes"}, "'ordered' parameter"),
@@ -239,7 +239,7 @@ def test_yaml_round_trip(schema: Schema, tmp_path) -> None:
         loaded = Schema.load(path)
         assert loaded == schema
         text = path.read_text()
-        assert "format_version: 2" in text
+        assert "format_version: 3" in text
         assert "loopwise_version:" in text
     finally:
         schema.checks.clear()
@@ -247,7 +247,7 @@ def test_yaml_round_trip(schema: Schema, tmp_path) -> None:
 
 def test_dict_round_trip_is_json_safe(schema: Schema) -> None:
     data = json.loads(json.dumps(schema.to_dict(), allow_nan=False))
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     assert data["loopwise_version"]
     assert Schema.from_dict(data) == schema
 
@@ -283,7 +283,7 @@ def test_typo_in_hand_edited_yaml_names_the_key(schema: Schema, tmp_path) -> Non
         (lambda d: d["thresholds"].update(distribution_alpha=2), "distribution_alpha must"),
         (lambda d: d["columns"][0].update(type="int"), "type 'int' is not one of"),
         (lambda d: d["columns"][2].update(max_missing_rate=2), r"must be a number in \[0, 1\]"),
-        (lambda d: d.update(label="nope"), "label 'nope' is not a column"),
+        (lambda d: d.update(target="nope"), "target 'nope' is not a column"),
         (lambda d: d.update(keys=[["ghost"]]), "unknown columns \\['ghost'\\]"),
         (lambda d: d["columns"][7].update(min=1), "applies to numbers and dates only"),
         (lambda d: d.update(checks=[{"name": "x", "expr": "open('f')"}]), "not allowed"),
@@ -368,11 +368,19 @@ def test_refused_expressions(text: str, why: str | None) -> None:
 
 def test_check_needs_exactly_one_of_expr_and_func() -> None:
     with pytest.raises(InvalidInput, match="exactly one"):
-        Check("c")
+        CustomCheck("c")
     with pytest.raises(InvalidInput, match="exactly one"):
-        Check("c", expr="col('a') > 0", func=lambda df: True)
+        CustomCheck("c", expr="col('a') > 0", func=lambda df: True)
     with pytest.raises(InvalidInput, match="severity"):
-        Check("c", expr="col('a') > 0", severity="fatal")
+        CustomCheck("c", expr="col('a') > 0", severity="fatal")
+
+
+def test_check_is_the_former_name_of_custom_check(customers: pl.DataFrame) -> None:
+    assert Check is CustomCheck
+    schema = Schema(
+        columns=infer_schema(customers).columns, checks=[Check("c", expr="col('age') > 0")]
+    )
+    assert isinstance(schema.checks[0], CustomCheck)
 
 
 def test_duplicate_check_names_are_refused(customers: pl.DataFrame) -> None:
@@ -427,9 +435,9 @@ def test_format_1_files_still_load(tmp_path) -> None:
     assert old.allow_empty is False
     assert old.severity == {}
     assert old.thresholds.duplicate_error_share == 0.05
-    again = Schema.load(old.save(tmp_path / "new.yaml"))  # saved as format 2
+    again = Schema.load(old.save(tmp_path / "new.yaml"))  # saved as format 3
     assert again == old
-    assert "format_version: 2" in (tmp_path / "new.yaml").read_text()
+    assert "format_version: 3" in (tmp_path / "new.yaml").read_text()
 
 
 def test_format_2_options_round_trip(customers: pl.DataFrame, tmp_path) -> None:

@@ -73,12 +73,12 @@ def make_credit_card(n: int, seed: int) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def default_schema() -> Schema:
-    return infer_schema(make_default(5000, 0), label="default")
+    return infer_schema(make_default(5000, 0), target="default")
 
 
 @pytest.fixture(scope="module")
 def credit_schema() -> Schema:
-    return infer_schema(make_credit_card(1319, 0), label="card")
+    return infer_schema(make_credit_card(1319, 0), target="card")
 
 
 def errors_by_column(report) -> dict[str | None, set[str]]:

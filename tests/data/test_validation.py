@@ -26,7 +26,7 @@ from tests.helpers import make_customers
 
 @pytest.fixture(scope="module")
 def schema() -> Schema:
-    return infer_schema(make_customers(2000, 0), label="churned")
+    return infer_schema(make_customers(2000, 0), target="churned")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_fresh_samples_from_the_same_distribution_pass(schema: Schema, seed: int
 def test_fresh_samples_pass_a_schema_inferred_from_a_profile_too() -> None:
     from loopwise.data.profiling import profile
 
-    s = infer_schema(profile(make_customers(2000, 0)), label="churned")
+    s = infer_schema(profile(make_customers(2000, 0)), target="churned")
     s.keys = [k for k in s.keys if k != ["note"]]  # the review a person would do
     for seed in range(1, 6):
         assert validate(make_customers(2000, seed), s).anomalies == []
@@ -191,7 +191,7 @@ def test_zeros_standing_in_for_missing_numbers_are_suspicious(
 def test_zero_in_a_numeric_domain_is_a_category_not_a_placeholder() -> None:
     rng = np.random.default_rng(1)
     frame = pl.DataFrame({"x": rng.normal(5, 1, 2000), "y": rng.integers(0, 2, 2000)})
-    s = infer_schema(frame, label="y")
+    s = infer_schema(frame, target="y")
     assert s["y"].domain == [0, 1]
     assert "0" not in s["y"].defaults_seen
     batch = frame.with_columns(y=pl.when(pl.int_range(pl.len()) < 1500).then(0).otherwise("y"))
@@ -235,7 +235,7 @@ def test_duplicates_count_copies(clean: pl.DataFrame, schema: Schema) -> None:
 def test_label_may_be_absent_for_serving_data(schema: Schema, clean: pl.DataFrame) -> None:
     serving = clean.drop("churned")
     assert "missing_column" in kinds(validate(serving, schema))
-    assert validate(serving, schema, expect_label=False).anomalies == []
+    assert validate(serving, schema, expect_target=False).anomalies == []
 
 
 def test_custom_checks_expression_and_function(schema: Schema, clean: pl.DataFrame) -> None:
@@ -328,8 +328,8 @@ def test_mixed_type_pandas_column(schema: Schema) -> None:
 def test_bad_arguments(clean: pl.DataFrame, schema: Schema) -> None:
     with pytest.raises(InvalidInput, match="validate needs a Schema"):
         validate(clean, {"columns": []})
-    with pytest.raises(InvalidInput, match="expect_label must be a bool"):
-        validate(clean, schema, expect_label="no")
+    with pytest.raises(InvalidInput, match="expect_target must be a bool"):
+        validate(clean, schema, expect_target="no")
     with pytest.raises(InvalidInput, match="must be a pandas or Polars"):
         validate(42, schema)
 

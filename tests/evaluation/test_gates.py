@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 from loopwise.errors import InvalidInput
 from loopwise.evaluation.evaluate import evaluate
 from loopwise.evaluation.gates import (
-    Check,
+    GateResult,
     evaluate_for_policy,
     resampled_metric,
     run_gates,
@@ -512,7 +512,9 @@ def test_the_issue_policy_runs_every_check_in_order_and_serialises():
 
 
 def test_check_to_dict_turns_nan_and_numpy_into_json():
-    check = Check("x", True, np.float64("nan"), np.int64(3), "m", details={"a": (np.bool_(1),)})
+    check = GateResult(
+        "x", True, np.float64("nan"), np.int64(3), "m", details={"a": (np.bool_(1),)}
+    )
     assert check.to_dict()["value"] is None
     assert check.to_dict()["limit"] == 3
     assert check.to_dict()["details"] == {"a": [True]}

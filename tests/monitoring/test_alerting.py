@@ -438,6 +438,30 @@ def test_list_alerts_end_keeps_alerts_of_windows_begun_before_it(store):
         list_alerts(store, start=at(2), end=at(1))
 
 
+def test_alert_history_keeps_the_changes_in_start_end(store):
+    errors = {"name": "errors", "metric": "error_rate", "above": 0.01}
+    figures = [(60, 0), (10, 0.05), (70, 0.05)]
+    windows = [
+        window(i, {"latency_p95_ms": v, "error_rate": e}) for i, (v, e) in enumerate(figures)
+    ]
+    run(store, [SLOW, errors], windows)
+    changes = [(c.kind, c.alert.rule, c.at) for c in alert_history(store, start=at(2))]
+    assert changes == [
+        ("resolved", "slow", at(2)),
+        ("fired", "errors", at(2)),
+        ("fired", "slow", at(3)),
+    ]
+    assert [(c.kind, c.at) for c in alert_history(store, start=at(1), end=at(2))] == [
+        ("fired", at(1))
+    ]
+    # since: the former name of start, warns
+    with pytest.warns(DeprecationWarning, match=r"alert_history\(since=...\) is deprecated; use"):
+        old = alert_history(store, since=at(2))
+    assert [(c.kind, c.alert.rule, c.at) for c in old] == changes
+    with pytest.raises(InvalidInput, match="'start' or its deprecated name 'since', not both"):
+        alert_history(store, start=at(2), since=at(2))
+
+
 def test_public_list_alerts_is_a_list_of_alerts_like_other_list_functions(lw):
     errors = {"name": "errors", "metric": "error_rate", "above": 0.01}
     figures = [(60, 0), (10, 0.05), (70, 0.05)]

@@ -540,6 +540,20 @@ def test_watch_compacts_the_log_of_the_last_hours_once_an_hour(store):
     assert files() == 3
 
 
+def test_the_watch_facade_takes_start_and_its_former_name_since(lw, monkeypatch):
+    from loopwise.monitoring import api
+    from loopwise.monitoring.engine import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "watch_monitor", lambda *a, **kw: seen.append(kw["start"]))
+    api.watch_monitor(EP, start=T0.isoformat())
+    with pytest.warns(DeprecationWarning, match=r"watch_monitor\(since=...\) is deprecated"):
+        api.watch_monitor(EP, since=T0)
+    assert seen == [T0, T0]
+    with pytest.raises(InvalidInput, match="'start' or its deprecated name 'since', not both"):
+        api.watch_monitor(EP, start=T0, since=T0)
+
+
 def test_bad_input_gets_clear_errors(store):
     frame, _ = stream(12, 1, 200)
     log(store, frame)

@@ -79,6 +79,32 @@ def test_aliases_version_at_and_rollback(lw, data, stepped):
     assert len(lw.list_model_versions("credit-risk")) == 2
 
 
+def test_alias_is_positional_or_keyword_in_every_registry_function(lw, data, stepped):
+    import inspect
+
+    from loopwise.registry import api, models, promotion
+
+    for module, names in (
+        (api, ("set_alias", "delete_alias", "alias_history", "version_at", "rollback", "promote")),
+        (models, ("set_alias", "delete_alias", "alias_history", "version_at", "rollback")),
+        (promotion, ("promote",)),
+    ):
+        for name in names:
+            param = inspect.signature(getattr(module, name)).parameters["alias"]
+            assert param.kind is param.POSITIONAL_OR_KEYWORD, (module.__name__, name)
+
+    for _ in range(2):
+        lw.log_model(_fit(data), name="m", input_example=data[["age", "income"]][:3])
+    lw.set_alias("m", "champion", 1)
+    lw.set_alias("m", alias="champion", version=2)
+    stepped.advance(1)
+    assert lw.version_at("m", "champion", stepped.now()) == 2
+    assert lw.version_at("m", alias="champion", at=stepped.now()) == 2
+    assert lw.rollback("m", "champion").to_version == 1
+    assert [h.kind for h in lw.alias_history("m", alias="champion")] == ["set", "set", "rollback"]
+    assert lw.delete_alias("m", alias="champion").to_version is None
+
+
 def test_evaluate_stores_results_linked_to_version_and_dataset(lw, data):
     lw.log_dataset(data, name="holdout")
     lw.log_model(_fit(data), name="credit-risk", input_example=data[["age", "income"]][:3])

@@ -45,7 +45,7 @@ def drift_page(tmp_path: Path) -> Path:
 
 
 def validation_page(tmp_path: Path) -> Path:
-    schema = infer_schema(frame(500, 1).assign(region="north"), label="y")
+    schema = infer_schema(frame(500, 1).assign(region="north"), target="y")
     report = validate(frame(300, 2), schema)  # HOSTILE is a new value of region
     assert not report.ok
     return report.to_html(tmp_path / "v.html")

@@ -49,7 +49,7 @@ def test_drift_report(check_page, tmp_path):
 
 
 def test_validation_report(check_page, tmp_path):
-    schema = infer_schema(applicants(4000, 1), label="default")
+    schema = infer_schema(applicants(4000, 1), target="default")
     batch = applicants(2000, 3)
     batch.loc[batch.index[:100], "income"] = None
     batch.loc[batch.index[100:150], "age"] = -1.0

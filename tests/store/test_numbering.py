@@ -142,9 +142,9 @@ def test_next_version_needs_the_foreign_key_to_the_parent(store):
         next_version(conn, model_versions.c.version, model_versions.c.flavor, "x")
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_locks_refuse_a_read_transaction_on_sqlite(store):
-    if store.db.dialect != "sqlite":
-        pytest.skip("PostgreSQL locks hold in any transaction")
+    """(PostgreSQL's locks hold in any transaction; on SQLite only the write lock holds.)"""
     model_id = _add_model(store, "m")
     query = select(registered_models.c.id).where(registered_models.c.id == model_id)
     with store.db.read() as conn:

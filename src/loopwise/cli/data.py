@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from loopwise.cli.options import JsonOption
+from loopwise.cli.options import JsonOption, former_option, renamed
 from loopwise.cli.render import (
     console,
     error_console,
@@ -74,15 +74,15 @@ def _read(source: str) -> Any:
     return to_polars(Path(source), what=source)
 
 
-def _schema_label(source: str) -> str | None:
-    """The label column of a ``datasets:/`` version's schema (None for files, or no label)."""
+def _schema_target(source: str) -> str | None:
+    """The target column of a ``datasets:/`` version's schema (None for files, or none)."""
     if not source.startswith("datasets:/"):
         return None
     from loopwise.context import get_store
     from loopwise.data.datasets import get_dataset_version
+    from loopwise.data.schema import target_of
 
-    schema = get_dataset_version(get_store(), source).schema
-    return (schema or {}).get("label")
+    return target_of(get_dataset_version(get_store(), source).schema)
 
 
 def _write_html(report: Any, path: Path | None) -> None:
@@ -115,9 +115,10 @@ def profile_command(source: SourceArg, as_json: JsonOption = False) -> None:
 def infer_schema_command(
     source: SourceArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the YAML.")],
-    label: Annotated[
-        str | None, typer.Option("--label", help="The label (target) column, if any.")
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="The label column, if any.")
     ] = None,
+    label: Annotated[str | None, former_option("--label", "--target")] = None,
     ordered: Annotated[
         bool, typer.Option("--ordered", help="Also require the columns in this order.")
     ] = False,
@@ -125,12 +126,13 @@ def infer_schema_command(
     """Propose a schema from a sample of data and write it as YAML for review."""
     from loopwise.data.schema_inference import infer_schema
 
+    target = renamed("--target", target, "--label", label)
     with _steps(2) as (step, done):
         step(f"reading {source}")
         frame = _read(source)
         done()
         step(f"inferring a schema from {frame.height:,} rows")
-        schema = infer_schema(frame, label=label, ordered=ordered)
+        schema = infer_schema(frame, target=target, ordered=ordered)
         done()
     schema.save(output)
     keys = ["+".join(key) for key in schema.keys]
@@ -194,14 +196,16 @@ def drift_command(
     columns: Annotated[
         str | None, typer.Option("--columns", help="Comma-separated columns (default: shared).")
     ] = None,
-    label: Annotated[
+    target: Annotated[
         str | None,
         typer.Option(
-            "--label",
-            help="The label (target) column: not checked unless --columns names it. "
-            "Default: the label of a datasets:/ reference's schema, if any.",
+            "--target",
+            "-t",
+            help="The label column: not checked unless --columns names it. "
+            "Default: the target of a datasets:/ reference's schema, if any.",
         ),
     ] = None,
+    label: Annotated[str | None, former_option("--label", "--target")] = None,
     share: Annotated[
         float | None,
         typer.Option(
@@ -228,8 +232,9 @@ def drift_command(
             f"must be a share of the columns in (0, 1], e.g. 0.5 for half; got {share:g}.",
             param_hint="'--share'",
         )
-    if label is None:
-        label = _schema_label(reference) or _schema_label(current)
+    target = renamed("--target", target, "--label", label)
+    if target is None:
+        target = _schema_target(reference) or _schema_target(current)
     with _steps(3) as (step, done):
         step(f"reading {reference}")
         ref = _read(reference)
@@ -239,7 +244,7 @@ def drift_command(
         done()
         step("testing each column")
         wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-        report = detect_drift(ref, cur, wanted, label=label, dataset_threshold=share)
+        report = detect_drift(ref, cur, wanted, target=target, dataset_threshold=share)
         done()
     if as_json:
         print_json(report.to_dict())
@@ -258,8 +263,8 @@ def drift_command(
                 text("DRIFTED" if col.drifted else "no"),
             )
         console().print(table)
-        if report.skipped.get(label) == LABEL_SKIPPED:
-            print_note(f"Label column {label} not checked; name it in --columns to check it.")
+        if report.skipped.get(target) == LABEL_SKIPPED:
+            print_note(f"Label column {target} not checked; name it in --columns to check it.")
     _write_html(report, html)
     if fail_on_drift and report.drifted:
         raise typer.Exit(1)

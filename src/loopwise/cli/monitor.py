@@ -22,8 +22,10 @@ from loopwise.cli.options import (
     JsonOption,
     StartOption,
     end_option,
+    former_option,
     json_option,
     moments,
+    renamed,
     start_option,
 )
 from loopwise.cli.render import console, error_console, new_table, number, print_json, print_note
@@ -195,14 +197,11 @@ def watch(
             help="Latest windows re-evaluated each check (stored again when feedback arrived).",
         ),
     ] = 1,
-    since: Annotated[
+    start: Annotated[
         str | None,
-        typer.Option(
-            "--since",
-            help="Start here when nothing is stored yet (default: the last closed window).",
-            show_default=False,
-        ),
+        start_option("Start here when nothing is stored yet (default: the last closed window)."),
     ] = None,
+    since: Annotated[str | None, former_option("--since", "--start")] = None,
     window: WindowOption = None,
     compact: Annotated[
         bool,
@@ -222,7 +221,9 @@ def watch(
     from loopwise.monitoring.engine.runner import watch_monitor
 
     monitor = _monitor(target, config, window)
-    begin = None if since is None else parse_moment(since, what="--since")
+    option = "--start" if since is None else "--since"  # errors name the option given
+    start = renamed("--start", start, "--since", since)
+    begin = None if start is None else parse_moment(start, what=option)
 
     def show(results: list[WindowResult]) -> None:
         if as_json:
@@ -242,7 +243,7 @@ def watch(
             monitor,
             interval=interval,
             refresh=refresh,
-            since=begin,
+            start=begin,
             on_results=show,
             compact=compact,
         )

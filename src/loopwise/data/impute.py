@@ -92,7 +92,7 @@ def impute(
     """Fill missing values (null, and NaN in float columns) and flag every filled row.
 
     Which columns: ``columns`` if given; else, with a ``schema``, its nullable columns
-    other than the label and keys (plus any column that has missing values here), so the
+    other than the target and keys (plus any column that has missing values here), so the
     same indicator columns appear for every batch; else every column with missing values.
 
     ``strategy``: ``median`` or ``mean`` for numbers (integer columns get the rounded
@@ -133,7 +133,7 @@ def _columns(frame: pl.DataFrame, schema: Schema | None, columns: Any) -> list[s
     missing = _missing_counts(frame)
     if schema is None:
         return [c for c in frame.columns if missing[c]]
-    skip = {schema.label, *(k for key in schema.keys for k in key)}
+    skip = {schema.target, *(k for key in schema.keys for k in key)}
     nullable = {n for n, c in schema.columns.items() if c.nullable}
     return [c for c in frame.columns if c not in skip and (c in nullable or missing[c])]
 

@@ -30,11 +30,14 @@ from loopwise.data import distribution
 from loopwise.data.frames import kind_of
 from loopwise.data.validation_report import SEVERITY
 from loopwise.errors import InvalidInput, NotFound
+from loopwise.param_errors import renamed, renamed_attribute
 
 #: 2 added ``distribution``, ``allow_empty``, ``severity`` and three thresholds. Files of
 #: format 1 still load, with those at their defaults (no distribution checks until the
-#: schema is inferred again), and are saved as format 2.
-FORMAT_VERSION = 2
+#: schema is inferred again). 3 renamed ``label`` to ``target`` (the word every other
+#: function uses for that column); ``label:`` is still read, in files of any format.
+#: Older files are saved as format 3.
+FORMAT_VERSION = 3
 #: Anomaly kinds whose severity a schema may set (``severity:``); an empty batch is
 #: allowed with ``allow_empty``, and each custom check has its own severity.
 CONFIGURABLE_KINDS = tuple(k for k in SEVERITY if k not in ("custom_check", "empty_data"))
@@ -203,7 +206,7 @@ class Thresholds:
 
 
 @dataclass
-class Check:
+class CustomCheck:
     """A custom rule: rows where it is False are reported as ``custom_check`` anomalies.
 
     ``expr`` is a Polars expression as text, e.g. ``"col('age') >= 18"`` or
@@ -235,6 +238,11 @@ class Check:
             raise InvalidInput(f"Check {self.name!r}: func must be callable.")
         if self.expr is not None:
             self.compiled = compile_expression(self.expr, what=f"check {self.name!r}")
+
+
+#: The former name of :class:`CustomCheck`, kept so code that builds ``Check(...)`` objects
+#: for ``Schema(checks=[...])`` keeps working; new code says ``CustomCheck``.
+Check = CustomCheck
 
 
 def compile_expression(text: str, *, what: str = "expression") -> pl.Expr:
@@ -294,25 +302,64 @@ def _mentions_name(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) for n in ast.walk(node))
 
 
-@dataclass
+@dataclass(init=False)
 class Schema:
-    """Expected columns (in order), key columns, the label, thresholds and custom checks.
+    """Expected columns (in order), key columns, the target (label) column, thresholds and
+    custom checks.
 
     ``allow_empty``: a batch without rows is a warning, not an error. ``severity`` maps
     anomaly kinds (:data:`CONFIGURABLE_KINDS`) to "error" or "warning", replacing their
     usual severity; duplicate rows, placeholders and new values above their error share
-    (see :class:`Thresholds`) are errors whatever it says.
+    (see :class:`Thresholds`) are errors whatever it says. ``label`` is the former name of
+    ``target`` (as an argument and an attribute; deprecated: it warns).
     """
 
     columns: dict[str, ColumnSchema]
-    label: str | None = None
+    target: str | None = None
     ordered: bool = False
     keys: list[list[str]] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
-    checks: list[Check] = field(default_factory=list)
+    checks: list[CustomCheck] = field(default_factory=list)
     rows: int | None = None  # rows of the data it was inferred from, for reference
     allow_empty: bool = False
     severity: dict[str, str] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        columns: dict[str, ColumnSchema] | list[ColumnSchema],
+        target: str | None = None,
+        ordered: bool = False,
+        keys: list[list[str]] | None = None,
+        thresholds: Thresholds | None = None,
+        checks: list[CustomCheck] | None = None,
+        rows: int | None = None,
+        allow_empty: bool = False,
+        severity: dict[str, str] | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
+        # Written out (not generated) only to take the former name ``label``.
+        self.columns = columns  # a list becomes a dict in __post_init__
+        self.target = renamed("Schema", "target", target, "label", label)
+        self.ordered = ordered
+        self.keys = [] if keys is None else keys
+        self.thresholds = Thresholds() if thresholds is None else thresholds
+        self.checks = [] if checks is None else checks
+        self.rows = rows
+        self.allow_empty = allow_empty
+        self.severity = {} if severity is None else severity
+        self.__post_init__()
+
+    @property
+    def label(self) -> str | None:
+        """The former name of :attr:`target` (deprecated: it warns)."""
+        renamed_attribute("Schema", "target", "label")
+        return self.target
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        renamed_attribute("Schema", "target", "label")
+        self.target = value
 
     def __post_init__(self) -> None:
         if isinstance(self.columns, list):
@@ -321,8 +368,8 @@ class Schema:
         for name, column in self.columns.items():
             if name != column.name:
                 raise InvalidInput(f"Schema column {column.name!r} is filed under {name!r}.")
-        if self.label is not None and self.label not in self.columns:
-            raise InvalidInput(f"Schema label {self.label!r} is not a column; columns: {names}.")
+        if self.target is not None and self.target not in self.columns:
+            raise InvalidInput(f"Schema target {self.target!r} is not a column; columns: {names}.")
         if not isinstance(self.ordered, bool):
             raise InvalidInput("Schema ordered must be true or false.")
         if not isinstance(self.allow_empty, bool):
@@ -374,14 +421,14 @@ class Schema:
         *,
         severity: str = "error",
         description: str = "",
-    ) -> Check:
+    ) -> CustomCheck:
         """Add a custom check: an expression string, or a function (not saved to YAML)."""
         if any(c.name == name for c in self.checks):
             raise InvalidInput(f"The schema already has a check named {name!r}.")
         if isinstance(check, str):
-            new = Check(name, expr=check, severity=severity, description=description)
+            new = CustomCheck(name, expr=check, severity=severity, description=description)
         elif callable(check):
-            new = Check(name, func=check, severity=severity, description=description)
+            new = CustomCheck(name, func=check, severity=severity, description=description)
         else:
             raise InvalidInput(
                 f"Check {name!r} must be an expression string or a function of the frame; "
@@ -423,7 +470,7 @@ class Schema:
             "format_version": FORMAT_VERSION,
             "loopwise_version": __version__,
             "rows": self.rows,
-            "label": self.label,
+            "target": self.target,
             "ordered": self.ordered,
             "allow_empty": self.allow_empty,
             "keys": [list(k) for k in self.keys],
@@ -474,10 +521,14 @@ class Schema:
             if not isinstance(raw, dict) or "name" not in raw or "expr" not in raw:
                 raise InvalidInput(f"A schema check needs 'name' and 'expr'; got {raw!r}.")
             _refuse_unknown(f"Schema check {raw['name']!r}", raw, _CHECK_KEYS)
-            checks.append(Check(**raw))
+            checks.append(CustomCheck(**raw))
+        if "label" in data and "target" in data:
+            raise InvalidInput(
+                "Schema has 'target' and its former name 'label'; keep 'target' only."
+            )
         return cls(
             columns={c.name: c for c in columns},
-            label=data.get("label"),
+            target=target_of(data),
             ordered=data.get("ordered", False),
             keys=data.get("keys") or [],
             thresholds=Thresholds(**thresholds),
@@ -531,11 +582,20 @@ class Schema:
         )
 
 
+def target_of(document: dict[str, Any] | None) -> str | None:
+    """The target column named by a stored schema document (:meth:`Schema.to_dict` output),
+    under ``target`` or, in documents written before format 3, ``label``."""
+    if not document:
+        return None
+    return document.get("target", document.get("label"))
+
+
 _TOP_KEYS = (
     "format_version",
     "loopwise_version",
     "rows",
-    "label",
+    "target",
+    "label",  # the former name of target, still read
     "ordered",
     "allow_empty",
     "keys",

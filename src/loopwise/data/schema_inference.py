@@ -27,7 +27,7 @@ from loopwise.data.frames import DataLike, to_polars
 from loopwise.data.profiles import ColumnProfile, Profile
 from loopwise.data.schema import ColumnSchema, Schema, Thresholds, default_key
 from loopwise.errors import InvalidInput
-from loopwise.param_errors import bad_param
+from loopwise.param_errors import bad_param, renamed
 
 #: Fewer rows than this and no column is taken for a key (everything is unique in tiny data).
 KEY_MIN_ROWS = 20
@@ -74,10 +74,11 @@ _UNKNOWN_MODE = 0.5  # assumed top share when the profile lists no top values
 def infer_schema(
     data_or_profile: DataLike | Profile,
     *,
-    label: str | None = None,
+    target: str | None = None,
     range_slack: float = 0.1,
     ordered: bool = False,
     max_categories: int = 50,
+    label: str | None = None,
 ) -> Schema:
     """Propose a schema for ``data_or_profile`` (data of any kind ``to_polars`` reads, or a
     :class:`~loopwise.data.profiles.Profile`). Review it, then ``schema.save(path)``.
@@ -107,8 +108,12 @@ def infer_schema(
 
     From a profile alone, domains come from its top values (only when they list every
     value) and the duplicate-row share is unknown (0 is assumed).
+
+    ``target`` names the label column (what a model learns to predict); ``label`` is its
+    former name (deprecated: it warns).
     """
-    _check_params(label, range_slack, ordered, max_categories)
+    target = renamed("infer_schema", "target", target, "label", label)
+    _check_params(target, range_slack, ordered, max_categories)
     frame = None
     if isinstance(data_or_profile, Profile):
         prof = data_or_profile
@@ -117,13 +122,13 @@ def infer_schema(
 
         frame = to_polars(data_or_profile, what="data for infer_schema")
         prof = profile(frame)
-    if label is not None and label not in prof.columns:
+    if target is not None and target not in prof.columns:
         raise InvalidInput(
-            f"infer_schema: label {label!r} is not a column; columns: {list(prof.columns)}."
+            f"infer_schema: target {target!r} is not a column; columns: {list(prof.columns)}."
         )
     rows = prof.rows
-    keys = [name for name, cp in prof.columns.items() if name != label and _is_key(cp, frame)]
-    domains = _domains(prof, frame, label, keys, max_categories)
+    keys = [name for name, cp in prof.columns.items() if name != target and _is_key(cp, frame)]
+    domains = _domains(prof, frame, target, keys, max_categories)
     columns = {}
     for name, cp in prof.columns.items():
         kind = "any" if cp.dtype == "Null" else _TYPE_OF_KIND.get(cp.kind, cp.kind)
@@ -143,17 +148,17 @@ def infer_schema(
             defaults_seen=_defaults_seen(cp, zeros=name not in domains),
             distribution=(
                 distribution.learn(cp.count, cp.quantiles)
-                if low is not None and name != label
+                if low is not None and name != target
                 else None
             ),
         )
     thresholds = Thresholds(
-        min_class_share=_class_floor(prof, frame, label, domains),
+        min_class_share=_class_floor(prof, frame, target, domains),
         max_duplicate_share=_duplicate_allowance(frame),
     )
     return Schema(
         columns=columns,
-        label=label,
+        target=target,
         ordered=ordered,
         keys=[[k] for k in keys],
         thresholds=thresholds,
@@ -357,12 +362,12 @@ def _floor(x: float, digits: int = 6) -> float:
     return math.floor(x * 10**digits) / 10**digits
 
 
-def _check_params(label: Any, range_slack: Any, ordered: Any, max_categories: Any) -> None:
+def _check_params(target: Any, range_slack: Any, ordered: Any, max_categories: Any) -> None:
     def bad(name: str, rule: str, value: Any) -> InvalidInput:
         return bad_param("infer_schema", name, rule, value)
 
-    if label is not None and not isinstance(label, str):
-        raise bad("label", "a column name (str) or None", label)
+    if target is not None and not isinstance(target, str):
+        raise bad("target", "a column name (str) or None", target)
     if (
         isinstance(range_slack, bool)
         or not isinstance(range_slack, int | float)

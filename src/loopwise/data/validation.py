@@ -55,7 +55,7 @@ import polars as pl
 from loopwise.data import distribution, fast_checks
 from loopwise.data.frames import Converted, DataLike, convert
 from loopwise.data.profiling import DATE_PLACEHOLDERS, NUMERIC_PLACEHOLDERS, TEXT_PLACEHOLDERS
-from loopwise.data.schema import Check, ColumnSchema, Schema, default_key, dtype_type
+from loopwise.data.schema import ColumnSchema, CustomCheck, Schema, default_key, dtype_type
 from loopwise.data.validation_report import (
     ANOMALY_KINDS,
     FORMAT_VERSION,
@@ -65,6 +65,7 @@ from loopwise.data.validation_report import (
     ValidationReport,
 )
 from loopwise.errors import InvalidInput
+from loopwise.param_errors import renamed
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -86,34 +87,46 @@ _EXAMPLE_COLUMNS = 10  # columns shown in an example row
 _MIN_PLACEHOLDER_ROWS = 3  # fewer rows holding a placeholder are never reported
 
 
-def validate(data: DataLike, schema: Schema, *, expect_label: bool = True) -> ValidationReport:
+def validate(
+    data: DataLike,
+    schema: Schema,
+    *,
+    expect_target: bool | None = None,
+    expect_label: bool | None = None,
+) -> ValidationReport:
     """Check ``data`` (pandas, Polars, Arrow or a Parquet/CSV path) against ``schema``.
 
     Returns a :class:`ValidationReport` with every anomaly of the batch (see the module
     docstring for the kinds). NaN in a float column counts as missing. Never raises for
     bad data, only for a bad argument.
 
-    ``expect_label=False`` is for data that has no ground truth yet -- serving requests,
-    a batch to score: the schema's label column (``Schema.label``, the ``label=`` given to
-    :func:`~loopwise.data.schema_inference.infer_schema`) may then be absent without a
-    ``missing_column`` error. Only that column is exempt (a schema without a label exempts
-    nothing), and a label that is present is still checked like any column, with its
+    ``expect_target=False`` is for data that has no ground truth yet -- serving requests,
+    a batch to score: the schema's label column (``Schema.target``, the ``target=`` given
+    to :func:`~loopwise.data.schema_inference.infer_schema`) may then be absent without a
+    ``missing_column`` error. Only that column is exempt (a schema without a target exempts
+    nothing), and a target that is present is still checked like any column, with its
     ``class_imbalance`` and ``missing_class`` checks. Monitoring validates served inputs
-    this way.
+    this way. Not given (None), it is True. ``expect_label`` is its former name
+    (deprecated: it warns).
     """
+    expect_target = renamed(
+        "validate", "expect_target", expect_target, "expect_label", expect_label
+    )
+    if expect_target is None:
+        expect_target = True
     if not isinstance(schema, Schema):
         raise InvalidInput(
             f"validate needs a Schema (infer_schema(data) or Schema.load(path)); "
             f"got {type(schema).__name__}."
         )
-    if not isinstance(expect_label, bool):
-        raise InvalidInput(f"validate: expect_label must be a bool; got {expect_label!r}.")
+    if not isinstance(expect_target, bool):
+        raise InvalidInput(f"validate: expect_target must be a bool; got {expect_target!r}.")
     schema.verify()
     start = time.perf_counter()
     converted = convert(data, what="data to validate")
     frame = converted.frame
     run = _Run(converted, schema)
-    run.timed("structure", lambda: run.structure(expect_label))
+    run.timed("structure", lambda: run.structure(expect_target))
     run.timed("aggregate", run.aggregate)
     run.timed("details", run.details)
     run.timed("distribution", run.distribution)
@@ -217,14 +230,14 @@ class _Run:
 
     # -- structure: names, order and dtypes, no data read --------------------------------
 
-    def structure(self, expect_label: bool) -> None:
+    def structure(self, expect_target: bool) -> None:
         expected, present = self.schema.columns, self.frame.schema
         extra = [n for n in present if n not in expected]
         for name, spec in expected.items():
             if (
                 name not in present
                 and spec.required
-                and (expect_label or name != self.schema.label)
+                and (expect_target or name != self.schema.target)
             ):
                 msg = (
                     f"Column {name!r} is missing; the schema requires it. Add it upstream, or "
@@ -329,7 +342,7 @@ class _Run:
                 c.candidates.append((default_key(d), d, (day == d).sum()))
         if c.type == "boolean":
             e[c.key("true")] = x.sum()
-        elif c.spec.domain is not None and c.name == self.schema.label:
+        elif c.spec.domain is not None and c.name == self.schema.target:
             e[c.key("vc")] = _value_counts(c.name)  # the class shares need every count
         elif c.spec.domain is not None:  # counts only if some are outside (see _exact)
             e[c.key("values")] = pl.col(c.name).unique().implode()
@@ -339,7 +352,7 @@ class _Run:
             if _pinned_possible(c.spec, 2):
                 e[c.key("min")], e[c.key("max")] = text.min(), text.max()
 
-    def _plan_check(self, j: int, check: Check) -> None:
+    def _plan_check(self, j: int, check: CustomCheck) -> None:
         assert check.compiled is not None
         absent = [n for n in check.compiled.meta.root_names() if n not in self.frame.schema]
         if absent:
@@ -543,7 +556,7 @@ class _Run:
                 found[default_key(value)] = found.get(default_key(value), 0) + n
         if new:
             self._new_values(c, new, count, [d for d in c.spec.domain if _norm(d) not in present])
-        if c.name == self.schema.label:
+        if c.name == self.schema.target:
             self._classes(c, {_norm(v): n for v, n in pairs}, count)
 
     def _in_domain(self, c: _Col, values: list[Any], count: int) -> None:
@@ -627,7 +640,7 @@ class _Run:
         )
         self.handlers.append(lambda v: self.add("duplicate_key", name, n, msg, v[alias]))
 
-    def _failed_check(self, check: Check, n: int) -> None:
+    def _failed_check(self, check: CustomCheck, n: int) -> None:
         assert check.compiled is not None
         roots = check.compiled.meta.root_names()
         per_row = self.rows < 2 or self.frame.head(2).select(check.compiled).height == 2
@@ -643,7 +656,7 @@ class _Run:
         column = roots[0] if len(roots) == 1 else None
         self.add("custom_check", column, n, msg, examples, check.severity)
 
-    def _check_broken(self, check: Check, why: str) -> None:
+    def _check_broken(self, check: CustomCheck, why: str) -> None:
         msg = f"Check {check.name!r} could not run: {why}. Fix the check or the data it reads."
         self.add("custom_check", None, 0, msg)
 
@@ -698,7 +711,7 @@ class _Run:
             if check.func is not None:
                 self._function_check(check, check.func)
 
-    def _function_check(self, check: Check, func: Callable[[pl.DataFrame], Any]) -> None:
+    def _function_check(self, check: CustomCheck, func: Callable[[pl.DataFrame], Any]) -> None:
         try:
             result = func(self.frame)
         except Exception as err:  # the user's code: report it, do not crash validation

@@ -1,7 +1,7 @@
 """Apply a promotion :class:`~loopwise.evaluation.policy.Policy` to a candidate model.
 
 Why: a promotion decision must say exactly which rule failed, by how much and on which
-slice, so :func:`run_gates` returns one :class:`Check` per rule (and per slice), each with
+slice, so :func:`run_gates` returns one :class:`GateResult` per rule (and per slice), each with
 a message a reviewer can act on; :func:`summarize` folds them into pass/fail and reasons.
 The caller evaluates (:func:`evaluate_for_policy` uses the policy's task and slices); the
 gates read those evaluations and call the models only for what an evaluation cannot hold:
@@ -47,7 +47,7 @@ _EPS = 1e-12  # slack when comparing a value with its limit, against float round
 
 
 @dataclass(frozen=True)
-class Check:
+class GateResult:
     """One gate result: ``name`` like ``"threshold:roc_auc"`` or ``"slice_min:recall"``.
 
     ``message`` says what failed and by how much; ``slice`` names the slice concerned
@@ -87,7 +87,7 @@ def run_gates(
     current: Any = None,
     current_eval: Evaluation | None = None,
     size_bytes: int | None = None,
-) -> list[Check]:
+) -> list[GateResult]:
     """Every check of ``policy`` on ``candidate`` (evaluated on ``data`` as ``candidate_eval``).
 
     ``current`` is the current alias holder (evaluated here when ``current_eval`` is not
@@ -146,14 +146,14 @@ def _policy(policy: Policy | Mapping[str, Any]) -> Policy:
     return policy if isinstance(policy, Policy) else Policy.from_dict(policy)
 
 
-def summarize(checks: list[Check]) -> tuple[bool, list[str]]:
+def summarize(checks: list[GateResult]) -> tuple[bool, list[str]]:
     """(every check passed, the message of each failed check)."""
     reasons = [c.message for c in checks if not c.passed]
     return not reasons, reasons
 
 
-def _check(*fields: Any, **details: Any) -> Check:
-    return Check(*fields, details=details)
+def _check(*fields: Any, **details: Any) -> GateResult:
+    return GateResult(*fields, details=details)
 
 
 def _against(
@@ -170,7 +170,7 @@ def _against(
     return False, f", {side} the {kind} {shown}{unit} by {_f(short)}{unit}"
 
 
-def _threshold(metric: str, limit: float, ev: Evaluation) -> Check:
+def _threshold(metric: str, limit: float, ev: Evaluation) -> GateResult:
     value, hib = ev.metrics.get(metric), higher_is_better(metric)
     if value is None or math.isnan(value):
         why = "is undefined (NaN)" if value is not None else f"was not computed for this {ev.task}"
@@ -182,7 +182,7 @@ def _threshold(metric: str, limit: float, ev: Evaluation) -> Check:
     return _check(f"threshold:{metric}", passed, value, limit, text, direction=_dir(hib))
 
 
-def _vs_current(rule: VsCurrent, models: tuple, evals: tuple, data: Callable) -> Check:
+def _vs_current(rule: VsCurrent, models: tuple, evals: tuple, data: Callable) -> GateResult:
     """``models`` and ``evals``: (candidate, current); ``data()``: (features, target)."""
     current, (cand_eval, cur_eval) = models[1], evals
     m, name, limit = rule.metric, f"vs_current:{rule.metric}", -rule.max_drop
@@ -229,7 +229,7 @@ def _vs_current(rule: VsCurrent, models: tuple, evals: tuple, data: Callable) ->
     return _check(name, passed, point, limit, f"{head}; {ci}: {tail}", **details)
 
 
-def _unscorable_current(rule: VsCurrent, mismatch: LabelMismatch) -> Check:
+def _unscorable_current(rule: VsCurrent, mismatch: LabelMismatch) -> GateResult:
     """The current holder predicts labels the target does not hold (the candidate does):
     the two cannot be compared on this data, so the gate fails and says why."""
     text = (
@@ -272,7 +272,7 @@ def _outputs(model: Any, ev: Evaluation, x: pd.DataFrame, y: pl.Series) -> Any:
     return enc
 
 
-def _slice_checks(rules: SliceRules, ev: Evaluation) -> list[Check]:
+def _slice_checks(rules: SliceRules, ev: Evaluation) -> list[GateResult]:
     table = ev.slice_metrics
     present = list(dict.fromkeys(table["slice_column"]))
     wanted = [_slice_name(spec) for spec in rules.columns] or present
@@ -309,7 +309,7 @@ def _slice_name(spec: Any) -> str:
     return f"{spec[0]} & {spec[1]}" if isinstance(spec[1], str) else spec[0]
 
 
-def _floor(metric: str, label: str, value: float, n: int, rules: SliceRules) -> Check:
+def _floor(metric: str, label: str, value: float, n: int, rules: SliceRules) -> GateResult:
     name, limit, hib = f"slice_min:{metric}", rules.min[metric], higher_is_better(metric)
     on = f"{metric} on slice {label}"
     if n < rules.min_rows or math.isnan(value):
@@ -324,7 +324,7 @@ def _floor(metric: str, label: str, value: float, n: int, rules: SliceRules) -> 
     return _check(name, passed, value, limit, text, label, n=n, gated=True)
 
 
-def _gap(metric: str, column: str, gated: list[tuple[float, str]], rules: SliceRules) -> Check:
+def _gap(metric: str, column: str, gated: list[tuple[float, str]], rules: SliceRules) -> GateResult:
     name, limit = f"slice_gap:{metric}", rules.max_gap[metric]
     if len(gated) < 2:
         text = (
@@ -349,7 +349,7 @@ def smoke_check(
     *,
     labels: list[Any] | None = None,
     positive_label: Any = None,
-) -> Check:
+) -> GateResult:
     """Run smoke test number ``i`` on ``model``; the inputs are ordered like ``columns``.
 
     ``labels`` and ``positive_label`` pick the probability column of ``output: proba``
@@ -399,7 +399,7 @@ def _one_output(
     return float(proba[0, classes.index(positive) if positive in classes else 1])
 
 
-def _latency(model: Any, example: Any, budget_ms: float) -> Check:
+def _latency(model: Any, example: Any, budget_ms: float) -> GateResult:
     take = example.iloc if isinstance(example, pd.DataFrame) else example
     rows = [take[i : i + 1] for i in range(min(len(example), LATENCY_CALLS))]
     timings = []
@@ -419,7 +419,7 @@ def _latency(model: Any, example: Any, budget_ms: float) -> Check:
     return _check("latency_p95", passed, p95, budget_ms, text, calls=len(timings), p50_ms=p50)
 
 
-def _size(model: Any, size_bytes: int | None, budget_mb: float) -> Check:
+def _size(model: Any, size_bytes: int | None, budget_mb: float) -> GateResult:
     files = getattr(getattr(model, "manifest", None), "files", None)
     if size_bytes is None and files is not None:
         size_bytes = sum(f.size for f in files)

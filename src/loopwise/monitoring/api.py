@@ -10,22 +10,22 @@ The service functions taking a Store are in :mod:`loopwise.monitoring.engine.run
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopwise import context
 from loopwise.clock import parse_moment
-from loopwise.errors import InvalidInput
 from loopwise.monitoring import storage
 from loopwise.monitoring.config import as_monitor
 from loopwise.monitoring.engine import runner as engine
 from loopwise.monitoring.results import WindowResult
+from loopwise.param_errors import renamed
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loopwise.monitoring.ab import ABReport
     from loopwise.monitoring.alerting.alerts import Alert
     from loopwise.monitoring.report import MonitorReport
 
@@ -66,17 +66,36 @@ def run_monitor(
     )
 
 
-def compare_variants(endpoint: str, **options: Any) -> Any:
+def compare_variants(
+    endpoint: str,
+    *,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+    control: str | None = None,
+    metric: str | None = None,
+    task: str | None = None,
+    alpha: float = 0.05,
+    min_labels: int = 30,
+) -> ABReport:
     """Compare the live metrics of an endpoint's variants with a significance test: for
     each challenger, "better", "worse" or "undecided" against the control (an
     :class:`~loopwise.monitoring.ab.ABReport`; options as in
-    :func:`loopwise.monitoring.ab.compare_variants`)."""
+    :func:`loopwise.monitoring.ab.compare_variants`; ``start``/``end`` also as ISO 8601
+    text or relative, like :func:`run_monitor`'s)."""
     from loopwise.monitoring import ab
 
-    for key in ("start", "end"):
-        if isinstance(options.get(key), str):
-            options[key] = parse_moment(options[key], datetime.now(UTC), key)
-    return ab.compare_variants(context.get_store(), endpoint, **options)
+    now = datetime.now(UTC)
+    return ab.compare_variants(
+        context.get_store(),
+        endpoint,
+        start=start if not isinstance(start, str) else parse_moment(start, now, "start"),
+        end=end if not isinstance(end, str) else parse_moment(end, now, "end"),
+        control=control,
+        metric=metric,
+        task=task,
+        alpha=alpha,
+        min_labels=min_labels,
+    )
 
 
 def list_alerts(
@@ -100,18 +119,7 @@ def list_alerts(
     """
     from loopwise.monitoring.alerting import alerts as alerting
 
-    if since is not None:
-        if start is not None:
-            raise InvalidInput(
-                "list_alerts takes 'start' or its deprecated name 'since', not both. "
-                f"Got start={start!r} and since={since!r}; drop 'since'."
-            )
-        warnings.warn(
-            "list_alerts(since=...) is deprecated; use list_alerts(start=...).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        start = since
+    start = renamed("list_alerts", "start", start, "since", since)
     now = datetime.now(UTC)
     return alerting.list_alerts(
         context.get_store(),
@@ -157,11 +165,27 @@ def monitor_report(
     )
 
 
-def watch_monitor(monitor: Any, *, interval: float = 60.0, refresh: int = 1, **kwargs: Any) -> None:
+def watch_monitor(
+    monitor: Any,
+    *,
+    interval: float = 60.0,
+    refresh: int = 1,
+    start: datetime | str | None = None,
+    since: datetime | str | None = None,
+    **kwargs: Any,
+) -> None:
     """Evaluate windows of ``monitor`` as they close, until interrupted; see
-    :func:`loopwise.monitoring.engine.runner.watch_monitor` for the options."""
+    :func:`loopwise.monitoring.engine.runner.watch_monitor` for the options. ``start``
+    (where to begin when nothing is stored yet) takes what :func:`run_monitor` takes;
+    ``since`` is its former name (deprecated: it warns)."""
+    start = renamed("watch_monitor", "start", start, "since", since)
     engine.watch_monitor(
-        context.get_store(), as_monitor(monitor), interval=interval, refresh=refresh, **kwargs
+        context.get_store(),
+        as_monitor(monitor),
+        interval=interval,
+        refresh=refresh,
+        start=None if start is None else parse_moment(start, datetime.now(UTC), "start"),
+        **kwargs,
     )
 
 

@@ -111,7 +111,7 @@ class DriftCheck:
 
 
 @dataclass(frozen=True)
-class Checks:
+class WindowChecks:
     """What a window is checked for. ``performance`` None: the task's default metrics."""
 
     schema: bool = True
@@ -156,7 +156,7 @@ class Monitor:
         positive_label: Any = None,
         slices: Sequence[Any] | None = None,
         features: Sequence[str] | None = None,
-        checks: Mapping[str, Any] | Checks | None = None,
+        checks: Mapping[str, Any] | WindowChecks | None = None,
         min_rows: int = DEFAULT_MIN_ROWS,
         include_shadows: bool = False,
         alerts: Any = None,
@@ -178,7 +178,9 @@ class Monitor:
         self.positive_label: Any = _scalar(positive_label, "positive_label")
         self.slices: tuple[Any, ...] = _slices(slices)
         self.features: tuple[str, ...] | None = _features(features)
-        self.checks: Checks = checks if isinstance(checks, Checks) else _checks(checks, task)
+        self.checks: WindowChecks = (
+            checks if isinstance(checks, WindowChecks) else _checks(checks, task)
+        )
         self.min_rows: int = _positive_int(min_rows, "min_rows")
         if not isinstance(include_shadows, bool):
             raise path_error("include_shadows", f"must be true or false; got {include_shadows!r}.")
@@ -470,16 +472,16 @@ def _features(value: Any) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _checks(value: Any, task: str | None) -> Checks:
+def _checks(value: Any, task: str | None) -> WindowChecks:
     if value is None:
-        return Checks()
+        return WindowChecks()
     if not isinstance(value, Mapping):
         raise path_error(
             "checks", f"must be a mapping of check: setting; got {type(value).__name__}."
         )
     refuse_unknown_keys(value, _CHECKS, "checks")
     performance, performance_enabled = _performance(value.get("performance", True), task)
-    return Checks(
+    return WindowChecks(
         schema=_flag(value.get("schema", True), "checks.schema"),
         feature_drift=_drift(value.get("feature_drift", True), "checks.feature_drift"),
         prediction_drift=_drift(value.get("prediction_drift", True), "checks.prediction_drift"),

@@ -5,13 +5,19 @@ Bound to the default store and to the active run (the services, :mod:`.saving`,
 the run as its producer and the run's input dataset versions as its training data.
 Loaded packages are cached on disk (``cache_dir``) and in memory by version id, so a warm
 ``load_model("models:/name@champion")`` costs one query to resolve the alias.
+
+One keyword rule for aliases: in every function here (and in the services of
+:mod:`.models`), ``alias`` is an ordinary parameter right after the model's name or URI,
+so it may be passed by position or by keyword -- ``set_alias("credit-risk", "champion",
+3)``, ``rollback("credit-risk", alias="champion")`` and ``promote(uri, "champion", ...)``
+all work. Options that follow it (``reason``, ``policy``, ...) are keyword-only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopwise import context
 from loopwise.errors import InvalidInput
@@ -22,6 +28,10 @@ from loopwise.registry.lineage import ModelLineage
 from loopwise.registry.lineage import model_lineage as lineage_of
 from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
 from loopwise.tracking.fluent import active_run
+
+if TYPE_CHECKING:
+    from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.registry.promotion import Decision
 
 
 def log_model(
@@ -104,12 +114,12 @@ def alias_history(name: str, alias: str | None = None) -> list[AliasMove]:
     return registry.alias_history(context.get_store(), name, alias)
 
 
-def version_at(name: str, *, alias: str, at: datetime) -> int | None:
+def version_at(name: str, alias: str, at: datetime) -> int | None:
     """Which version held ``alias`` at moment ``at`` (None if none did)."""
     return registry.version_at(context.get_store(), name, alias, at)
 
 
-def rollback(name: str, *, alias: str, reason: str | None = None) -> AliasMove:
+def rollback(name: str, alias: str, *, reason: str | None = None) -> AliasMove:
     """Move ``alias`` back to its previous holder."""
     return registry.rollback(context.get_store(), name, alias, reason=reason)
 
@@ -122,7 +132,7 @@ def model_lineage(uri: str) -> ModelLineage:
     return lineage_of(context.get_store(), uri)
 
 
-def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> Any:
+def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> Evaluation:
     """Evaluate a model overall, per slice and against a trivial baseline.
 
     ``model_or_uri`` is a fitted model or ``models:/name@alias``; ``data`` a frame, a file,
@@ -146,12 +156,12 @@ def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> 
 
 def promote(
     uri: str,
-    *,
     alias: str,
+    *,
     policy: Any,
     data: Any,
     target: str,
-) -> Any:
+) -> Decision:
     """Evaluate ``uri`` against ``policy`` (a Policy, a dict or a YAML path) on ``data`` and
     move ``alias`` to it only if every gate passes. Returns a ``Decision`` with ``.passed``
     and ``.checks`` (each with ``.name``, ``.passed``, ``.value``, ``.limit``, ``.slice``,

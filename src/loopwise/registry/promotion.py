@@ -16,7 +16,7 @@ from typing import Any
 
 from loopwise.clock import now_us, to_datetime
 from loopwise.errors import Conflict, NotFound
-from loopwise.evaluation.gates import Check, evaluate_for_policy, run_gates, summarize
+from loopwise.evaluation.gates import GateResult, evaluate_for_policy, run_gates, summarize
 from loopwise.evaluation.policy import Policy
 from loopwise.identity import current_user
 from loopwise.ids import new_id
@@ -39,13 +39,13 @@ class Decision:
     candidate_version: int
     current_version: int | None
     passed: bool
-    checks: list[Check]
+    checks: list[GateResult]
     decided_at: datetime
     move: AliasMove | None = None
     reasons: list[str] = field(default_factory=list)
 
     @property
-    def failed_checks(self) -> list[Check]:
+    def failed_checks(self) -> list[GateResult]:
         return [c for c in self.checks if not c.passed]
 
     def summary(self) -> str:
@@ -99,8 +99,8 @@ def _policy(policy: Policy | dict[str, Any] | str | Any) -> Policy:
 def promote(
     store: Store,
     uri: str,
-    *,
     alias: str,
+    *,
     policy: Policy | dict[str, Any] | str,
     data: Any,
     target: str,
@@ -170,7 +170,7 @@ def _record(
     alias: str,
     current_version: int | None,
     passed: bool,
-    checks: list[Check],
+    checks: list[GateResult],
     rules: Policy,
 ) -> AliasMove | None:
     """Store the decision and, if it passed, move the alias — atomically."""

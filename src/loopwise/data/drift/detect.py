@@ -53,13 +53,14 @@ columns that drifted.
 
 The label (target) column is left out unless asked for: its distribution moving is a
 change of prior or of concept, which evaluation and monitoring measure against labels,
-and counting it as a drifted feature blurs what moved in the inputs. ``label=`` names it;
-it is then reported in ``skipped``, and checked only when ``columns``, ``tests`` or
-``thresholds`` name it explicitly.
+and counting it as a drifted feature blurs what moved in the inputs. ``target=`` names it
+(``label=`` is its former name, deprecated); it is then reported in ``skipped``, and checked
+only when ``columns``, ``tests`` or ``thresholds`` name it explicitly.
 
 ``DriftReport.to_dict()`` is JSON (stamped with ``format_version``; version 2 added the
-``label`` and the any-column rule, ``dataset_threshold`` None); ``DriftReport.to_html(path)``
-writes one self-contained page, rendered by :mod:`loopwise.data.drift.html`.
+label column and the any-column rule, ``dataset_threshold`` None; version 3 renamed its key
+``label`` to ``target``); ``DriftReport.to_html(path)`` writes one self-contained page,
+rendered by :mod:`loopwise.data.drift.html`.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ import polars as pl
 from loopwise._version import __version__
 from loopwise.data.frames import DataLike, to_polars
 from loopwise.errors import InvalidInput
+from loopwise.param_errors import renamed, renamed_attribute
 from loopwise.reports.page import write_page
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -167,8 +169,9 @@ class DriftReport:
     """Per-column drift results and the verdict for the dataset.
 
     ``dataset_threshold`` None: any drifted column makes the dataset drifted; a share:
-    drifted when at least that share of the checked columns drifted. ``label`` is the label
-    column the caller named (left out unless asked for; see ``skipped``).
+    drifted when at least that share of the checked columns drifted. ``target`` is the
+    label column the caller named (left out unless asked for; see ``skipped``); ``label`` is
+    its former name (deprecated: it warns).
     """
 
     columns: dict[str, ColumnDrift]
@@ -177,7 +180,13 @@ class DriftReport:
     reference_rows: int
     current_rows: int
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not checked
-    label: str | None = None
+    target: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The former name of :attr:`target` (deprecated: it warns)."""
+        renamed_attribute("DriftReport", "target", "label")
+        return self.target
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -224,7 +233,7 @@ class DriftReport:
             "drifted": self.drifted,
             "share_drifted": self.share_drifted,
             "dataset_threshold": self.dataset_threshold,
-            "label": self.label,
+            "target": self.target,
             "sample_size_threshold": self.sample_size_threshold,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
@@ -249,27 +258,30 @@ def detect_drift(
     current: DataLike,
     columns: Sequence[str] | None = None,
     *,
-    label: str | None = None,
+    target: str | None = None,
     tests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     sample_size_threshold: int = SAMPLE_SIZE_THRESHOLD,
     dataset_threshold: float | None = None,
+    label: str | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
     ``reference`` and ``current`` are pandas or Polars DataFrames, Arrow tables or paths to
     Parquet/CSV files. ``columns`` defaults to the columns present in both (except those
-    entirely null in the reference or of a type no test supports, and ``label``). ``label``
-    names the label (target) column, left out unless ``columns``, ``tests`` or
-    ``thresholds`` name it. ``tests`` and ``thresholds`` override the defaults per column
-    (see the module docstring); ``sample_size_threshold`` is the reference size up to which
-    p-value tests are used. The dataset drifts when any column drifted, or, with
-    ``dataset_threshold`` (a share such as 0.5), when at least that share of them did.
+    entirely null in the reference or of a type no test supports, and ``target``).
+    ``target`` names the label column, left out unless ``columns``, ``tests`` or
+    ``thresholds`` name it; ``label`` is its former name (deprecated: it warns). ``tests``
+    and ``thresholds`` override the defaults per column (see the module docstring);
+    ``sample_size_threshold`` is the reference size up to which p-value tests are used. The
+    dataset drifts when any column drifted, or, with ``dataset_threshold`` (a share such as
+    0.5), when at least that share of them did.
     """
+    target = renamed("detect_drift", "target", target, "label", label)
     ref = to_polars(reference, what="reference")
     cur = to_polars(current, what="current")
     _check_settings(sample_size_threshold, dataset_threshold)
-    _check_label(label, ref, cur)
+    _check_target(target, ref, cur)
     for frame, what in ((ref, "reference"), (cur, "current")):
         if frame.height == 0:
             raise InvalidInput(
@@ -277,7 +289,9 @@ def detect_drift(
             )
     test_map = _check_mapping(tests, "tests", (str,), "a test name")
     threshold_map = _check_mapping(thresholds, "thresholds", (int, float), "a number")
-    plans, skipped = _plan(ref, cur, columns, label, test_map, threshold_map, sample_size_threshold)
+    plans, skipped = _plan(
+        ref, cur, columns, target, test_map, threshold_map, sample_size_threshold
+    )
     results = {}
     for plan in plans:
         measure = _numeric_drift if plan.kind == NUMERIC else _categorical_drift
@@ -289,18 +303,26 @@ def detect_drift(
         reference_rows=ref.height,
         current_rows=cur.height,
         skipped=skipped,
-        label=label,
+        target=target,
     )
 
 
-def detect_skew(training: DataLike, serving: DataLike, **kw: Any) -> DriftReport:
+def detect_skew(
+    training: DataLike,
+    serving: DataLike,
+    *,
+    target: str | None = None,
+    label: str | None = None,
+    **kw: Any,
+) -> DriftReport:
     """Training–serving skew: drift of what a model serves against what it was trained on.
 
     The same check as :func:`detect_drift` with ``training`` as the reference and
     ``serving`` (e.g. a window of the prediction log's inputs) as current; ``kw`` takes
-    the same options.
+    the same options (``label``: the former name of ``target``, deprecated).
     """
-    return detect_drift(training, serving, **kw)
+    target = renamed("detect_skew", "target", target, "label", label)
+    return detect_drift(training, serving, target=target, **kw)
 
 
 # --- checking arguments and choosing tests ------------------------------------------------
@@ -331,20 +353,20 @@ def _check_settings(sample_size_threshold: Any, dataset_threshold: Any) -> None:
         )
 
 
-def _check_label(label: Any, ref: pl.DataFrame, cur: pl.DataFrame) -> None:
-    if label is None:
+def _check_target(target: Any, ref: pl.DataFrame, cur: pl.DataFrame) -> None:
+    if target is None:
         return
-    if not isinstance(label, str):
+    if not isinstance(target, str):
         raise InvalidInput(
-            "The 'label' parameter of detect_drift must be a column name or None. "
-            f"Got {label!r} instead."
+            "The 'target' parameter of detect_drift must be a column name or None. "
+            f"Got {target!r} instead."
         )
-    if label not in ref.columns and label not in cur.columns:
+    if target not in ref.columns and target not in cur.columns:
         shown = ", ".join(ref.columns[:20]) + (" ..." if ref.width > 20 else "")
         raise InvalidInput(
-            f"The 'label' parameter of detect_drift names column {label!r}, which is in "
+            f"The 'target' parameter of detect_drift names column {target!r}, which is in "
             f"neither reference nor current (reference columns: {shown}). Check the name, "
-            "or pass label=None."
+            "or pass target=None."
         )
 
 
@@ -372,7 +394,7 @@ def _plan(
     ref: pl.DataFrame,
     cur: pl.DataFrame,
     columns: Sequence[str] | None,
-    label: str | None,
+    target: str | None,
     tests: dict[str, str],
     thresholds: dict[str, float],
     sample_size_threshold: int,
@@ -392,9 +414,9 @@ def _plan(
         explicit = set(overridden)
         for column in overridden:
             _require_column(column, ref, cur)
-        if label in names and label not in explicit:
-            names.remove(label)
-            skipped[label] = LABEL_SKIPPED
+        if target in names and target not in explicit:
+            names.remove(target)
+            skipped[target] = LABEL_SKIPPED
     else:
         if isinstance(columns, str):
             columns = [columns]

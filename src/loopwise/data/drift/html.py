@@ -60,8 +60,8 @@ def _rule(report: DriftReport) -> str:
             f"The dataset counts as drifted when at least {report.dataset_threshold:.0%} "
             "of the columns drifted."
         )
-    if report.label is not None and report.label not in report.columns:
-        rule += f" The label column {report.label} is not checked."
+    if report.target is not None and report.target not in report.columns:
+        rule += f" The label column {report.target} is not checked."
     return rule
 
 

@@ -58,12 +58,13 @@ from loopwise.monitoring.alerting.delivery import Action, Deliverer, Webhook, pa
 from loopwise.monitoring.alerting.gate import admit
 from loopwise.monitoring.alerting.rules import (
     AlertRule,
-    Check,
+    RuleOutcome,
     fired_message,
     parse_rules,
     resolved_message,
 )
 from loopwise.monitoring.results import OVERALL, WindowResult
+from loopwise.param_errors import renamed
 from loopwise.store import Store
 from loopwise.store.locks import advisory_lock
 from loopwise.store.tables import alerts, monitor_values, monitor_windows
@@ -297,7 +298,7 @@ class _Walk:
         metric: str,
         slice: str,
         value: float,
-        check: Check,
+        check: RuleOutcome,
         result: WindowResult,
         state: _State,
         acting: bool,
@@ -677,16 +678,22 @@ def alert_history(
     endpoint: str | None = None,
     monitor: str | None = None,
     rule: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
     since: datetime | None = None,
 ) -> list[AlertChange]:
-    """Every firing and resolution in time order (for timelines and report markers)."""
+    """Every firing and resolution in [start, end), in time order (for timelines and report
+    markers). ``since`` is the former name of ``start`` (deprecated: it warns)."""
+    start = renamed("alert_history", "start", start, "since", since)
     changes = []
-    for alert in list_alerts(store, endpoint=endpoint, monitor=monitor, rule=rule, start=since):
+    found = list_alerts(store, endpoint=endpoint, monitor=monitor, rule=rule, start=start, end=end)
+    for alert in found:
         changes.append(AlertChange(alert.fired_at, "fired", alert))
         if alert.resolved_at is not None:
             changes.append(AlertChange(alert.resolved_at, "resolved", alert))
-    if since is not None:
-        changes = [c for c in changes if c.at >= since]
+    changes = [
+        c for c in changes if (start is None or c.at >= start) and (end is None or c.at < end)
+    ]
     return sorted(changes, key=lambda c: (c.at, c.kind != "resolved", c.alert.id))
 
 

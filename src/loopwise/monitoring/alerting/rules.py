@@ -65,7 +65,7 @@ MAX_FOR_WINDOWS = 1000
 
 
 @dataclass(frozen=True)
-class Check:
+class RuleOutcome:
     """The outcome of a rule on one figure: whether it holds and the limit it was held to;
     ``baseline_slice`` is the slice whose baseline was used (``""``: the whole reference)."""
 
@@ -111,27 +111,27 @@ class AlertRule:
 
     def check(
         self, value: float | None, baseline: float | None = None, *, baseline_slice: str = OVERALL
-    ) -> Check | None:
+    ) -> RuleOutcome | None:
         """Does the rule hold for ``value``? None when it cannot tell. ``baseline_slice``
-        names the slice ``baseline`` is of (kept in the Check for the message)."""
+        names the slice ``baseline`` is of (kept in the RuleOutcome for the message)."""
         if value is None or math.isnan(value):
             return None
         if self.condition == "above":
-            return Check(value > self.limit, self.limit)
+            return RuleOutcome(value > self.limit, self.limit)
         if self.condition == "below":
-            return Check(value < self.limit, self.limit)
+            return RuleOutcome(value < self.limit, self.limit)
         if baseline is None or not math.isfinite(baseline):
             return None
         band = abs(baseline) * self.limit
         of = baseline_slice
         if self.condition == "below_baseline":
-            return Check(value < baseline - band, baseline - band, baseline, of)
+            return RuleOutcome(value < baseline - band, baseline - band, baseline, of)
         if self.condition == "above_baseline":
-            return Check(value > baseline + band, baseline + band, baseline, of)
+            return RuleOutcome(value > baseline + band, baseline + band, baseline, of)
         if baseline == 0:
             return None  # a relative change from zero is not defined
         bound = baseline + band if value >= baseline else baseline - band
-        return Check(abs(value - baseline) > band, bound, baseline, of)
+        return RuleOutcome(abs(value - baseline) > band, bound, baseline, of)
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it would be written in YAML (defaults omitted)."""
@@ -284,7 +284,7 @@ def fired_message(
     metric: str,
     slice: str,
     value: float,
-    check: Check,
+    check: RuleOutcome,
     result: WindowResult,
     streak: int,
 ) -> str:
@@ -321,7 +321,7 @@ def fired_message(
     return text
 
 
-def _baseline(slice: str, check: Check) -> str:
+def _baseline(slice: str, check: RuleOutcome) -> str:
     """Which training baseline a figure was compared with."""
     if slice == OVERALL:
         return "the training baseline"
@@ -331,7 +331,13 @@ def _baseline(slice: str, check: Check) -> str:
 
 
 def resolved_message(
-    rule: AlertRule, *, metric: str, slice: str, value: float, check: Check, result: WindowResult
+    rule: AlertRule,
+    *,
+    metric: str,
+    slice: str,
+    value: float,
+    check: RuleOutcome,
+    result: WindowResult,
 ) -> str:
     """Why an alert is over: the figure that no longer breaks the limit."""
     where = f"{metric} on {slice}" if slice != OVERALL else metric

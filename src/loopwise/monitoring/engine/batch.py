@@ -291,7 +291,7 @@ class BatchFigures:
         for part in inputs.partition_by("_w", maintain_order=True):
             if part.height < self.monitor.min_rows:
                 continue
-            report = validate(part.drop("_w"), schema, expect_label=False)
+            report = validate(part.drop("_w"), schema, expect_target=False)
             out[int(part["_w"][0])] = (len(report.errors), len(report.warnings))
         return out
 

@@ -16,7 +16,7 @@ have it), computed once. A model version the registry does not know (a log that 
 figures are None; everything else is still computed.
 
 The label column (``target``): the monitor's, else the target of the version's latest stored
-evaluation, else the label of the dataset's stored schema, else none.
+evaluation, else the target of the dataset's stored schema, else none.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from loopwise.data.frames import to_polars
+from loopwise.data.schema import target_of
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
 from loopwise.monitoring.config import Monitor
 from loopwise.store import Store
@@ -175,8 +176,8 @@ class References:
             )
         if target is None and ref.evaluation is not None and ref.evaluation.target in columns:
             target = ref.evaluation.target
-        if target is None and ref.schema and ref.schema.get("label") in columns:
-            target = ref.schema["label"]
+        if target is None and target_of(ref.schema) in columns:
+            target = target_of(ref.schema)
         ref.target = target
         if "prediction" in columns:
             ref.predictions = ref.frame["prediction"]

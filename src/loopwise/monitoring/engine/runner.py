@@ -232,7 +232,7 @@ def watch_monitor(
     *,
     interval: float = 60.0,
     refresh: int = 1,
-    since: datetime | None = None,
+    start: datetime | None = None,
     on_results: Callable[[list[WindowResult]], None] | None = None,
     stop: threading.Event | None = None,
     max_ticks: int | None = None,
@@ -250,7 +250,7 @@ def watch_monitor(
     Each tick evaluates the windows closed since the latest stored one and re-evaluates the
     ``refresh`` latest stored windows, storing (and passing to ``on_results``) only the
     windows that are new or whose counts changed -- late feedback raises ``labelled``. With
-    nothing stored yet it starts at ``since``, else with the last closed window (count
+    nothing stored yet it starts at ``start``, else with the last closed window (count
     windows: the last day).
     """
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
@@ -267,9 +267,9 @@ def watch_monitor(
         if compact and compacted != to_us(now) // HOUR_US:
             compacted = to_us(now) // HOUR_US
             _compact_recent(store, runner.monitor.endpoint, now)
-        start = _tick_start(store, runner.monitor, now, refresh, since)
-        if start < now:
-            found = runner.run(start, now, now=now, changed_only=True)
+        begin = _tick_start(store, runner.monitor, now, refresh, start)
+        if begin < now:
+            found = runner.run(begin, now, now=now, changed_only=True)
             if found and on_results is not None:
                 on_results(found)
         ticks += 1
@@ -291,13 +291,13 @@ def _compact_recent(store: Store, endpoint: str, now: datetime) -> None:
 
 
 def _tick_start(
-    store: Store, monitor: Monitor, now: datetime, refresh: int, since: datetime | None
+    store: Store, monitor: Monitor, now: datetime, refresh: int, start: datetime | None
 ) -> datetime:
     latest = storage.last_windows(store, monitor.name, max(refresh, 1))
     if latest:  # latest first: re-evaluate the oldest of the `refresh` latest
         start_us = latest[-1][0] if refresh else latest[0][1]
-    elif since is not None:
-        start_us = to_us(since, what="since")
+    elif start is not None:
+        start_us = to_us(start, what="start")
     elif monitor.window.is_count:
         start_us = to_us(now) - CHUNK_US
     else:
