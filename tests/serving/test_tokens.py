@@ -181,9 +181,9 @@ def test_the_database_enforces_unique_active_names(store):
         conn.execute(api_tokens.insert().values(**row, revoked_at=2))  # revoked: allowed
 
 
-@pytest.mark.parametrize("role", ["", "Admin", "write", None, 1])
+@pytest.mark.parametrize("role", ["", "Admin", "writer", None, 1])
 def test_bad_roles_are_refused(store, role):
-    with pytest.raises(InvalidInput, match=r"'role' .* one of 'predict', 'read', 'admin'"):
+    with pytest.raises(InvalidInput, match=r"'role' .* one of 'predict', 'read', 'write', 'admin'"):
         create_token(store, "x", role)
 
 
@@ -217,9 +217,10 @@ def test_expiry_must_be_an_aware_time_in_the_future(store):
 
 
 def test_roles_as_data():
-    assert ROLES == ("predict", "read", "admin")
+    assert ROLES == ("predict", "read", "write", "admin")
     assert ROLE_PERMISSIONS["predict"] == {"predict", "feedback"}
     assert ROLE_PERMISSIONS["read"] == {"read"}
+    assert ROLE_PERMISSIONS["write"] == {"read", "write"}
     assert ROLE_PERMISSIONS["admin"] == PERMISSIONS
     with pytest.raises(TypeError):
         ROLE_PERMISSIONS["guest"] = frozenset()  # type: ignore[index]

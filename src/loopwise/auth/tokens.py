@@ -11,7 +11,9 @@ declares the one permission it needs and the check is one set lookup:
 role     permissions                     routes
 ======== =============================== ===================================
 predict  ``predict``, ``feedback``       ``POST /predict``, ``POST /feedback``
-read     ``read``                        ``GET /model``, ``/metrics``, the docs
+read     ``read``                        ``GET /model``, ``/metrics``, the docs;
+                                         the server's ``GET /api/v1/...``
+write    ``read``, ``write``             the server's writes (runs, metrics, ...)
 admin    every permission                everything
 ======== =============================== ===================================
 
@@ -52,7 +54,8 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "predict": frozenset({"predict", "feedback"}),
         "read": frozenset({"read"}),
-        "admin": frozenset({"predict", "feedback", "read", "admin"}),
+        "write": frozenset({"read", "write"}),
+        "admin": frozenset({"predict", "feedback", "read", "write", "admin"}),
     }
 )
 ROLES = tuple(ROLE_PERMISSIONS)

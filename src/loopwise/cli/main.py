@@ -31,6 +31,7 @@ from loopwise.cli import (
     runs,
     score,
     serve,
+    server,
     tokens,
 )
 from loopwise.cli.render import print_error
@@ -64,6 +65,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.command("evaluate")(models.evaluate_command)
 app.command("serve")(serve.serve_command)
+app.command("server")(server.server_command)
 app.command("score")(score.score_command)
 app.add_typer(endpoints.app, name="endpoints")
 app.command("loadtest")(loadtest.loadtest_command)

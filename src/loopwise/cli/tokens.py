@@ -43,6 +43,7 @@ class Role(StrEnum):
 
     predict = "predict"
     read = "read"
+    write = "write"
     admin = "admin"
 
 
