@@ -564,3 +564,16 @@ def test_order_by_error_layout():
         "              ^\n"
         'Use ASC or DESC, e.g. "metrics.auc DESC".'
     )
+
+
+@pytest.mark.parametrize("digits", [19, 400, 4400, 7999])
+def test_integers_past_int64_are_compared_as_floats(digits):
+    """An integer literal too long for int64 (or for Python's int() of a string, past 4,300
+    digits) is read as a float (inf when past the float range), never an error."""
+    expr = parse_filter(f"metrics.a > {'9' * digits}")
+    assert isinstance(expr.value, float)
+    assert expr.value == float("9" * digits)
+
+
+def test_integers_that_fit_int64_stay_exact():
+    assert parse_filter("params.n = 999999999999999999").value == 999_999_999_999_999_999

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from loopwise import __version__
 from loopwise.cli import (
+    audit,
     data,
     datasets,
     db,
@@ -72,6 +73,7 @@ app.command("loadtest")(loadtest.loadtest_command)
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
+app.command("audit")(audit.audit_command)
 
 
 def _print_version(value: bool) -> None:

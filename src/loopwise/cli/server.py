@@ -43,8 +43,7 @@ def server_command(
         context.configure(store_url=store_url, artifacts_url=artifacts_url)
     store = context.get_store()
     typer.echo(
-        f"loopwise server on http://{host}:{port} (store {store.db.safe_url}); "
-        "Ctrl+C stops it.",
+        f"loopwise server on http://{host}:{port} (store {store.db.safe_url}); Ctrl+C stops it.",
         err=True,
     )
     run_server(store, host=host, port=port, workers=workers, public=public)

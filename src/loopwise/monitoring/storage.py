@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 
 from loopwise.clock import now_us, to_datetime, to_us
 from loopwise.errors import InvalidInput
@@ -218,6 +218,37 @@ def last_windows(store: Store, monitor: Any, n: int = 1) -> list[tuple[int, int]
             .limit(n)
         ).all()
     return [(int(a), int(b)) for a, b in found]
+
+
+def stored_monitors(store: Store) -> list[dict[str, Any]]:
+    """Every monitor with stored windows, by name: its endpoint, number of windows, the
+    first window's start and the last one's end (UTC datetimes). Baselines are left out."""
+    w = monitor_windows.c
+    query = (
+        select(
+            w.monitor,
+            w.endpoint,
+            func.count(func.distinct(w.window_start)),
+            func.min(w.window_start),
+            func.max(w.window_end),
+        )
+        .where(w.window_start != BASELINE_US)
+        .group_by(w.monitor, w.endpoint)
+        .order_by(w.monitor, w.endpoint)
+    )
+    with store.db.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "name": name,
+            "endpoint": endpoint,
+            "windows": int(count),
+            "first_window_start": to_datetime(int(first)),
+            "last_window_end": to_datetime(int(last)),
+        }
+        for name, endpoint, count, first, last in rows
+        if BASELINE_SUFFIX not in name
+    ]
 
 
 def stored_counts(

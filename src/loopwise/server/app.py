@@ -17,12 +17,21 @@ from fastapi import FastAPI
 
 from loopwise._version import __version__
 from loopwise.auth.tokens import TokenAuthenticator
+from loopwise.server.audit_log import AuditLog
 from loopwise.server.body import StrictBody
 from loopwise.server.errors import install_error_handlers
 from loopwise.store import Store
 
 #: The route modules, each with a ``router`` (an ``APIRouter`` with paths under /api/v1).
-ROUTE_MODULES = ("loopwise.server.routes.tracking",)
+ROUTE_MODULES = (
+    "loopwise.server.routes.tracking",
+    "loopwise.server.routes.artifacts",
+    "loopwise.server.routes.registry",
+    "loopwise.server.routes.datasets",
+    "loopwise.server.routes.predictions",
+    "loopwise.server.routes.monitoring",
+    "loopwise.server.routes.audit",
+)
 
 
 def create_server_app(store: Store, *, token_refresh_s: float = 5.0) -> Any:
@@ -57,4 +66,5 @@ def create_server_app(store: Store, *, token_refresh_s: float = 5.0) -> Any:
     for name in ROUTE_MODULES:
         app.include_router(import_module(name).router, prefix="/api/v1")
     app.add_middleware(StrictBody)
+    app.add_middleware(AuditLog, store=store)  # outermost: refused bodies are audited too
     return app

@@ -82,6 +82,11 @@ class StrictBody:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            # No database text holds a NUL (PostgreSQL refuses it): a 400 here, not a 500.
+            message = "the request's path or query contains a NUL byte (%00); remove it."
+            await error_response(400, "invalid_input", message)(scope, receive, send)
+            return
         if (
             scope["type"] != "http"
             or scope["method"] not in _WRITES
@@ -95,7 +100,11 @@ class StrictBody:
             raw = await receive_body(receive, headers.get("content-length"), self.max_bytes)
             if raw or headers.get("content-type"):
                 require_json(headers.get("content-type"))
-                check_strict(raw)
+                value = check_strict(raw)
+                if b"\\u0000" in raw and _holds_nul(value):
+                    raise RequestError(
+                        400, "invalid_json", "the body holds a NUL character (\\u0000); remove it."
+                    )
         except RequestError as e:
             code = "invalid_input" if e.type == "invalid_json" else e.type
             await error_response(e.status, code, e.message)(scope, receive, send)
@@ -110,6 +119,21 @@ class StrictBody:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    return "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+
+
+def _holds_nul(value: Any) -> bool:
+    """True when a string (or key) anywhere in the parsed body contains NUL."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 __all__ = ["MAX_DEPTH", "MAX_JSON_BYTES", "UPLOAD_PATHS", "StrictBody", "check_strict"]

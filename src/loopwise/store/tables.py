@@ -362,3 +362,23 @@ leases = Table(
     Column("holder", String(64), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+# -- audit ------------------------------------------------------------------------------------
+# One row per write through the server (POST/PUT/PATCH/DELETE under /api/v1), refused ones
+# too: who (the token's name, "anonymous" without one), what (method, path, status, the
+# entity it touched) and when (epoch microseconds). Listed newest first, by (at, id).
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("token_id", ID, nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("entity", String(512), nullable=True),
+    Index(None, "at", "id"),
+    Index(None, "actor", "at"),
+)

@@ -255,8 +255,8 @@ class _Parser:
         tail = _NUMBER_TAIL.match(self.text, match.end())
         if tail.group():
             self.fail(start, f"malformed number '{raw + tail.group()}'", _VALUE_HINT)
-        if re.fullmatch(r"[+-]?\d+", raw):
-            return _Token("number", raw, start, int(raw))
+        if re.fullmatch(r"[+-]?\d+", raw) and len(raw.lstrip("+-")) <= 18:
+            return _Token("number", raw, start, int(raw))  # fits int64: compared exactly
         if raw.lstrip("+-").lower() == "nan":
             return _Token("number", raw, start, math.nan)  # the shared nan keeps == working
         return _Token("number", raw, start, float(raw))

@@ -174,6 +174,22 @@ def write_points(
 
 def read_history(conn: Connection, run_id: str, key: str) -> pd.DataFrame | None:
     """All points of one series ordered by step then time, or None if it does not exist."""
+    columns = read_arrays(conn, run_id, key)
+    if columns is None:
+        return None
+    steps, stamps, values = columns
+    return pd.DataFrame(
+        {
+            "step": steps,
+            "timestamp": pd.to_datetime(stamps, unit="us", utc=True),
+            "value": values,
+        }
+    )
+
+
+def read_arrays(conn: Connection, run_id: str, key: str) -> Columns | None:
+    """All points of one series as (steps, timestamps µs, values) arrays ordered by step
+    then time, or None if the series does not exist."""
     sid = conn.execute(
         select(metric_series.c.id)
         .where(metric_series.c.run_id == run_id)
@@ -193,13 +209,21 @@ def read_history(conn: Connection, run_id: str, key: str) -> pd.DataFrame | None
     else:
         steps = stamps = np.empty(0, dtype="<i8")
         values = np.empty(0, dtype="<f8")
-    if len(steps) > 1 and (np.any(np.diff(steps) < 0) or len(rows) > 1):
+    if len(steps) > 1 and _needs_sort(steps, stamps, several_chunks=len(rows) > 1):
         order = np.lexsort((stamps, steps))
         steps, stamps, values = steps[order], stamps[order], values[order]
-    return pd.DataFrame(
-        {
-            "step": steps.astype(np.int64, copy=False),
-            "timestamp": pd.to_datetime(stamps.astype(np.int64, copy=False), unit="us", utc=True),
-            "value": values.astype(np.float64, copy=False),
-        }
+    return (
+        steps.astype(np.int64, copy=False),
+        stamps.astype(np.int64, copy=False),
+        values.astype(np.float64, copy=False),
     )
+
+
+def _needs_sort(steps: np.ndarray, stamps: np.ndarray, *, several_chunks: bool) -> bool:
+    """False when the points already are in (step, time) order, so the stable sort would
+    change nothing (the usual case: a series logged step after step); within one chunk
+    only the steps count, as the chunk keeps the order its points were logged in."""
+    step_diff = np.diff(steps)
+    if np.any(step_diff < 0):
+        return True
+    return several_chunks and bool(np.any((step_diff == 0) & (np.diff(stamps) < 0)))

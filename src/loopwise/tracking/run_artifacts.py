@@ -12,7 +12,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 
@@ -57,7 +57,7 @@ def clean_artifact_path(path: str, *, run_id: str) -> str:
 
 
 def _record(store: Store, run_id: str, entries: list[tuple[str, str, int]]) -> None:
-    from loopwise.tracking.runs import _require_run
+    from loopwise.tracking.runs import require_run
 
     now = now_us()
     rows = [
@@ -72,7 +72,7 @@ def _record(store: Store, run_id: str, entries: list[tuple[str, str, int]]) -> N
         for path, sha, size in entries
     ]
     with store.db.write() as conn:
-        _require_run(conn, store, run_id)
+        require_run(conn, store, run_id)
         insert_on_conflict(
             conn,
             artifacts,
@@ -159,18 +159,41 @@ def download_artifacts(
     return root / clean_artifact_path(path, run_id=run_id) if path else root
 
 
-def read_artifact(store: Store, run_id: str, path: str) -> bytes:
-    """The bytes of one file attached to a run."""
+def log_file(
+    store: Store, run_id: str, local_path: str | os.PathLike[str], artifact_path: str
+) -> ArtifactInfo:
+    """Attach one file under exactly ``artifact_path`` (an upload's temp file keeps no
+    meaningful name of its own)."""
+    path = clean_artifact_path(artifact_path, run_id=run_id)
+    blob = store.artifacts.put_file(local_path)
+    _record(store, run_id, [(path, blob.sha256, blob.size)])
+    return find_artifact(store, run_id, path)
+
+
+def find_artifact(store: Store, run_id: str, path: str) -> ArtifactInfo:
+    """The record of one file attached to a run; :class:`NotFound` when there is none."""
     clean = clean_artifact_path(path, run_id=run_id)
     with store.db.read() as conn:
-        sha = conn.execute(
-            select(artifacts.c.sha256)
+        row = conn.execute(
+            select(artifacts)
             .where(artifacts.c.entity_type == ENTITY)
             .where(artifacts.c.entity_id == run_id)
             .where(artifacts.c.path == clean)
-        ).scalar()
-    if sha is None:
+        ).first()
+    if row is None:
         raise NotFound(
             f"Run {run_id} has no artifact {path!r}. List them with lw.list_artifacts({run_id!r})."
         )
-    return store.artifacts.read_blob(sha)
+    return ArtifactInfo(row.path, row.size, row.sha256, to_datetime(row.created_at))
+
+
+def open_artifact(store: Store, run_id: str, path: str) -> tuple[ArtifactInfo, IO[bytes]]:
+    """One file attached to a run, opened for reading (the caller closes it), so a server
+    streams it instead of holding it in memory."""
+    info = find_artifact(store, run_id, path)
+    return info, store.artifacts.open_blob(info.sha256)
+
+
+def read_artifact(store: Store, run_id: str, path: str) -> bytes:
+    """The bytes of one file attached to a run."""
+    return store.artifacts.read_blob(find_artifact(store, run_id, path).sha256)

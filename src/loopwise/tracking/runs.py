@@ -166,11 +166,11 @@ def create_run(
             f"Run name must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
             f"got {name!r}."
         )
-    tag_rows = _tag_rows(store, run_id, tags or {})
+    first_tags = tag_rows(store, run_id, tags or {})
     now = now_us()
     with store.db.write() as conn:
         if parent_run_id is not None:
-            _require_run(conn, store, parent_run_id)
+            require_run(conn, store, parent_run_id)
         conn.execute(
             runs.insert().values(
                 id=run_id,
@@ -185,8 +185,8 @@ def create_run(
                 username=current_user(),
             )
         )
-        if tag_rows:
-            conn.execute(run_tags.insert(), tag_rows)
+        if first_tags:
+            conn.execute(run_tags.insert(), first_tags)
     return run_id
 
 
@@ -194,7 +194,7 @@ def end_run(store: Store, run_id: str, status: RunStatus | str = RunStatus.FINIS
     """Set a run's final status and end time."""
     final = RunStatus.final(status)
     with store.db.write() as conn:
-        _require_run(conn, store, run_id)
+        require_run(conn, store, run_id)
         conn.execute(
             update(runs)
             .where(runs.c.id == run_id)
@@ -226,7 +226,8 @@ def set_environment(store: Store, run_id: str, environment: Mapping[str, Any]) -
         )
 
 
-def _require_run(conn: Connection, store: Store, run_id: str) -> None:
+def require_run(conn: Connection, store: Store, run_id: str) -> None:
+    """:class:`NotFound` unless run ``run_id`` exists (in the caller's transaction)."""
     if (
         not isinstance(run_id, str)
         or conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None
@@ -248,36 +249,56 @@ def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
         )
     if not params:
         return
+    wanted = param_texts(store, run_id, params)
+    with store.db.write() as conn:
+        require_run(conn, store, run_id)
+        write_params(conn, run_id, wanted)
+
+
+def param_texts(store: Store, run_id: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """Params checked (keys against the naming rule) and turned into their stored text."""
     check_keys(store, params, kind="Param key", run_id=run_id)
-    wanted = {
+    return {
         key: value_text(value, what=f"Param '{key}' of run {run_id}")
         for key, value in params.items()
     }
-    with store.db.write() as conn:
-        _require_run(conn, store, run_id)
-        insert_on_conflict(
-            conn,
-            run_params,
-            [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()],
-            keys=["run_id", "key"],
-        )
-        stored = dict(
-            conn.execute(
-                select(run_params.c.key, run_params.c.value)
-                .where(run_params.c.run_id == run_id)
-                .where(run_params.c.key.in_(list(wanted)))
-            ).all()
-        )
-        for key, value in wanted.items():
-            if stored.get(key) != value:
-                raise ParamConflict(
-                    f"Param '{key}' of run {run_id} is already logged as {stored.get(key)!r}; "
-                    f"cannot change it to {value!r}. Params are immutable: start a new run for "
-                    "a new value, or log the changing value as a metric or tag."
-                )
 
 
-def _tag_rows(store: Store, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, str]]:
+def write_params(conn: Connection, run_id: str, wanted: Mapping[str, str]) -> None:
+    """Insert params (from :func:`param_texts`) in the caller's transaction;
+    :class:`ParamConflict` when a key is already logged with another value."""
+    if not wanted:
+        return
+    insert_on_conflict(
+        conn,
+        run_params,
+        [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()],
+        keys=["run_id", "key"],
+    )
+    stored = dict(
+        conn.execute(
+            select(run_params.c.key, run_params.c.value)
+            .where(run_params.c.run_id == run_id)
+            .where(run_params.c.key.in_(list(wanted)))
+        ).all()
+    )
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            raise ParamConflict(
+                f"Param '{key}' of run {run_id} is already logged as {stored.get(key)!r}; "
+                f"cannot change it to {value!r}. Params are immutable: start a new run for "
+                "a new value, or log the changing value as a metric or tag."
+            )
+
+
+def write_tags(conn: Connection, rows: list[dict[str, str]]) -> None:
+    """Upsert tag rows (from :func:`tag_rows`) in the caller's transaction."""
+    if rows:
+        insert_on_conflict(conn, run_tags, rows, keys=["run_id", "key"], update=["value"])
+
+
+def tag_rows(store: Store, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Tags checked (keys against the naming rule) as rows of ``run_tags``."""
     if not isinstance(tags, Mapping):
         raise InvalidInput(
             f"Tags of run {run_id} must be a dict of key -> value, got {type(tags).__name__}."
@@ -291,12 +312,12 @@ def _tag_rows(store: Store, run_id: str, tags: Mapping[str, Any]) -> list[dict[s
 
 def set_tags(store: Store, run_id: str, tags: Mapping[str, Any]) -> None:
     """Set tags (tags are mutable: a new value replaces the old one)."""
-    rows = _tag_rows(store, run_id, tags)
+    rows = tag_rows(store, run_id, tags)
     if not rows:
         return
     with store.db.write() as conn:
-        _require_run(conn, store, run_id)
-        insert_on_conflict(conn, run_tags, rows, keys=["run_id", "key"], update=["value"])
+        require_run(conn, store, run_id)
+        write_tags(conn, rows)
 
 
 def delete_tag(store: Store, run_id: str, key: str) -> None:
@@ -463,6 +484,25 @@ def metric_history(store: Store, run: str, key: str) -> pd.DataFrame:
         frame = read_history(conn, run_id, key)
         if frame is not None:
             return frame
+    raise _no_metric(store, run_id, key)
+
+
+def metric_arrays(store: Store, run: str, key: str) -> tuple[Any, Any, Any]:
+    """Every point of metric ``key`` of ``run`` as NumPy arrays ordered by step: steps
+    (int64), timestamps (int64 µs since the epoch, UTC) and values (float64). The server
+    downsamples these without building a DataFrame."""
+    from loopwise.tracking.metric_store import read_arrays
+
+    run_id = resolve_run_id(store, run)
+    with store.db.read() as conn:
+        columns = read_arrays(conn, run_id, key)
+    if columns is None:
+        raise _no_metric(store, run_id, key)
+    return columns
+
+
+def _no_metric(store: Store, run_id: str, key: str) -> NotFound:
+    with store.db.read() as conn:
         known = [
             str(k)
             for (k,) in conn.execute(
@@ -471,7 +511,7 @@ def metric_history(store: Store, run: str, key: str) -> pd.DataFrame:
                 .order_by(metric_series.c.key)
             )
         ]
-    raise NotFound(
+    return NotFound(
         f"Run {run_id} has no metric '{key}'. Its metrics: {', '.join(known) or 'none'}."
     )
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     and_,
@@ -43,6 +41,9 @@ from loopwise.tracking.filter_parser import (
 )
 from loopwise.tracking.records import RunStatus
 from loopwise.tracking.runs import reap_lost_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _IN_CHUNK = 500
 _COLUMNS = ["run_id", "name", "experiment", "status", "start_time", "end_time", "parent_run_id"]
@@ -201,7 +202,8 @@ def compile_filter(expr: FilterExpr) -> ColumnElement[bool]:
     return _attribute_test(expr)
 
 
-def _order_column(key: OrderKey) -> ColumnElement[Any]:
+def sort_column(key: OrderKey) -> ColumnElement[Any]:
+    """The SQL expression a search sorts by for ``key`` (NULL when a run lacks the key)."""
     if key.entity == "metrics":
         return (
             select(metric_series.c.last_value)
@@ -240,20 +242,23 @@ def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> lis
     return [row.id for row in rows]
 
 
-def search_run_ids(
-    store: Store,
-    experiment: str | Sequence[str] | None = None,
-    filter: str | None = None,
-    order_by: str | Sequence[str] | None = None,
-    max_results: int | None = 1000,
-) -> list[str]:
-    """Ids of matching runs, in order."""
-    expr = parse_filter(filter)
+def sort_keys(order_by: str | Sequence[str] | None) -> list[OrderKey]:
+    """The order of a search: the parsed ``order_by`` (newest first when empty), then the
+    run id, descending, which makes the order total (keyset pages rely on it)."""
     order = parse_order_by(list(order_by) if isinstance(order_by, list | tuple) else order_by)
-    if max_results is not None and (
-        not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1
-    ):
-        raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results}.")
+    if not order:
+        order = [OrderKey("attributes", "start_time", True)]
+    return [*order, OrderKey("attributes", "run_id", True)]
+
+
+def search_query(
+    store: Store,
+    experiment: str | Sequence[str] | None,
+    filter: str | None,
+    order: Sequence[OrderKey],
+) -> Any:
+    """The ordered SELECT of matching run ids (no limit), NULLs last for every key."""
+    expr = parse_filter(filter)
     exp_ids = _experiment_ids(store, experiment)
     query = select(runs.c.id).join(experiments, experiments.c.id == runs.c.experiment_id)
     if exp_ids is not None:
@@ -262,12 +267,26 @@ def search_run_ids(
         query = query.where(compile_filter(expr))
     clauses = []
     for key in order:
-        column = _order_column(key)
+        column = sort_column(key)
         clauses.append((column.desc() if key.descending else column.asc()).nulls_last())
-    if not order:
-        clauses.append(runs.c.start_time.desc())
-    clauses.append(runs.c.id.desc())
-    query = query.order_by(*clauses)
+    return query.order_by(*clauses)
+
+
+def search_run_ids(
+    store: Store,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    max_results: int | None = 1000,
+) -> list[str]:
+    """Ids of matching runs, in order."""
+    parse_filter(filter)  # a bad filter is reported before a bad order or max_results
+    order = sort_keys(order_by)
+    if max_results is not None and (
+        not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1
+    ):
+        raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results}.")
+    query = search_query(store, experiment, filter, order)
     if max_results is not None:
         query = query.limit(max_results)
     with store.db.read() as conn:
@@ -286,6 +305,9 @@ def search_runs(
     max_results: int | None = 1000,
 ) -> pd.DataFrame:
     """Matching runs as a DataFrame: run columns, then ``params.*``, ``metrics.*``, ``tags.*``."""
+    import numpy as np  # NumPy and pandas on demand: the server's pages need neither
+    import pandas as pd
+
     reap_lost_runs(store)
     ids = search_run_ids(store, experiment, filter, order_by, max_results)
     position = {run_id: i for i, run_id in enumerate(ids)}
@@ -345,4 +367,11 @@ def search_runs(
     return frame
 
 
-__all__ = ["compile_filter", "search_run_ids", "search_runs"]
+__all__ = [
+    "compile_filter",
+    "search_query",
+    "search_run_ids",
+    "search_runs",
+    "sort_column",
+    "sort_keys",
+]

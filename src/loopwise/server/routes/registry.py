@@ -1,0 +1,314 @@
+"""``/api/v1`` routes for the model registry: models, versions, aliases and their history,
+lineage, evaluations and promotion decisions, over the registry's services.
+
+Reads need ``read``, writes ``write`` (see :mod:`loopwise.server.access`). Alias moves are
+recorded by the service with the user it records for every move (the server's user): the
+services take no user, so a token's name is not written into the history here.
+
+Names, versions and aliases in paths are checked before any query (a name a reference
+cannot hold, a version outside 1..2,147,483,647, an alias with characters an alias cannot
+have: 400), so a hostile path never reaches the database as a value it refuses. Bodies
+are strict (a version is a JSON integer, not ``"2"``; unknown fields are refused). Model
+upload, download and promotion over HTTP come with the remote client.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from loopwise.errors import NotFound
+from loopwise.registry import models as model_service
+from loopwise.registry.evaluations import stored_evaluations
+from loopwise.registry.lineage import model_lineage
+from loopwise.registry.promotion_history import promotion_history
+from loopwise.server.access import needs, store_of
+from loopwise.server.listing import (
+    MAX_VERSION,
+    MaxResults,
+    PageToken,
+    Text,
+    finite,
+    name_of,
+    page,
+)
+from loopwise.server.numbers import metrics_out
+from loopwise.server.time_params import moment
+from loopwise.store import Store
+
+router = APIRouter(tags=["registry"])
+
+ModelName = Annotated[str, Path(description="The model's name, e.g. credit-risk.")]
+VersionNumber = Annotated[
+    int, Path(ge=1, le=MAX_VERSION, description="The version number (1, 2, 3 ...).")
+]
+AliasName = Annotated[str, Path(description="An alias such as champion.")]
+
+
+def _model(name: str) -> str:
+    """``name`` once a ``models:/`` reference can hold it (InvalidReference otherwise)."""
+    return name_of("models", name)
+
+
+def _version_uri(name: str, version: int) -> str:
+    return f"models:/{_model(name)}/{version}"
+
+
+def _position(position: int, _: object) -> int:
+    return position
+
+
+def _alias(alias: str) -> str:
+    model_service.check_alias(alias)
+    return alias
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+class ModelPatch(BaseModel):
+    """``PATCH /models/{name}``: the model's description (null clears it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: Text | None = Field(max_length=10_000)
+
+
+class VersionPatch(BaseModel):
+    """``PATCH /models/{name}/versions/{version}``: a new description and tags to merge."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: Text | None = Field(default=None, max_length=10_000)
+    tags: dict[Annotated[Text, Field(min_length=1, max_length=250)], Text] | None = Field(
+        default=None, max_length=1000
+    )
+
+
+class AliasSet(BaseModel):
+    """``PUT /models/{name}/aliases/{alias}``: the version the alias points at from now on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    reason: Text | None = Field(default=None, max_length=2000)
+
+
+class Reason(BaseModel):
+    """``POST .../rollback``: why (kept in the alias history)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Text | None = Field(default=None, max_length=2000)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+@router.get("/models", dependencies=[Depends(needs("read"))])
+def list_models(
+    max_results: MaxResults = 100,
+    page_token: PageToken = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Registered models by name, each with its number of versions and current aliases."""
+    found, token = page(
+        "models", model_service.list_models(store), lambda _, m: m.name, page_token, max_results
+    )
+    return {"models": [m.to_dict() for m in found], "next_page_token": token}
+
+
+def _registered(store: Store, name: str) -> Any:
+    for model in model_service.list_models(store):
+        if model.name == name:
+            return model
+    raise NotFound(f"No model named {name!r}; list the models with GET /api/v1/models.")
+
+
+@router.get("/models/{name}", dependencies=[Depends(needs("read"))])
+def get_model(name: ModelName, store: Store = Depends(store_of)) -> dict[str, Any]:
+    """One registered model: description, number of versions, latest version, aliases."""
+    return _registered(store, _model(name)).to_dict()
+
+
+@router.patch("/models/{name}", dependencies=[Depends(needs("write"))])
+def update_model(
+    name: ModelName, body: ModelPatch, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Set the model's description (null clears it)."""
+    return model_service.update_model(store, _model(name), description=body.description).to_dict()
+
+
+# -- versions --------------------------------------------------------------------------------
+
+
+@router.get("/models/{name}/versions", dependencies=[Depends(needs("read"))])
+def list_versions(
+    name: ModelName,
+    max_results: MaxResults = 100,
+    page_token: PageToken = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """The model's versions, oldest first."""
+    versions = model_service.list_versions(store, _model(name))
+    found, token = page("model-versions", versions, lambda _, v: v.version, page_token, max_results)
+    return {"versions": [v.to_dict() for v in found], "next_page_token": token}
+
+
+@router.get("/models/{name}/versions/{version}", dependencies=[Depends(needs("read"))])
+def get_version(
+    name: ModelName, version: VersionNumber, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """One version of the model, by number."""
+    return model_service.get_model_version(store, _version_uri(name, version)).to_dict()
+
+
+@router.patch("/models/{name}/versions/{version}", dependencies=[Depends(needs("write"))])
+def update_version(
+    name: ModelName, version: VersionNumber, body: VersionPatch, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Change a version's description or merge tags into its tags (the package never
+    changes)."""
+    return model_service.update_version(
+        store, _version_uri(name, version), description=body.description, tags=body.tags
+    ).to_dict()
+
+
+@router.get("/models/{name}/versions/{version}/lineage", dependencies=[Depends(needs("read"))])
+def get_lineage(
+    name: ModelName, version: VersionNumber, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Everything behind a version: its run (params, metrics, tags), code version,
+    environment, training data and evaluations. The run's non-finite metric values are
+    spelled "NaN", "Infinity", "-Infinity" as in the run routes."""
+    lineage = model_lineage(store, _version_uri(name, version))
+    answer = lineage.to_dict()
+    if lineage.run is not None:  # spelled as the run routes spell them
+        answer["run"]["metrics"] = metrics_out(lineage.run.metrics)
+    return finite(answer)
+
+
+@router.get("/models/{name}/versions/{version}/evaluations", dependencies=[Depends(needs("read"))])
+def list_evaluations(
+    name: ModelName,
+    version: VersionNumber,
+    max_results: MaxResults = 100,
+    page_token: PageToken = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """The distinct evaluation results of a version, in the order first stored, each with
+    how many times it was stored and the data it was scored on."""
+    found = model_service.get_model_version(store, _version_uri(name, version))
+    # A result is listed where it was first stored, and new ones come last: its position
+    # is a stable key.
+    results, token = page(
+        "evaluations", stored_evaluations(store, found.id), _position, page_token, max_results
+    )
+    return {"evaluations": [finite(e.to_dict()) for e in results], "next_page_token": token}
+
+
+# -- aliases ---------------------------------------------------------------------------------
+
+
+@router.get("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("read"))])
+def get_version_by_alias(
+    name: ModelName, alias: AliasName, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """The version an alias points at now (``latest``: the newest version)."""
+    return model_service.get_model_version(store, f"models:/{_model(name)}@{alias}").to_dict()
+
+
+@router.put("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write"))])
+def set_alias(
+    name: ModelName, alias: AliasName, body: AliasSet, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Point the alias at a version (creating or moving it); the move is recorded."""
+    move = model_service.set_alias(
+        store, _model(name), _alias(alias), body.version, reason=body.reason
+    )
+    return move.to_dict()
+
+
+@router.delete("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write"))])
+def delete_alias(
+    name: ModelName,
+    alias: AliasName,
+    reason: Annotated[Text | None, Query(max_length=2000)] = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Remove the alias; the removal is recorded in its history."""
+    return model_service.delete_alias(store, _model(name), _alias(alias), reason=reason).to_dict()
+
+
+@router.post("/models/{name}/aliases/{alias}/rollback", dependencies=[Depends(needs("write"))])
+def rollback(
+    name: ModelName,
+    alias: AliasName,
+    body: Reason | None = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Move the alias back to the version that held it before the current one (409 when
+    none did)."""
+    reason = body.reason if body is not None else None
+    return model_service.rollback(store, _model(name), _alias(alias), reason=reason).to_dict()
+
+
+@router.get("/models/{name}/alias-history", dependencies=[Depends(needs("read"))])
+def alias_history(
+    name: ModelName,
+    alias: Annotated[str | None, Query(description="Only this alias's moves.")] = None,
+    max_results: MaxResults = 100,
+    page_token: PageToken = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Every recorded move of the model's aliases (or of one), oldest first: who moved it,
+    when, from which version to which, and why."""
+    moves = model_service.alias_history(
+        store, _model(name), _alias(alias) if alias is not None else None
+    )
+    # The history is append-only, so a move's position is a stable key.
+    listing = f"alias-history@{alias or ''}"
+    found, token = page(listing, moves, _position, page_token, max_results)
+    return {"moves": [m.to_dict() for m in found], "next_page_token": token}
+
+
+@router.get("/models/{name}/version-at", dependencies=[Depends(needs("read"))])
+def version_at(
+    name: ModelName,
+    alias: Annotated[str, Query(description="The alias, e.g. champion.")],
+    at: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="ISO 8601 time with a zone, e.g. 2026-01-01T00:00Z (a + in a URL is "
+            "written %2B).",
+        ),
+    ],
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """The version that held the alias at a moment (``version`` null when none did)."""
+    when = moment(at, "at")
+    held = model_service.version_at(store, _model(name), _alias(alias), when)
+    return {"model": name, "alias": alias, "at": when.isoformat(), "version": held}
+
+
+# -- promotion decisions ---------------------------------------------------------------------
+
+
+@router.get("/models/{name}/promotions", dependencies=[Depends(needs("read"))])
+def list_promotions(
+    name: ModelName,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+    alias: Annotated[str | None, Query()] = None,
+    max_results: MaxResults = 100,
+    page_token: PageToken = None,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """The promotion decisions stored for the model (of one candidate version or alias),
+    oldest first, each with every check it ran, passed or failed, and its policy."""
+    _registered(store, _model(name))
+    decisions = promotion_history(
+        store, name, version=version, alias=_alias(alias) if alias is not None else None
+    )
+    # Decisions are only ever added, in time order: a position is a stable key.
+    listing = f"promotions/{version or ''}@{alias or ''}"
+    found, token = page(listing, decisions, _position, page_token, max_results)
+    return {"decisions": [finite(d.to_dict()) for d in found], "next_page_token": token}
