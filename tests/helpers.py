@@ -293,3 +293,15 @@ def logged(lw) -> pl.DataFrame:
     lw.log_feedback("ep", frame.select("request_id", label=pl.col("prediction")))
     lw.log_dataset(pl.DataFrame({"x": rng.normal(size=4000)}), name="ref")
     return frame
+
+
+def refused(response, status: int, code: str, *needles: str) -> str:
+    """The REST API's JSON error of a refused request (``{"error": {"code", "message"}}``
+    with ``status`` and ``code``, its message holding each of ``needles``); the message."""
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error"}, response.text
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    for needle in needles:
+        assert needle in error["message"], error["message"]
+    return error["message"]

@@ -16,19 +16,9 @@ from loopwise.errors import InvalidInput
 from loopwise.predictions.log import log_predictions
 from loopwise.server import audit_log
 from loopwise.server.audit_log import path_entity
+from tests.helpers import refused
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def refused(response, status: int, code: str, *needles: str) -> str:
-    """The JSON error of a refused request; its message."""
-    assert response.status_code == status, response.text
-    assert set(response.json()) == {"error"}, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    for needle in needles:
-        assert needle in error["message"], error["message"]
-    return error["message"]
 
 
 def audited(client, headers=None, **params) -> list[dict]:

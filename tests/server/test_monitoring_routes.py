@@ -11,21 +11,11 @@ from loopwise.ids import new_id
 from loopwise.monitoring.alerting.alerts import evaluate_alerts, list_alerts
 from loopwise.monitoring.results import WindowResult
 from loopwise.monitoring.storage import save_baseline, save_window
+from tests.helpers import refused
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 SLOW = {"name": "slow", "metric": "latency_p95_ms", "above": 50}
-
-
-def refused(response, status: int, code: str, *needles: str) -> str:
-    """The JSON error of a refused request; its message."""
-    assert response.status_code == status, response.text
-    assert set(response.json()) == {"error"}, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    for needle in needles:
-        assert needle in error["message"], error["message"]
-    return error["message"]
 
 
 def window(i: int, latency: float | None, *, model: str = "m/1", monitor: str = "mon"):

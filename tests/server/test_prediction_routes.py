@@ -12,21 +12,10 @@ import pytest
 
 from loopwise.auth.tokens import create_token
 from loopwise.predictions.log import log_feedback, log_predictions, read_predictions
-from tests.helpers import rid_at
+from tests.helpers import refused, rid_at
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 RANGE = {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}
-
-
-def refused(response, status: int, code: str, *needles: str) -> str:
-    """The JSON error of a refused request; its message."""
-    assert response.status_code == status, response.text
-    assert set(response.json()) == {"error"}, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    for needle in needles:
-        assert needle in error["message"], error["message"]
-    return error["message"]
 
 
 def log_rows(store, times: list[datetime], *, endpoint: str = "ep", prefix: str = "r") -> None:
