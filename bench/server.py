@@ -1,6 +1,6 @@
 """Server: `loopwise server` against `mlflow server`, both on SQLite, over real HTTP.
 
-Three figures (see bench/README.md):
+Four figures (see bench/README.md):
 
 1. ``server_start_s``: process start to the first ``GET /health`` answered 200.
 2. ``runs_page_ms``: the first page (100 rows) of a filtered, sorted run search, p95 of
@@ -9,6 +9,9 @@ Three figures (see bench/README.md):
 3. ``history_downsample_ms``: one metric of 1,000,000 points cut to 1,000 over HTTP
    (min/max/last per step bucket): loopwise ``GET /api/v1/runs/{id}/metrics/{key}/history``
    against MLflow's chart endpoint ``get-history-bulk-interval`` (the sampling its UI uses).
+4. ``remote_log_metric_calls_per_s``: single ``log_metric`` calls from Python through each
+   tool's remote client (loopwise with ``tracking_url``; MLflow with its tracking URI at
+   ``mlflow server``), until every point is on the server (loopwise's ``flush()``).
 
 Each server runs in its own process on a fresh SQLite database in its own folder; the
 runs and points are written beforehand (not timed): loopwise's through its service layer
@@ -35,7 +38,12 @@ import httpx
 import numpy as np
 from _common import Results, exit_code, parse_args, progress, run_figures, timed, work_folder
 
-FIGURES = ("server_start_s", "runs_page_ms", "history_downsample_ms")
+FIGURES = (
+    "server_start_s",
+    "runs_page_ms",
+    "history_downsample_ms",
+    "remote_log_metric_calls_per_s",
+)
 SEARCH_FILTER = "metrics.m0 > 0.5 and params.p1 = 'a'"
 SEARCH_ORDER = ["metrics.m1 DESC"]
 PAGE = 100
@@ -50,10 +58,12 @@ class Sizes:
     lw_points: int  # figure 3, loopwise
     ml_points: int  # figure 3, MLflow
     history_requests: int
+    lw_remote_calls: int = 100_000  # figure 4, loopwise
+    ml_remote_calls: int = 300  # figure 4, MLflow (one request per call)
 
 
 FULL = Sizes(100_000, 10_000, 50, 1_000_000, 1_000_000, 20)
-QUICK = Sizes(2_000, 2_000, 20, 1_000_000, 100_000, 10)
+QUICK = Sizes(2_000, 2_000, 20, 1_000_000, 100_000, 10, 100_000, 100)
 
 
 def free_port() -> int:
@@ -373,6 +383,52 @@ class Bench:
             ),
         )
 
+    # -- 4. remote log_metric -----------------------------------------------------------------
+
+    def remote_log_metric(self) -> None:
+        import mlflow
+
+        import loopwise as lw
+        from loopwise import context
+        from loopwise.tracking import runs as lw_runs
+
+        s = self.sizes
+        with self.lw_server() as (base, _):
+            lw.configure(tracking_url=base, store_url=f"sqlite:///{self.folder / 'unused.db'}")
+            with lw.start_run(experiment="remote") as run:
+                writer = context.remote_tracking().writer
+                start = time.perf_counter()
+                for i in range(s.lw_remote_calls):
+                    lw.log_metric("loss", i * 0.001)
+                lw.flush()
+                lw_seconds = time.perf_counter() - start
+                requests = writer.requests
+            lw.configure(store_url=self.lw_url, artifacts_url=str(self.lw_dir / "art"))
+        stored = len(lw_runs.metric_history(self.lw_store, run.id, "loss"))
+        self.check(stored == s.lw_remote_calls, f"loopwise stored {stored} remote points")
+        with self.ml_server() as (base, _):
+            mlflow.set_tracking_uri(base)
+            mlflow.set_experiment("remote")
+            with mlflow.start_run():
+                start = time.perf_counter()
+                for i in range(s.ml_remote_calls):
+                    mlflow.log_metric("loss", i * 0.001, step=i)
+                ml_seconds = time.perf_counter() - start
+        lw_rate, ml_rate = s.lw_remote_calls / lw_seconds, s.ml_remote_calls / ml_seconds
+        self.results.add(
+            "remote_log_metric_calls_per_s",
+            lw_rate,
+            ml_rate,
+            higher_is_better=True,
+            unit="calls/s",
+            note=(
+                f"loopwise: {s.lw_remote_calls:,} lw.log_metric calls until flushed to "
+                f"`loopwise server` ({requests} log-batch requests); MLflow: "
+                f"{s.ml_remote_calls:,} mlflow.log_metric calls against `mlflow server` "
+                "(one request each); both servers on SQLite"
+            ),
+        )
+
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], FIGURES, argv)
@@ -386,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_start_s": bench.server_start,
             "runs_page_ms": bench.runs_page,
             "history_downsample_ms": bench.history_downsample,
+            "remote_log_metric_calls_per_s": bench.remote_log_metric,
         }
         run_figures(figures, lambda figure: steps[figure]())
         bench.lw_store.db.engine.dispose()

@@ -86,7 +86,36 @@ def main(names: list[str]) -> int:
         f"export LOOPWISE_STORE_URL=sqlite:///{STORE}/loopwise.db "
         f"LOOPWISE_ARTIFACTS_URL={STORE}/artifacts (then e.g. loopwise runs list -e breast-cancer)"
     )
-    return 0
+    return browse(env)
+
+
+def browse(env: dict[str, str]) -> int:
+    """In a terminal, serve the demo's store (the web UI and the REST API) until Ctrl+C;
+    elsewhere (CI, a pipe) print the command that does."""
+    command = [sys.executable, "-m", "loopwise", "server", "--port", str(free_port(5000))]
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        port = command[-1]
+        print(f"demo: to browse it, run: loopwise server --port {port} (with the exports above)")
+        return 0
+    print(f"demo: browse it at http://127.0.0.1:{command[-1]}/ (Ctrl+C stops the server)")
+    try:
+        return subprocess.run(command, env=env).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens on it, else a free port."""
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
 
 
 if __name__ == "__main__":

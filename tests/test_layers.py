@@ -34,6 +34,7 @@ LAYERS = (
     "batch",
     "loadtest",
     "monitoring",
+    "client",
     "server",
     "cli",
 )

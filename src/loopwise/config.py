@@ -16,9 +16,10 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from loopwise.errors import ConfigurationError
 
@@ -44,6 +45,9 @@ class Settings:
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 30.0
     capture_environment: bool = True
+    # A `loopwise server` to track through instead of the store (see loopwise.client).
+    tracking_url: str | None = None
+    tracking_token: str | None = field(default=None, repr=False)  # a secret: never shown
 
     def storage_options(self) -> dict[str, Any]:
         """fsspec options for the artifact store (only S3 needs any)."""
@@ -169,4 +173,25 @@ def load_settings(**overrides: Any) -> Settings:
             raise ConfigurationError(f"Unknown setting '{key}'.{hint}")
         if raw is not None:
             values[key] = _coerce(key, raw, "the configure() argument")
+    if values.get("tracking_url"):
+        values["tracking_url"] = _checked_tracking_url(values["tracking_url"])
     return replace(Settings(), **values)
+
+
+def _checked_tracking_url(url: str) -> str:
+    """``url`` without a trailing slash, once it names an http(s) server."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(
+            f"Setting 'tracking_url' must be the http:// or https:// address of a loopwise "
+            f"server, like http://host:5000; got {url!r}. Fix LOOPWISE_TRACKING_URL, "
+            "loopwise.toml or the configure() argument, or unset it to track to the store."
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigurationError(
+            f"Setting 'tracking_url' has a port that is not a number: {url!r}. "
+            "Write it like http://host:5000."
+        ) from None
+    return url.strip().rstrip("/")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 from typer.testing import Result
 
+from loopwise.clock import use_clock
 from tests import helpers
 from tests.helpers import MONITOR_T0, RANGE
 
@@ -62,12 +63,16 @@ def _yaml(invoke) -> str:
 
 
 def test_relative_times_and_an_empty_range(invoke, logged):
-    result = invoke("monitor", "run", "ep", "--start", "-2h", "--json")
-    assert result.exit_code == 0, result.output
-    assert all(
-        d["rows"] == 0 for d in json.loads(result.stdout)["windows"]
-    )  # nothing logged lately
-    empty = invoke("monitor", "run", "ep", "--start", "-1m")
+    # Half past an hour: within a minute after the hour, "-1m" does reach a closed window.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    half_past = int((hour - timedelta(minutes=30)).timestamp() * 1_000_000)
+    with use_clock(lambda: half_past):
+        result = invoke("monitor", "run", "ep", "--start", "-2h", "--json")
+        assert result.exit_code == 0, result.output
+        assert all(
+            d["rows"] == 0 for d in json.loads(result.stdout)["windows"]
+        )  # nothing logged lately
+        empty = invoke("monitor", "run", "ep", "--start", "-1m")
     assert empty.exit_code == 0
     assert "No closed window" in empty.stderr
 

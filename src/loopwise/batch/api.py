@@ -35,7 +35,7 @@ def score_file(
     ``models:/name/3``) into ``dest``, on the default store; see
     :func:`loopwise.batch.scoring.score` for the options."""
     return score(
-        context.get_store(),
+        context.local_store(),
         uri,
         source,
         dest,

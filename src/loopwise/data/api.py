@@ -36,7 +36,7 @@ def log_dataset(
             raise DataValidationError(report, what=f"dataset {name!r}")
     run = active_run()
     return datasets.log_dataset(
-        context.get_store(),
+        context.local_store(),
         data,
         name,
         description=description,
@@ -48,14 +48,14 @@ def log_dataset(
 
 def load_dataset(ref: str, *, as_: str = "pandas") -> Any:
     """The data of ``datasets:/name/3`` or ``datasets:/name@latest`` (pandas by default)."""
-    return datasets.load_dataset(context.get_store(), ref, as_=as_)
+    return datasets.load_dataset(context.local_store(), ref, as_=as_)
 
 
 def get_dataset_version(ref: str) -> datasets.DatasetVersion:
     """A dataset version's metadata: rows, columns, profile, schema, producing run."""
-    return datasets.get_dataset_version(context.get_store(), ref)
+    return datasets.get_dataset_version(context.local_store(), ref)
 
 
 def list_datasets() -> list[datasets.DatasetInfo]:
     """Every dataset with its number of versions."""
-    return datasets.list_datasets(context.get_store())
+    return datasets.list_datasets(context.local_store())

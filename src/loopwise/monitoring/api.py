@@ -58,7 +58,7 @@ def run_monitor(
     """
     now = datetime.now(UTC)
     return engine.run_monitor(
-        context.get_store(),
+        context.local_store(),
         as_monitor(monitor),
         parse_moment(start, now, "start"),
         None if end is None else parse_moment(end, now, "end"),
@@ -86,7 +86,7 @@ def compare_variants(
 
     now = datetime.now(UTC)
     return ab.compare_variants(
-        context.get_store(),
+        context.local_store(),
         endpoint,
         start=start if not isinstance(start, str) else parse_moment(start, now, "start"),
         end=end if not isinstance(end, str) else parse_moment(end, now, "end"),
@@ -122,7 +122,7 @@ def list_alerts(
     start = renamed("list_alerts", "start", start, "since", since)
     now = datetime.now(UTC)
     return alerting.list_alerts(
-        context.get_store(),
+        context.local_store(),
         endpoint=endpoint,
         monitor=monitor,
         state=state,
@@ -158,7 +158,7 @@ def monitor_report(
 
     now = datetime.now(UTC)
     return report.monitor_report(
-        context.get_store(),
+        context.local_store(),
         _name(monitor),
         start=None if start is None else parse_moment(start, now, "start"),
         end=None if end is None else parse_moment(end, now, "end"),
@@ -180,7 +180,7 @@ def watch_monitor(
     ``since`` is its former name (deprecated: it warns)."""
     start = renamed("watch_monitor", "start", start, "since", since)
     engine.watch_monitor(
-        context.get_store(),
+        context.local_store(),
         as_monitor(monitor),
         interval=interval,
         refresh=refresh,
@@ -200,7 +200,7 @@ def monitor_results(
     [start, end), oldest first; ``model`` ("name/version") keeps one model version."""
     now = datetime.now(UTC)
     return storage.window_results(
-        context.get_store(),
+        context.local_store(),
         _name(monitor),
         None if start is None else parse_moment(start, now, "start"),
         None if end is None else parse_moment(end, now, "end"),
@@ -221,7 +221,7 @@ def monitor_figures(
     ``"drift.*"``; ``slice``: one slice, ``""`` the whole window)."""
     now = datetime.now(UTC)
     return storage.figures(
-        context.get_store(),
+        context.local_store(),
         _name(monitor),
         metric,
         start=None if start is None else parse_moment(start, now, "start"),

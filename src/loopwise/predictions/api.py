@@ -39,7 +39,7 @@ def read_predictions(
     ``prediction``, ..., ``input.<feature>``) plus ``label`` and ``feedback_timestamp``
     from the latest feedback for each row. See ``docs/prediction-log.md``.
     """
-    return service.read_predictions(context.get_store(), endpoint, start, end)
+    return service.read_predictions(context.local_store(), endpoint, start, end)
 
 
 def log_predictions(
@@ -54,7 +54,7 @@ def log_predictions(
     (batch scoring, models running elsewhere), written now. See
     :func:`loopwise.predictions.log.log_predictions`."""
     return service.log_predictions(
-        context.get_store(), endpoint, frame, model=model, variant=variant, timestamp=timestamp
+        context.local_store(), endpoint, frame, model=model, variant=variant, timestamp=timestamp
     )
 
 
@@ -62,7 +62,7 @@ def log_feedback(endpoint: str, frame: Any) -> service.LoggedRows:
     """Log ground-truth labels for ``endpoint``: a frame with ``request_id`` and ``label``,
     optionally ``row`` and ``timestamp``. See
     :func:`loopwise.predictions.log.log_feedback`."""
-    return service.log_feedback(context.get_store(), endpoint, frame)
+    return service.log_feedback(context.local_store(), endpoint, frame)
 
 
 def trace_prediction(
@@ -78,7 +78,7 @@ def trace_prediction(
     :func:`loopwise.predictions.tracing.trace_prediction`."""
     from loopwise.predictions.tracing import trace_prediction as trace
 
-    return trace(context.get_store(), endpoint, request_id, start=start, end=end)
+    return trace(context.local_store(), endpoint, request_id, start=start, end=end)
 
 
 def compact_predictions(
@@ -95,4 +95,4 @@ def compact_predictions(
     :func:`loopwise.predictions.compaction.compact_predictions`."""
     from loopwise.predictions.compaction import compact_predictions as compact
 
-    return compact(context.get_store(), endpoint, start, end, settle=settle)
+    return compact(context.local_store(), endpoint, start, end, settle=settle)

@@ -53,7 +53,7 @@ def log_model(
     """
     run = active_run()
     return saving.log_model(
-        context.get_store(),
+        context.local_store(),
         model,
         name,
         run_id=run.id if run is not None else None,
@@ -69,59 +69,59 @@ def load_model(uri: str) -> Any:
     """A loaded model for ``models:/name/3`` or ``models:/name@alias``: ``.predict(data)``
     for every flavor (and ``.predict_proba`` where the model has it), inputs checked
     against the signature."""
-    return loading.load_model(context.get_store(), uri)
+    return loading.load_model(context.local_store(), uri)
 
 
 def get_model_version(uri: str) -> ModelVersion:
     """A version's metadata: name, version, aliases, run, flavor, signature."""
-    return registry.get_model_version(context.get_store(), uri)
+    return registry.get_model_version(context.local_store(), uri)
 
 
 def list_models() -> list[RegisteredModel]:
     """Every registered model with its versions and aliases."""
-    return registry.list_models(context.get_store())
+    return registry.list_models(context.local_store())
 
 
 def update_model(name: str, *, description: str | None) -> RegisteredModel:
     """Set (or clear, with None) a model's description; returns the model."""
-    return registry.update_model(context.get_store(), name, description=description)
+    return registry.update_model(context.local_store(), name, description=description)
 
 
 def update_model_version(
     uri: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> ModelVersion:
     """Change a version's description or merge tags into its own; the package never changes."""
-    return registry.update_version(context.get_store(), uri, description=description, tags=tags)
+    return registry.update_version(context.local_store(), uri, description=description, tags=tags)
 
 
 def list_model_versions(name: str) -> list[ModelVersion]:
     """Every version of a model, oldest first."""
-    return registry.list_versions(context.get_store(), name)
+    return registry.list_versions(context.local_store(), name)
 
 
 def set_alias(name: str, alias: str, version: int, *, reason: str | None = None) -> AliasMove:
     """Point ``alias`` (e.g. ``champion``) of model ``name`` at ``version``; recorded."""
-    return registry.set_alias(context.get_store(), name, alias, version, reason=reason)
+    return registry.set_alias(context.local_store(), name, alias, version, reason=reason)
 
 
 def delete_alias(name: str, alias: str, *, reason: str | None = None) -> AliasMove:
     """Remove an alias; recorded in its history."""
-    return registry.delete_alias(context.get_store(), name, alias, reason=reason)
+    return registry.delete_alias(context.local_store(), name, alias, reason=reason)
 
 
 def alias_history(name: str, alias: str | None = None) -> list[AliasMove]:
     """Who moved the model's aliases, when, from which version to which, and why."""
-    return registry.alias_history(context.get_store(), name, alias)
+    return registry.alias_history(context.local_store(), name, alias)
 
 
 def version_at(name: str, alias: str, at: datetime) -> int | None:
     """Which version held ``alias`` at moment ``at`` (None if none did)."""
-    return registry.version_at(context.get_store(), name, alias, at)
+    return registry.version_at(context.local_store(), name, alias, at)
 
 
 def rollback(name: str, alias: str, *, reason: str | None = None) -> AliasMove:
     """Move ``alias`` back to its previous holder."""
-    return registry.rollback(context.get_store(), name, alias, reason=reason)
+    return registry.rollback(context.local_store(), name, alias, reason=reason)
 
 
 def model_lineage(uri: str) -> ModelLineage:
@@ -129,7 +129,7 @@ def model_lineage(uri: str) -> ModelLineage:
     if not isinstance(uri, str) or not uri.startswith("models:/"):
         raise InvalidInput(f"model_lineage takes a models:/ reference, got {uri!r}.")
     parse_ref(uri, kind="models")
-    return lineage_of(context.get_store(), uri)
+    return lineage_of(context.local_store(), uri)
 
 
 def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> Evaluation:
@@ -144,7 +144,7 @@ def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> 
 
     run = active_run()
     return evaluate_and_store(
-        context.get_store(),
+        context.local_store(),
         model_or_uri,
         data,
         run_id=run.id if run is not None else None,
@@ -170,7 +170,7 @@ def promote(
 
     run = active_run()
     return run_promotion(
-        context.get_store(),
+        context.local_store(),
         uri,
         alias=alias,
         policy=policy,

@@ -65,6 +65,9 @@ def create_server_app(store: Store, *, token_refresh_s: float = 5.0) -> Any:
 
     for name in ROUTE_MODULES:
         app.include_router(import_module(name).router, prefix="/api/v1")
+    ui = import_module("loopwise.server.ui.pages")  # the web UI at /, its files at /static
+    app.include_router(ui.router)
+    app.mount(ui.STATIC_PREFIX, ui.HashedStaticFiles(), name="static")
     app.add_middleware(StrictBody)
     app.add_middleware(AuditLog, store=store)  # outermost: refused bodies are audited too
     return app

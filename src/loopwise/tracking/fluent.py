@@ -4,6 +4,11 @@ A process has a stack of active runs (a run started inside another is its child)
 call logs to the innermost one. Metric points go to the background writer of the
 default store; params, tags and artifacts are written at once, since they are few and
 must fail loudly (a conflicting param is an error the caller needs to see).
+
+With a ``tracking_url`` configured, the same functions go through that server instead
+(:mod:`loopwise.client`): an active run then holds the remote client (``run.remote``),
+and its writer sends metric points in batches over HTTP. ``log_metric`` is the same code
+either way, so the local path pays nothing for the switch.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,6 +37,9 @@ from loopwise.tracking.environment import capture_environment
 from loopwise.tracking.naming import naming_rule
 from loopwise.tracking.records import Experiment, Run, RunStatus
 from loopwise.tracking.writer import MetricWriter
+
+if TYPE_CHECKING:  # the client imports httpx, which only a remote setup needs
+    from loopwise.client.tracking import RemoteTracking
 
 log = logging.getLogger("loopwise.tracking")
 
@@ -102,11 +110,24 @@ class ActiveRun:
     FAILED if the block raises, and as KILLED on KeyboardInterrupt.
     """
 
-    def __init__(self, store: Store, run_id: str, *, resumed: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store | None,
+        run_id: str,
+        *,
+        resumed: bool = False,
+        remote: RemoteTracking | None = None,
+    ) -> None:
         self.store = store
+        self.remote = remote
         self.id = run_id
-        self._writer = writer_for(store)
-        self._rule = naming_rule(store.settings.key_rule)
+        if remote is not None:
+            self._writer: Any = remote.writer
+            self._rule = naming_rule(remote.settings.key_rule)
+        else:
+            assert store is not None
+            self._writer = writer_for(store)
+            self._rule = naming_rule(store.settings.key_rule)
         self._checked: set[str] = set()
         self._next_step: dict[str, int] = {}
         self._env: Future[None] | None = None
@@ -123,8 +144,14 @@ class ActiveRun:
     @property
     def info(self) -> Run:
         """The run as stored now (flushes buffered points first)."""
+        if self.remote is not None:
+            return self.remote.get_run(self.id)
         self._writer.flush()
-        return run_service.get_run(self.store, self.id)
+        return run_service.get_run(self._store(), self.id)
+
+    def _store(self) -> Store:
+        assert self.store is not None, "a remote run has no local store"
+        return self.store
 
     # -- logging --------------------------------------------------------------------------
 
@@ -179,11 +206,13 @@ class ActiveRun:
 
     def _capture_environment(self) -> None:
         try:
-            run_service.set_environment(self.store, self.id, capture_environment())
+            run_service.set_environment(self._store(), self.id, capture_environment())
         except Exception as e:  # never let a capture problem break a run
             log.warning("could not record the environment of run %s: %s", self.id, e)
 
     def _begin(self) -> None:
+        if self.store is None:  # remote: the server has no route for heartbeats or the environment
+            return
         self._writer.track_run(self.id)
         if self.store.settings.capture_environment and not self._resumed:
             self._env = _env_executor().submit(self._capture_environment)
@@ -201,12 +230,41 @@ class ActiveRun:
         with _state_lock:
             if self in _stack:
                 _stack.remove(self)
+        if self.remote is not None:
+            self.remote.end_run(self.id, status)
+            return
         self._writer.untrack_run(self.id)
         try:
             self.wait_for_environment()
         finally:
             self._writer.flush()
-            run_service.end_run(self.store, self.id, status)
+            run_service.end_run(self._store(), self.id, status)
+
+    # -- params, tags and artifacts: at once, to the store or through the server -----------
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if self.remote is not None:
+            self.remote.log_params(self.id, params)
+        else:
+            run_service.log_params(self._store(), self.id, params)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self.remote is not None:
+            self.remote.set_tags(self.id, tags)
+        else:
+            run_service.set_tags(self._store(), self.id, tags)
+
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None) -> None:
+        if self.remote is not None:
+            self.remote.log_artifact(self.id, local_path, artifact_path)
+        else:
+            run_artifacts.log_artifact(self._store(), self.id, local_path, artifact_path)
+
+    def log_bytes(self, data: bytes, artifact_file: str) -> None:
+        if self.remote is not None:
+            self.remote.log_bytes(self.id, data, artifact_file)
+        else:
+            run_artifacts.log_bytes(self._store(), self.id, data, artifact_file)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -254,6 +312,9 @@ def start_run(
     ``run_id`` resumes an existing run instead of creating one. ``experiment`` defaults to
     the parent's experiment, then to ``LOOPWISE_EXPERIMENT``, then to ``"default"``.
     """
+    remote = context.remote_tracking()
+    if remote is not None:
+        return _start_remote_run(remote, experiment, name, tags, run_id, parent_run_id)
     store = context.get_store()
     parent = _stack[-1] if _stack else None
     if run_id is not None:
@@ -277,6 +338,36 @@ def start_run(
     with _state_lock:
         _stack.append(active)
     active._begin()
+    return active
+
+
+def _start_remote_run(
+    remote: RemoteTracking,
+    experiment: str | None,
+    name: str | None,
+    tags: Mapping[str, Any] | None,
+    run_id: str | None,
+    parent_run_id: str | None,
+) -> ActiveRun:
+    """``start_run`` through the server: the same defaults, one request."""
+    parent = _stack[-1] if _stack else None
+    if run_id is not None:
+        run = remote.get_run(run_id_of(run_id))
+        if tags:
+            remote.set_tags(run.id, tags)
+        active = ActiveRun(None, run.id, resumed=True, remote=remote)
+    else:
+        if parent_run_id is None and parent is not None:
+            parent_run_id = parent.id
+        if experiment is None:
+            if parent is not None:
+                experiment = remote.get_run(parent.id).experiment
+            else:
+                experiment = os.environ.get("LOOPWISE_EXPERIMENT") or run_service.DEFAULT_EXPERIMENT
+        run = remote.create_run(experiment, name=name, tags=tags, parent_run_id=parent_run_id)
+        active = ActiveRun(None, run.id, remote=remote)
+    with _state_lock:
+        _stack.append(active)
     return active
 
 
@@ -304,8 +395,7 @@ def log_metrics(
 
 def log_param(key: str, value: Any) -> None:
     """Log a parameter of the active run; params are immutable once logged."""
-    run = _current()
-    run_service.log_params(run.store, run.id, {key: value})
+    _current().log_params({key: value})
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -313,13 +403,12 @@ def log_params(params: Mapping[str, Any]) -> None:
     run = _current()
     if not isinstance(params, Mapping):
         raise _not_a_mapping("log_params", params)
-    run_service.log_params(run.store, run.id, params)
+    run.log_params(params)
 
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the active run (tags can change)."""
-    run = _current()
-    run_service.set_tags(run.store, run.id, {key: value})
+    _current().set_tags({key: value})
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
@@ -327,7 +416,7 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     run = _current()
     if not isinstance(tags, Mapping):
         raise _not_a_mapping("set_tags", tags)
-    run_service.set_tags(run.store, run.id, tags)
+    run.set_tags(tags)
 
 
 def flush() -> None:
@@ -336,6 +425,9 @@ def flush() -> None:
         run.wait_for_environment()
     for writer in list(_writers.values()):
         writer.flush()
+    remote = context.remote_tracking()
+    if remote is not None:
+        remote.writer.flush()
 
 
 def _flushed_store() -> Store:
@@ -350,6 +442,9 @@ def _flushed_store() -> Store:
 
 def get_run(run_id: str) -> Run:
     """A run with status, start and end, params, latest metrics, tags and environment."""
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.get_run(run_id_of(run_id))
     store = _flushed_store()
     return run_service.get_run(store, run_id_of(run_id))
 
@@ -357,6 +452,9 @@ def get_run(run_id: str) -> Run:
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
     """Every point of metric ``key`` in run ``run_id`` (an id, a unique run name or a
     ``runs:/`` reference): columns step, timestamp, value."""
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.metric_history(run_id_of(run_id), key)
     return run_service.metric_history(_flushed_store(), run_id, key)
 
 
@@ -376,6 +474,16 @@ def _on_store_switch(old: Store) -> None:
         writer.close()
 
 
+def _on_remote_switch(old: RemoteTracking) -> None:
+    if any(run.remote is old for run in _stack):
+        from loopwise.errors import Conflict
+
+        raise Conflict(
+            f"Cannot reconfigure while run {_stack[-1].id} is active on {old.url}. "
+            "End the run first (leave its `with` block or call lw.end_run())."
+        )
+
+
 def _at_exit() -> None:
     """End runs left open and flush every buffer before the interpreter goes away."""
     failed = getattr(sys, "last_value", None) is not None
@@ -389,6 +497,10 @@ def _at_exit() -> None:
             writer.close()
         except Exception as e:
             log.warning("could not flush metric points at exit: %s", e)
+    try:
+        context.close_remote()
+    except Exception as e:
+        log.warning("could not send metric points to the server at exit: %s", e)
     if _env_pool is not None:
         _env_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -402,6 +514,7 @@ def _after_fork_in_child() -> None:
 
 
 context.on_store_switch(_on_store_switch)
+context.on_remote_switch(_on_remote_switch)
 atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -412,16 +525,12 @@ if hasattr(os, "register_at_fork"):
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     """Attach a file or folder to the active run (stored once by content)."""
-    run = _current()
-    run_artifacts.log_artifact(run.store, run.id, local_path, artifact_path)
+    _current().log_artifact(local_path, artifact_path)
 
 
 def log_dict(data: Mapping[str, Any] | list[Any], artifact_file: str) -> None:
     """Attach a dictionary as JSON (or YAML for .yaml/.yml names) to the active run."""
-    run = _current()
-    run_artifacts.log_bytes(
-        run.store, run.id, run_artifacts.dict_bytes(data, artifact_file), artifact_file
-    )
+    _current().log_bytes(run_artifacts.dict_bytes(data, artifact_file), artifact_file)
 
 
 def log_text(text: str, artifact_file: str) -> None:
@@ -431,11 +540,14 @@ def log_text(text: str, artifact_file: str) -> None:
         raise InvalidInput(
             f"log_text needs a str for {artifact_file!r}, got {type(text).__name__}."
         )
-    run_artifacts.log_bytes(run.store, run.id, text.encode("utf-8"), artifact_file)
+    run.log_bytes(text.encode("utf-8"), artifact_file)
 
 
 def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactInfo]:
     """Files attached to a run (an id or a unique name; optionally under folder ``path``)."""
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.list_artifacts(run_id_of(run_id), path)
     store = context.get_store()
     return run_artifacts.list_artifacts(store, run_service.resolve_run_id(store, run_id), path)
 
@@ -443,6 +555,9 @@ def list_artifacts(run_id: str, path: str = "") -> list[run_artifacts.ArtifactIn
 def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
     """Copy a run's artifact (file, folder or all) into ``dst``; return the local path.
     ``run_id`` may be a unique run name too."""
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.download_artifacts(run_id_of(run_id), path, dst)
     store = context.get_store()
     run_id = run_service.resolve_run_id(store, run_id)
     return run_artifacts.download_artifacts(store, run_id, path, dst)
@@ -464,10 +579,16 @@ def search_runs(
     ``order_by`` items like ``"metrics.auc DESC"``. Columns: run_id, name, experiment,
     status, start_time, end_time, parent_run_id, then ``params.*``, ``metrics.*``, ``tags.*``.
     """
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.search_runs(experiment, filter, order_by, max_results)
     store = _flushed_store()
     return search.search_runs(store, experiment, filter, order_by, max_results)
 
 
 def list_experiments() -> list[Experiment]:
     """Every experiment with its number of runs."""
+    remote = context.remote_tracking()
+    if remote is not None:
+        return remote.list_experiments()
     return run_service.list_experiments(context.get_store())

@@ -1,0 +1,272 @@
+"""The tracking API through a real ``loopwise server`` process (the remote client), on
+SQLite and PostgreSQL: what the client logs is read back through the local API on the
+same store, and the server's refusals come back as the local error classes."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+import loopwise
+from loopwise import context
+from loopwise.auth.tokens import create_token
+from loopwise.config import load_settings
+from loopwise.errors import (
+    ConfigurationError,
+    InvalidFilter,
+    NotFound,
+    ParamConflict,
+    StoreUnavailable,
+    Unauthorized,
+)
+from loopwise.store import Store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(store_url: str, tmp_path: Path, *, token: bool = False):
+    """A ``loopwise server`` process on a fresh store, and that store opened locally
+    (with a ``write`` token made first when ``token``; the secret is the third item)."""
+    artifacts = str(tmp_path / "artifacts")
+    store = Store(settings=load_settings(store_url=store_url, artifacts_url=artifacts))
+    secret = create_token(store, "ci", "write")[1] if token else None
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "loopwise", "server", "--port", str(port),
+        "--store-url", store_url, "--artifacts-url", artifacts,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() - start < 30, "the server did not answer /health in 30 s"
+            time.sleep(0.1)
+        yield base, store, secret
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        store.db.engine.dispose()
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    with running_server(store_url, tmp_path) as (base, store, _):
+        yield base, store
+
+
+@pytest.fixture
+def remote(server: tuple[str, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``loopwise`` configured to track through the server; yields (module, local store)."""
+    base, store = server
+    monkeypatch.chdir(tmp_path)
+    loopwise.configure(tracking_url=base, store_url=f"sqlite:///{tmp_path}/unused.db")
+    yield loopwise, store
+    while loopwise.active_run() is not None:
+        loopwise.end_run()
+    context.reset()
+
+
+def test_runs_logged_through_the_server_read_back_locally(remote, tmp_path):
+    lw, store = remote
+    with lw.start_run(experiment="churn", name="rf-1", tags={"team": "risk"}) as run:
+        lw.log_params({"lr": 0.1, "depth": 6})
+        lw.log_param("model", "rf")
+        lw.set_tag("stage", "dev")
+        lw.set_tags({"owner": "ana"})
+        for i in range(10_000):
+            lw.log_metric("loss", 1.0 / (i + 1))
+        lw.log_metric("weird", math.nan)
+        lw.log_metric("weird", math.inf)
+        lw.log_metric("weird", -math.inf)
+        lw.log_metrics({"auc": 0.91, "f1": 0.8}, step=3)
+        lw.log_text("hello", "notes/readme.txt")
+        lw.log_dict({"a": 1}, "config.json")
+        folder = tmp_path / "out"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "x.bin").write_bytes(b"\x00\x01" * 1000)
+        lw.log_artifact(folder, "model")
+        assert run.info.metrics["auc"] == 0.91  # reads flush this process's points first
+
+    local = loopwise.tracking.runs.get_run(store, run.id)
+    assert local.status == "FINISHED"
+    assert local.experiment == "churn"
+    assert local.name == "rf-1"
+    assert local.params == {"lr": "0.1", "depth": "6", "model": "rf"}
+    assert local.tags["team"] == "risk"
+    assert local.tags["stage"] == "dev"
+    assert local.tags["owner"] == "ana"
+    history = loopwise.tracking.runs.metric_history(store, run.id, "loss")
+    assert len(history) == 10_000
+    assert history["step"].tolist() == list(range(10_000))
+    assert history["value"].iloc[-1] == pytest.approx(1e-4)
+    weird = loopwise.tracking.runs.metric_history(store, run.id, "weird")["value"].tolist()
+    assert math.isnan(weird[0])
+    assert weird[1:] == [math.inf, -math.inf]
+
+    # ... and the same through the client
+    remote_run = lw.get_run(run.id)
+    assert remote_run.params == local.params
+    assert remote_run.tags == local.tags
+    assert remote_run.metrics["weird"] == -math.inf
+    assert remote_run.status == "FINISHED"
+    remote_history = lw.get_metric_history(run.id, "loss")
+    assert remote_history["step"].tolist() == history["step"].tolist()
+    assert remote_history["value"].tolist() == history["value"].tolist()
+    assert (remote_history["timestamp"] == history["timestamp"]).all()
+    paths = [a.path for a in lw.list_artifacts(run.id)]
+    assert paths == ["config.json", "model/sub/x.bin", "notes/readme.txt"]
+    got = lw.download_artifacts(run.id, "model", tmp_path / "dl")
+    assert (got / "sub" / "x.bin").read_bytes() == b"\x00\x01" * 1000
+    assert (lw.download_artifacts(run.id, dst=tmp_path / "all") / "config.json").exists()
+    assert [e.name for e in lw.list_experiments()] == ["churn"]
+
+
+def test_search_through_the_server_matches_the_local_search(remote):
+    lw, store = remote
+    for i in range(5):
+        with lw.start_run(experiment="grid", name=f"r{i}"):
+            lw.log_param("i", i)
+            lw.log_metric("auc", i / 10)
+            lw.set_tag("even", str(i % 2 == 0))
+    with lw.start_run(experiment="other"):
+        lw.log_metric("auc", 0.99)
+    query = {
+        "experiment": "grid",
+        "filter": "metrics.auc > 0.1 and tags.even = 'True'",
+        "order_by": "metrics.auc DESC",
+    }
+    found = lw.search_runs(**query)
+    local = loopwise.tracking.search.search_runs(store, **query)
+    assert found["name"].tolist() == ["r4", "r2"] == local["name"].tolist()
+    assert list(found.columns) == list(local.columns)
+    for column in found.columns:
+        assert found[column].tolist() == local[column].tolist(), column
+    assert found["start_time"].dtype == local["start_time"].dtype
+    assert len(lw.search_runs(max_results=3)) == 3
+    assert len(lw.search_runs(max_results=None)) == 6
+    with pytest.raises(InvalidFilter):
+        lw.search_runs(filter="metrics.auc >>> 1")
+
+
+def test_search_pages_beyond_one_thousand_runs(remote):
+    lw, store = remote
+    experiment = loopwise.tracking.runs.get_or_create_experiment(store, "many").name
+    for _ in range(1_205):
+        loopwise.tracking.runs.create_run(store, experiment)
+    found = lw.search_runs(experiment="many", max_results=None)
+    assert len(found) == 1_205
+    assert found["run_id"].is_unique
+    assert len(lw.search_runs(experiment="many", max_results=1_100)) == 1_100
+
+
+def test_errors_come_back_as_the_local_classes(remote):
+    lw, _ = remote
+    with pytest.raises(NotFound):
+        lw.get_run("no-such-run")
+    with pytest.raises(NotFound):
+        lw.get_metric_history("no-such-run", "loss")
+    with lw.start_run(experiment="e"):
+        lw.log_param("lr", 0.1)
+        with pytest.raises(ParamConflict):
+            lw.log_param("lr", 0.2)
+
+
+def test_a_hundred_thousand_log_metric_calls_go_in_a_few_batches(remote):
+    lw, store = remote
+    with lw.start_run(experiment="fast") as run:
+        writer = context.remote_tracking().writer
+        before = writer.requests
+        start = time.perf_counter()
+        for i in range(100_000):
+            lw.log_metric("loss", float(i), step=i)
+        logged = time.perf_counter() - start
+        lw.flush()
+        flushed = time.perf_counter() - start
+    requests = writer.requests - before
+    print(
+        f"100,000 log_metric calls: {100_000 / logged:,.0f} calls/s to log, "
+        f"{100_000 / flushed:,.0f} calls/s until flushed, {requests} log-batch requests"
+    )
+    assert 10 <= requests <= 20  # 10,000 points a request at most
+    assert len(loopwise.tracking.runs.metric_history(store, run.id, "loss")) == 100_000
+
+
+def test_server_down_is_store_unavailable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    loopwise.configure(tracking_url=f"http://127.0.0.1:{_free_port()}")
+    try:
+        with pytest.raises(StoreUnavailable, match="Cannot reach the loopwise server at http"):
+            loopwise.start_run(experiment="x")
+    finally:
+        context.reset()
+
+
+def test_a_bad_token_is_unauthorized_and_a_good_one_works(store_url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with running_server(store_url, tmp_path, token=True) as (base, store, secret):
+        monkeypatch.setenv("LOOPWISE_TRACKING_URL", base)
+        monkeypatch.setenv("LOOPWISE_TRACKING_TOKEN", "lw_not-a-real-token")
+        context.reset()
+        try:
+            with pytest.raises(Unauthorized):
+                loopwise.start_run(experiment="x")
+            loopwise.configure(tracking_token=secret)
+            with loopwise.start_run(experiment="x") as run:
+                loopwise.log_metric("m", 1.0)
+            assert loopwise.tracking.runs.get_run(store, run.id).metrics == {"m": 1.0}
+        finally:
+            context.reset()
+
+
+def test_the_tracking_url_is_checked(monkeypatch):
+    for bad in ("localhost:5000", "ftp://host", "http://", "http://host:port"):
+        with pytest.raises(ConfigurationError, match="tracking_url"):
+            load_settings(tracking_url=bad)
+    assert load_settings(tracking_url="http://host:5000/").tracking_url == "http://host:5000"
+    monkeypatch.setenv("LOOPWISE_TRACKING_TOKEN", "lw_secret")
+    assert "lw_secret" not in repr(load_settings())
+
+
+def test_the_other_facades_refuse_while_tracking_goes_to_a_server(tmp_path, monkeypatch):
+    """Models, datasets, predictions and monitors do not go through the server yet: with a
+    tracking URL they refuse instead of writing to a local store nobody reads."""
+    import pandas as pd
+
+    import loopwise
+
+    loopwise.configure(
+        tracking_url=f"http://127.0.0.1:{_free_port()}", store_url=f"sqlite:///{tmp_path}/x.db"
+    )
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    try:
+        for call in (
+            loopwise.list_models,
+            lambda: loopwise.log_dataset(frame, "d"),
+            lambda: loopwise.read_predictions("ep"),
+            lambda: loopwise.list_alerts(),
+        ):
+            with pytest.raises(loopwise.ConfigurationError, match="TRACKING_URL points at"):
+                call()
+    finally:
+        context.reset()
