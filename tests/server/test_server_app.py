@@ -167,3 +167,11 @@ def test_the_cli_starts_a_real_server(tmp_path, store_url):
         proc.terminate()
         proc.wait(timeout=20)
     assert json.loads(made.text)["name"] == "remote"
+
+
+def test_without_the_serve_extra_the_command_says_what_to_install(invoke, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if it were not installed
+    result = invoke("server", "--port", "0")
+    assert result.exit_code == 1
+    assert "pip install 'loopwise[serve]'" in result.output
+    assert "Traceback" not in result.output

@@ -37,6 +37,16 @@ def server_command(
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) until Ctrl+C."""
     from loopwise import context
+    from loopwise.errors import ConfigurationError
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise ConfigurationError(
+            f"loopwise server needs FastAPI and uvicorn ({e.name} is not installed): "
+            "pip install 'loopwise[serve]'."
+        ) from None
     from loopwise.server.run import run_server
 
     if store_url is not None or artifacts_url is not None:
