@@ -125,3 +125,22 @@ def invoke(store_url: str, tmp_path: Path) -> Iterator[Any]:
     old = context.reset()  # before the store_url fixture drops a PostgreSQL schema
     if old is not None:
         old.db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole process: Playwright's sync API runs its own
+    event loop, so a second ``sync_playwright()`` while one is open fails; every browser
+    test (the reports, the web UI) opens pages of this one."""
+    import shutil
+
+    from tests.reports.conftest import CHROMIUM, CHROMIUM_ARGS, _require_browser
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

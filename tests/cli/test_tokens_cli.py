@@ -12,7 +12,7 @@ from sqlalchemy import select
 from typer.testing import Result
 
 from loopwise import context
-from loopwise.auth.tokens import ROLES, TokenAuthenticator, hash_secret
+from loopwise.auth.tokens import ROLE_ALIASES, ROLES, TokenAuthenticator, hash_secret
 from loopwise.cli.tokens import Role, parse_duration
 from loopwise.store.tables import api_tokens
 
@@ -142,7 +142,51 @@ def test_parse_duration():
 
 
 def test_cli_roles_are_the_service_roles():
-    assert tuple(r.value for r in Role) == ROLES
+    assert tuple(r.value for r in Role) == ROLES + tuple(ROLE_ALIASES)
+
+
+def test_create_with_scopes_and_list_them(invoke):
+    result = invoke(
+        "tokens", "create", "ci", "--role", "writer",
+        "--experiments", "churn-*", "--experiments", "ab-test", "--models", "churn-*",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip()
+    assert "role writer" in result.stderr
+    assert "experiments churn-*, ab-test, models churn-*" in result.stderr
+    _create(invoke, "open", "--role", "write")
+    _create(invoke, "models-only", "--role", "reader", "--models", "fraud-*")
+
+    as_json = json.loads(invoke("tokens", "list", "--json").stdout)
+    scopes = {t["name"]: (t["role"], t["experiments"], t["models"]) for t in as_json}
+    assert scopes == {
+        "ci": ("writer", ["churn-*", "ab-test"], ["churn-*"]),
+        "open": ("writer", None, None),
+        "models-only": ("reader", [], ["fraud-*"]),
+    }
+    listed = invoke("tokens", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "experiments" in listed.stdout
+    assert "churn-*, ab-test" in listed.stdout
+    assert "fraud-*" in listed.stdout
+    assert "none" in listed.stdout
+    with TokenAuthenticator(context.get_store()) as auth:
+        token = auth.authenticate(f"Bearer {secret}", "write")
+        assert token.allows_experiment("churn-a")
+        assert not token.allows_experiment("fraud-b")
+
+
+def test_a_listing_without_scoped_tokens_has_no_scope_columns(invoke):
+    _create(invoke, "open", "--role", "reader")
+    listed = invoke("tokens", "list")
+    assert "reader" in listed.stdout
+    assert "models" not in listed.stdout
+
+
+def test_a_bad_scope_is_an_error_line(invoke):
+    result = invoke("tokens", "create", "x", "--role", "writer", "--models", "")
+    assert result.exit_code == 1
+    assert "'models' patterns" in result.output
 
 
 @pytest.mark.parametrize("duration", ["999999999d", "99999999999999999999d", "9999999w"])

@@ -8,7 +8,6 @@ Playwright these tests skip, except under CI (``CI=true``), where that is a fail
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from loopwise.serving.server import ServerThread
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
-from tests.reports.conftest import CHROMIUM, CHROMIUM_ARGS, _require_browser
+from tests.reports.conftest import _require_browser
 from tests.server.test_ui_pages import seed
 
 RUNS = 10_000
@@ -65,18 +64,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stor
 
 
 @pytest.fixture(scope="module")
-def page(server: tuple[str, Store]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        tab.errors = errors
-        yield tab
-        browser.close()
+def page(server: tuple[str, Store], browser: Any) -> Iterator[Any]:
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.errors = errors
+    yield tab
+    tab.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -181,10 +181,73 @@ def test_the_database_enforces_unique_active_names(store):
         conn.execute(api_tokens.insert().values(**row, revoked_at=2))  # revoked: allowed
 
 
-@pytest.mark.parametrize("role", ["", "Admin", "writer", None, 1])
+@pytest.mark.parametrize("role", ["", "Admin", "Writer", "readers", None, 1])
 def test_bad_roles_are_refused(store, role):
-    with pytest.raises(InvalidInput, match=r"'role' .* one of 'predict', 'read', 'write', 'admin'"):
+    with pytest.raises(
+        InvalidInput, match=r"'role' .* one of 'predict', 'reader', 'writer', 'admin'"
+    ):
         create_token(store, "x", role)
+
+
+@pytest.mark.parametrize(("given", "stored"), [("read", "reader"), ("write", "writer")])
+def test_former_role_names_are_accepted_and_shown_under_the_new_ones(store, auth, given, stored):
+    token, secret = create_token(store, "ci", given)
+    assert token.role == stored
+    with store.db.read() as conn:
+        assert conn.execute(select(api_tokens.c.role)).scalar() == stored
+    [listed] = list_tokens(store)
+    assert listed.role == stored
+    auth.refresh()
+    assert auth.authenticate(_bearer(secret), "read").role == stored
+
+
+def test_a_token_stored_under_a_former_role_name_still_works(store, auth):
+    _, secret = create_token(store, "ci", "writer")
+    with store.db.write() as conn:  # as a loopwise from before the rename stored it
+        conn.execute(update(api_tokens).values(role="write"))
+    auth.refresh()
+    assert auth.authenticate(_bearer(secret), "write").role == "writer"
+    assert list_tokens(store)[0].role == "writer"
+
+
+def test_scopes_are_stored_listed_and_matched(store):
+    token, _ = create_token(
+        store, "ci", "writer", experiments=["churn-*", "churn-*", "ab"], models=["churn-*"]
+    )
+    assert token.experiments == ("churn-*", "ab")
+    [listed] = list_tokens(store)
+    assert (listed.experiments, listed.models) == (("churn-*", "ab"), ("churn-*",))
+    assert listed.to_dict()["experiments"] == ["churn-*", "ab"]
+    assert listed.scoped
+    assert listed.allows_experiment("churn-a")
+    assert listed.allows_experiment("ab")
+    assert not listed.allows_experiment("fraud-b")
+    assert not listed.allows_experiment("Churn-a")  # names are case-sensitive
+    assert listed.allows_model("churn-x")
+    assert not listed.allows_model("fraud")
+
+
+def test_a_scope_on_one_kind_closes_the_other(store):
+    token, _ = create_token(store, "ci", "writer", experiments=["churn-*"])
+    assert token.models == ()
+    assert not list_tokens(store)[0].allows_model("churn-a")
+    open_models, _ = create_token(store, "ci2", "writer", experiments=["a"], models=["*"])
+    assert open_models.allows_model("anything")
+
+
+def test_an_unscoped_token_reaches_everything(store):
+    token, _ = create_token(store, "ci", "reader")
+    assert (token.experiments, token.models, token.scoped) == (None, None, False)
+    assert token.to_dict()["experiments"] is None
+    assert token.allows_experiment("x")
+    assert token.allows_model("y")
+
+
+@pytest.mark.parametrize("patterns", ["churn-*", [""], ["x" * 257], [1], ["p"] * 33], ids=str)
+def test_bad_scopes_are_refused(store, patterns):
+    with pytest.raises(InvalidInput, match="'experiments'"):
+        create_token(store, "ci", "writer", experiments=patterns)
+    assert list_tokens(store) == []
 
 
 @pytest.mark.parametrize("name", ["", " ci", "ci deploy", "-ci", "a" * 65, "ü", None])
@@ -217,10 +280,10 @@ def test_expiry_must_be_an_aware_time_in_the_future(store):
 
 
 def test_roles_as_data():
-    assert ROLES == ("predict", "read", "write", "admin")
+    assert ROLES == ("predict", "reader", "writer", "admin")
     assert ROLE_PERMISSIONS["predict"] == {"predict", "feedback"}
-    assert ROLE_PERMISSIONS["read"] == {"read"}
-    assert ROLE_PERMISSIONS["write"] == {"read", "write"}
+    assert ROLE_PERMISSIONS["reader"] == {"read"}
+    assert ROLE_PERMISSIONS["writer"] == {"read", "write"}
     assert ROLE_PERMISSIONS["admin"] == PERMISSIONS
     with pytest.raises(TypeError):
         ROLE_PERMISSIONS["guest"] = frozenset()  # type: ignore[index]
@@ -263,7 +326,7 @@ def test_each_role_gets_exactly_its_permissions(store, auth):
 def test_forbidden_names_the_roles_that_would_do(store, auth):
     _, secret = create_token(store, "reader", "read")
     auth.refresh()
-    with pytest.raises(Forbidden, match=r"'reader' has role 'read'.*role 'predict' or 'admin'"):
+    with pytest.raises(Forbidden, match=r"'reader' has role 'reader'.*role 'predict' or 'admin'"):
         auth.authenticate(_bearer(secret), "feedback")
 
 

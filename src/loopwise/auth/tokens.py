@@ -11,11 +11,21 @@ declares the one permission it needs and the check is one set lookup:
 role     permissions                     routes
 ======== =============================== ===================================
 predict  ``predict``, ``feedback``       ``POST /predict``, ``POST /feedback``
-read     ``read``                        ``GET /model``, ``/metrics``, the docs;
+reader   ``read``                        ``GET /model``, ``/metrics``, the docs;
                                          the server's ``GET /api/v1/...``
-write    ``read``, ``write``             the server's writes (runs, metrics, ...)
+writer   ``read``, ``write``             the server's writes (runs, metrics, ...)
 admin    every permission                everything
 ======== =============================== ===================================
+
+The roles were first called ``read`` and ``write``: those names are still accepted on
+create and tokens stored with them keep working, read back as ``reader`` / ``writer``
+(:data:`ROLE_ALIASES`); no stored row is rewritten.
+
+A token may also be *scoped*: limited to experiments and models whose names match
+``fnmatch`` patterns (``churn-*``). A scoped token reaches only the names its patterns
+match, for each kind: ``experiments=["churn-*"]`` with no model patterns reaches no model
+(pass ``models=["*"]`` to leave models open). The server checks the scope per route
+(:mod:`loopwise.server.access`); the serving endpoints ignore it.
 
 ``GET /health`` and ``GET /ready`` need no token; the docs (``/openapi.json``, ``/docs``,
 ``/redoc``) need ``read`` under the endpoint config's ``docs: token``.
@@ -27,12 +37,14 @@ one dict lookup, never a query.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
+import json
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -53,18 +65,23 @@ logger = logging.getLogger(__name__)
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "predict": frozenset({"predict", "feedback"}),
-        "read": frozenset({"read"}),
-        "write": frozenset({"read", "write"}),
+        "reader": frozenset({"read"}),
+        "writer": frozenset({"read", "write"}),
         "admin": frozenset({"predict", "feedback", "read", "write", "admin"}),
     }
 )
 ROLES = tuple(ROLE_PERMISSIONS)
+#: Former role names, accepted on create and read back from the store as the new ones.
+ROLE_ALIASES: Mapping[str, str] = MappingProxyType({"read": "reader", "write": "writer"})
 PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
 
 SECRET_PREFIX = "lw_"
 SECRET_BYTES = 32
 PREFIX_CHARS = 6  # random characters after "lw_" kept in clear to recognise a token
 MAX_NAME_LENGTH = 64
+#: Bounds on a token's scope: patterns per kind, and characters per pattern.
+MAX_PATTERNS = 32
+MAX_PATTERN_LENGTH = 256
 #: ``last_used_at`` is written at most this often per token (and only on a refresh).
 LAST_USED_RESOLUTION_S = 60.0
 
@@ -86,10 +103,26 @@ class TokenInfo:
     revoked_at: datetime | None = None
     revoked_by: str | None = None
     last_used_at: datetime | None = None
+    #: Name patterns the token is limited to; None for both means not scoped at all.
+    experiments: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
 
     @property
     def permissions(self) -> frozenset[str]:
         return ROLE_PERMISSIONS[self.role]
+
+    @property
+    def scoped(self) -> bool:
+        """True when the token is limited to some experiment or model names."""
+        return self.experiments is not None or self.models is not None
+
+    def allows_experiment(self, name: str) -> bool:
+        """Whether the token's scope reaches the experiment called ``name``."""
+        return _matches(self.experiments, name)
+
+    def allows_model(self, name: str) -> bool:
+        """Whether the token's scope reaches the registered model called ``name``."""
+        return _matches(self.models, name)
 
     def status(self, now: datetime | None = None) -> str:
         """``"active"``, ``"expired"`` or ``"revoked"`` at ``now`` (default: the current time)."""
@@ -116,7 +149,14 @@ class TokenInfo:
             "revoked_at": iso(self.revoked_at),
             "revoked_by": self.revoked_by,
             "last_used_at": iso(self.last_used_at),
+            "experiments": None if self.experiments is None else list(self.experiments),
+            "models": None if self.models is None else list(self.models),
         }
+
+
+def _matches(patterns: tuple[str, ...] | None, name: str) -> bool:
+    # fnmatchcase: names are case-sensitive everywhere else, so patterns are too.
+    return patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def hash_secret(secret: str) -> str:
@@ -155,6 +195,9 @@ def _check_name(name: object) -> str:
 
 
 def _check_role(role: object) -> str:
+    """The role's current name (``read`` -> ``reader``); InvalidInput for an unknown one."""
+    if isinstance(role, str) and role in ROLE_ALIASES:
+        return ROLE_ALIASES[role]
     if not isinstance(role, str) or role not in ROLE_PERMISSIONS:
         raise InvalidInput(
             "The 'role' parameter of create_token must be one of "
@@ -163,12 +206,44 @@ def _check_role(role: object) -> str:
     return role
 
 
+def _check_patterns(kind: str, patterns: object) -> tuple[str, ...] | None:
+    if patterns is None:
+        return None
+    if isinstance(patterns, str) or not isinstance(patterns, Iterable):
+        raise InvalidInput(
+            f"The {kind!r} parameter of create_token must be a list of name patterns such as "
+            f"['churn-*']. Got {str(patterns)[:100]!r} instead."
+        )
+    found = tuple(patterns)
+    if len(found) > MAX_PATTERNS:
+        raise InvalidInput(
+            f"The {kind!r} parameter of create_token takes at most {MAX_PATTERNS} patterns; "
+            f"got {len(found)}. Use wider patterns, such as 'churn-*'."
+        )
+    for pattern in found:
+        if not isinstance(pattern, str) or not 1 <= len(pattern) <= MAX_PATTERN_LENGTH:
+            raise InvalidInput(
+                f"Each of the {kind!r} patterns of create_token must be 1 to "
+                f"{MAX_PATTERN_LENGTH} characters, such as 'churn-*'. Got "
+                f"{str(pattern)[:100]!r} instead."
+            )
+    return tuple(dict.fromkeys(found))
+
+
+def _patterns_out(stored: str | None) -> tuple[str, ...] | None:
+    return None if stored is None else tuple(json.loads(stored))
+
+
+def _patterns_in(patterns: tuple[str, ...] | None) -> str | None:
+    return None if patterns is None else json.dumps(list(patterns))
+
+
 def _info(row: Mapping[str, Any]) -> TokenInfo:
     """A :class:`TokenInfo` for a row of ``api_tokens`` (a result row's ``_mapping``)."""
     return TokenInfo(
         id=row["id"],
         name=row["name"],
-        role=row["role"],
+        role=ROLE_ALIASES.get(row["role"], row["role"]),
         prefix=row["prefix"],
         created_at=to_datetime(row["created_at"]),  # type: ignore[arg-type]
         created_by=row["created_by"],
@@ -176,6 +251,8 @@ def _info(row: Mapping[str, Any]) -> TokenInfo:
         revoked_at=to_datetime(row["revoked_at"]),
         revoked_by=row["revoked_by"],
         last_used_at=to_datetime(row["last_used_at"]),
+        experiments=_patterns_out(row["experiment_scope"]),
+        models=_patterns_out(row["model_scope"]),
     )
 
 
@@ -187,16 +264,30 @@ def _day(value: datetime | None) -> str:
 
 
 def create_token(
-    store: Store, name: str, role: str, *, expires_at: datetime | None = None
+    store: Store,
+    name: str,
+    role: str,
+    *,
+    expires_at: datetime | None = None,
+    experiments: Iterable[str] | None = None,
+    models: Iterable[str] | None = None,
 ) -> tuple[TokenInfo, str]:
     """Create a token and return it with its secret, which is not stored and not shown again.
 
     ``name`` is a label unique among tokens not revoked (an expired token keeps its name
-    until it is revoked); ``role`` is one of :data:`ROLES`; ``expires_at`` is a
-    timezone-aware time in the future, or None for a token that does not expire.
+    until it is revoked); ``role`` is one of :data:`ROLES` (or a former name of
+    :data:`ROLE_ALIASES`); ``expires_at`` is a timezone-aware time in the future, or None
+    for a token that does not expire. ``experiments`` and ``models`` are fnmatch patterns
+    that scope the token; giving either scopes it, and the kind not given then reaches
+    nothing (so a scope never widens by omission).
     """
     _check_name(name)
-    _check_role(role)
+    role = _check_role(role)
+    experiment_scope = _check_patterns("experiments", experiments)
+    model_scope = _check_patterns("models", models)
+    if experiment_scope is not None or model_scope is not None:
+        experiment_scope = experiment_scope or ()
+        model_scope = model_scope or ()
     now = now_us()
     expires_us = None
     if expires_at is not None:
@@ -219,6 +310,8 @@ def create_token(
         "revoked_at": None,
         "revoked_by": None,
         "last_used_at": None,
+        "experiment_scope": _patterns_in(experiment_scope),
+        "model_scope": _patterns_in(model_scope),
     }
     try:
         with store.db.write() as conn:
@@ -413,11 +506,10 @@ class TokenAuthenticator:
             with self.store.db.read() as conn:
                 rows = conn.execute(query).all()
             tokens = {
-                row.secret_sha256: _Entry(
-                    _info(row._mapping), ROLE_PERMISSIONS[row.role], row.expires_at
-                )
+                row.secret_sha256: _Entry(info, ROLE_PERMISSIONS[info.role], row.expires_at)
                 for row in rows
-                if row.role in ROLE_PERMISSIONS  # a role from a newer loopwise: not honoured
+                # a role from a newer loopwise is not honoured
+                if (info := _info(row._mapping)).role in ROLE_PERMISSIONS
             }
             now = now_us()
             if any(e.expires_us is None or e.expires_us > now for e in tokens.values()):
@@ -526,6 +618,7 @@ def _bearer_token(header: str | None, permission: str) -> str:
 __all__ = [
     "PERMISSIONS",
     "ROLES",
+    "ROLE_ALIASES",
     "ROLE_PERMISSIONS",
     "TokenAuthenticator",
     "TokenInfo",

@@ -38,13 +38,16 @@ STATUS_STYLES = {"active": "green", "expired": "yellow", "revoked": "red"}
 
 
 class Role(StrEnum):
-    """The roles of :data:`loopwise.auth.tokens.ROLES` (spelled out: importing that
-    module here would load SQLAlchemy for ``loopwise --help``)."""
+    """The roles of :data:`loopwise.auth.tokens.ROLES` and their former names ``read`` and
+    ``write`` (spelled out: importing that module here would load SQLAlchemy for
+    ``loopwise --help``)."""
 
     predict = "predict"
+    reader = "reader"
+    writer = "writer"
+    admin = "admin"
     read = "read"
     write = "write"
-    admin = "admin"
 
 
 def parse_duration(value: str) -> timedelta:
@@ -82,6 +85,19 @@ def _too_long(value: str) -> typer.BadParameter:
     )
 
 
+def _patterns(patterns: tuple[str, ...] | None) -> str:
+    """A scope's patterns as listed: ``*`` when unlimited, ``none`` when empty."""
+    if patterns is None:
+        return "*"
+    return ", ".join(patterns) or "none"
+
+
+def _scope_note(token: TokenInfo) -> str:
+    if not token.scoped:
+        return ""
+    return f", experiments {_patterns(token.experiments)}, models {_patterns(token.models)}"
+
+
 def _status(token: TokenInfo) -> Text:
     status = token.status()
     return Text(status, style=STATUS_STYLES.get(status, ""))
@@ -95,8 +111,9 @@ def create(
         typer.Option(
             "--role",
             "-r",
-            help="predict: POST /predict and /feedback; read: GET /model, /metrics and the "
-            "docs; admin: everything.",
+            help="predict: POST /predict and /feedback; reader: GET /model, /metrics, the "
+            "docs and the server's reads; writer: reads and writes (runs, metrics, models); "
+            "admin: everything. 'read' and 'write' are accepted as reader and writer.",
             show_default=False,
         ),
     ],
@@ -105,6 +122,24 @@ def create(
         typer.Option(
             "--expires-in",
             help="Expire after this long: 45s, 90m, 12h, 30d, 2w. Never, when not given.",
+            show_default=False,
+        ),
+    ] = None,
+    experiments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiments",
+            help="Limit the token to experiments matching this fnmatch pattern (repeatable), "
+            "e.g. 'churn-*'. With --models only, the token reaches no experiment.",
+            show_default=False,
+        ),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models",
+            help="Limit the token to registered models matching this fnmatch pattern "
+            "(repeatable), e.g. 'churn-*'. With --experiments only, the token reaches no model.",
             show_default=False,
         ),
     ] = None,
@@ -117,7 +152,14 @@ def create(
     expires_at = None
     if expires_in is not None:
         expires_at = expiry(parse_duration(expires_in), expires_in)
-    token, secret = create_token(get_store(), name, role.value, expires_at=expires_at)
+    token, secret = create_token(
+        get_store(),
+        name,
+        role.value,
+        expires_at=expires_at,
+        experiments=experiments or None,
+        models=models or None,
+    )
     if as_json:
         print_json({**token.to_dict(), "secret": secret})
     else:
@@ -127,7 +169,8 @@ def create(
         expires += local_time(token.expires_at, zone=True)
     error_console().print(
         Text(
-            f"Created token {token.name!r} (id {token.id}, role {token.role}, {expires}).\n"
+            f"Created token {token.name!r} (id {token.id}, role {token.role}, {expires}"
+            f"{_scope_note(token)}).\n"
             "Copy the secret now: it is not shown again and cannot be recovered (loopwise "
             "keeps only its hash).\n"
             "Clients send it as the header `Authorization: Bearer <token>`.",
@@ -170,6 +213,10 @@ def list_command(
     table.add_column("by")
     table.add_column("expires", no_wrap=True)
     table.add_column("last used", no_wrap=True)
+    scoped = any(t.scoped for t in found)
+    if scoped:
+        table.add_column("experiments")
+        table.add_column("models")
     if show_all:
         table.add_column("revoked", no_wrap=True)
     for t in found:
@@ -184,6 +231,8 @@ def list_command(
             local_time(t.expires_at) if t.expires_at else "never",
             local_time(t.last_used_at) if t.last_used_at else MISSING,
         ]
+        if scoped:
+            row += [text(_patterns(t.experiments)), text(_patterns(t.models))]
         if show_all:
             row.append(local_time(t.revoked_at))
         table.add_row(*row)

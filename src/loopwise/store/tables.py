@@ -278,6 +278,9 @@ api_tokens = Table(
     Column("revoked_at", BigInteger, nullable=True),
     Column("revoked_by", String(255), nullable=True),
     Column("last_used_at", BigInteger, nullable=True),
+    # JSON lists of fnmatch patterns; both NULL for a token that is not scoped.
+    Column("experiment_scope", Text, nullable=True),
+    Column("model_scope", Text, nullable=True),
     Index(None, "name", unique=True, sqlite_where=_NOT_REVOKED, postgresql_where=_NOT_REVOKED),
 )
 

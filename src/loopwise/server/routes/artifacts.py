@@ -41,7 +41,9 @@ def _upload_limit(request: Request) -> int:
     return int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
 
 
-@router.put("/runs/{run_id}/artifacts/{path:path}", dependencies=[Depends(needs("write"))])
+@router.put(
+    "/runs/{run_id}/artifacts/{path:path}", dependencies=[Depends(needs("write", run="run_id"))]
+)
 async def upload_artifact(
     run_id: str, path: str, request: Request, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -75,7 +77,9 @@ def _too_large(path: str, limit: int) -> HTTPException:
     )
 
 
-@router.get("/runs/{run_id}/artifacts/{path:path}", dependencies=[Depends(needs("read"))])
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}", dependencies=[Depends(needs("read", run="run_id"))]
+)
 def download_artifact(
     run_id: str, path: str, store: Store = Depends(store_of)
 ) -> StreamingResponse:
@@ -101,7 +105,7 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/runs/{run_id}/artifacts", dependencies=[Depends(needs("read"))])
+@router.get("/runs/{run_id}/artifacts", dependencies=[Depends(needs("read", run="run_id"))])
 def list_artifacts(
     run_id: str,
     path: str = Query(default="", max_length=4096),

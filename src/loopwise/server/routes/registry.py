@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopwise.errors import NotFound
@@ -24,7 +24,7 @@ from loopwise.registry import models as model_service
 from loopwise.registry.evaluations import stored_evaluations
 from loopwise.registry.lineage import model_lineage
 from loopwise.registry.promotion_history import promotion_history
-from loopwise.server.access import needs, store_of
+from loopwise.server.access import model_scope, needs, store_of
 from loopwise.server.listing import (
     MAX_VERSION,
     MaxResults,
@@ -105,14 +105,17 @@ class Reason(BaseModel):
 
 @router.get("/models", dependencies=[Depends(needs("read"))])
 def list_models(
+    request: Request,
     max_results: MaxResults = 100,
     page_token: PageToken = None,
     store: Store = Depends(store_of),
 ) -> dict[str, Any]:
-    """Registered models by name, each with its number of versions and current aliases."""
-    found, token = page(
-        "models", model_service.list_models(store), lambda _, m: m.name, page_token, max_results
-    )
+    """Registered models by name, each with its number of versions and current aliases
+    (those in a scoped token's scope)."""
+    models = model_service.list_models(store)
+    if (scope := model_scope(request)) is not None:
+        models = [m for m in models if scope.allows_model(m.name)]
+    found, token = page("models", models, lambda _, m: m.name, page_token, max_results)
     return {"models": [m.to_dict() for m in found], "next_page_token": token}
 
 
@@ -123,13 +126,13 @@ def _registered(store: Store, name: str) -> Any:
     raise NotFound(f"No model named {name!r}; list the models with GET /api/v1/models.")
 
 
-@router.get("/models/{name}", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}", dependencies=[Depends(needs("read", model="name"))])
 def get_model(name: ModelName, store: Store = Depends(store_of)) -> dict[str, Any]:
     """One registered model: description, number of versions, latest version, aliases."""
     return _registered(store, _model(name)).to_dict()
 
 
-@router.patch("/models/{name}", dependencies=[Depends(needs("write"))])
+@router.patch("/models/{name}", dependencies=[Depends(needs("write", model="name"))])
 def update_model(
     name: ModelName, body: ModelPatch, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def update_model(
 # -- versions --------------------------------------------------------------------------------
 
 
-@router.get("/models/{name}/versions", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}/versions", dependencies=[Depends(needs("read", model="name"))])
 def list_versions(
     name: ModelName,
     max_results: MaxResults = 100,
@@ -153,7 +156,9 @@ def list_versions(
     return {"versions": [v.to_dict() for v in found], "next_page_token": token}
 
 
-@router.get("/models/{name}/versions/{version}", dependencies=[Depends(needs("read"))])
+@router.get(
+    "/models/{name}/versions/{version}", dependencies=[Depends(needs("read", model="name"))]
+)
 def get_version(
     name: ModelName, version: VersionNumber, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -161,7 +166,9 @@ def get_version(
     return model_service.get_model_version(store, _version_uri(name, version)).to_dict()
 
 
-@router.patch("/models/{name}/versions/{version}", dependencies=[Depends(needs("write"))])
+@router.patch(
+    "/models/{name}/versions/{version}", dependencies=[Depends(needs("write", model="name"))]
+)
 def update_version(
     name: ModelName, version: VersionNumber, body: VersionPatch, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -172,7 +179,9 @@ def update_version(
     ).to_dict()
 
 
-@router.get("/models/{name}/versions/{version}/lineage", dependencies=[Depends(needs("read"))])
+@router.get(
+    "/models/{name}/versions/{version}/lineage", dependencies=[Depends(needs("read", model="name"))]
+)
 def get_lineage(
     name: ModelName, version: VersionNumber, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -186,7 +195,10 @@ def get_lineage(
     return finite(answer)
 
 
-@router.get("/models/{name}/versions/{version}/evaluations", dependencies=[Depends(needs("read"))])
+@router.get(
+    "/models/{name}/versions/{version}/evaluations",
+    dependencies=[Depends(needs("read", model="name"))],
+)
 def list_evaluations(
     name: ModelName,
     version: VersionNumber,
@@ -208,7 +220,7 @@ def list_evaluations(
 # -- aliases ---------------------------------------------------------------------------------
 
 
-@router.get("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("read", model="name"))])
 def get_version_by_alias(
     name: ModelName, alias: AliasName, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -216,7 +228,7 @@ def get_version_by_alias(
     return model_service.get_model_version(store, f"models:/{_model(name)}@{alias}").to_dict()
 
 
-@router.put("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write"))])
+@router.put("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write", model="name"))])
 def set_alias(
     name: ModelName, alias: AliasName, body: AliasSet, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
@@ -227,7 +239,9 @@ def set_alias(
     return move.to_dict()
 
 
-@router.delete("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write"))])
+@router.delete(
+    "/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write", model="name"))]
+)
 def delete_alias(
     name: ModelName,
     alias: AliasName,
@@ -238,7 +252,9 @@ def delete_alias(
     return model_service.delete_alias(store, _model(name), _alias(alias), reason=reason).to_dict()
 
 
-@router.post("/models/{name}/aliases/{alias}/rollback", dependencies=[Depends(needs("write"))])
+@router.post(
+    "/models/{name}/aliases/{alias}/rollback", dependencies=[Depends(needs("write", model="name"))]
+)
 def rollback(
     name: ModelName,
     alias: AliasName,
@@ -251,7 +267,7 @@ def rollback(
     return model_service.rollback(store, _model(name), _alias(alias), reason=reason).to_dict()
 
 
-@router.get("/models/{name}/alias-history", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}/alias-history", dependencies=[Depends(needs("read", model="name"))])
 def alias_history(
     name: ModelName,
     alias: Annotated[str | None, Query(description="Only this alias's moves.")] = None,
@@ -270,7 +286,7 @@ def alias_history(
     return {"moves": [m.to_dict() for m in found], "next_page_token": token}
 
 
-@router.get("/models/{name}/version-at", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}/version-at", dependencies=[Depends(needs("read", model="name"))])
 def version_at(
     name: ModelName,
     alias: Annotated[str, Query(description="The alias, e.g. champion.")],
@@ -293,7 +309,7 @@ def version_at(
 # -- promotion decisions ---------------------------------------------------------------------
 
 
-@router.get("/models/{name}/promotions", dependencies=[Depends(needs("read"))])
+@router.get("/models/{name}/promotions", dependencies=[Depends(needs("read", model="name"))])
 def list_promotions(
     name: ModelName,
     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,

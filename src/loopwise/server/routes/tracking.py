@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from loopwise.clock import now_us, parse_iso, to_us
-from loopwise.server.access import needs, store_of
+from loopwise.server.access import check_experiment, experiment_scope, needs, store_of
 from loopwise.server.downsample import MIN_POINTS, downsample
 from loopwise.server.numbers import NonFinite, metrics_out, number_in, number_out
 from loopwise.store import Store
@@ -46,21 +46,32 @@ class ExperimentIn(BaseModel):
 
 
 @router.get("/experiments", dependencies=[Depends(needs("read"))])
-def list_experiments(store: Store = Depends(store_of)) -> dict[str, Any]:
-    """Every experiment with its number of runs, oldest first."""
-    return {"experiments": [e.to_dict() for e in run_service.list_experiments(store)]}
+def list_experiments(request: Request, store: Store = Depends(store_of)) -> dict[str, Any]:
+    """Every experiment with its number of runs, oldest first (those in a scoped token's
+    scope)."""
+    found = run_service.list_experiments(store)
+    if (scope := experiment_scope(request)) is not None:
+        found = [e for e in found if scope.allows_experiment(e.name)]
+    return {"experiments": [e.to_dict() for e in found]}
 
 
 @router.post("/experiments", dependencies=[Depends(needs("write"))])
-def create_experiment(body: ExperimentIn, store: Store = Depends(store_of)) -> dict[str, Any]:
+def create_experiment(
+    body: ExperimentIn, request: Request, store: Store = Depends(store_of)
+) -> dict[str, Any]:
     """The experiment called ``name`` (created if it does not exist yet)."""
+    check_experiment(request, body.name)
     return run_service.get_or_create_experiment(store, body.name).to_dict()
 
 
 @router.get("/experiments/{name_or_id}", dependencies=[Depends(needs("read"))])
-def get_experiment(name_or_id: str, store: Store = Depends(store_of)) -> dict[str, Any]:
+def get_experiment(
+    name_or_id: str, request: Request, store: Store = Depends(store_of)
+) -> dict[str, Any]:
     """One experiment, by name or id (404 naming it when neither matches)."""
-    return run_service.get_experiment(store, name_or_id).to_dict()
+    found = run_service.get_experiment(store, name_or_id)
+    check_experiment(request, found.name)
+    return found.to_dict()
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -147,8 +158,9 @@ def _run_answer(store: Store, run_id: str) -> dict[str, Any]:
 
 
 @router.post("/runs", dependencies=[Depends(needs("write"))])
-def create_run(body: RunIn, store: Store = Depends(store_of)) -> dict[str, Any]:
+def create_run(body: RunIn, request: Request, store: Store = Depends(store_of)) -> dict[str, Any]:
     """Start a RUNNING run; the answer is the run as ``GET /runs/{run_id}`` gives it."""
+    check_experiment(request, body.experiment)
     parent = None
     if body.parent_run_id is not None:
         parent = run_service.resolve_run_id(store, body.parent_run_id)
@@ -159,12 +171,27 @@ def create_run(body: RunIn, store: Store = Depends(store_of)) -> dict[str, Any]:
 
 
 @router.post("/runs/search", dependencies=[Depends(needs("read"))])
-def search_runs(body: SearchIn, store: Store = Depends(store_of)) -> JSONResponse:
+def search_runs(body: SearchIn, request: Request, store: Store = Depends(store_of)) -> JSONResponse:
     """One page of runs matching ``filter`` in ``order_by`` order; pass the answer's
-    ``next_page_token`` as ``page_token`` for the next page (null after the last)."""
+    ``next_page_token`` as ``page_token`` for the next page (null after the last).
+
+    A scoped token searches the experiments in its scope; naming one outside it is a 403."""
+    experiments = body.experiments
+    if (scope := experiment_scope(request)) is not None:
+        if experiments is None:
+            experiments = [
+                e.name
+                for e in run_service.list_experiments(store)
+                if scope.allows_experiment(e.name)
+            ]
+            if not experiments:
+                return JSONResponse({"runs": [], "next_page_token": None})
+        for named in experiments:  # a name in scope, or the name of an id in scope
+            if not scope.allows_experiment(named):
+                check_experiment(request, run_service.get_experiment(store, named).name)
     page = search_page(
         store,
-        experiment=body.experiments,
+        experiment=experiments,
         filter=body.filter,
         order_by=body.order_by,
         max_results=body.max_results,
@@ -177,14 +204,14 @@ def search_runs(body: SearchIn, store: Store = Depends(store_of)) -> JSONRespons
     return JSONResponse({"runs": page.runs, "next_page_token": page.next_page_token})
 
 
-@router.get("/runs/{run_id}", dependencies=[Depends(needs("read"))])
+@router.get("/runs/{run_id}", dependencies=[Depends(needs("read", run="run_id"))])
 def get_run(run_id: str, store: Store = Depends(store_of)) -> dict[str, Any]:
     """One run (by id, unique name or ``runs:/`` reference) with its params, latest metric
     values, tags and environment."""
     return _run_answer(store, run_id)
 
 
-@router.patch("/runs/{run_id}", dependencies=[Depends(needs("write"))])
+@router.patch("/runs/{run_id}", dependencies=[Depends(needs("write", run="run_id"))])
 def end_run(run_id: str, body: RunUpdateIn, store: Store = Depends(store_of)) -> dict[str, Any]:
     """End a run with a final status (FINISHED, FAILED or KILLED); its end time is now."""
     resolved = run_service.resolve_run_id(store, run_id)
@@ -192,25 +219,25 @@ def end_run(run_id: str, body: RunUpdateIn, store: Store = Depends(store_of)) ->
     return _run_answer(store, resolved)
 
 
-@router.get("/runs/{run_id}/params", dependencies=[Depends(needs("read"))])
+@router.get("/runs/{run_id}/params", dependencies=[Depends(needs("read", run="run_id"))])
 def run_params(run_id: str, store: Store = Depends(store_of)) -> dict[str, Any]:
     """A run's params (key -> text)."""
     return {"params": run_service.get_run(store, run_id).params}
 
 
-@router.get("/runs/{run_id}/metrics", dependencies=[Depends(needs("read"))])
+@router.get("/runs/{run_id}/metrics", dependencies=[Depends(needs("read", run="run_id"))])
 def run_metrics(run_id: str, store: Store = Depends(store_of)) -> dict[str, Any]:
     """The latest value of each of a run's metrics (highest step, then latest time)."""
     return {"metrics": metrics_out(run_service.get_run(store, run_id).metrics)}
 
 
-@router.get("/runs/{run_id}/tags", dependencies=[Depends(needs("read"))])
+@router.get("/runs/{run_id}/tags", dependencies=[Depends(needs("read", run="run_id"))])
 def run_tags(run_id: str, store: Store = Depends(store_of)) -> dict[str, Any]:
     """A run's tags (key -> text)."""
     return {"tags": run_service.get_run(store, run_id).tags}
 
 
-@router.post("/runs/{run_id}/log-batch", dependencies=[Depends(needs("write"))])
+@router.post("/runs/{run_id}/log-batch", dependencies=[Depends(needs("write", run="run_id"))])
 def log_batch(run_id: str, body: BatchIn, store: Store = Depends(store_of)) -> dict[str, Any]:
     """Params, tags and up to 10,000 metric points in one transaction: all are written or
     none (a param logged before with another value is a 409 and writes nothing).
@@ -242,7 +269,9 @@ def log_batch(run_id: str, body: BatchIn, store: Store = Depends(store_of)) -> d
     }
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}/history", dependencies=[Depends(needs("read"))])
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}/history", dependencies=[Depends(needs("read", run="run_id"))]
+)
 def metric_history(
     run_id: str,
     key: str,

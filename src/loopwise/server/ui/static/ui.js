@@ -30,7 +30,7 @@
         var box = card.querySelector(".plot");
         var opts = {
           width: Math.max(box.clientWidth, 200), height: 220,
-          scales: {x: {time: false}},
+          scales: {x: {time: !!card.closest(".time-charts")}},
           series: [{label: "step"}].concat(series.map(function (s, i) {
             return {label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,
                     spanGaps: true};

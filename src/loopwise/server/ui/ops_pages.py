@@ -1,0 +1,198 @@
+"""The UI's operations pages: monitors (window figures as charts, alerts with their state
+and timeline), endpoints with a prediction log (recent predictions in a time range) and one
+request's trace across the UI (model version, run, data, alias moves, promotions).
+
+The pages call what the REST routes call (:mod:`loopwise.server.routes.monitoring` and
+:mod:`loopwise.server.routes.predictions`, whose checks they reuse, so a bad name or time
+is the same 4xx here). A monitor's charts are drawn by ``static/ui.js`` from
+:func:`monitor_series`, a JSON answer of one metric's overall figure per window.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from loopwise.clock import now
+from loopwise.monitoring.alerting.alerts import list_alerts
+from loopwise.monitoring.storage import figures, stored_monitors
+from loopwise.predictions.log import prediction_endpoints
+from loopwise.server.access import store_of
+from loopwise.server.routes import predictions as prediction_routes
+from loopwise.server.routes.monitoring import _monitor
+from loopwise.server.time_params import moment
+from loopwise.server.ui.guard import guarded_page
+from loopwise.server.ui.models_pages import dataset_version_url, model_url, version_url
+from loopwise.server.ui.render import render
+from loopwise.server.ui.session import check_reader
+from loopwise.store import Store
+
+router = APIRouter(include_in_schema=False)
+
+#: Alerts one monitor page lists (the newest).
+MAX_ALERTS = 500
+#: Predictions one endpoint page lists.
+MAX_PREDICTIONS = 500
+
+
+def monitor_url(name: str) -> str:
+    """The UI's URL of a monitor."""
+    return f"/monitors/{quote(name, safe='')}"
+
+
+def endpoint_url(name: str) -> str:
+    """The UI's URL of an endpoint."""
+    return f"/endpoints/{quote(name, safe='')}"
+
+
+def trace_url(endpoint: str, request_id: str) -> str:
+    """The UI's URL of one request's trace."""
+    return f"{endpoint_url(endpoint)}/trace/{quote(request_id, safe='')}"
+
+
+@router.get("/monitors")
+def monitors_page(request: Request, store: Store = Depends(store_of)) -> Response:
+    """Every monitor with stored windows, and how many of its alerts fire now."""
+
+    def build() -> Response:
+        found = stored_monitors(store)
+        firing = list_alerts(store, state="firing", limit=10_000)
+        for m in found:
+            m["firing"] = sum(1 for a in firing if a.monitor == m["name"])
+        return render(
+            request, "monitors.html.j2", title="Monitors", monitors=found, monitor_url=monitor_url
+        )
+
+    return guarded_page(request, build)
+
+
+@router.get("/monitors/{name}")
+def monitor_page(request: Request, name: str, store: Store = Depends(store_of)) -> Response:
+    """A monitor: a chart per metric over its windows, its alerts newest first."""
+
+    def build() -> Response:
+        monitor = _monitor(store, name[:200])
+        frame = figures(store, monitor, slice="")
+        charts = [
+            {
+                "key": metric,
+                "series": [
+                    {
+                        "label": model,
+                        "url": f"{monitor_url(monitor)}/series?metric={quote(metric)}"
+                        f"&model={quote(model)}",
+                    }
+                    for model in sorted(set(frame.loc[frame["metric"] == metric, "model"]))
+                ],
+            }
+            for metric in sorted(set(frame["metric"]))
+        ]
+        alerts = list_alerts(store, monitor=monitor, limit=MAX_ALERTS)
+        return render(
+            request,
+            "monitor.html.j2",
+            title=monitor,
+            monitor=monitor,
+            charts=charts,
+            alerts=list(reversed(alerts)),
+        )
+
+    return guarded_page(request, build)
+
+
+@router.get("/monitors/{name}/series")
+def monitor_series(
+    request: Request,
+    name: str,
+    metric: str = Query(max_length=300),
+    model: str = Query(max_length=300),
+    store: Store = Depends(store_of),
+) -> Response:
+    """One metric's overall figure per window of one model, as JSON for a chart: window
+    starts in seconds since the epoch (``step``) and values (non-finite: null)."""
+    check_reader(request)
+    frame = figures(store, _monitor(store, name[:200]), metric, slice="")
+    frame = frame[frame["model"] == model]
+    steps = [t.timestamp() for t in frame["window_start"]]
+    values = [None if math.isnan(v) else float(v) for v in frame["value"]]
+    return JSONResponse({"step": steps, "value": values})
+
+
+@router.get("/endpoints")
+def endpoints_page(request: Request, store: Store = Depends(store_of)) -> Response:
+    """The endpoints with a prediction log."""
+
+    def build() -> Response:
+        found = prediction_endpoints(store)
+        return render(
+            request,
+            "endpoints.html.j2",
+            title="Endpoints",
+            endpoints=found,
+            endpoint_url=endpoint_url,
+        )
+
+    return guarded_page(request, build)
+
+
+@router.get("/endpoints/{name}")
+def endpoint_page(request: Request, name: str, store: Store = Depends(store_of)) -> Response:
+    """An endpoint's predictions in a time range (default: the last hour), each linked to
+    its trace. ``start`` and ``end`` are ISO 8601 times with a zone."""
+
+    def build() -> Response:
+        query = request.query_params
+        end = moment(query["end"], "end") if query.get("end") else now()
+        start = moment(query["start"], "start") if query.get("start") else end - timedelta(hours=1)
+        answer = prediction_routes.list_predictions(
+            name[:200],
+            start=start.isoformat(),
+            end=end.isoformat(),
+            max_results=MAX_PREDICTIONS,
+            page_token=None,
+            store=store,
+        )
+        endpoint = answer["endpoint"]
+        return render(
+            request,
+            "endpoint.html.j2",
+            title=endpoint,
+            endpoint=endpoint,
+            rows=answer["predictions"],
+            more=answer["next_page_token"] is not None,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            trace_url=trace_url,
+        )
+
+    return guarded_page(request, build)
+
+
+@router.get("/endpoints/{name}/trace/{request_id}")
+def trace_page(
+    request: Request, name: str, request_id: str, store: Store = Depends(store_of)
+) -> Response:
+    """One request traced: the version that answered, its run and data, the alias moves
+    and promotions that made it live, each linked to its page."""
+
+    def build() -> Response:
+        trace: dict[str, Any] = prediction_routes.trace_request(
+            name[:200], request_id[:256], start=None, end=None, store=store
+        )
+        return render(
+            request,
+            "trace.html.j2",
+            title=f"Request {trace['request_id']}",
+            trace=trace,
+            endpoint_url=endpoint_url,
+            model_url=model_url,
+            version_url=version_url,
+            dataset_version_url=dataset_version_url,
+        )
+
+    return guarded_page(request, build)
