@@ -305,3 +305,34 @@ def refused(response, status: int, code: str, *needles: str) -> str:
     for needle in needles:
         assert needle in error["message"], error["message"]
     return error["message"]
+
+
+def seed_runs(store, runs: int = 3, points: int = 50) -> list[str]:
+    """``runs`` runs in experiment ``exp`` with params, a loss curve and artifacts (the
+    web UI's tests), written through the services."""
+    import json
+
+    from loopwise.clock import now_us
+    from loopwise.tracking import run_artifacts
+    from loopwise.tracking import runs as run_service
+    from loopwise.tracking.log_batch import log_batch
+
+    ids = []
+    stamp = now_us()
+    for i in range(runs):
+        run_id = run_service.create_run(store, "exp", name=f"run-{i}", tags={"team": "risk"})
+        curve = [("loss", 1.0 / (s + 1 + i), s, stamp + s) for s in range(points)]
+        log_batch(
+            store,
+            run_id,
+            params={"lr": 0.1 * (i + 1), "model": "rf"},
+            metrics=[*curve, ("auc", 0.7 + i / 100, 0, stamp)],
+        )
+        run_service.end_run(store, run_id, "FINISHED")
+        ids.append(run_id)
+    first = ids[0]
+    run_artifacts.log_bytes(store, first, b"hello log line\n", "logs/train.log")
+    run_artifacts.log_bytes(store, first, json.dumps({"a": [1, 2]}).encode(), "summary.json")
+    run_artifacts.log_bytes(store, first, b"<html><body>report</body></html>", "report.html")
+    run_artifacts.log_bytes(store, first, b"\x89PNG\r\n\x1a\n", "plot.png")
+    return ids

@@ -22,8 +22,8 @@ from loopwise.serving.server import ServerThread
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
+from tests.helpers import seed_runs as seed
 from tests.reports.conftest import _require_browser
-from tests.server.test_ui_pages import seed
 
 RUNS = 10_000
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"

@@ -8,37 +8,12 @@ import json
 import re
 
 from loopwise.auth.tokens import create_token
-from loopwise.clock import now_us
 from loopwise.server.ui.session import COOKIE
-from loopwise.store import Store
-from loopwise.tracking import run_artifacts
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
+from tests.helpers import seed_runs as seed
 
 HOSTILE = "<script>alert(1)</script>"
-
-
-def seed(store: Store, runs: int = 3, points: int = 50) -> list[str]:
-    """``runs`` runs in experiment ``exp`` with params, a loss curve and artifacts."""
-    ids = []
-    stamp = now_us()
-    for i in range(runs):
-        run_id = run_service.create_run(store, "exp", name=f"run-{i}", tags={"team": "risk"})
-        curve = [("loss", 1.0 / (s + 1 + i), s, stamp + s) for s in range(points)]
-        log_batch(
-            store,
-            run_id,
-            params={"lr": 0.1 * (i + 1), "model": "rf"},
-            metrics=[*curve, ("auc", 0.7 + i / 100, 0, stamp)],
-        )
-        run_service.end_run(store, run_id, "FINISHED")
-        ids.append(run_id)
-    first = ids[0]
-    run_artifacts.log_bytes(store, first, b"hello log line\n", "logs/train.log")
-    run_artifacts.log_bytes(store, first, json.dumps({"a": [1, 2]}).encode(), "summary.json")
-    run_artifacts.log_bytes(store, first, b"<html><body>report</body></html>", "report.html")
-    run_artifacts.log_bytes(store, first, b"\x89PNG\r\n\x1a\n", "plot.png")
-    return ids
 
 
 def html_of(response, status: int = 200) -> str:
