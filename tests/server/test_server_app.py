@@ -175,3 +175,31 @@ def test_without_the_serve_extra_the_command_says_what_to_install(invoke, monkey
     assert result.exit_code == 1
     assert "pip install 'loopwise[serve]'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_writes_through_the_server_name_the_token_not_the_server_user(lw, client):
+    """Alias moves and runs made over HTTP record the caller's token name; two callers in
+    turn are told apart (the name is per request, it never carries over)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = [[0.0], [1.0], [2.0], [3.0]]
+    for _ in range(2):
+        lw.log_model(LogisticRegression().fit(x, [0, 1, 0, 1]), "who-model")
+    store = lw.get_store()
+    _, alice = create_token(store, "alice", "writer")
+    _, bob = create_token(store, "bob", "writer")
+    time.sleep(0.5)  # the authenticator refreshes every 0.2 s
+    for secret, version in ((alice, 1), (bob, 2)):
+        moved = client.put(
+            "/api/v1/models/who-model/aliases/champion",
+            json={"version": version},
+            headers={"authorization": f"Bearer {secret}"},
+        )
+        assert moved.status_code == 200, moved.text
+    history = lw.alias_history("who-model", "champion")
+    assert [m.moved_by for m in history[-2:]] == ["alice", "bob"]
+    made = client.post(
+        "/api/v1/runs", json={"experiment": "who"}, headers={"authorization": f"Bearer {bob}"}
+    )
+    assert made.status_code == 200, made.text
+    assert lw.get_run(made.json()["id"]).user == "bob"

@@ -18,12 +18,14 @@ answer. An unscoped token (and no token at all) costs no lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from loopwise.auth.tokens import PERMISSIONS, TokenAuthenticator, TokenInfo
 from loopwise.errors import Forbidden
+from loopwise.identity import act_as
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 
@@ -41,7 +43,7 @@ def token_of(request: Request) -> TokenInfo | None:
 
 def needs(
     permission: str, *, run: str | None = None, model: str | None = None
-) -> Callable[[Request], TokenInfo | None]:
+) -> Callable[[Request], Awaitable[TokenInfo | None]]:
     """A FastAPI dependency that lets a request through only with ``permission``; it
     returns the caller's token (None while the store has no token).
 
@@ -51,7 +53,7 @@ def needs(
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}; use one of {sorted(PERMISSIONS)}")
 
-    def check(request: Request) -> TokenInfo | None:
+    def checked(request: Request) -> TokenInfo | None:
         authenticator: TokenAuthenticator = request.app.state.authenticator
         token = authenticator.authenticate(request.headers.get("authorization"), permission)
         request.state.token = token
@@ -60,6 +62,15 @@ def needs(
                 check_run(request, request.path_params[run])
             if model is not None:
                 check_model(request, request.path_params[model])
+        return token
+
+    async def check(request: Request) -> TokenInfo | None:
+        # The check may query the store (a scoped token's run): off the event loop. The
+        # caller is named here, in the request's own context, which the route's thread
+        # inherits, so what the route records (an alias move, a run) names the token.
+        token = await run_in_threadpool(checked, request)
+        if token is not None:
+            act_as(token.name)
         return token
 
     check.__name__ = f"needs_{permission}"

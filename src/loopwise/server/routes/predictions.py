@@ -203,14 +203,14 @@ def trace_request(
 # -- feedback -------------------------------------------------------------------------------
 
 
-def _feedback_or_write(request: Request) -> TokenInfo | None:
+async def _feedback_or_write(request: Request) -> TokenInfo | None:
     """Let a request through with the ``feedback`` or the ``write`` permission."""
     try:
-        return needs("feedback")(request)
+        return await needs("feedback")(request)
     except Forbidden:
         pass
     try:
-        return needs("write")(request)
+        return await needs("write")(request)
     except Forbidden as e:
         raise Forbidden(
             f"{str(e).split(' which does ')[0]} which allows neither 'feedback' nor "
