@@ -71,30 +71,43 @@ def name_of(kind: str, name: str) -> str:
     return name
 
 
-def _encode(listing: str, after: Key) -> str:
-    raw = json.dumps([listing, after], separators=(",", ":")).encode()
+def encode_token(listing: str, values: list[Any]) -> str:
+    """An opaque page token: ``values`` (JSON scalars) tagged with the ``listing`` that
+    gave them, so a token is refused by any other listing."""
+    raw = json.dumps([listing, *values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(token: str, listing: str, key_type: type | None) -> Key:
-    refused = InvalidInput(
-        f"page_token {token[:80]!r} was not given by this listing; pass the next_page_token "
-        "of the previous answer unchanged, or leave page_token out for the first page."
-    )
+def decode_token(token: str, listing: str) -> list[Any] | None:
+    """The values of a token :func:`encode_token` gave for ``listing``; None for anything
+    else (the caller refuses it with a 400 and checks the values' types)."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        decoded = json.loads(raw)
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, ValueError):
-        raise refused from None
+        return None
+    if not isinstance(decoded, list) or not decoded or decoded[0] != listing:
+        return None
+    return decoded[1:]
+
+
+def _encode(listing: str, after: Key) -> str:
+    return encode_token(listing, [after])
+
+
+def _decode(token: str, listing: str, key_type: type | None) -> Key:
+    values = decode_token(token, listing)
     if (
-        not isinstance(decoded, list)
-        or len(decoded) != 2
-        or decoded[0] != listing
-        or type(decoded[1]) not in (int, str)
-        or (key_type is not None and type(decoded[1]) is not key_type)
+        values is None
+        or len(values) != 1
+        or type(values[0]) not in (int, str)
+        or (key_type is not None and type(values[0]) is not key_type)
     ):
-        raise refused
-    return decoded[1]
+        raise InvalidInput(
+            f"page_token {token[:80]!r} was not given by this listing; pass the "
+            "next_page_token of the previous answer unchanged, or leave page_token out for "
+            "the first page."
+        )
+    return values[0]
 
 
 def page(

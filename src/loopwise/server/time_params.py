@@ -13,9 +13,6 @@ given), written as an opaque token naming the listing, so a token is refused by 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -24,6 +21,7 @@ from fastapi import Query
 
 from loopwise.clock import EPOCH, exact_us, parse_iso
 from loopwise.errors import InvalidInput
+from loopwise.server.listing import decode_token, encode_token
 
 #: Times as stored: microseconds since the epoch, at most the last moment of year 9999.
 LAST_US = exact_us(datetime.max.replace(tzinfo=EPOCH.tzinfo))
@@ -72,30 +70,24 @@ def at_us(us: int) -> datetime:
 
 def encode_cursor(listing: str, position: list[int]) -> str:
     """An opaque page token for ``position`` in the stream ``listing``."""
-    raw = json.dumps([listing, *position], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token(listing, position)
 
 
 def decode_cursor(token: str, listing: str, size: int) -> list[int]:
     """The position (``size`` integers) a token of :func:`encode_cursor` holds; a 400 for a
     token of another listing or one this server did not give."""
-    refused = InvalidInput(
-        f"page_token {token[:80]!r} was not given by this listing; pass the next_page_token "
-        "of the previous answer unchanged (with the same query), or leave it out for the "
-        "first page."
-    )
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        raise refused from None
+    values = decode_token(token, listing)
     if (
-        not isinstance(decoded, list)
-        or len(decoded) != size + 1
-        or decoded[0] != listing
-        or not all(type(v) is int and 0 <= v <= LAST_US for v in decoded[1:])
+        values is None
+        or len(values) != size
+        or not all(type(v) is int and 0 <= v <= LAST_US for v in values)
     ):
-        raise refused
-    return decoded[1:]
+        raise InvalidInput(
+            f"page_token {token[:80]!r} was not given by this listing; pass the "
+            "next_page_token of the previous answer unchanged (with the same query), or "
+            "leave it out for the first page."
+        )
+    return values
 
 
 __all__ = [

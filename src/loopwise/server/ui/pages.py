@@ -10,14 +10,13 @@ store has tokens) a page sends the browser to the login form (:mod:`.session`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from loopwise.errors import InvalidInput, LoopwiseError, Unauthorized
+from loopwise.errors import InvalidInput
 from loopwise.server.access import store_of
 from loopwise.server.downsample import MIN_POINTS
 from loopwise.server.routes import artifacts as artifact_routes
@@ -25,9 +24,10 @@ from loopwise.server.routes import tracking as tracking_routes
 from loopwise.server.ui import data_pages, models_pages, ops_pages
 from loopwise.server.ui import previews as preview_service
 from loopwise.server.ui.assets import STATIC_PREFIX, HashedStaticFiles
-from loopwise.server.ui.render import error_page, is_htmx, render
+from loopwise.server.ui.guard import guarded_page
+from loopwise.server.ui.render import is_htmx, render
 from loopwise.server.ui.runs_table import TableState, build_table, empty_table, picked
-from loopwise.server.ui.session import check_reader, login_redirect
+from loopwise.server.ui.session import check_reader
 from loopwise.server.ui.session import router as session_router
 from loopwise.store import Store
 from loopwise.tracking import run_artifacts
@@ -49,19 +49,6 @@ MAX_COMPARE = 100
 MAX_LISTED_ARTIFACTS = 500
 
 
-def _page(request: Request, build: Callable[[], Response]) -> Response:
-    """``build()`` once the caller may read; a 4xx refusal becomes an error page."""
-    try:
-        check_reader(request)
-        return build()
-    except Unauthorized:
-        return login_redirect(request)
-    except LoopwiseError as error:
-        if error.http_status >= 500:
-            raise
-        return error_page(request, error.http_status, str(error))
-
-
 def run_url(run_id: str) -> str:
     """The UI's URL of a run."""
     return f"/runs/{quote(run_id, safe='')}"
@@ -80,7 +67,7 @@ def experiments_page(request: Request, store: Store = Depends(store_of)) -> Resp
         found = run_service.list_experiments(store)
         return render(request, "experiments.html.j2", experiments=found, title="Experiments")
 
-    return _page(request, build)
+    return guarded_page(request, build)
 
 
 def _table_state(request: Request) -> TableState:
@@ -123,7 +110,7 @@ def runs_page(request: Request, experiment: str, store: Store = Depends(store_of
             return render(request, "runs_table.html.j2", status=status, **context)
         return render(request, "runs.html.j2", status=status, title=found.name, **context)
 
-    return _page(request, build)
+    return guarded_page(request, build)
 
 
 @router.get("/runs/{run_id}")
@@ -148,7 +135,7 @@ def run_page(request: Request, run_id: str, store: Store = Depends(store_of)) ->
             more_artifacts=max(0, len(files) - MAX_LISTED_ARTIFACTS),
         )
 
-    return _page(request, build)
+    return guarded_page(request, build)
 
 
 @router.get("/runs/{run_id}/history/{key:path}")
@@ -224,4 +211,4 @@ def compare_page(request: Request, store: Store = Depends(store_of)) -> Response
             run_url=run_url,
         )
 
-    return _page(request, build)
+    return guarded_page(request, build)
