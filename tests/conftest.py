@@ -1,5 +1,10 @@
 """Shared fixtures: every store-touching test runs on SQLite and on PostgreSQL.
 
+Modules marked ``pytestmark = pytest.mark.remote_conformance`` run their ``lw`` tests a
+third time, through the remote client: ``lw`` is then configured with the ``tracking_url``
+of a real HTTP server (uvicorn in a thread) on a SQLite store, and with that same store
+as its local one, so a test that reads the store directly sees what the client wrote.
+
 PostgreSQL tests get a schema of their own (dropped afterwards), so they are isolated
 from each other and from anything else in the ``test`` database. Without a reachable
 PostgreSQL they skip, except under CI (``CI=true``), where that is a failure.
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +63,35 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ["sqlite", "postgresql"]
+#: The third backend of the modules marked remote_conformance: a server over SQLite.
+REMOTE = "remote"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A parametrize mark (not metafunc.parametrize) takes precedence over the fixture's
+    # own params; it must be added before pytest reads the marks.
+    if (
+        metafunc.definition.get_closest_marker("remote_conformance") is not None
+        and "lw" in metafunc.fixturenames
+    ):
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("store_url", [*BACKENDS, REMOTE], indirect=True)
+        )
+
+
+@pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URL for each backend."""
-    if request.param == "sqlite":
+    """A store URL for each backend (the remote backend's server runs on SQLite)."""
+    if request.param in ("sqlite", REMOTE):
         return f"sqlite:///{tmp_path}/loopwise.db"
     return request.getfixturevalue("pg_url")
+
+
+def _backend(request: pytest.FixtureRequest) -> str:
+    callspec = getattr(request.node, "callspec", None)
+    return callspec.params.get("store_url", "") if callspec is not None else ""
 
 
 @pytest.fixture
@@ -79,25 +108,39 @@ def store(store_url: str, tmp_path: Path):
 
 
 @pytest.fixture
-def lw(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The ``loopwise`` module configured on a fresh store of each backend."""
+def lw(
+    store_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+):
+    """The ``loopwise`` module configured on a fresh store of each backend (and, in the
+    modules marked remote_conformance, through a server on that store)."""
     import loopwise
     from loopwise import context
 
     monkeypatch.chdir(tmp_path)
-    loopwise.configure(
-        store_url=store_url,
-        artifacts_url=str(tmp_path / "artifacts"),
-        heartbeat_interval=0.5,
-        heartbeat_timeout=3.0,
-        cache_dir=str(tmp_path / "cache"),
-    )
-    yield loopwise
-    while loopwise.active_run() is not None:
-        loopwise.end_run()
-    store = context.reset()
-    if store is not None:
-        store.db.engine.dispose()
+    artifacts = str(tmp_path / "artifacts")
+    with ExitStack() as stack:
+        remote: dict[str, Any] = {}
+        if _backend(request) == REMOTE:
+            from tests.helpers import server_in_thread
+
+            remote["tracking_url"] = stack.enter_context(server_in_thread(store_url, artifacts))
+        loopwise.configure(
+            store_url=store_url,
+            artifacts_url=artifacts,
+            heartbeat_interval=0.5,
+            heartbeat_timeout=3.0,
+            cache_dir=str(tmp_path / "cache"),
+            **remote,
+        )
+        yield loopwise
+        while loopwise.active_run() is not None:
+            loopwise.end_run()
+        store = context.reset()  # sends the remote client's points before the server stops
+        if store is not None:
+            store.db.engine.dispose()
 
 
 @pytest.fixture

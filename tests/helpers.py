@@ -128,6 +128,40 @@ def assert_error(response: httpx.Response, status: int, type_: str, *needles: st
 # -- ``loopwise serve`` as a process ----------------------------------------------------------
 
 
+@contextmanager
+def server_in_thread(store_url: str, artifacts_url: str) -> Iterator[str]:
+    """A real ``loopwise server`` (uvicorn, HTTP on a loopback port) on ``store_url`` in a
+    thread of this process; yields its URL and stops it on exit."""
+    import threading
+
+    import uvicorn
+
+    from loopwise.config import load_settings
+    from loopwise.server.app import create_server_app
+    from loopwise.store import Store
+
+    store = Store(settings=load_settings(store_url=store_url, artifacts_url=artifacts_url))
+    app = create_server_app(store, token_refresh_s=0.2)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process loopwise server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+        store.db.engine.dispose()
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now."""
     with socket.socket() as s:

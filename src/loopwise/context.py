@@ -21,6 +21,7 @@ from loopwise.errors import ConfigurationError
 from loopwise.store import Store
 
 if TYPE_CHECKING:  # the client imports httpx, which only a remote setup needs
+    from loopwise.client.http import HttpClient
     from loopwise.client.tracking import RemoteTracking
 
 _lock = threading.RLock()
@@ -45,20 +46,26 @@ def get_store() -> Store:
 
 
 def local_store() -> Store:
-    """The default store, for the facades that do not go through a tracking server yet
-    (models, datasets, the prediction log, monitoring, batch scoring). With a
-    ``tracking_url`` configured they refuse rather than write to a local store the user
-    does not expect (a model linked to a run that only the server knows)."""
+    """The default store, for the facades that do not go through a server (monitoring,
+    batch scoring). With a ``tracking_url`` configured they refuse rather than write to a
+    local store the user does not expect (a result linked to a run only the server knows)."""
     if settings().tracking_url is not None:
         raise ConfigurationError(
             f"this call works on a store, and LOOPWISE_TRACKING_URL points at "
-            f"{settings().tracking_url}: only tracking (runs, params, metrics, tags, "
-            "artifacts, search, history) goes through the server so far. Use the server's "
-            "REST API for models, datasets, predictions and monitors (docs/server.md), or "
+            f"{settings().tracking_url}: tracking, datasets, the registry and the prediction "
+            "log go through the server; monitors and batch scoring run next to the store. "
+            "Run this where the store is (`loopwise monitor ...` on the server's host), or "
             "unset LOOPWISE_TRACKING_URL (and tracking_url in loopwise.toml) to work on a "
             "store."
         )
     return get_store()
+
+
+def remote_http() -> HttpClient | None:
+    """The HTTP connection to the configured ``tracking_url`` (shared by every remote
+    facade: tracking, datasets, registry, prediction log), or None to work on the store."""
+    remote = remote_tracking()
+    return None if remote is None else remote.http
 
 
 def settings() -> Settings:

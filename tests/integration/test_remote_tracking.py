@@ -29,6 +29,7 @@ from loopwise.errors import (
     Unauthorized,
 )
 from loopwise.store import Store
+from loopwise.tracking import runs as run_service
 
 
 def _free_port() -> int:
@@ -108,7 +109,7 @@ def test_runs_logged_through_the_server_read_back_locally(remote, tmp_path):
         lw.log_artifact(folder, "model")
         assert run.info.metrics["auc"] == 0.91  # reads flush this process's points first
 
-    local = loopwise.tracking.runs.get_run(store, run.id)
+    local = run_service.get_run(store, run.id)
     assert local.status == "FINISHED"
     assert local.experiment == "churn"
     assert local.name == "rf-1"
@@ -234,7 +235,7 @@ def test_a_bad_token_is_unauthorized_and_a_good_one_works(store_url, tmp_path, m
             loopwise.configure(tracking_token=secret)
             with loopwise.start_run(experiment="x") as run:
                 loopwise.log_metric("m", 1.0)
-            assert loopwise.tracking.runs.get_run(store, run.id).metrics == {"m": 1.0}
+            assert run_service.get_run(store, run.id).metrics == {"m": 1.0}
         finally:
             context.reset()
 
@@ -248,25 +249,90 @@ def test_the_tracking_url_is_checked(monkeypatch):
     assert "lw_secret" not in repr(load_settings())
 
 
-def test_the_other_facades_refuse_while_tracking_goes_to_a_server(tmp_path, monkeypatch):
-    """Models, datasets, predictions and monitors do not go through the server yet: with a
-    tracking URL they refuse instead of writing to a local store nobody reads."""
-    import pandas as pd
-
+def test_monitors_refuse_while_tracking_goes_to_a_server(tmp_path, monkeypatch):
+    """Monitors run next to the store, not through the server: with a tracking URL they
+    refuse instead of writing to a local store nobody reads."""
     import loopwise
 
     loopwise.configure(
         tracking_url=f"http://127.0.0.1:{_free_port()}", store_url=f"sqlite:///{tmp_path}/x.db"
     )
-    frame = pd.DataFrame({"x": [1.0, 2.0]})
     try:
         for call in (
-            loopwise.list_models,
-            lambda: loopwise.log_dataset(frame, "d"),
-            lambda: loopwise.read_predictions("ep"),
             lambda: loopwise.list_alerts(),
+            lambda: loopwise.monitor_results("m"),
         ):
             with pytest.raises(loopwise.ConfigurationError, match="TRACKING_URL points at"):
                 call()
+    finally:
+        context.reset()
+
+
+_KILLED_CLIENT = """
+import sys, time
+import loopwise as lw
+lw.configure(tracking_url=sys.argv[1], store_url="sqlite:///" + sys.argv[2])
+run = lw.start_run(experiment="crash")
+print(run.id, flush=True)
+while True:
+    lw.log_metric("loss", 1.0)
+    time.sleep(0.01)
+"""
+
+
+def test_a_killed_remote_client_leaves_its_run_lost_not_running(server, tmp_path):
+    base, store = server
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CLIENT, base, str(tmp_path / "unused.db")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        run_id = child.stdout.readline().decode().strip()
+        found = run_service.get_run(store, run_id)
+        # The run names the client's process, not the server's.
+        assert (found.host, found.pid) == (socket.gethostname(), child.pid)
+        assert found.status == "RUNNING"
+    finally:
+        child.kill()
+        child.wait(timeout=20)
+    assert run_service.get_run(store, run_id).status == "LOST"
+
+
+def test_a_remote_run_is_kept_alive_by_its_heartbeats(server, tmp_path, monkeypatch):
+    from sqlalchemy import select, update
+
+    from loopwise.store.tables import runs as runs_table
+
+    base, store = server
+    monkeypatch.chdir(tmp_path)
+    loopwise.configure(
+        tracking_url=base, store_url=f"sqlite:///{tmp_path}/unused.db", heartbeat_interval=0.2
+    )
+    try:
+        with loopwise.start_run(experiment="alive") as run:
+            # As if it ran on another host and its last beat were long ago: LOST ...
+            with store.db.write() as conn:
+                conn.execute(
+                    update(runs_table)
+                    .where(runs_table.c.id == run.id)
+                    .values(host="elsewhere", heartbeat_at=1)
+                )
+            assert run_service.get_run(store, run.id).status == "LOST"
+
+            # ... until the client's next heartbeat brings it back.
+            def beat() -> int:
+                with store.db.read() as conn:
+                    return conn.execute(
+                        select(runs_table.c.heartbeat_at).where(runs_table.c.id == run.id)
+                    ).scalar_one()
+
+            deadline = time.monotonic() + 10
+            while beat() == 1 or run_service.get_run(store, run.id).end_time:
+                assert time.monotonic() < deadline, "no heartbeat reached the server"
+                time.sleep(0.05)
+            assert run_service.get_run(store, run.id).status == "RUNNING"
+            env = loopwise.get_run(run.id).environment
+            assert env["python"]["version"]  # captured by the client, sent to the server
+        assert run_service.get_run(store, run.id).status == "FINISHED"
     finally:
         context.reset()

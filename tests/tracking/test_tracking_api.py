@@ -16,6 +16,8 @@ from loopwise.errors import (
     ParamConflict,
 )
 
+pytestmark = pytest.mark.remote_conformance
+
 
 def test_run_lifecycle_params_metrics_tags(lw):
     with lw.start_run(experiment="churn", name="baseline", tags={"team": "risk"}) as run:

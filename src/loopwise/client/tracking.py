@@ -10,8 +10,10 @@ it first, so a process reads back what it logged.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +25,9 @@ from loopwise.client.writer import RemoteMetricWriter
 from loopwise.config import Settings
 from loopwise.errors import InvalidInput, NotFound
 from loopwise.tracking.records import Experiment, Run, RunStatus
-from loopwise.tracking.run_artifacts import ArtifactInfo, dict_bytes
-from loopwise.tracking.runs import value_text
+from loopwise.tracking.run_artifacts import ArtifactInfo, clean_artifact_path, dict_bytes
+from loopwise.tracking.runs import check_experiment_name, value_text
+from loopwise.tracking.search import check_max_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 SEARCH_PAGE = 1000
 #: The most points a history request asks for; longer series come back downsampled.
 HISTORY_POINTS = 1_000_000
+HOST = socket.gethostname()
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _RUN_COLUMNS = ("run_id", "name", "experiment", "status", "start_time", "end_time", "parent_run_id")
 
@@ -83,6 +87,12 @@ def _path(run_id: str) -> str:
     return "/runs/" + quote(run_id, safe="")
 
 
+def _artifact_route(run_id: str, path: str) -> str:
+    """The upload route of the run's file ``path``, checked here as the server checks it:
+    a URL would resolve a ``..`` before the server could refuse it."""
+    return f"{_path(run_id)}/artifacts/{quote(clean_artifact_path(path, run_id=run_id))}"
+
+
 class RemoteTracking:
     """The tracking services of one server: one HTTP connection and one metric writer."""
 
@@ -95,6 +105,7 @@ class RemoteTracking:
             self.http,
             flush_interval=settings.flush_interval,
             max_points=settings.buffer_max_points,
+            heartbeat_interval=settings.heartbeat_interval,
         )
 
     def __repr__(self) -> str:
@@ -122,6 +133,7 @@ class RemoteTracking:
         parent_run_id: str | None = None,
     ) -> Run:
         """A new RUNNING run in ``experiment`` (created if missing)."""
+        check_experiment_name(experiment)
         body: dict[str, Any] = {"experiment": experiment}
         if name is not None:
             body["name"] = name
@@ -129,7 +141,23 @@ class RemoteTracking:
             body["tags"] = _texts(tags, "Tag", "(new)")
         if parent_run_id is not None:
             body["parent_run_id"] = parent_run_id
+        # The run is executed here, not by the server: its heartbeat and LOST check follow
+        # this process.
+        body["host"] = HOST
+        body["pid"] = os.getpid()
         return _run(self.http.post("/runs", body))
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Mark runs alive now (a LOST one becomes RUNNING again)."""
+        self.http.post("/runs/heartbeat", {"run_ids": list(run_ids)})
+
+    def set_environment(self, run_id: str, environment: Mapping[str, Any]) -> None:
+        """Record the environment this process captured for its run."""
+        self.http.request(
+            "PUT",
+            _path(run_id) + "/environment",
+            json={"environment": json.loads(json.dumps(environment, default=str))},
+        )
 
     def get_run(self, run: str) -> Run:
         """A run by id, unique name or ``runs:/`` reference (flushes this process's points
@@ -179,12 +207,7 @@ class RemoteTracking:
         import numpy as np
         import pandas as pd
 
-        if max_results is not None and (
-            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
-        ):
-            raise InvalidInput(
-                f"max_results must be a positive integer or None; got {max_results!r}."
-            )
+        check_max_results(max_results)
         self.writer.flush()
         body: dict[str, Any] = {}
         if experiment is not None:
@@ -258,7 +281,7 @@ class RemoteTracking:
         """Upload ``data`` as the run's file ``artifact_path``."""
         answer = self.http.request(
             "PUT",
-            f"{_path(run_id)}/artifacts/{quote(artifact_path)}",
+            _artifact_route(run_id, artifact_path),
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -287,7 +310,7 @@ class RemoteTracking:
             with open(file, "rb") as stream:
                 answer = self.http.request(
                     "PUT",
-                    f"{_path(run_id)}/artifacts/{quote(path)}",
+                    _artifact_route(run_id, path),
                     content=stream,
                     headers={"Content-Type": "application/octet-stream"},
                 )

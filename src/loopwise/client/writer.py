@@ -15,6 +15,11 @@ sends everything and raises the error when the server refuses or cannot be reach
 When ``buffer_max_points`` points would be waiting (the server is slow or down) the
 caller sends them itself: back-pressure, as the local writer does, instead of unbounded
 memory.
+
+Heartbeats: the same thread tells the server every ``heartbeat_interval`` which runs this
+process is still executing (``POST /runs/heartbeat``), so a remote run whose process died
+becomes LOST on the server as a local one does, and one that lives is never taken for
+lost because the server restarted.
 """
 
 from __future__ import annotations
@@ -78,10 +83,18 @@ class RemoteMetricWriter:
     either the same way."""
 
     def __init__(
-        self, http: HttpClient, *, flush_interval: float = 1.0, max_points: int = 1_000_000
+        self,
+        http: HttpClient,
+        *,
+        flush_interval: float = 1.0,
+        max_points: int = 1_000_000,
+        heartbeat_interval: float = 10.0,
     ) -> None:
         self.http = http
         self._interval = flush_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._last_heartbeat = time.monotonic()
+        self._live_runs: set[str] = set()
         self._max_points = max(max_points, BATCH_POINTS)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -186,6 +199,21 @@ class RemoteMetricWriter:
                 self._points[: len(waiting)] = kept
                 self.sent_points += len(done)
 
+    # -- runs this process keeps alive ----------------------------------------------------
+
+    def track_run(self, run_id: str) -> None:
+        self._live_runs.add(run_id)
+        self.start()
+
+    def untrack_run(self, run_id: str) -> None:
+        self._live_runs.discard(run_id)
+
+    def heartbeat_now(self) -> None:
+        self._last_heartbeat = time.monotonic()
+        live = sorted(self._live_runs)
+        if live:
+            self.http.post("/runs/heartbeat", {"run_ids": live})
+
     # -- thread ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -202,9 +230,11 @@ class RemoteMetricWriter:
 
     def _loop(self) -> None:
         while not self._stopped:
-            self._wake.wait(self._interval)
+            self._wake.wait(min(self._interval, self._heartbeat_interval))
             self._wake.clear()
             self._guard(self.flush)
+            if time.monotonic() - self._last_heartbeat >= self._heartbeat_interval:
+                self._guard(self.heartbeat_now)
 
     def _guard(self, action: Callable[[], None]) -> None:
         try:

@@ -33,8 +33,14 @@ from loopwise.serving.request_io import (
 )
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
-#: Paths whose bodies are raw bytes, streamed to the route.
-UPLOAD_PATHS = (re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$"),)
+#: Paths whose bodies are raw bytes, streamed to the route: a run's file, a dataset
+#: version's Parquet, a model package's archive, a frame of logged predictions.
+UPLOAD_PATHS = (
+    re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$"),
+    re.compile(r"^/api/v1/datasets/[^/]+/versions$"),
+    re.compile(r"^/api/v1/models/[^/]+/versions$"),
+    re.compile(r"^/api/v1/endpoints/[^/]+/predictions$"),
+)
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

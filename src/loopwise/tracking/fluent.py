@@ -206,15 +206,17 @@ class ActiveRun:
 
     def _capture_environment(self) -> None:
         try:
-            run_service.set_environment(self._store(), self.id, capture_environment())
+            if self.remote is not None:
+                self.remote.set_environment(self.id, capture_environment())
+            else:
+                run_service.set_environment(self._store(), self.id, capture_environment())
         except Exception as e:  # never let a capture problem break a run
             log.warning("could not record the environment of run %s: %s", self.id, e)
 
     def _begin(self) -> None:
-        if self.store is None:  # remote: the server has no route for heartbeats or the environment
-            return
         self._writer.track_run(self.id)
-        if self.store.settings.capture_environment and not self._resumed:
+        settings = self.remote.settings if self.remote is not None else self._store().settings
+        if settings.capture_environment and not self._resumed:
             self._env = _env_executor().submit(self._capture_environment)
 
     def wait_for_environment(self, timeout: float = 30.0) -> None:
@@ -230,15 +232,15 @@ class ActiveRun:
         with _state_lock:
             if self in _stack:
                 _stack.remove(self)
-        if self.remote is not None:
-            self.remote.end_run(self.id, status)
-            return
         self._writer.untrack_run(self.id)
         try:
             self.wait_for_environment()
         finally:
-            self._writer.flush()
-            run_service.end_run(self._store(), self.id, status)
+            if self.remote is not None:
+                self.remote.end_run(self.id, status)
+            else:
+                self._writer.flush()
+                run_service.end_run(self._store(), self.id, status)
 
     # -- params, tags and artifacts: at once, to the store or through the server -----------
 
@@ -353,6 +355,7 @@ def _start_remote_run(
     parent = _stack[-1] if _stack else None
     if run_id is not None:
         run = remote.get_run(run_id_of(run_id))
+        remote.heartbeat([run.id])
         if tags:
             remote.set_tags(run.id, tags)
         active = ActiveRun(None, run.id, resumed=True, remote=remote)
@@ -368,6 +371,7 @@ def _start_remote_run(
         active = ActiveRun(None, run.id, remote=remote)
     with _state_lock:
         _stack.append(active)
+    active._begin()
     return active
 
 

@@ -48,7 +48,9 @@ def _experiment_from_row(row: Any, run_count: int | None = None) -> Experiment:
     )
 
 
-def _check_experiment_name(name: str) -> None:
+def check_experiment_name(name: str) -> None:
+    """InvalidInput unless ``name`` can name an experiment (the rule the store and a
+    remote client both apply, with one wording)."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput(f"Experiment name must be a non-empty string, got {name!r}.")
     if len(name) > MAX_KEY_LENGTH:
@@ -60,7 +62,7 @@ def _check_experiment_name(name: str) -> None:
 
 def get_or_create_experiment(store: Store, name: str) -> Experiment:
     """The experiment called ``name``, created if it does not exist yet."""
-    _check_experiment_name(name)
+    check_experiment_name(name)
     with store.db.read() as conn:
         row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
     if row is not None:
@@ -155,8 +157,14 @@ def create_run(
     name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     parent_run_id: str | None = None,
+    host: str | None = None,
+    pid: int | None = None,
 ) -> str:
-    """Insert a RUNNING run and return its id."""
+    """Insert a RUNNING run and return its id.
+
+    ``host`` and ``pid`` name the process that executes the run (this one unless given: a
+    server creating a run for a remote client records the client's), which is what
+    :func:`mark_lost_runs` checks."""
     exp = get_or_create_experiment(store, experiment)
     run_id = new_id()
     if name is None:
@@ -180,8 +188,8 @@ def create_run(
                 parent_run_id=parent_run_id,
                 start_time=now,
                 heartbeat_at=now,
-                host=HOST,
-                pid=os.getpid(),
+                host=HOST if host is None else host,
+                pid=os.getpid() if pid is None else pid,
                 username=current_user(),
             )
         )

@@ -272,6 +272,15 @@ def search_query(
     return query.order_by(*clauses)
 
 
+def check_max_results(max_results: object) -> None:
+    """InvalidFilter unless ``max_results`` is a positive integer or None (one rule for the
+    store and the remote client)."""
+    if max_results is not None and (
+        not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1
+    ):
+        raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results!r}.")
+
+
 def search_run_ids(
     store: Store,
     experiment: str | Sequence[str] | None = None,
@@ -282,10 +291,7 @@ def search_run_ids(
     """Ids of matching runs, in order."""
     parse_filter(filter)  # a bad filter is reported before a bad order or max_results
     order = sort_keys(order_by)
-    if max_results is not None and (
-        not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1
-    ):
-        raise InvalidFilter(f"max_results must be a positive integer or None, got {max_results}.")
+    check_max_results(max_results)
     query = search_query(store, experiment, filter, order)
     if max_results is not None:
         query = query.limit(max_results)

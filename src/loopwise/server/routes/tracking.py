@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from loopwise.clock import now_us, parse_iso, to_us
-from loopwise.server.access import check_experiment, experiment_scope, needs, store_of
+from loopwise.server.access import check_experiment, check_run, experiment_scope, needs, store_of
 from loopwise.server.downsample import MIN_POINTS, downsample
 from loopwise.server.numbers import NonFinite, metrics_out, number_in, number_out
 from loopwise.store import Store
@@ -95,6 +95,31 @@ class RunIn(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=MAX_KEY_LENGTH)
     tags: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_BATCH_KEYS)
     parent_run_id: str | None = Field(default=None, min_length=1, max_length=MAX_KEY_LENGTH)
+    host: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="The client's host name: the process that runs the run (default: the "
+        "server's). With ``pid``, it decides when the run is LOST.",
+    )
+    pid: int | None = Field(default=None, ge=0, le=2**31 - 1, description="The client's pid.")
+
+
+class HeartbeatIn(BaseModel):
+    """``POST /runs/heartbeat``: the runs a client process is still executing."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]] = Field(
+        max_length=MAX_BATCH_KEYS
+    )
+
+
+class EnvironmentIn(BaseModel):
+    """``PUT /runs/{run_id}/environment``: what the client captured (Python, packages,
+    git commit, host ...), as ``lw.start_run`` records it locally."""
+
+    model_config = ConfigDict(extra="forbid")
+    environment: dict[str, Any] = Field(max_length=1000)
 
 
 class RunUpdateIn(BaseModel):
@@ -165,9 +190,37 @@ def create_run(body: RunIn, request: Request, store: Store = Depends(store_of)) 
     if body.parent_run_id is not None:
         parent = run_service.resolve_run_id(store, body.parent_run_id)
     run_id = run_service.create_run(
-        store, body.experiment, name=body.name, tags=body.tags, parent_run_id=parent
+        store,
+        body.experiment,
+        name=body.name,
+        tags=body.tags,
+        parent_run_id=parent,
+        host=body.host,
+        pid=body.pid,
     )
     return _run_answer(store, run_id)
+
+
+@router.post("/runs/heartbeat", dependencies=[Depends(needs("write"))])
+def heartbeat(body: HeartbeatIn, request: Request, store: Store = Depends(store_of)) -> dict:
+    """Mark runs alive (a remote client sends this every ``heartbeat_interval``); a run
+    marked LOST while its client was unreachable becomes RUNNING again. Unknown ids are a
+    404, so a client learns its run is gone."""
+    ids = [run_service.resolve_run_id(store, run) for run in body.run_ids]
+    for run_id in ids:
+        check_run(request, run_id)
+    run_service.heartbeat(store, ids)
+    return {"run_ids": ids}
+
+
+@router.put("/runs/{run_id}/environment", dependencies=[Depends(needs("write", run="run_id"))])
+def set_environment(
+    run_id: str, body: EnvironmentIn, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Record the environment the client captured for its run."""
+    resolved = run_service.resolve_run_id(store, run_id)
+    run_service.set_environment(store, resolved, body.environment)
+    return {"run_id": resolved}
 
 
 @router.post("/runs/search", dependencies=[Depends(needs("read"))])
