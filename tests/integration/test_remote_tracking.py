@@ -336,3 +336,42 @@ def test_a_remote_run_is_kept_alive_by_its_heartbeats(server, tmp_path, monkeypa
         assert run_service.get_run(store, run.id).status == "FINISHED"
     finally:
         context.reset()
+
+
+def test_the_cli_reads_runs_through_the_server(remote, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from loopwise.cli.main import app
+
+    lw, _ = remote
+    with lw.start_run(experiment="cli", name="first") as run:
+        lw.log_param("C", 0.5)
+        for step in range(5):
+            lw.log_metric("loss", 1.0 / (step + 1))
+    with lw.start_run(experiment="cli", name="second") as other:
+        lw.log_param("C", 2.0)
+    url = lw.context.settings().tracking_url
+    context.reset()
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        # The local store is an empty folder: every answer below comes from the server.
+        result = runner.invoke(app, ["--tracking-url", url, *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "cli" in [e["name"] for e in json.loads(cli("experiments", "list", "--json"))]
+    listed = json.loads(cli("runs", "list", "-e", "cli", "--json"))
+    assert {r["name"] for r in listed} == {"first", "second"}
+    shown = json.loads(cli("runs", "show", "first", "--json"))
+    assert shown["id"] == run.id
+    assert shown["params"] == {"C": "0.5"}
+    history = json.loads(cli("runs", "metric", run.id, "loss", "--json"))
+    assert history["run_id"] == run.id
+    assert [p["value"] for p in history["history"]] == [1.0 / (s + 1) for s in range(5)]
+    assert "second" in cli("runs", "compare", run.id, other.id)
+    assert not (tmp_path / ".loopwise").exists() or not list(
+        (tmp_path / ".loopwise").glob("**/*.parquet")
+    )

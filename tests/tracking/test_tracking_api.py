@@ -1,4 +1,4 @@
-"""The module-level tracking API end to end, on SQLite and PostgreSQL."""
+"""The module-level tracking API end to end, on SQLite and PostgreSQL and through a server."""
 
 from __future__ import annotations
 

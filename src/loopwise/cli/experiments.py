@@ -13,16 +13,17 @@ app = typer.Typer(help="List experiments.", no_args_is_help=True)
 @app.command("list")
 def list_experiments(as_json: JsonOption = False) -> None:
     """List every experiment with its number of runs, oldest first."""
-    from loopwise.context import get_store
-    from loopwise.tracking.runs import list_experiments as list_service
+    from loopwise import context
+    from loopwise.tracking.fluent import list_experiments as list_api
 
-    store = get_store()
-    found = list_service(store)
+    found = list_api()
     if as_json:
         print_json([exp.to_dict() for exp in found])
         return
     if not found:
-        print_note(f"No experiments yet in {store.db.safe_url}.")
+        remote = context.remote_tracking()
+        where = remote.url if remote is not None else context.get_store().db.safe_url
+        print_note(f"No experiments yet in {where}.")
         return
     table = new_table()
     table.add_column("id", no_wrap=True, style="dim")

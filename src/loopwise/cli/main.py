@@ -102,6 +102,15 @@ def main(
             show_default=False,
         ),
     ] = None,
+    tracking_url: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-url",
+            help="A loopwise server (http://host:5000) to work through instead of the store. "
+            "Overrides LOOPWISE_TRACKING_URL and loopwise.toml.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -115,12 +124,15 @@ def main(
     """Track, compare and manage machine-learning runs in a loopwise store.
 
     Without --store-url the store is the Python API's: LOOPWISE_STORE_URL, then loopwise.toml,
-    then ./.loopwise/ in the current directory.
+    then ./.loopwise/ in the current directory. With --tracking-url (or
+    LOOPWISE_TRACKING_URL) runs, experiments, datasets and models are read and written
+    through that loopwise server.
     """
-    if store_url is not None or artifacts_url is not None:
+    if store_url is not None or artifacts_url is not None or tracking_url is not None:
         from loopwise import context
 
-        context.configure(store_url=store_url, artifacts_url=artifacts_url)
+        extra = {} if tracking_url is None else {"tracking_url": tracking_url}
+        context.configure(store_url=store_url, artifacts_url=artifacts_url, **extra)
 
 
 __all__ = ["app"]

@@ -1,7 +1,8 @@
 """``loopwise runs``: list, inspect and compare runs, and read a metric's history.
 
-Each command makes one call into the tracking services (``search_runs``, ``get_run``,
-``list_artifacts``, ``metric_history``) and hands the result to
+Each command makes one call into the tracking API (``search_runs``, ``get_run``,
+``list_artifacts``, ``get_metric_history``: the store, or the server that
+``LOOPWISE_TRACKING_URL`` / ``--tracking-url`` names) and hands the result to
 :mod:`loopwise.cli.run_views` for display, or prints it as JSON with ``--json``. A run is
 named by its id or by its name, as ``runs list`` shows both (ids win; a name two runs share
 is refused with their ids). Heavy imports (pandas, SQLAlchemy) happen inside the commands,
@@ -80,11 +81,9 @@ def list_runs(
     with all its params, metrics and tags (not just --columns).
     """
     from loopwise.cli import run_views
-    from loopwise.context import get_store
-    from loopwise.tracking.search import search_runs
+    from loopwise.tracking.fluent import search_runs
 
     frame = search_runs(
-        get_store(),
         experiment=experiment or None,
         filter=filter_text,
         order_by=order_by or None,
@@ -112,13 +111,10 @@ def list_runs(
 def show(run_id: RunArg, as_json: JsonOption = False) -> None:
     """Show one run: overview, params, latest metrics, tags, environment and artifacts."""
     from loopwise.cli import run_views
-    from loopwise.context import get_store
-    from loopwise.tracking.run_artifacts import list_artifacts
-    from loopwise.tracking.runs import get_run
+    from loopwise.tracking.fluent import get_run, list_artifacts
 
-    store = get_store()
-    run = get_run(store, run_id)
-    artifacts = list_artifacts(store, run.id)
+    run = get_run(run_id)
+    artifacts = list_artifacts(run.id)
     if as_json:
         print_json({**run.to_dict(), "artifacts": [a.to_dict() for a in artifacts]})
         return
@@ -145,11 +141,9 @@ def compare(
             "give at least two run ids or names to compare.", param_hint="RUN..."
         )
     from loopwise.cli import run_views
-    from loopwise.context import get_store
-    from loopwise.tracking.runs import get_run
+    from loopwise.tracking.fluent import get_run
 
-    store = get_store()
-    found = [get_run(store, run_id) for run_id in run_ids]
+    found = [get_run(run_id) for run_id in run_ids]
     if as_json:
         print_json([run.to_dict() for run in found])
         return
@@ -181,12 +175,10 @@ def metric(
     A long history lists an evenly spaced subset (and says so); --json has every point.
     """
     from loopwise.cli import run_views
-    from loopwise.context import get_store
-    from loopwise.tracking.runs import get_run, metric_history
+    from loopwise.tracking.fluent import get_metric_history, get_run
 
-    store = get_store()
-    run = get_run(store, run_id)
-    history = metric_history(store, run.id, key)
+    run = get_run(run_id)
+    history = get_metric_history(run.id, key)
     if as_json:
         typer.echo(run_views.history_json(run, key, history))
         return
