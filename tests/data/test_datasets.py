@@ -1,4 +1,5 @@
-"""Dataset versions: content addressing, numbering, loading, lineage, on both databases."""
+"""Dataset versions: content addressing, numbering, loading, lineage, on both databases
+and through a server (the remote client)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pyarrow as pa
 import pytest
 
 from loopwise.errors import InvalidInput, InvalidReference, NotFound
+
+pytestmark = pytest.mark.remote_conformance
 
 
 def _frame(n: int = 100, shift: float = 0.0) -> pd.DataFrame:
@@ -143,3 +146,75 @@ def test_an_empty_batch_fails_a_schema_unless_allowed(lw):
         lw.log_dataset(clean.iloc[:0], name="batches", schema=schema)
     schema.allow_empty = True
     assert lw.log_dataset(clean.iloc[:0], name="batches", schema=schema).rows == 0
+
+
+def _awkward_frame() -> pd.DataFrame:
+    """Column types that break a naive transfer: zoned and naive datetimes, categoricals,
+    text with NULs and astral characters, nullable integers, missing floats."""
+    n = 48
+    return pd.DataFrame(
+        {
+            "at": pd.date_range("2024-03-30", periods=n, freq="h", tz="Europe/Paris"),
+            "day": pd.date_range("2024-01-01", periods=n, freq="D"),
+            "kind": pd.Categorical(["a", "b", "é"] * (n // 3)),
+            "text": ["nul\x00inside", "日本語", None, "🙂 emoji"] * (n // 4),
+            "count": pd.array([*range(n - 1), None], dtype="Int64"),
+            "score": [float("nan"), *[i / 3 for i in range(n - 1)]],
+        }
+    )
+
+
+def test_awkward_and_wide_frames_load_back_as_stored(lw, tmp_path):
+    from loopwise.config import load_settings
+    from loopwise.data import datasets
+    from loopwise.data.frames import to_polars
+    from loopwise.store import Store
+
+    wide = pd.DataFrame({f"c{i}": [float(i), float(i) + 0.5] for i in range(1500)})
+    frames = {
+        "awkward": _awkward_frame(),
+        "wide": wide,
+        "typed": pl.DataFrame(
+            {
+                "level": pl.Series(["lo", "hi"] * 5, dtype=pl.Enum(["lo", "hi"])),
+                "tags": [["x", "y"], []] * 5,
+                "stamp": pl.Series([1_700_000_000_000] * 10).cast(pl.Datetime("ms", "UTC")),
+            }
+        ),
+    }
+    # the same data logged to a store of its own is the same content: one version anywhere
+    other = Store(
+        settings=load_settings(
+            store_url=f"sqlite:///{tmp_path}/other.db", artifacts_url=str(tmp_path / "other")
+        )
+    )
+    try:
+        for name, frame in frames.items():
+            version = lw.log_dataset(frame, name=name)
+            assert version.sha256 == datasets.log_dataset(other, frame, name).sha256, name
+            expected = to_polars(frame)
+            back = lw.load_dataset(f"datasets:/{name}/1", as_="polars")
+            assert back.schema == expected.schema, name
+            assert back.equals(expected), name
+            pd.testing.assert_frame_equal(lw.load_dataset(name), expected.to_pandas())
+            assert lw.load_dataset(name, as_="arrow").equals(expected.to_arrow())
+    finally:
+        other.db.engine.dispose()
+
+
+def test_the_record_answered_is_the_stored_one(lw, monkeypatch):
+    from loopwise import context
+    from loopwise.data import datasets
+
+    monkeypatch.setattr("loopwise.client.datasets.LIST_PAGE", 1)  # pages, remotely
+    frame = _frame(400)
+    logged = lw.log_dataset(frame, name="checked", schema=lw.infer_schema(frame))
+    lw.log_dataset(_frame(8), name="other", description="eight rows")
+    stored = datasets.get_dataset_version(context.get_store(), "datasets:/checked/1")
+    assert logged == stored
+    assert lw.get_dataset_version("checked") == stored
+    assert logged.created_at.tzinfo is not None
+    assert lw.list_datasets() == datasets.list_datasets(context.get_store())
+    assert [d.description for d in lw.list_datasets()] == [None, "eight rows"]
+    with pytest.raises(NotFound, match="no alias 'champion'"):
+        lw.get_dataset_version("datasets:/checked@champion")

@@ -1,20 +1,27 @@
 """Datasets over HTTP: datasets, versions (by number and ``latest``), profiles, schemas and
-validation reports, on both stores; hostile paths and queries are 4xx JSON, never a 500.
+validation reports, uploads and downloads of a version's data, on both stores; hostile
+paths, queries and bodies are 4xx JSON, never a 500.
 
-The data is logged with the Python API (the ``lw`` fixture) on the store the client serves.
+The data is logged with the Python API (the ``lw`` fixture) on the store the client serves,
+or uploaded as Parquet.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import time
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from loopwise.auth.tokens import create_token
+from loopwise.data.frames import to_polars
 
 API = "/api/v1"
+PARQUET = "application/vnd.apache.parquet"
 
 
 def error_of(answer) -> dict:
@@ -120,8 +127,11 @@ def test_openapi_lists_the_dataset_routes(client):
         "/api/v1/datasets/{name}/versions/{version}/profile",
         "/api/v1/datasets/{name}/versions/{version}/schema",
         "/api/v1/datasets/{name}/versions/{version}/validation-reports",
+        "/api/v1/datasets/{name}/versions/{version}/data",
     ):
         assert path in paths
+    upload = paths["/api/v1/datasets/{name}/versions"]["post"]
+    assert PARQUET in upload["requestBody"]["content"]
 
 
 HOSTILE = [
@@ -178,7 +188,7 @@ def test_messages_name_the_problem(loans, client):
     assert "letters, digits" in bad_name
 
 
-def test_dataset_routes_are_read_only_and_need_read(loans, store, client):
+def test_dataset_routes_need_read(loans, store, client):
     assert client.post(f"{API}/datasets", json={}).status_code == 405
     assert client.delete(f"{API}/datasets/loans").status_code == 405
     _, reader = create_token(store, "viewer", "read")
@@ -192,3 +202,271 @@ def test_dataset_routes_are_read_only_and_need_read(loans, store, client):
 
 def test_no_datasets_yet(client):
     assert client.get(f"{API}/datasets").json() == {"datasets": [], "next_page_token": None}
+
+
+# -- uploads and downloads -------------------------------------------------------------------
+
+
+def parquet(frame, schema=None) -> bytes:
+    """``frame`` as the remote client uploads it: Parquet, the schema in its metadata."""
+    out = io.BytesIO()
+    metadata = None if schema is None else {"loopwise.schema": json.dumps(schema.to_dict())}
+    to_polars(frame).write_parquet(out, metadata=metadata)
+    return out.getvalue()
+
+
+def upload(client, name, body, *, headers=None, **params):
+    return client.post(
+        f"{API}/datasets/{name}/versions",
+        content=body,
+        params=params,
+        headers={"content-type": PARQUET} | (headers or {}),
+    )
+
+
+def _zoned() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "at": pd.date_range("2024-10-27", periods=6, freq="h", tz="Europe/London"),
+            "kind": pd.Categorical(["a", "b", "c"] * 2),
+            "text": ["x\x00y", "日本", None, "🙂", "", "z"],
+        }
+    )
+
+
+def test_upload_then_download_round_trip(client):
+    frame = _zoned()
+    answer = upload(client, "zoned", parquet(frame), description="six rows", source="a.csv")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["uri"], body["rows"], body["columns"]) == ("datasets:/zoned/1", 6, 3)
+    assert body["source"] == "a.csv"
+    assert body["profile"]["rows"] == 6
+    assert (body["schema"], body["validation"], body["validation_ok"]) == (None, None, None)
+    full = client.get(f"{API}/datasets/zoned/versions/1", params={"full": True}).json()
+    assert full == body
+    assert client.get(f"{API}/datasets/zoned").json()["description"] == "six rows"
+
+    data = client.get(f"{API}/datasets/zoned/versions/latest/data")
+    assert data.status_code == 200, data.text
+    assert data.headers["content-type"] == PARQUET
+    assert data.headers["etag"] == f'"{body["sha256"]}"'
+    assert int(data.headers["content-length"]) == body["size"] == len(data.content)
+    back = pl.read_parquet(io.BytesIO(data.content))
+    assert back.schema == to_polars(frame).schema
+    assert back.equals(to_polars(frame))
+
+    some = client.get(f"{API}/datasets/zoned/versions/1/data?columns=text&columns=at&columns=at")
+    assert some.status_code == 200, some.text
+    assert pl.read_parquet(io.BytesIO(some.content)).columns == ["text", "at"]
+
+
+def test_identical_data_is_the_same_version(lw, client):
+    frame = _zoned()
+    logged = lw.log_dataset(frame, name="zoned")  # logged locally, then uploaded
+    first = upload(client, "zoned", parquet(frame)).json()
+    again = upload(client, "zoned", parquet(pl.from_pandas(frame))).json()
+    assert first["id"] == again["id"] == logged.id
+    assert first["sha256"] == logged.sha256
+    changed = upload(client, "zoned", parquet(frame.iloc[:3])).json()
+    assert changed["version"] == 2
+    listed = client.get(f"{API}/datasets/zoned/versions").json()["versions"]
+    assert [v["version"] for v in listed] == [1, 2]
+
+
+def test_a_schema_is_checked_by_the_server(lw, client):
+    clean = _frame(300, 0)
+    schema = lw.infer_schema(clean)
+    ok = upload(client, "checked", parquet(clean, schema))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["validation_ok"] is True
+    assert ok.json()["schema"]["columns"]
+    stored = client.get(f"{API}/datasets/checked/versions/1/schema").json()["schema"]
+    assert stored == ok.json()["schema"]
+
+    broken = clean.assign(region="west", age=-5)
+    refused = upload(client, "checked", parquet(broken, schema))
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "data_validation_error"
+    assert "dataset 'checked' failed validation" in error["message"]
+    assert "region" in error["message"]
+    report = error["report"]
+    assert report["ok"] is False
+    kinds = {(a["kind"], a["column"]) for a in report["anomalies"]}
+    assert ("new_value", "region") in kinds
+    assert ("out_of_range", "age") in kinds
+    listed = client.get(f"{API}/datasets/checked/versions").json()["versions"]
+    assert [v["version"] for v in listed] == [1]  # nothing stored
+
+
+@pytest.mark.parametrize(
+    ("document", "needle"),
+    [
+        (b"{not json", "not a schema document"),
+        (b'{"format_version": 1, "columns": [{"name": "a", "type": "weird"}]}', "not valid"),
+        (b'{"format_version": 1, "columns": "a"}', "not valid"),
+        (b'{"format_version": 1, "columns": [], "keys": 5}', "not a schema document"),
+        (b"[" * 100_000, "not a schema document"),
+        (b"\xff\xfe", "not a schema document"),
+    ],
+)
+def test_a_bad_schema_document_is_a_400(client, document, needle):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # the document as raw bytes in the metadata (PyArrow writes any bytes there)
+    table = pa.table({"a": [1, 2]}).replace_schema_metadata({b"loopwise.schema": document})
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    answer = upload(client, "bad-schema", out.getvalue())
+    assert answer.status_code == 400, answer.text
+    error = error_of(answer)
+    assert "loopwise.schema" in error["message"]
+    assert needle in error["message"]
+
+
+def test_wrong_media_types_are_415(client):
+    body = parquet(_zoned())
+    for kind in ("application/octet-stream", "application/json", "text/csv", ""):
+        answer = upload(client, "zoned", body, headers={"content-type": kind})
+        assert answer.status_code == 415, (kind, answer.text)
+        error = error_of(answer)
+        assert error["code"] == "unsupported_media_type"
+        assert PARQUET in error["message"]
+    charset = upload(client, "zoned", body, headers={"content-type": f"{PARQUET}; x=1"})
+    assert charset.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not parquet at all",
+        b"a,b\n1,2\n",
+        b"PAR1" + b"\x00" * 32 + b"PAR1",
+        parquet(pd.DataFrame({"a": range(100)}))[:-40],
+        parquet(pd.DataFrame({"a": range(100)}))[40:],
+    ],
+)
+def test_junk_bytes_are_a_400(client, body):
+    answer = upload(client, "junk", body)
+    assert answer.status_code == 400, answer.text
+    error = error_of(answer)
+    assert error["code"] == "invalid_input"
+    assert "not a readable Parquet file" in error["message"]
+    assert client.get(f"{API}/datasets/junk").status_code == 404
+
+
+def test_flipped_bytes_never_a_500(client):
+    good = parquet(pd.DataFrame({"a": range(200), "b": ["x"] * 200, "c": [1.5] * 200}))
+    rng = np.random.default_rng(7)
+    statuses = set()
+    for _ in range(60):
+        damaged = bytearray(good)
+        for at in rng.integers(0, len(good), 4):
+            damaged[at] = int(rng.integers(0, 256))
+        answer = upload(client, "flipped", bytes(damaged))
+        statuses.add(answer.status_code)
+        assert answer.status_code in (200, 400), answer.text
+    assert 400 in statuses
+
+
+def test_a_frame_without_columns_is_a_400(client):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.table({}), out)
+    answer = upload(client, "empty", out.getvalue())
+    assert answer.status_code == 400, answer.text
+    assert "no columns" in error_of(answer)["message"]
+
+
+def test_over_the_upload_limit_is_413(client):
+    client.app.state.max_upload_bytes = 100
+    answer = upload(client, "big", parquet(_zoned()))
+    assert answer.status_code == 413, answer.text
+    error = error_of(answer)
+    assert error["code"] == "payload_too_large"
+    assert "100 bytes" in error["message"]
+
+    def chunks():  # no content-length: refused while it streams in
+        yield parquet(_zoned())
+
+    streamed = client.post(
+        f"{API}/datasets/big/versions", content=chunks(), headers={"content-type": PARQUET}
+    )
+    assert streamed.status_code == 413
+    assert client.get(f"{API}/datasets/big").status_code == 404
+
+
+def test_unknown_versions_datasets_and_columns(loans, client):
+    assert client.get(f"{API}/datasets/loans/versions/9/data").status_code == 404
+    missing = client.get(f"{API}/datasets/nope/versions/latest/data")
+    assert missing.status_code == 404
+    assert "nope" in error_of(missing)["message"]
+    assert client.get(f"{API}/datasets/loans/versions/0/data").status_code == 400
+    column = client.get(f"{API}/datasets/loans/versions/1/data", params={"columns": "salary"})
+    assert column.status_code == 400
+    message = error_of(column)["message"]
+    assert "'salary'" in message
+    assert "'age'" in message
+
+
+def test_hostile_queries_and_names_are_4xx(client):
+    body = parquet(_zoned())
+    for name, params, status in [
+        ("bad%20name", {}, 400),
+        ("a" * 300, {}, 400),
+        ("zoned", {"description": "d" * 10_001}, 400),
+        ("zoned", {"source": "s" * 5000}, 400),
+        ("zoned", {"run_id": "no-such-run"}, 404),
+        ("zoned", {"run_id": "x" * 400}, 400),
+    ]:
+        answer = upload(client, name, body, **params)
+        assert answer.status_code == status, (name, params, answer.text)
+        error_of(answer)
+    assert client.get(f"{API}/datasets/zoned").status_code == 404
+
+
+def test_a_reader_cannot_upload(loans, store, client):
+    _, reader = create_token(store, "viewer", "reader")
+    _, writer = create_token(store, "ci", "writer")
+    time.sleep(0.5)  # the authenticator refreshes every 0.2 s
+    body = parquet(_zoned())
+    assert upload(client, "zoned", body).status_code == 401
+    refused = upload(client, "zoned", body, headers={"authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403
+    assert error_of(refused)["code"] == "forbidden"
+    read = client.get(
+        f"{API}/datasets/loans/versions/1/data", headers={"authorization": f"Bearer {reader}"}
+    )
+    assert read.status_code == 200
+    done = upload(client, "zoned", body, headers={"authorization": f"Bearer {writer}"})
+    assert done.status_code == 200, done.text
+    from loopwise.auth.audit import list_audit_events
+
+    (event,) = list_audit_events(store, actor="ci").events
+    assert (event.method, event.status, event.entity) == ("POST", 200, "datasets:/zoned/1")
+
+
+def test_the_producing_run_is_scope_checked(store, client):
+    runs = {}
+    for experiment in ("churn-a", "fraud-b"):
+        made = client.post(f"{API}/runs", json={"experiment": experiment})
+        runs[experiment] = made.json()["id"]
+    _, writer = create_token(store, "ci", "writer", experiments=["churn-*"])
+    time.sleep(0.5)
+    headers = {"authorization": f"Bearer {writer}"}
+    body = parquet(_zoned())
+    refused = upload(client, "zoned", body, headers=headers, run_id=runs["fraud-b"])
+    assert refused.status_code == 403, refused.text
+    assert "'churn-*'" in error_of(refused)["message"]
+    assert client.get(f"{API}/datasets/zoned", headers=headers).status_code == 404
+    done = upload(client, "zoned", body, headers=headers, run_id=runs["churn-a"])
+    assert done.status_code == 200, done.text
+    assert done.json()["run_id"] == runs["churn-a"]
+    from loopwise.data.datasets import dataset_inputs
+
+    assert [v.id for v in dataset_inputs(store, runs["churn-a"])] == [done.json()["id"]]

@@ -88,6 +88,28 @@ class DatasetVersion:
             data["profile"] = self.profile.to_dict() if self.profile else None
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetVersion:
+        """A version from its JSON form (a server's answer): :meth:`to_dict` with
+        ``profile``, plus ``schema`` and ``validation`` when they were kept."""
+        profile = data.get("profile")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            version=int(data["version"]),
+            sha256=data["sha256"],
+            size=int(data["size"]),
+            rows=int(data["rows"]),
+            columns=int(data["columns"]),
+            column_types=dict(data["column_types"]),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            run_id=data.get("run_id"),
+            source=data.get("source"),
+            profile=Profile.from_dict(profile) if profile else None,
+            schema=data.get("schema"),
+            validation=data.get("validation"),
+        )
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -110,8 +132,21 @@ class DatasetInfo:
             "description": self.description,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
+        """A dataset summary from its JSON form (a server's answer)."""
+        return cls(
+            name=data["name"],
+            versions=int(data["versions"]),
+            latest_version=data.get("latest_version"),
+            latest_rows=data.get("latest_rows"),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            description=data.get("description"),
+        )
 
-def _check_name(name: str) -> None:
+
+def check_name(name: str) -> None:
+    """Refuse a name a dataset reference (``datasets:/name/3``) cannot hold."""
     if (
         not isinstance(name, str)
         or not name
@@ -125,12 +160,20 @@ def _check_name(name: str) -> None:
         )
 
 
+def check_columns(frame: pl.DataFrame, name: str) -> None:
+    """Refuse a frame without columns: there is nothing to version."""
+    if frame.width == 0:
+        raise InvalidInput(f"Dataset {name!r} has no columns; there is nothing to version.")
+
+
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     # Fixed settings so identical data gives identical bytes (and the same version).
     frame.write_parquet(path, compression="zstd", compression_level=3, statistics=True)
 
 
-def _source_of(data: DataLike) -> str:
+def source_of(data: DataLike) -> str:
+    """Where ``data`` came from, as a version records it: a file's absolute path, or the
+    kind of frame (``<pandas.DataFrame>``)."""
     if isinstance(data, str | os.PathLike):
         return str(Path(data).resolve())
     return f"<{type(data).__module__.split('.')[0]}.{type(data).__name__}>"
@@ -145,16 +188,18 @@ def log_dataset(
     run_id: str | None = None,
     schema: Any = None,
     validation: Any = None,
+    source: str | None = None,
 ) -> DatasetVersion:
     """Store ``data`` as a version of dataset ``name`` (or find the identical version).
 
     ``schema`` (a :class:`~loopwise.data.schema.Schema`) and ``validation`` (its
     :class:`~loopwise.data.validation.ValidationReport`) are recorded with a new version.
+    ``source`` says where the data came from when ``data`` cannot (an upload: the
+    client's file or frame kind); by default it is :func:`source_of` ``data``.
     """
-    _check_name(name)
+    check_name(name)
     frame = to_polars(data, what=f"dataset {name!r}")
-    if frame.width == 0:
-        raise InvalidInput(f"Dataset {name!r} has no columns; there is nothing to version.")
+    check_columns(frame, name)
     with tempfile.TemporaryDirectory(prefix="loopwise-ds-") as tmp:
         path = Path(tmp) / "data.parquet"
         _write_parquet(frame, path)
@@ -171,7 +216,7 @@ def log_dataset(
             sha256=blob.sha256,
             size=blob.size,
             frame=frame,
-            source=_source_of(data),
+            source=source if source is not None else source_of(data),
             profile=profile_doc,
             schema=json.dumps(schema.to_dict()) if schema is not None else None,
             validation=json.dumps(validation.to_dict()) if validation is not None else None,
@@ -265,21 +310,28 @@ def _version_from_row(row: Any) -> DatasetVersion:
     )
 
 
-def get_dataset_version(store: Store, ref: str) -> DatasetVersion:
-    """The version named by ``datasets:/name/3``, ``datasets:/name@latest`` or ``name``."""
+def parse_dataset_ref(ref: str) -> tuple[str, int | None]:
+    """(name, version) of ``datasets:/name/3``; the version is None for
+    ``datasets:/name@latest`` and a bare ``name`` (the latest version)."""
     if isinstance(ref, str) and not ref.startswith("datasets:/"):
         ref = f"datasets:/{ref}@latest"
     parsed = parse_ref(ref, kind="datasets")
-    query = _version_query().where(datasets.c.name == parsed.name)
-    if parsed.version is not None:
-        query = query.where(dataset_versions.c.version == parsed.version)
-    elif parsed.alias in (None, "latest"):
-        query = query.order_by(dataset_versions.c.version.desc()).limit(1)
-    else:
+    if parsed.version is None and parsed.alias not in (None, "latest"):
         raise NotFound(
             f"Datasets have no alias {parsed.alias!r} (in {ref}); use a version number or "
             f"@latest, e.g. datasets:/{parsed.name}@latest."
         )
+    return parsed.name, parsed.version
+
+
+def get_dataset_version(store: Store, ref: str) -> DatasetVersion:
+    """The version named by ``datasets:/name/3``, ``datasets:/name@latest`` or ``name``."""
+    name, number = parse_dataset_ref(ref)
+    query = _version_query().where(datasets.c.name == name)
+    if number is not None:
+        query = query.where(dataset_versions.c.version == number)
+    else:
+        query = query.order_by(dataset_versions.c.version.desc()).limit(1)
     with store.db.read() as conn:
         row = conn.execute(query).first()
         if row is None:
@@ -288,37 +340,47 @@ def get_dataset_version(store: Store, ref: str) -> DatasetVersion:
                 for r in conn.execute(
                     select(dataset_versions.c.version)
                     .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-                    .where(datasets.c.name == parsed.name)
+                    .where(datasets.c.name == name)
                     .order_by(dataset_versions.c.version)
                 )
             ]
     if row is None:
         if not known:
             raise NotFound(
-                f"No dataset named {parsed.name!r}. Log one with "
-                f"lw.log_dataset(data, name={parsed.name!r}) or list them with "
+                f"No dataset named {name!r}. Log one with "
+                f"lw.log_dataset(data, name={name!r}) or list them with "
                 "`loopwise datasets list`."
             )
         raise NotFound(
-            f"Dataset {parsed.name!r} has no version {parsed.version}; "
+            f"Dataset {name!r} has no version {number}; "
             f"its versions are {', '.join(map(str, known))}."
         )
     return _version_from_row(row)
 
 
-def load_dataset(store: Store, ref: str, *, as_: str = "pandas") -> Any:
-    """The data of a version as ``"pandas"`` (default), ``"polars"`` or ``"arrow"``."""
+def check_format(as_: str) -> None:
+    """Refuse a frame kind :func:`load_dataset` does not give."""
     if as_ not in ("pandas", "polars", "arrow"):
         raise InvalidInput(f"as_ must be 'pandas', 'polars' or 'arrow', got {as_!r}.")
-    version = get_dataset_version(store, ref)
-    import io
 
-    frame = pl.read_parquet(io.BytesIO(store.artifacts.read_blob(version.sha256)))
+
+def frame_as(frame: pl.DataFrame, as_: str) -> Any:
+    """A loaded version's frame as ``"pandas"``, ``"polars"`` or ``"arrow"``."""
+    check_format(as_)
     if as_ == "polars":
         return frame
     if as_ == "arrow":
         return frame.to_arrow()
     return frame.to_pandas()
+
+
+def load_dataset(store: Store, ref: str, *, as_: str = "pandas") -> Any:
+    """The data of a version as ``"pandas"`` (default), ``"polars"`` or ``"arrow"``."""
+    check_format(as_)
+    version = get_dataset_version(store, ref)
+    import io
+
+    return frame_as(pl.read_parquet(io.BytesIO(store.artifacts.read_blob(version.sha256))), as_)
 
 
 def list_datasets(store: Store) -> list[DatasetInfo]:
@@ -390,10 +452,16 @@ def dataset_inputs(store: Store, run_id: str) -> list[DatasetVersion]:
 __all__ = [
     "DatasetInfo",
     "DatasetVersion",
+    "check_columns",
+    "check_format",
+    "check_name",
     "dataset_inputs",
+    "frame_as",
     "get_dataset_version",
     "list_datasets",
     "list_versions",
     "load_dataset",
     "log_dataset",
+    "parse_dataset_ref",
+    "source_of",
 ]
