@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from loopwise.errors import Conflict, InvalidInput
 
+pytestmark = pytest.mark.remote_conformance
+
 FEATURES = ["age", "income"]
 
 

@@ -10,6 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from loopwise.errors import InvalidInput, NotFound
 from tests import helpers
 
+pytestmark = pytest.mark.remote_conformance
+
 stepped = helpers.stepped  # the fixture: a clock the tests step
 
 

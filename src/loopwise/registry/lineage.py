@@ -8,6 +8,7 @@ metrics, code version and environment) and to the dataset versions it was traine
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,25 @@ class ModelLineage:
             "datasets": [d.to_dict() for d in self.datasets],
             "evaluations": self.evaluations,
         }
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        run: Run | None,
+        datasets: Sequence[DatasetVersion] = (),
+    ) -> ModelLineage:
+        """The lineage :meth:`to_dict` described, with the full ``run`` and ``datasets``
+        records given by the caller: the document holds only a summary of them (the run's
+        params, metrics and tags; each dataset version without its profile), so the remote
+        client reads them from their own routes and passes them here."""
+        return cls(
+            version=ModelVersion.from_dict(data["model_version"]),
+            run=run,
+            datasets=list(datasets),
+            evaluations=[dict(e) for e in data.get("evaluations") or []],
+        )
 
 
 def model_lineage(store: Store, uri: str) -> ModelLineage:

@@ -10,6 +10,7 @@ conflict instead of silently replacing a version it was never compared against.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,6 +87,23 @@ class Decision:
             "decided_at": self.decided_at.isoformat(),
             "move": self.move.to_dict() if self.move is not None else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """The decision :meth:`to_dict` described (a server's answer to a promotion). A
+        check's non-finite value comes back as None, as :meth:`GateResult.to_dict` wrote it."""
+        move = data.get("move")
+        return cls(
+            model=data["model"],
+            alias=data["alias"],
+            candidate_version=data["candidate_version"],
+            current_version=data.get("current_version"),
+            passed=data["passed"],
+            checks=[GateResult(**check) for check in data.get("checks") or []],
+            decided_at=datetime.fromisoformat(data["decided_at"]),
+            move=None if move is None else AliasMove.from_dict(move),
+            reasons=list(data.get("reasons") or []),
+        )
 
 
 def _policy(policy: Policy | dict[str, Any] | str | Any) -> Policy:

@@ -1,7 +1,13 @@
-"""What the registry returns: model versions, models and alias moves."""
+"""What the registry returns: model versions, models and alias moves.
+
+Each record has ``to_dict`` (what the REST API answers) and ``from_dict`` (what the remote
+client builds from that answer), so a call through a server returns the same classes,
+with the same fields and types, as a call on the store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,8 +38,10 @@ class ModelVersion:
     def signature(self) -> dict[str, Any] | None:
         return self.manifest.get("signature")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, with_manifest: bool = False) -> dict[str, Any]:
+        """The version as JSON; ``with_manifest`` adds the whole package manifest (files,
+        requirements, metadata), which the REST API's version routes answer."""
+        data = {
             "id": self.id,
             "name": self.name,
             "version": self.version,
@@ -48,6 +56,30 @@ class ModelVersion:
             "created_by": self.created_by,
             "signature": self.signature,
         }
+        if with_manifest:
+            data["manifest"] = self.manifest
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelVersion:
+        """The version :meth:`to_dict` described (without a manifest, only its signature)."""
+        manifest = data.get("manifest")
+        if manifest is None:
+            manifest = {} if data.get("signature") is None else {"signature": data["signature"]}
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            version=data["version"],
+            run_id=data.get("run_id"),
+            flavor=data["flavor"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            aliases=list(data.get("aliases") or []),
+            size=data.get("size", 0),
+            description=data.get("description"),
+            tags=dict(data.get("tags") or {}),
+            created_by=data.get("created_by"),
+            manifest=dict(manifest),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +102,17 @@ class RegisteredModel:
             "latest_version": self.latest_version,
             "aliases": dict(self.aliases),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RegisteredModel:
+        return cls(
+            name=data["name"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            description=data.get("description"),
+            versions=data["versions"],
+            latest_version=data.get("latest_version"),
+            aliases=dict(data.get("aliases") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,3 +139,16 @@ class AliasMove:
             "moved_by": self.moved_by,
             "reason": self.reason,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AliasMove:
+        return cls(
+            model=data["model"],
+            alias=data["alias"],
+            kind=data["kind"],
+            from_version=data.get("from_version"),
+            to_version=data.get("to_version"),
+            moved_at=datetime.fromisoformat(data["moved_at"]),
+            moved_by=data.get("moved_by"),
+            reason=data.get("reason"),
+        )

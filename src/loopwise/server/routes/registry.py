@@ -1,15 +1,21 @@
 """``/api/v1`` routes for the model registry: models, versions, aliases and their history,
-lineage, evaluations and promotion decisions, over the registry's services.
+lineage, evaluations and promotions, over the registry's services.
 
-Reads need ``read``, writes ``write`` (see :mod:`loopwise.server.access`). Alias moves are
-recorded by the service with the user it records for every move (the server's user): the
-services take no user, so a token's name is not written into the history here.
+Reads need ``read``, writes ``write`` (see :mod:`loopwise.server.access`). Writes name the
+caller's token: an alias move, a promotion decision and a new version record it (the
+token check names the caller for the request's context), not the server's OS user.
 
 Names, versions and aliases in paths are checked before any query (a name a reference
 cannot hold, a version outside 1..2,147,483,647, an alias with characters an alias cannot
 have: 400), so a hostile path never reaches the database as a value it refuses. Bodies
-are strict (a version is a JSON integer, not ``"2"``; unknown fields are refused). Model
-upload, download and promotion over HTTP come with the remote client.
+are strict (a version is a JSON integer, not ``"2"``; unknown fields are refused).
+
+What the remote client needs besides: package upload and download
+(:mod:`.model_packages`); storing an evaluation the client computed (``POST
+.../evaluations``, or ``POST /evaluations`` for one of a model object that is not
+registered); and promotion run here, on the server's own models and data (``POST
+.../aliases/{alias}/promote``), whose answer is the Decision -- a refused gate is a 200
+with ``passed: false``, as ``lw.promote`` returns it.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopwise.errors import NotFound
+from loopwise.errors import InvalidInput, NotFound
+from loopwise.evaluation.evaluate import TASKS, Evaluation
+from loopwise.registry import loading
 from loopwise.registry import models as model_service
-from loopwise.registry.evaluations import stored_evaluations
+from loopwise.registry.evaluations import save_evaluation, stored_evaluations
 from loopwise.registry.lineage import model_lineage
+from loopwise.registry.promotion import promote as run_promotion
 from loopwise.registry.promotion_history import promotion_history
-from loopwise.server.access import model_scope, needs, store_of
+from loopwise.server.access import check_run, model_scope, needs, store_of
 from loopwise.server.listing import (
     MAX_VERSION,
     MaxResults,
@@ -35,10 +44,13 @@ from loopwise.server.listing import (
     page,
 )
 from loopwise.server.numbers import metrics_out
+from loopwise.server.routes import model_packages
 from loopwise.server.time_params import moment
 from loopwise.store import Store
+from loopwise.tracking import runs as run_service
 
 router = APIRouter(tags=["registry"])
+router.include_router(model_packages.router)
 
 ModelName = Annotated[str, Path(description="The model's name, e.g. credit-risk.")]
 VersionNumber = Annotated[
@@ -100,6 +112,31 @@ class Reason(BaseModel):
     reason: Text | None = Field(default=None, max_length=2000)
 
 
+class EvaluationIn(BaseModel):
+    """``POST .../evaluations``: an evaluation computed by a client
+    (``Evaluation.to_dict()``), the dataset version it scored and the run it belongs to."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    evaluation: dict[str, Any]
+    dataset: Text | None = Field(
+        default=None, max_length=1000, description="A datasets:/ reference, e.g. datasets:/x/3."
+    )
+    run_id: Text | None = Field(default=None, max_length=200)
+
+
+class PromotionIn(BaseModel):
+    """``POST .../aliases/{alias}/promote``: the candidate version, the policy (as
+    ``Policy.to_dict()`` or a policy file's content), the data as a ``datasets:/``
+    reference, its target column, and the run the decision belongs to."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    policy: dict[str, Any]
+    data: Text = Field(max_length=1000, description="A datasets:/ reference.")
+    target: Text = Field(min_length=1, max_length=1000)
+    run_id: Text | None = Field(default=None, max_length=200)
+
+
 # -- models ----------------------------------------------------------------------------------
 
 
@@ -153,7 +190,7 @@ def list_versions(
     """The model's versions, oldest first."""
     versions = model_service.list_versions(store, _model(name))
     found, token = page("model-versions", versions, lambda _, v: v.version, page_token, max_results)
-    return {"versions": [v.to_dict() for v in found], "next_page_token": token}
+    return {"versions": [v.to_dict(with_manifest=True) for v in found], "next_page_token": token}
 
 
 @router.get(
@@ -162,8 +199,9 @@ def list_versions(
 def get_version(
     name: ModelName, version: VersionNumber, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
-    """One version of the model, by number."""
-    return model_service.get_model_version(store, _version_uri(name, version)).to_dict()
+    """One version of the model, by number, with its package manifest."""
+    found = model_service.get_model_version(store, _version_uri(name, version))
+    return found.to_dict(with_manifest=True)
 
 
 @router.patch(
@@ -176,7 +214,7 @@ def update_version(
     changes)."""
     return model_service.update_version(
         store, _version_uri(name, version), description=body.description, tags=body.tags
-    ).to_dict()
+    ).to_dict(with_manifest=True)
 
 
 @router.get(
@@ -190,6 +228,7 @@ def get_lineage(
     spelled "NaN", "Infinity", "-Infinity" as in the run routes."""
     lineage = model_lineage(store, _version_uri(name, version))
     answer = lineage.to_dict()
+    answer["model_version"] = lineage.version.to_dict(with_manifest=True)
     if lineage.run is not None:  # spelled as the run routes spell them
         answer["run"]["metrics"] = metrics_out(lineage.run.metrics)
     return finite(answer)
@@ -217,6 +256,91 @@ def list_evaluations(
     return {"evaluations": [finite(e.to_dict()) for e in results], "next_page_token": token}
 
 
+def _evaluation(document: dict[str, Any]) -> Evaluation:
+    """An evaluation document (``Evaluation.to_dict()``) read back, or a 400 saying why."""
+    try:
+        evaluation = Evaluation.from_dict(document)
+    except InvalidInput:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
+        raise InvalidInput(
+            f"evaluation is not an evaluation document ({type(e).__name__}: {str(e)[:200]}); "
+            "send Evaluation.to_dict() of a loopwise evaluation."
+        ) from None
+    if evaluation.task not in TASKS or not isinstance(evaluation.target, str):
+        raise InvalidInput(
+            f"evaluation.task must be one of {', '.join(TASKS)} and evaluation.target the "
+            f"target column's name; got {evaluation.task!r} and {evaluation.target!r}."
+        )
+    return evaluation
+
+
+def _run_of(request: Request, store: Store, run_id: str | None) -> str | None:
+    """The id of the run a write names (404 if none, 403 outside a scoped token's reach)."""
+    if run_id is None:
+        return None
+    resolved = run_service.resolve_run_id(store, run_id)
+    check_run(request, resolved)
+    return resolved
+
+
+def _store_evaluation(
+    request: Request, store: Store, body: EvaluationIn, version: Any
+) -> dict[str, Any]:
+    from loopwise.data.datasets import get_dataset_version
+
+    evaluation = _evaluation(body.evaluation)
+    dataset = None if body.dataset is None else get_dataset_version(store, body.dataset)
+    run_id = _run_of(request, store, body.run_id)
+    if version is None and dataset is None and run_id is None:
+        raise InvalidInput(
+            "an evaluation is stored linked to a model version, a dataset version or a run; "
+            "name a dataset or a run_id (or post it to /models/{name}/versions/{version}/"
+            "evaluations)."
+        )
+    evaluation_id = save_evaluation(
+        store,
+        evaluation,
+        model_version_id=None if version is None else version.id,
+        dataset_version_id=None if dataset is None else dataset.id,
+        run_id=run_id,
+    )
+    return {
+        "id": evaluation_id,
+        "model_version": None if version is None else version.uri,
+        "dataset": None if dataset is None else dataset.uri,
+        "run_id": run_id,
+        "evaluation": evaluation.to_dict(),
+    }
+
+
+@router.post(
+    "/models/{name}/versions/{version}/evaluations",
+    dependencies=[Depends(needs("write", model="name"))],
+)
+def store_evaluation(
+    name: ModelName,
+    version: VersionNumber,
+    body: EvaluationIn,
+    request: Request,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Store an evaluation of the version computed by a client (``lw.evaluate`` through a
+    server), linked to the dataset version it scored and to its run, as ``lw.evaluate``
+    stores one locally."""
+    found = model_service.get_model_version(store, _version_uri(name, version))
+    return _store_evaluation(request, store, body, found)
+
+
+@router.post("/evaluations", dependencies=[Depends(needs("write"))])
+def store_unregistered_evaluation(
+    body: EvaluationIn, request: Request, store: Store = Depends(store_of)
+) -> dict[str, Any]:
+    """Store an evaluation of a model that is not registered (a fitted object), linked to
+    the dataset version it scored and/or its run."""
+    return _store_evaluation(request, store, body, None)
+
+
 # -- aliases ---------------------------------------------------------------------------------
 
 
@@ -225,7 +349,8 @@ def get_version_by_alias(
     name: ModelName, alias: AliasName, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
     """The version an alias points at now (``latest``: the newest version)."""
-    return model_service.get_model_version(store, f"models:/{_model(name)}@{alias}").to_dict()
+    found = model_service.get_model_version(store, f"models:/{_model(name)}@{alias}")
+    return found.to_dict(with_manifest=True)
 
 
 @router.put("/models/{name}/aliases/{alias}", dependencies=[Depends(needs("write", model="name"))])
@@ -307,6 +432,39 @@ def version_at(
 
 
 # -- promotion decisions ---------------------------------------------------------------------
+
+
+@router.post(
+    "/models/{name}/aliases/{alias}/promote", dependencies=[Depends(needs("write", model="name"))]
+)
+def promote(
+    name: ModelName,
+    alias: AliasName,
+    body: PromotionIn,
+    request: Request,
+    store: Store = Depends(store_of),
+) -> dict[str, Any]:
+    """Evaluate the candidate version on the data against the policy, here on the server's
+    models and data, and move the alias only if every gate passes. Answers the Decision,
+    passed or not (a refused gate is not an error); the decision is recorded either way,
+    naming the caller."""
+    if not body.data.startswith("datasets:/"):
+        raise InvalidInput(
+            f"data must be a datasets:/ reference, got {body.data[:200]!r}: the server scores "
+            "data from its store. Log the data first (lw.log_dataset) and pass its reference."
+        )
+    run_id = _run_of(request, store, body.run_id)
+    decision = run_promotion(
+        store,
+        _version_uri(name, body.version),
+        _alias(alias),
+        policy=body.policy,
+        data=body.data,
+        target=body.target,
+        load=lambda uri: loading.load_model(store, uri),
+        run_id=run_id,
+    )
+    return finite(decision.to_dict())
 
 
 @router.get("/models/{name}/promotions", dependencies=[Depends(needs("read", model="name"))])
