@@ -1,7 +1,8 @@
 """Tracing a logged prediction back to its model version, run, data, alias move and
 promotion decision: a real flow (a tracked run on a versioned dataset, a promotion, a
 server answering and logging, batch rows with ids of their own, feedback), on SQLite and
-PostgreSQL, through the service function, ``lw.trace_prediction`` and the CLI."""
+PostgreSQL (and ``lw.trace_prediction`` through a server: the remote client), through the
+service function, ``lw.trace_prediction`` and the CLI."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from loopwise.serving.endpoint_config import EndpointConfig
 from loopwise.serving.flags import set_model_flag
 from loopwise.serving.server import ServerThread, build_endpoint
 from tests.helpers import COLUMNS, training_data, wait_for
+
+pytestmark = pytest.mark.remote_conformance
 
 ENDPOINT = "credit-risk"
 CONFIG = {

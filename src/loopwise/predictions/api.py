@@ -3,7 +3,9 @@
 default store (see :mod:`loopwise.context`).
 
 The service functions taking a Store are in :mod:`loopwise.predictions.log` and
-:mod:`loopwise.predictions.tracing`.
+:mod:`loopwise.predictions.tracing`. With a ``tracking_url`` each function goes through
+the server instead (:class:`loopwise.client.predictions.RemotePredictions`): same
+arguments, same answers, same errors.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def read_predictions(
     ``prediction``, ..., ``input.<feature>``) plus ``label`` and ``feedback_timestamp``
     from the latest feedback for each row. See ``docs/prediction-log.md``.
     """
+    http = context.remote_http()
+    if http is not None:
+        from loopwise.client.predictions import RemotePredictions
+
+        return RemotePredictions(http).read_predictions(endpoint, start, end)
     return service.read_predictions(context.local_store(), endpoint, start, end)
 
 
@@ -52,7 +59,15 @@ def log_predictions(
 ) -> service.LoggedRows:
     """Log a frame with a ``prediction`` column and feature columns for ``endpoint``
     (batch scoring, models running elsewhere), written now. See
-    :func:`loopwise.predictions.log.log_predictions`."""
+    :func:`loopwise.predictions.log.log_predictions`. Through a server, ``model`` is
+    ``"name/version"`` or a ModelVersion (its label travels)."""
+    http = context.remote_http()
+    if http is not None:
+        from loopwise.client.predictions import RemotePredictions
+
+        return RemotePredictions(http).log_predictions(
+            endpoint, frame, model=model, variant=variant, timestamp=timestamp
+        )
     return service.log_predictions(
         context.local_store(), endpoint, frame, model=model, variant=variant, timestamp=timestamp
     )
@@ -62,6 +77,11 @@ def log_feedback(endpoint: str, frame: Any) -> service.LoggedRows:
     """Log ground-truth labels for ``endpoint``: a frame with ``request_id`` and ``label``,
     optionally ``row`` and ``timestamp``. See
     :func:`loopwise.predictions.log.log_feedback`."""
+    http = context.remote_http()
+    if http is not None:
+        from loopwise.client.predictions import RemotePredictions
+
+        return RemotePredictions(http).log_feedback(endpoint, frame)
     return service.log_feedback(context.local_store(), endpoint, frame)
 
 
@@ -76,6 +96,13 @@ def trace_prediction(
     and its promotion decisions. ``start``/``end`` (timezone-aware) bound the search for ids
     that are not loopwise ids. See ``docs/tracing.md`` and
     :func:`loopwise.predictions.tracing.trace_prediction`."""
+    http = context.remote_http()
+    if http is not None:
+        from loopwise.client.predictions import RemotePredictions
+        from loopwise.registry.api import model_lineage
+
+        remote = RemotePredictions(http)
+        return remote.trace_prediction(endpoint, request_id, start, end, lineage=model_lineage)
     from loopwise.predictions.tracing import trace_prediction as trace
 
     return trace(context.local_store(), endpoint, request_id, start=start, end=end)
@@ -93,6 +120,11 @@ def compact_predictions(
     processes, or left by a killed one), so reading a long range opens few files. Safe while
     the endpoint serves and in several processes at once. See ``docs/prediction-log.md`` and
     :func:`loopwise.predictions.compaction.compact_predictions`."""
+    http = context.remote_http()
+    if http is not None:
+        from loopwise.client.predictions import RemotePredictions
+
+        return RemotePredictions(http).compact_predictions(endpoint, start, end, settle=settle)
     from loopwise.predictions.compaction import compact_predictions as compact
 
     return compact(context.local_store(), endpoint, start, end, settle=settle)

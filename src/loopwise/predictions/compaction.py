@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -246,6 +246,15 @@ class CompactionResult:
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompactionResult:
+        """The result :meth:`to_dict` wrote (what the remote client reads back)."""
+        counts = {f: int(data.get(f) or 0) for f in _COUNTS}
+        return cls(str(data["endpoint"]), **counts)
+
+
+_COUNTS = ("hours", "files_before", "files_after", "rows", "open_hours", "busy_hours")
+
 
 def compact_predictions(
     store: Store,
@@ -264,14 +273,16 @@ def compact_predictions(
     start_us, end_us = check_time(start, "start", func), check_time(end, "end", func)
     if start_us is not None and end_us is not None and end_us < start_us:
         raise bad_param(func, "end", f"at or after start ({start})", end)
-    settle_s = _settle_seconds(settle, func)
+    settle_s = settle_seconds(settle, func)
     require_endpoint(store.artifacts, endpoint)
     return compact_log(
         store, endpoint, start_us=start_us, end_us=end_us, settle_s=settle_s, progress=progress
     )
 
 
-def _settle_seconds(settle: Any, func: str) -> float:
+def settle_seconds(settle: Any, func: str) -> float:
+    """Seconds of a ``settle`` argument ("10m", "1h" or a timedelta >= 0), checked as
+    :func:`compact_predictions` checks it (the remote client checks it the same way)."""
     rule = "a duration such as 10m or 1h, or a timedelta >= 0"
     if isinstance(settle, timedelta):
         if settle < timedelta(0):

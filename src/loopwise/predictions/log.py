@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -679,6 +679,15 @@ class LoggedRows:
     files: tuple[str, ...]
     request_id: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: what the REST API answers for a logged frame."""
+        return {"rows": self.rows, "files": list(self.files), "request_id": self.request_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoggedRows:
+        """The record :meth:`to_dict` wrote (what the remote client reads back)."""
+        return cls(int(data["rows"]), tuple(data.get("files") or ()), data.get("request_id"))
+
 
 def log_predictions(
     store: Store,
@@ -688,6 +697,7 @@ def log_predictions(
     model: Any = None,
     variant: str = "batch",
     timestamp: datetime | None = None,
+    model_version_id: str | None = None,
 ) -> LoggedRows:
     """Log a frame of predictions (batch scoring, external systems), written now.
 
@@ -697,13 +707,21 @@ def log_predictions(
     ``latency_ms``. ``model`` is ``"name/version"`` or a ModelVersion; a registered model
     must name one of its versions (NotFound otherwise), a name registered nowhere here is a
     model served elsewhere. ``timestamp`` applies to every row when the frame has no such
-    column (default: now). One file per hour.
+    column (default: now). One file per hour. ``model_version_id`` is the id of the
+    version ``model`` names when ``model`` is given as its label (a server receives the
+    label and the id of the ModelVersion a remote client was given).
     """
     func = "log_predictions"
     check_endpoint(endpoint, func)
     if not isinstance(variant, str) or not variant:
         raise bad_param(func, "variant", "a non-empty str", variant)
     label, version_id = model_fields(model, func)
+    if model_version_id is not None:
+        if label is None or version_id is not None:
+            raise bad_param(
+                func, "model_version_id", "given only with model as 'name/version'", model
+            )
+        version_id = model_version_id
     if label is not None and version_id is None:
         version_id = _registered_version_id(store, label, func)
     given_us = check_time(timestamp, "timestamp", func)

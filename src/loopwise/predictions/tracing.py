@@ -19,6 +19,7 @@ then only the hour(s) holding the request are read in full, with their feedback.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ from loopwise.store import Store
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PredictionTrace", "trace_prediction"]
+__all__ = ["PredictionTrace", "check_trace_call", "trace_prediction"]
 
 _HOUR = timedelta(hours=1)
 _HOUR_MS = 3_600_000
@@ -117,6 +118,37 @@ class PredictionTrace:
             "alias_events": [e.to_dict() for e in self.alias_events],
             "promotions": [p.to_dict() for p in self.promotions],
         }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, lineage: ModelLineage | None = None
+    ) -> PredictionTrace:
+        """The trace :meth:`to_dict` described (what the remote client reads back).
+
+        The document holds a summary of the lineage only, so the caller passes the full
+        :class:`ModelLineage` (the remote client reads it from the registry's route). The
+        rows come back as JSON gives them: their times as UTC datetimes again, NaN and
+        infinities as null (NaN in float columns)."""
+        version = data.get("model_version")
+        rows = _frame(data.get("rows") or [])
+        shadow_rows = data.get("shadows") or []
+        # No shadow rows: an empty frame with the request's columns, as the local trace has.
+        shadows = _frame(shadow_rows) if shadow_rows else rows.iloc[:0]
+        return cls(
+            endpoint=data["endpoint"],
+            request_id=data["request_id"],
+            timestamp=datetime.fromisoformat(data["timestamp"]),
+            variant=data.get("variant"),
+            model=data.get("model"),
+            version=None if version is None else ModelVersion.from_dict(version),
+            rows=rows,
+            shadows=shadows,
+            lineage=lineage,
+            aliases=tuple(data.get("aliases") or ()),
+            alias_events=tuple(AliasMove.from_dict(e) for e in data.get("alias_events") or ()),
+            promotions=tuple(_promotion(p) for p in data.get("promotions") or ()),
+            notes=tuple(data.get("notes") or ()),
+        )
 
     def summary(self) -> str:
         """A few readable lines: the request, the version, its run and data, how it got live."""
@@ -232,6 +264,12 @@ def trace_prediction(
 def _check(store: Any, endpoint: Any, request_id: Any, start: Any, end: Any) -> None:
     if not isinstance(store, Store):
         raise bad_param(_FUNC, "store", "a loopwise.Store", store)
+    check_trace_call(endpoint, request_id, start, end)
+
+
+def check_trace_call(endpoint: Any, request_id: Any, start: Any, end: Any) -> None:
+    """The checks of :func:`trace_prediction`'s arguments but the store (the remote client
+    makes them too, before asking a server)."""
     check_endpoint(endpoint, _FUNC)
     if not isinstance(request_id, str) or not request_id:
         raise bad_param(_FUNC, "request_id", "a request id (a non-empty str)", request_id)
@@ -442,6 +480,35 @@ def _shadow_groups(shadows: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _column(frame: pd.DataFrame, name: str) -> list[Any]:
     return [r[name] for r in _records(frame[[name]])]
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of :meth:`PredictionTrace.to_dict` as a frame, their times as UTC datetimes."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(records)
+    for name in ("timestamp", "feedback_timestamp"):
+        if name in frame.columns:
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(
+                "datetime64[us, UTC]"
+            )
+    return frame
+
+
+def _promotion(data: Mapping[str, Any]) -> PromotionRecord:
+    """A promotion decision from its ``to_dict`` (the failed checks and reasons derive
+    from ``checks``)."""
+    return PromotionRecord(
+        model=data["model"],
+        alias=data["alias"],
+        candidate_version=data["candidate_version"],
+        current_version=data.get("current_version"),
+        passed=bool(data["passed"]),
+        checks=tuple(dict(c) for c in data.get("checks") or ()),
+        policy=dict(data.get("policy") or {}),
+        decided_at=datetime.fromisoformat(data["decided_at"]),
+        decided_by=data.get("decided_by"),
+    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
