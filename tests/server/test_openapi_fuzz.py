@@ -18,6 +18,7 @@ from loopwise import context
 from loopwise.server.app import create_server_app
 from loopwise.serving.server import ServerThread
 
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = os.environ.get("LOOPWISE_SCHEMATHESIS_EXAMPLES", "8")
 SEED = os.environ.get("LOOPWISE_SCHEMATHESIS_SEED", "20261207")
 
@@ -51,7 +52,15 @@ def test_no_generated_request_gets_a_server_error(lw, tmp_path):
             SEED,
             "--no-color",
         ]
-        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+        hooks = {"SCHEMATHESIS_HOOKS": "tests.server.schemathesis_hooks"}
+        result = subprocess.run(
+            command,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, **hooks, "PYTHONPATH": str(ROOT)},
+        )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-6000:]
     tested = re.search(r"Tested: (\d+)", report)

@@ -5,27 +5,31 @@ request's trace across the UI (model version, run, data, alias moves, promotions
 The pages call what the REST routes call (:mod:`loopwise.server.routes.monitoring` and
 :mod:`loopwise.server.routes.predictions`, whose checks they reuse, so a bad name or time
 is the same 4xx here). A monitor's charts are drawn by ``static/ui.js`` from
-:func:`monitor_series`, a JSON answer of one metric's overall figure per window.
+:func:`monitor_series`, a JSON answer of one metric's overall figure per window; an
+endpoint's traffic and latency charts from :func:`endpoint_chart` (:mod:`.traffic`), over
+the range the page shows (the last hour, day or week, or ``start`` to ``end``).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from loopwise.clock import now
+from loopwise.errors import InvalidInput, NotFound
 from loopwise.monitoring.alerting.alerts import list_alerts
 from loopwise.monitoring.storage import figures, stored_monitors
 from loopwise.predictions.log import prediction_endpoints
 from loopwise.server.access import store_of
 from loopwise.server.routes import predictions as prediction_routes
 from loopwise.server.routes.monitoring import _monitor
-from loopwise.server.time_params import moment
+from loopwise.server.time_params import TimeParam, moment, time_range
+from loopwise.server.ui import traffic
 from loopwise.server.ui.guard import guarded_page
 from loopwise.server.ui.models_pages import dataset_version_url, model_url, version_url
 from loopwise.server.ui.render import render
@@ -38,6 +42,12 @@ router = APIRouter(include_in_schema=False)
 MAX_ALERTS = 500
 #: Predictions one endpoint page lists.
 MAX_PREDICTIONS = 500
+#: The ranges an endpoint page offers (``last=``), the first by default.
+LAST = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
+#: An endpoint page's charts: what each shows, computed by which function of .traffic.
+ENDPOINT_CHARTS = {"traffic": traffic.traffic, "latency": traffic.latency}
+_CHART_TITLES = {"traffic": "Requests per {bucket}", "latency": "Latency per {bucket} (live)"}
+_EMPTY = {"traffic": "no traffic in this range", "latency": "no latency recorded in this range"}
 
 
 def monitor_url(name: str) -> str:
@@ -140,17 +150,55 @@ def endpoints_page(request: Request, store: Store = Depends(store_of)) -> Respon
     return guarded_page(request, build)
 
 
+def _endpoint_range(query: Any) -> tuple[datetime, datetime, str | None]:
+    """The range an endpoint page shows: ``last`` (hour, day or week up to now), else
+    ``start`` and ``end`` (ISO 8601 with a zone; default: the hour before ``end`` or now)."""
+    last = query.get("last")
+    if last is not None:
+        if last not in LAST:
+            choices = ", ".join(repr(k) for k in LAST)
+            raise InvalidInput(f"last={last[:40]!r} is not a range this page shows: use {choices}.")
+        end = now()
+        return end - LAST[last], end, last
+    end = moment(query["end"], "end") if query.get("end") else now()
+    start = moment(query["start"], "start") if query.get("start") else end - LAST["hour"]
+    return start, end, None
+
+
+def _bucket_words(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return "second" if seconds == 1 else f"{seconds} seconds"
+
+
+def _charts(endpoint: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+    """The chart cards of an endpoint page: each fetches its series when scrolled into view."""
+    bucket = _bucket_words(traffic.bucket_seconds(start, end))
+    window = urlencode({"start": start.isoformat(), "end": end.isoformat()})
+    return [
+        {
+            "key": kind,
+            "title": _CHART_TITLES[kind].format(bucket=bucket),
+            "url": f"{endpoint_url(endpoint)}/charts/{kind}?{window}",
+            "empty": _EMPTY[kind],
+        }
+        for kind in ENDPOINT_CHARTS
+    ]
+
+
 @router.get("/endpoints/{name}")
 def endpoint_page(request: Request, name: str, store: Store = Depends(store_of)) -> Response:
-    """An endpoint's predictions in a time range (default: the last hour), each linked to
-    its trace. ``start`` and ``end`` are ISO 8601 times with a zone."""
+    """An endpoint's traffic and latency charts and its predictions in a time range (the
+    last hour by default; ``last=day`` or ``week``, or ISO 8601 ``start`` and ``end``),
+    each prediction linked to its trace."""
 
     def build() -> Response:
-        query = request.query_params
-        end = moment(query["end"], "end") if query.get("end") else now()
-        start = moment(query["start"], "start") if query.get("start") else end - timedelta(hours=1)
+        start, end, last = _endpoint_range(request.query_params)
         answer = prediction_routes.list_predictions(
             name[:200],
+            request,
             start=start.isoformat(),
             end=end.isoformat(),
             max_results=MAX_PREDICTIONS,
@@ -158,19 +206,52 @@ def endpoint_page(request: Request, name: str, store: Store = Depends(store_of))
             store=store,
         )
         endpoint = answer["endpoint"]
+        rows, more = answer["predictions"], answer["next_page_token"] is not None
+        too_long = end - start > traffic.MAX_RANGE
         return render(
             request,
             "endpoint.html.j2",
             title=endpoint,
             endpoint=endpoint,
-            rows=answer["predictions"],
-            more=answer["next_page_token"] is not None,
+            rows=rows,
+            more=more,
+            quiet=not rows and not more,
+            charts=[] if too_long else _charts(endpoint, start, end),
+            max_chart_days=traffic.MAX_RANGE.days,
+            ranges=list(LAST),
+            last=last,
             start=start.isoformat(),
             end=end.isoformat(),
             trace_url=trace_url,
         )
 
     return guarded_page(request, build)
+
+
+@router.get("/endpoints/{name}/charts/{kind}")
+def endpoint_chart(
+    request: Request,
+    name: str,
+    kind: str,
+    start: TimeParam = None,
+    end: TimeParam = None,
+    store: Store = Depends(store_of),
+) -> Response:
+    """One chart of an endpoint page as JSON (see :mod:`.traffic`): ``traffic`` (requests
+    per bucket and variant) or ``latency`` (p50 and p95 per bucket) over [start, end)
+    (default: the last hour), at most :data:`.traffic.MAX_RANGE` long."""
+    check_reader(request)
+    chart = ENDPOINT_CHARTS.get(kind)
+    if chart is None:
+        raise NotFound(
+            f"no chart {kind[:40]!r} of an endpoint: the charts are "
+            f"{', '.join(repr(k) for k in ENDPOINT_CHARTS)}."
+        )
+    endpoint = prediction_routes._endpoint(store, name[:200])
+    first, last = time_range(start, end)
+    last = last or now()
+    first = first or last - LAST["hour"]
+    return JSONResponse(chart(store, endpoint, first, last))
 
 
 @router.get("/endpoints/{name}/trace/{request_id}")
@@ -182,7 +263,7 @@ def trace_page(
 
     def build() -> Response:
         trace: dict[str, Any] = prediction_routes.trace_request(
-            name[:200], request_id[:256], start=None, end=None, store=store
+            name[:200], request_id[:256], request, start=None, end=None, store=store
         )
         return render(
             request,

@@ -1,5 +1,6 @@
-// The UI's behaviour: metric charts drawn with uPlot when scrolled into view, and the
-// runs table's "Compare selected" button. No inline scripts: the pages' CSP forbids them.
+// The UI's behaviour: charts (metrics, monitor figures, endpoint traffic) drawn with uPlot
+// when scrolled into view, and the runs table's "Compare selected" button. No inline
+// scripts: the pages' CSP forbids them.
 (function () {
   "use strict";
   var COLORS = ["#1c4f9c", "#d9480f", "#2b8a3e", "#862e9c", "#c92a2a", "#0b7285",
@@ -20,23 +21,43 @@
       });
   }
 
-  function draw(card) {
+  function load(card) {
+    // data-source: one answer holds every line ({step, series: [{label, values}]}, no
+    // series when the range is empty); data-series: one answer per line ({step, value}).
+    if (card.dataset.source) {
+      return fetchHistory(card.dataset.source).then(function (a) {
+        return {labels: a.series.map(function (s) { return s.label; }),
+                data: [a.step].concat(a.series.map(function (s) { return numbers(s.values); }))};
+      });
+    }
     var series = JSON.parse(card.dataset.series);
-    card.dataset.state = "loading";
     return Promise.all(series.map(function (s) { return fetchHistory(s.url); }))
       .then(function (answers) {
         var tables = answers.map(function (a) { return [a.step, numbers(a.value)]; });
-        var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+        return {labels: series.map(function (s) { return s.label; }),
+                data: tables.length === 1 ? tables[0] : uPlot.join(tables)};
+      });
+  }
+
+  function draw(card) {
+    card.dataset.state = "loading";
+    return load(card)
+      .then(function (chart) {
+        if (!chart.labels.length) {  // nothing to draw: say so instead of an empty chart
+          card.dataset.state = "empty";
+          card.querySelector(".chart-note").textContent = card.dataset.empty || "no data";
+          return;
+        }
         var box = card.querySelector(".plot");
         var opts = {
           width: Math.max(box.clientWidth, 200), height: 220,
           scales: {x: {time: !!card.closest(".time-charts")}},
-          series: [{label: "step"}].concat(series.map(function (s, i) {
-            return {label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,
+          series: [{label: "step"}].concat(chart.labels.map(function (label, i) {
+            return {label: label, stroke: COLORS[i % COLORS.length], width: 1.5,
                     spanGaps: true};
           })),
         };
-        new uPlot(opts, data, box);
+        new uPlot(opts, chart.data, box);
         card.dataset.state = "drawn";
       })
       .catch(function (error) {
@@ -56,7 +77,7 @@
         });
       }, {rootMargin: "200px"});
     }
-    root.querySelectorAll(".chart[data-series]").forEach(function (c) {
+    root.querySelectorAll(".chart[data-series], .chart[data-source]").forEach(function (c) {
       if (!c.dataset.state) { observer.observe(c); }
     });
   }
