@@ -370,3 +370,73 @@ def seed_runs(store, runs: int = 3, points: int = 50) -> list[str]:
     run_artifacts.log_bytes(store, first, b"<html><body>report</body></html>", "report.html")
     run_artifacts.log_bytes(store, first, b"\x89PNG\r\n\x1a\n", "plot.png")
     return ids
+
+
+# -- the web UI's registry, dataset and monitor pages: what they show -------------------------
+
+UI_HOSTILE = "<script>alert(1)</script>"
+UI_FEATURES = ["age", "income"]
+UI_T0 = datetime(2026, 11, 1, tzinfo=UTC)
+UI_SLOW = {"name": "slow", "metric": "latency_p95_ms", "above": 50}
+
+
+def ui_frame(n: int = 300) -> pd.DataFrame:
+    """Loans with a hostile slice value (the pages must show it as text)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, n), "income": rng.normal(50, 15, n)})
+    frame["region"] = rng.choice(["north", UI_HOSTILE], n)
+    frame["y"] = ((frame["age"] - 45) / 15 + rng.normal(0, 0.5, n) > 0).astype(int)
+    return frame
+
+
+def seed_registry(lw) -> pd.DataFrame:
+    """``credit-risk`` v1 trained in a run on ``loans``, v2 promoted to champion with a
+    per-slice evaluation (one slice value hostile), a refused promotion of v1."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame = ui_frame()
+    model = LogisticRegression().fit(frame[UI_FEATURES], frame["y"])
+    with lw.start_run(experiment="credit", name="train"):
+        lw.log_params({"C": 1.0})
+        lw.log_dataset(frame, name="loans")
+        lw.log_model(model, name="credit-risk", input_example=frame[UI_FEATURES][:3])
+    lw.log_model(model, name="credit-risk", input_example=frame[UI_FEATURES][:3])
+    lw.set_alias("credit-risk", "champion", 1, reason="first")
+    policy = {"thresholds": {"accuracy": 0.1}, "slices": {"columns": ["region"]}}
+    lw.promote("models:/credit-risk/2", "champion", policy=policy, data=frame, target="y")
+    strict = {"thresholds": {"roc_auc": 0.9999}}
+    lw.promote(
+        "models:/credit-risk/1",
+        "challenger",
+        policy=strict,
+        data=frame[[*UI_FEATURES, "y"]],
+        target="y",
+    )
+    return frame
+
+
+def seed_monitor(store, start: datetime = UI_T0) -> None:
+    """Four hourly windows of monitor "mon" from ``start``; the "slow" alert fires at the
+    second and still fires."""
+    from loopwise.monitoring.alerting.alerts import evaluate_alerts
+    from loopwise.monitoring.results import WindowResult
+    from loopwise.monitoring.storage import save_window
+
+    hour = timedelta(hours=1)
+    results = [
+        WindowResult(
+            monitor="mon",
+            endpoint="ep",
+            start=start + i * hour,
+            end=start + (i + 1) * hour,
+            model="m/1",
+            model_version_id=None,
+            rows=100,
+            labelled=10,
+            values={("", "latency_p95_ms"): latency},
+        )
+        for i, latency in enumerate([10.0, 60.0, 70.0, 80.0])
+    ]
+    for r in results:
+        save_window(store, [r])
+    evaluate_alerts(store, "mon", "ep", [UI_SLOW], results, {}, deliver=False)

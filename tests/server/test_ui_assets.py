@@ -10,7 +10,7 @@ import subprocess
 
 from loopwise.server.ui.assets import STATIC_DIR, asset_url, digests
 
-OWN_FILES = {"ui.css", "ui.js", "MANIFEST.json"}
+OWN_FILES = {"ui.css", "ui.js", "favicon.svg", "MANIFEST.json"}
 
 
 def manifest() -> list[dict[str, str]]:

@@ -7,53 +7,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
-from loopwise.monitoring.alerting.alerts import evaluate_alerts
-from loopwise.monitoring.results import WindowResult
-from loopwise.monitoring.storage import save_window
+from tests.helpers import UI_FEATURES as FEATURES
+from tests.helpers import UI_HOSTILE as HOSTILE
+from tests.helpers import UI_T0 as T0
+from tests.helpers import seed_monitor, seed_registry
 
-HOSTILE = "<script>alert(1)</script>"
-FEATURES = ["age", "income"]
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-SLOW = {"name": "slow", "metric": "latency_p95_ms", "above": 50}
-
-
-def _frame(n: int = 300) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"age": rng.integers(18, 80, n), "income": rng.normal(50, 15, n)})
-    frame["region"] = rng.choice(["north", HOSTILE], n)
-    frame["y"] = ((frame["age"] - 45) / 15 + rng.normal(0, 0.5, n) > 0).astype(int)
-    return frame
 
 
 @pytest.fixture
 def registry(lw):
     """``credit-risk`` v1 trained in a run on ``loans``, v2 promoted to champion with a
     per-slice evaluation (one slice value hostile), a refused promotion of v1."""
-    frame = _frame()
-    model = LogisticRegression().fit(frame[FEATURES], frame["y"])
-    with lw.start_run(experiment="credit", name="train"):
-        lw.log_params({"C": 1.0})
-        lw.log_dataset(frame, name="loans")
-        lw.log_model(model, name="credit-risk", input_example=frame[FEATURES][:3])
-    lw.log_model(model, name="credit-risk", input_example=frame[FEATURES][:3])
-    lw.set_alias("credit-risk", "champion", 1, reason="first")
-    policy = {"thresholds": {"accuracy": 0.1}, "slices": {"columns": ["region"]}}
-    lw.promote("models:/credit-risk/2", "champion", policy=policy, data=frame, target="y")
-    strict = {"thresholds": {"roc_auc": 0.9999}}
-    lw.promote(
-        "models:/credit-risk/1",
-        "challenger",
-        policy=strict,
-        data=frame[[*FEATURES, "y"]],
-        target="y",
-    )
-    return frame
+    return seed_registry(lw)
 
 
 def html_of(response, status: int = 200) -> str:
@@ -135,28 +104,6 @@ def test_unknown_names_are_4xx_pages(client, path, status):
     assert "error" in html_of(client.get(path), status).lower()
 
 
-def _window(i: int, latency: float) -> WindowResult:
-    return WindowResult(
-        monitor="mon",
-        endpoint="ep",
-        start=T0 + i * HOUR,
-        end=T0 + (i + 1) * HOUR,
-        model="m/1",
-        model_version_id=None,
-        rows=100,
-        labelled=10,
-        values={("", "latency_p95_ms"): latency},
-    )
-
-
-def seed_monitor(store) -> None:
-    """Four windows of monitor "mon"; the "slow" alert fires at hour 1 and still fires."""
-    results = [_window(i, v) for i, v in enumerate([10.0, 60.0, 70.0, 80.0])]
-    for r in results:
-        save_window(store, [r])
-    evaluate_alerts(store, "mon", "ep", [SLOW], results, {}, deliver=False)
-
-
 def test_monitor_pages(store, client):
     seed_monitor(store)
     listed = html_of(client.get("/monitors"))
@@ -196,3 +143,64 @@ def test_endpoint_and_trace_pages(registry, lw, client):
     assert logged.request_id in html_of(ranged)
     zoneless = client.get("/endpoints/scoring", params={"start": "2026-01-01T00:00"})
     assert "zone" in html_of(zoneless, 400)
+
+
+def test_endpoint_charts_count_requests_and_latency_per_bucket(lw, client):
+    """Traffic counts each request once (its first row) per variant and bucket; latency is
+    p50/p95 per bucket; an hour's range gets 30-second buckets."""
+
+    def log(variant: str, request_id: str, at: datetime, rows: int, latency: float) -> None:
+        frame = pd.DataFrame(
+            {
+                "request_id": [request_id] * rows,
+                "row": list(range(rows)),
+                "timestamp": [at] * rows,
+                "x": [1.0] * rows,
+                "prediction": [1] * rows,
+                "latency_ms": [latency] * rows,
+            }
+        )
+        lw.log_predictions("charted", frame, variant=variant)
+
+    log("a", "r1", T0, rows=3, latency=10.0)
+    log("b", "r2", T0 + timedelta(seconds=40), rows=1, latency=30.0)
+    log("a", "r3", T0 + timedelta(seconds=45), rows=2, latency=50.0)
+    log("a", "late", T0 + 2 * HOUR, rows=1, latency=1.0)  # outside the range
+    window = {"start": T0.isoformat(), "end": (T0 + HOUR).isoformat()}
+
+    traffic = client.get("/endpoints/charted/charts/traffic", params=window)
+    assert traffic.status_code == 200, traffic.text
+    body = traffic.json()
+    assert body["bucket_s"] == 30
+    assert len(body["step"]) == 120
+    assert body["step"][0] == T0.timestamp()
+    counts = {s["label"]: s["values"] for s in body["series"]}
+    assert set(counts) == {"a", "b"}
+    assert counts["a"][:3] == [1, 1, 0]
+    assert counts["b"][:3] == [0, 1, 0]
+    assert sum(counts["a"]) + sum(counts["b"]) == 3
+
+    latency = client.get("/endpoints/charted/charts/latency", params=window).json()
+    lines = {s["label"]: s["values"] for s in latency["series"]}
+    assert set(lines) == {"p50 ms", "p95 ms"}
+    assert lines["p50 ms"][0] == lines["p95 ms"][0] == 10.0
+    assert 30.0 <= lines["p50 ms"][1] <= lines["p95 ms"][1] <= 50.0
+    assert lines["p50 ms"][2] is None  # no request, no point
+
+    quiet = {"start": (T0 + 5 * HOUR).isoformat(), "end": (T0 + 6 * HOUR).isoformat()}
+    assert client.get("/endpoints/charted/charts/traffic", params=quiet).json()["series"] == []
+
+    assert client.get("/endpoints/charted/charts/nope", params=window).status_code == 404
+    assert client.get("/endpoints/nope/charts/traffic", params=window).status_code == 404
+    reversed_ = {"start": window["end"], "end": window["start"]}
+    assert client.get("/endpoints/charted/charts/traffic", params=reversed_).status_code == 400
+    too_long = {"start": T0.isoformat(), "end": (T0 + timedelta(days=40)).isoformat()}
+    refused = client.get("/endpoints/charted/charts/latency", params=too_long)
+    assert refused.status_code == 400
+    assert "31 days" in refused.json()["error"]["message"]
+
+    page = html_of(client.get("/endpoints/charted", params=window))
+    assert "/endpoints/charted/charts/traffic?" in page
+    assert "/endpoints/charted/charts/latency?" in page
+    long_page = html_of(client.get("/endpoints/charted", params=too_long))
+    assert "narrow the range to see them" in long_page
