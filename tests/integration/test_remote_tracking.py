@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -375,3 +376,64 @@ def test_the_cli_reads_runs_through_the_server(remote, tmp_path):
     assert not (tmp_path / ".loopwise").exists() or not list(
         (tmp_path / ".loopwise").glob("**/*.parquet")
     )
+
+
+def test_the_cli_reads_and_moves_models_and_datasets_through_the_server(remote, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from loopwise.cli.main import app
+    from tests.helpers import seed_registry
+
+    lw, store = remote
+    seed_registry(lw)  # v1 trained on loans, v2 promoted to champion, a refused promotion
+    url = lw.context.settings().tracking_url
+    context.reset()
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        # The local store is an empty folder: every answer below comes from the server.
+        result = runner.invoke(app, ["--tracking-url", url, *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    listed = json.loads(cli("models", "list", "--json"))
+    assert [(m["name"], m["aliases"]) for m in listed] == [("credit-risk", {"champion": 2})]
+    versions = json.loads(cli("models", "versions", "credit-risk", "--json"))
+    assert [v["version"] for v in versions] == [1, 2]
+    shown = json.loads(cli("models", "show", "models:/credit-risk/2", "--json"))
+    assert shown["promotions"][0]["passed"] is True
+    assert shown["evaluations"][0]["task"] == "classification"
+    assert "accuracy" in cli("models", "show", "models:/credit-risk/2")
+    first = json.loads(cli("models", "show", "models:/credit-risk/1", "--json"))
+    assert first["datasets"][0]["uri"] == "datasets:/loans/1"
+    history = json.loads(cli("models", "history", "credit-risk", "--json"))
+    assert [e["kind"] for e in history].count("refused") == 1
+
+    cli("models", "alias", "set", "credit-risk", "shadow", "1", "--reason", "try it")
+    assert registry_alias(store, "shadow") == 1  # moved on the server's store
+    cli("models", "alias", "set", "credit-risk", "shadow", "2")
+    cli("models", "rollback", "credit-risk", "--alias", "shadow")
+    assert registry_alias(store, "shadow") == 1
+    cli("models", "alias", "delete", "credit-risk", "shadow")
+    assert registry_alias(store, "shadow") is None
+    when = datetime.now(UTC).isoformat()
+    assert "version 2" in cli("models", "at", "credit-risk", "--alias", "champion", "--time", when)
+
+    datasets = json.loads(cli("datasets", "list", "--json"))
+    # the frames given to promote through a server were logged there as the data decided on
+    assert {d["name"]: d["versions"] for d in datasets} == {
+        "loans": 1,
+        "credit-risk-promotion-data": 2,
+    }
+    version = json.loads(cli("datasets", "show", "loans", "--json"))
+    assert version["rows"] == 300
+    assert "age" in cli("datasets", "show", "datasets:/loans/1")
+
+
+def registry_alias(store: Store, alias: str) -> int | None:
+    from loopwise.registry import models as model_service
+
+    (model,) = [m for m in model_service.list_models(store) if m.name == "credit-risk"]
+    return model.aliases.get(alias)

@@ -16,6 +16,7 @@ from loopwise.cli.render import (
     print_note,
     size,
     text,
+    where_stored,
 )
 
 app = typer.Typer(help="List and inspect versioned datasets.", no_args_is_help=True)
@@ -24,16 +25,14 @@ app = typer.Typer(help="List and inspect versioned datasets.", no_args_is_help=T
 @app.command("list")
 def list_datasets(as_json: JsonOption = False) -> None:
     """List every dataset with its number of versions and latest size."""
-    from loopwise.context import get_store
-    from loopwise.data.datasets import list_datasets as list_service
+    from loopwise.data.api import list_datasets as list_api
 
-    store = get_store()
-    found = list_service(store)
+    found = list_api()
     if as_json:
         print_json([d.to_dict() for d in found])
         return
     if not found:
-        print_note(f"No datasets yet in {store.db.safe_url}. Log one with lw.log_dataset.")
+        print_note(f"No datasets yet in {where_stored()}. Log one with lw.log_dataset.")
         return
     table = new_table()
     table.add_column("name", style="bold")
@@ -60,10 +59,9 @@ def show_dataset(
     as_json: JsonOption = False,
 ) -> None:
     """Show one dataset version: size, origin, and a profile of each column."""
-    from loopwise.context import get_store
-    from loopwise.data.datasets import get_dataset_version
+    from loopwise.data.api import get_dataset_version
 
-    version = get_dataset_version(get_store(), ref)
+    version = get_dataset_version(ref)
     if as_json:
         print_json(version.to_dict(with_profile=True))
         return

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from loopwise.cli.options import JsonOption
-from loopwise.cli.render import console, local_time, new_table, print_json, print_note, text
+from loopwise.cli.render import (
+    console,
+    local_time,
+    new_table,
+    print_json,
+    print_note,
+    text,
+    where_stored,
+)
 
 app = typer.Typer(help="List experiments.", no_args_is_help=True)
 
@@ -13,7 +21,6 @@ app = typer.Typer(help="List experiments.", no_args_is_help=True)
 @app.command("list")
 def list_experiments(as_json: JsonOption = False) -> None:
     """List every experiment with its number of runs, oldest first."""
-    from loopwise import context
     from loopwise.tracking.fluent import list_experiments as list_api
 
     found = list_api()
@@ -21,9 +28,7 @@ def list_experiments(as_json: JsonOption = False) -> None:
         print_json([exp.to_dict() for exp in found])
         return
     if not found:
-        remote = context.remote_tracking()
-        where = remote.url if remote is not None else context.get_store().db.safe_url
-        print_note(f"No experiments yet in {where}.")
+        print_note(f"No experiments yet in {where_stored()}.")
         return
     table = new_table()
     table.add_column("id", no_wrap=True, style="dim")

@@ -35,6 +35,7 @@ from loopwise.cli.render import (
     print_note,
     size,
     text,
+    where_stored,
 )
 from loopwise.cli.run_views import git_summary, key_values, label_grid
 
@@ -97,18 +98,15 @@ def _print_move(move: AliasMove) -> None:
 @app.command("list")
 def list_models(as_json: JsonOption = False) -> None:
     """List every registered model: versions, latest version, aliases, created."""
-    from loopwise.context import get_store
-    from loopwise.registry.models import list_models as list_service
+    from loopwise.registry.api import list_models as list_api
 
-    store = get_store()
-    found = list_service(store)
+    found = list_api()
     if as_json:
         print_json([m.to_dict() for m in found])
         return
     if not found:
         print_note(
-            f"No models yet in {store.db.safe_url}. "
-            "Register one with lw.log_model(model, name=...)."
+            f"No models yet in {where_stored()}. Register one with lw.log_model(model, name=...)."
         )
         return
     table = new_table()
@@ -132,10 +130,9 @@ def list_models(as_json: JsonOption = False) -> None:
 @app.command("versions")
 def list_versions(name: NameArg, as_json: JsonOption = False) -> None:
     """List the versions of a model, oldest first: aliases, flavor, run, size, created."""
-    from loopwise.context import get_store
-    from loopwise.registry.models import list_versions as list_service
+    from loopwise.registry.api import list_model_versions
 
-    found = list_service(get_store(), name)
+    found = list_model_versions(name)
     if as_json:
         print_json([v.to_dict() for v in found])
         return
@@ -175,13 +172,10 @@ def history(
     Refused promotions are listed too (kind "refused", the alias stayed where it was),
     with the checks that refused the candidate.
     """
-    from loopwise.context import get_store
-    from loopwise.registry.models import alias_history
-    from loopwise.registry.promotion_history import promotion_history
+    from loopwise.registry.api import alias_history, promotion_history
 
-    store = get_store()
-    moves = alias_history(store, name, alias)
-    refused = [p for p in promotion_history(store, name, alias=alias) if not p.passed]
+    moves = alias_history(name, alias)
+    refused = [p for p in promotion_history(name, alias=alias) if not p.passed]
     entries: list[tuple[datetime, dict[str, Any]]] = [(m.moved_at, m.to_dict()) for m in moves]
     entries += [(p.decided_at, _refusal_entry(p)) for p in refused]
     entries.sort(key=lambda entry: entry[0])  # stable: a move before a refusal at one time
@@ -257,16 +251,12 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one version: overview, signature, lineage (run, code, data) and evaluations."""
-    from loopwise.context import get_store
-    from loopwise.registry.evaluations import stored_evaluations
-    from loopwise.registry.lineage import model_lineage
-    from loopwise.registry.promotion_history import promotion_history
+    from loopwise.registry.api import model_lineage, promotion_history, stored_evaluations
 
-    store = get_store()
-    lineage = model_lineage(store, model_uri(uri_or_name))
+    lineage = model_lineage(model_uri(uri_or_name))
     version = lineage.version
-    evaluations = stored_evaluations(store, version.id)
-    promotions = promotion_history(store, version.name, version=version.version)
+    evaluations = stored_evaluations(version.uri)
+    promotions = promotion_history(version.name, version=version.version)
     if as_json:
         print_json(
             {
@@ -451,10 +441,9 @@ def set_alias(
     reason: ReasonOption = None,
 ) -> None:
     """Point ALIAS of model NAME at VERSION (recorded with who, when and why)."""
-    from loopwise.context import get_store
-    from loopwise.registry.models import set_alias as set_service
+    from loopwise.registry.api import set_alias as set_api
 
-    _print_move(set_service(get_store(), name, alias, version, reason=reason))
+    _print_move(set_api(name, alias, version, reason=reason))
 
 
 @alias_app.command("delete")
@@ -464,10 +453,9 @@ def delete_alias(
     reason: ReasonOption = None,
 ) -> None:
     """Remove ALIAS from model NAME (recorded in its history)."""
-    from loopwise.context import get_store
-    from loopwise.registry.models import delete_alias as delete_service
+    from loopwise.registry.api import delete_alias as delete_api
 
-    _print_move(delete_service(get_store(), name, alias, reason=reason))
+    _print_move(delete_api(name, alias, reason=reason))
 
 
 @app.command("rollback")
@@ -476,10 +464,9 @@ def rollback(name: NameArg, alias: AliasOption, reason: ReasonOption = None) -> 
 
     Rollbacks stack: rolling back twice after 1 → 2 → 3 lands on 1.
     """
-    from loopwise.context import get_store
-    from loopwise.registry.models import rollback as rollback_service
+    from loopwise.registry.api import rollback as rollback_api
 
-    _print_move(rollback_service(get_store(), name, alias, reason=reason))
+    _print_move(rollback_api(name, alias, reason=reason))
 
 
 def parse_time(value: str) -> datetime:
@@ -508,12 +495,11 @@ def version_at(
     ],
 ) -> None:
     """Which version held an alias at a given time (exit 1 when none did)."""
-    from loopwise.context import get_store
     from loopwise.errors import NotFound
-    from loopwise.registry.models import version_at as version_at_service
+    from loopwise.registry.api import version_at as version_at_api
 
     moment = parse_time(time)
-    held = version_at_service(get_store(), name, alias, moment)
+    held = version_at_api(name, alias, moment)
     when = local_time(moment, zone=True)
     if held is None:
         raise NotFound(f"No version of model {name!r} held alias {alias!r} at {when}.")

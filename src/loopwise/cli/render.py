@@ -64,6 +64,15 @@ def print_note(message: str) -> None:
     error_console().print(Text(message, style="dim"), soft_wrap=True)
 
 
+def where_stored() -> str:
+    """Where the commands read: the server ``--tracking-url`` names, else the store's URL
+    (its password hidden)."""
+    from loopwise import context
+
+    remote = context.remote_tracking()
+    return remote.url if remote is not None else context.get_store().db.safe_url
+
+
 def new_table(title: str | None = None) -> Table:
     """The house table: a rule under the header, two spaces between columns, no frame."""
     return Table(

@@ -45,9 +45,11 @@ from loopwise.evaluation.policy import Policy
 from loopwise.refs import parse_ref
 from loopwise.registry import loading, saving
 from loopwise.registry.archive import archive_folder, extract_archive
+from loopwise.registry.evaluations import StoredEvaluation
 from loopwise.registry.lineage import ModelLineage
 from loopwise.registry.models import check_alias
 from loopwise.registry.promotion import Decision
+from loopwise.registry.promotion_history import PromotionRecord
 from loopwise.registry.records import AliasMove, ModelVersion, RegisteredModel
 
 #: Items per listing request (the server's largest page).
@@ -259,6 +261,23 @@ class RemoteRegistry:
         return AliasMove.from_dict(self.http.post(path, {"reason": reason}))
 
     # -- lineage, evaluation, promotion -----------------------------------------------------
+
+    def promotion_history(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> list[PromotionRecord]:
+        """The promotion decisions stored for the model, oldest first."""
+        if alias is not None:
+            check_alias(alias)
+        decisions = self._pages(
+            f"{_model_path(name)}/promotions", "decisions", version=version, alias=alias
+        )
+        return [PromotionRecord.from_dict(d) for d in decisions]
+
+    def stored_evaluations(self, uri: str) -> list[StoredEvaluation]:
+        """The distinct evaluation results stored for the version ``uri`` names."""
+        name, number = self._number(uri)
+        found = self._pages(f"{_model_path(name)}/versions/{number}/evaluations", "evaluations")
+        return [StoredEvaluation.from_dict(e) for e in found]
 
     def model_lineage(self, uri: str) -> ModelLineage:
         """The lineage of the version, with the full run and dataset version records (read

@@ -146,7 +146,7 @@ class PredictionTrace:
             lineage=lineage,
             aliases=tuple(data.get("aliases") or ()),
             alias_events=tuple(AliasMove.from_dict(e) for e in data.get("alias_events") or ()),
-            promotions=tuple(_promotion(p) for p in data.get("promotions") or ()),
+            promotions=tuple(PromotionRecord.from_dict(p) for p in data.get("promotions") or ()),
             notes=tuple(data.get("notes") or ()),
         )
 
@@ -493,22 +493,6 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "datetime64[us, UTC]"
             )
     return frame
-
-
-def _promotion(data: Mapping[str, Any]) -> PromotionRecord:
-    """A promotion decision from its ``to_dict`` (the failed checks and reasons derive
-    from ``checks``)."""
-    return PromotionRecord(
-        model=data["model"],
-        alias=data["alias"],
-        candidate_version=data["candidate_version"],
-        current_version=data.get("current_version"),
-        passed=bool(data["passed"]),
-        checks=tuple(dict(c) for c in data.get("checks") or ()),
-        policy=dict(data.get("policy") or {}),
-        decided_at=datetime.fromisoformat(data["decided_at"]),
-        decided_by=data.get("decided_by"),
-    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

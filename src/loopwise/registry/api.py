@@ -37,7 +37,9 @@ from loopwise.tracking.fluent import active_run
 if TYPE_CHECKING:
     from loopwise.client.registry import RemoteRegistry
     from loopwise.evaluation.evaluate import Evaluation
+    from loopwise.registry.evaluations import StoredEvaluation
     from loopwise.registry.promotion import Decision
+    from loopwise.registry.promotion_history import PromotionRecord
 
 
 def _remote() -> RemoteRegistry | None:
@@ -168,12 +170,35 @@ def rollback(name: str, alias: str, *, reason: str | None = None) -> AliasMove:
 
 def model_lineage(uri: str) -> ModelLineage:
     """The run, params, metrics, code version, environment and datasets behind a version."""
-    if not isinstance(uri, str) or not uri.startswith("models:/"):
+    if not isinstance(uri, str):
         raise InvalidInput(f"model_lineage takes a models:/ reference, got {uri!r}.")
-    parse_ref(uri, kind="models")
+    parse_ref(uri, kind="models")  # names what is wrong with the reference
     if (remote := _remote()) is not None:
         return remote.model_lineage(uri)
     return lineage_of(context.local_store(), uri)
+
+
+def promotion_history(
+    name: str, *, version: int | None = None, alias: str | None = None
+) -> list[PromotionRecord]:
+    """The promotion decisions stored for model ``name`` (of candidate ``version`` and
+    ``alias`` only, when given), oldest first, each with every check and its policy."""
+    if (remote := _remote()) is not None:
+        return remote.promotion_history(name, version=version, alias=alias)
+    from loopwise.registry.promotion_history import promotion_history as history_of
+
+    return history_of(context.local_store(), name, version=version, alias=alias)
+
+
+def stored_evaluations(uri: str) -> list[StoredEvaluation]:
+    """The distinct evaluation results stored for the version ``uri`` names, in the order
+    first stored, each with how many times it was stored and the data it scored."""
+    if (remote := _remote()) is not None:
+        return remote.stored_evaluations(uri)
+    from loopwise.registry.evaluations import stored_evaluations as stored_for
+
+    store = context.local_store()
+    return stored_for(store, registry.get_model_version(store, uri).id)
 
 
 def evaluate(model_or_uri: Any, data: Any, target: str = "y", **kwargs: Any) -> Evaluation:

@@ -115,6 +115,22 @@ class StoredEvaluation:
             "last_at": self.last_at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredEvaluation:
+        """The record :meth:`to_dict` wrote (a server's answer): the document is what is
+        left once where and when it was stored are taken out."""
+        placed = {"id", "ids", "count", "dataset_version_id", "data", "first_at", "last_at"}
+        scored = data.get("data")
+        versioned = isinstance(scored, str) and scored.startswith("datasets:/")
+        return cls(
+            document={k: v for k, v in data.items() if k not in placed},
+            dataset_version_id=data.get("dataset_version_id"),
+            dataset_uri=scored if versioned else None,
+            ids=tuple(data.get("ids") or (data["id"],)),
+            first_at=datetime.fromisoformat(data["first_at"]),
+            last_at=datetime.fromisoformat(data["last_at"]),
+        )
+
 
 def _same_result(document: dict[str, Any]) -> str:
     """What makes two stored documents the same result (not the loopwise that wrote it)."""

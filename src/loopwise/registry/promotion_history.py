@@ -8,6 +8,7 @@ say why the version that answered was allowed in, and which candidates were kept
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +70,22 @@ class PromotionRecord:
             "decided_at": self.decided_at.isoformat(),
             "decided_by": self.decided_by,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PromotionRecord:
+        """The record :meth:`to_dict` wrote (a server's answer); the failed checks and
+        reasons derive from ``checks``."""
+        return cls(
+            model=data["model"],
+            alias=data["alias"],
+            candidate_version=int(data["candidate_version"]),
+            current_version=data.get("current_version"),
+            passed=bool(data["passed"]),
+            checks=tuple(dict(c) for c in data.get("checks") or ()),
+            policy=dict(data.get("policy") or {}),
+            decided_at=datetime.fromisoformat(data["decided_at"]),
+            decided_by=data.get("decided_by"),
+        )
 
 
 def promotion_history(
