@@ -35,6 +35,10 @@ def test_example_runs(script, store_url, tmp_path):
     if script == "quickstart.py":
         assert "best run" in proc.stdout
         assert "top runs by AUC" in proc.stdout
+    if script == "remote_client.py":  # the whole lifecycle went through a server process
+        assert "promotion to champion: passed" in proc.stdout
+        assert "prediction log: 200 rows" in proc.stdout
+        assert "<- run credit <- datasets:/loans-train/1" in proc.stdout
 
 
 def test_readme_tracking_example_runs(lw, tmp_path):
