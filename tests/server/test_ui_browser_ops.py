@@ -143,6 +143,9 @@ def test_a_firing_alert_and_the_monitors_chart(server, page):
     assert firing.first.is_visible()
     assert page.locator("tr.alert-firing", has_text="slow").count() >= 1
     charts_drawn(page, 1)
+    report = page.frame_locator("iframe.monitor-report")
+    report.locator("body").wait_for(timeout=10_000)
+    assert report.locator("text=slow").count() >= 1  # the alert, in the report too
     shot(page, "monitor")
     assert page.errors == []
 

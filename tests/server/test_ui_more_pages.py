@@ -116,6 +116,18 @@ def test_monitor_pages(store, client):
     assert series.status_code == 200
     assert series.json()["value"] == [10.0, 60.0, 70.0, 80.0]
     assert series.json()["step"][0] == T0.timestamp()
+    assert 'src="/monitors/mon/report"' in page
+    report = client.get("/monitors/mon/report")
+    assert report.status_code == 200
+    assert report.headers["content-security-policy"] == "sandbox"
+    assert "slow" in report.text
+    assert "<script" not in report.text.lower()
+    early = client.get("/monitors/mon/report", params={"end": (T0 + HOUR).isoformat()})
+    assert early.status_code == 200
+    assert len(early.text) < len(report.text)
+    none = client.get("/monitors/mon/report", params={"start": (T0 + 30 * HOUR).isoformat()})
+    assert none.status_code == 404
+    assert "no stored windows" in none.json()["error"]["message"]
 
 
 def test_empty_lists(client):

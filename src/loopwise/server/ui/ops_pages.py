@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from loopwise.clock import now
 from loopwise.errors import InvalidInput, NotFound
@@ -110,9 +110,33 @@ def monitor_page(request: Request, name: str, store: Store = Depends(store_of)) 
             monitor=monitor,
             charts=charts,
             alerts=list(reversed(alerts)),
+            report_url=f"{monitor_url(monitor)}/report",
         )
 
     return guarded_page(request, build)
+
+
+@router.get("/monitors/{name}/report")
+def monitor_report_page(
+    request: Request,
+    name: str,
+    start: TimeParam = None,
+    end: TimeParam = None,
+    store: Store = Depends(store_of),
+) -> Response:
+    """The monitor's report (what ``loopwise monitor report`` writes) over its windows in
+    [start, end) (default: every stored window), as its own script-free HTML page, served
+    sandboxed like a run's HTML file, for the monitor page's frame."""
+    from loopwise.monitoring.report import monitor_report
+    from loopwise.monitoring.report_html import render_html
+
+    check_reader(request)
+    first, last = time_range(start, end)
+    report = monitor_report(store, _monitor(store, name[:200]), start=first, end=last)
+    return HTMLResponse(
+        render_html(report),
+        headers={"content-security-policy": "sandbox", "x-content-type-options": "nosniff"},
+    )
 
 
 @router.get("/monitors/{name}/series")
