@@ -251,6 +251,20 @@ def sort_keys(order_by: str | Sequence[str] | None) -> list[OrderKey]:
     return [*order, OrderKey("attributes", "run_id", True)]
 
 
+def search_conditions(
+    store: Store, experiment: str | Sequence[str] | None, filter: str | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a search on ``runs``: its experiments and its filter."""
+    expr = parse_filter(filter)
+    exp_ids = _experiment_ids(store, experiment)
+    conditions = []
+    if exp_ids is not None:
+        conditions.append(runs.c.experiment_id.in_(exp_ids))
+    if expr is not None:
+        conditions.append(compile_filter(expr))
+    return conditions
+
+
 def search_query(
     store: Store,
     experiment: str | Sequence[str] | None,
@@ -258,13 +272,8 @@ def search_query(
     order: Sequence[OrderKey],
 ) -> Any:
     """The ordered SELECT of matching run ids (no limit), NULLs last for every key."""
-    expr = parse_filter(filter)
-    exp_ids = _experiment_ids(store, experiment)
     query = select(runs.c.id).join(experiments, experiments.c.id == runs.c.experiment_id)
-    if exp_ids is not None:
-        query = query.where(runs.c.experiment_id.in_(exp_ids))
-    if expr is not None:
-        query = query.where(compile_filter(expr))
+    query = query.where(*search_conditions(store, experiment, filter))
     clauses = []
     for key in order:
         column = sort_column(key)
@@ -292,6 +301,12 @@ def search_run_ids(
     parse_filter(filter)  # a bad filter is reported before a bad order or max_results
     order = sort_keys(order_by)
     check_max_results(max_results)
+    if max_results is not None:
+        from loopwise.tracking.metric_walk import first_rows
+
+        walked = first_rows(store, experiment, filter, order, max_results)
+        if walked is not None:
+            return [row[0] for row in walked]
     query = search_query(store, experiment, filter, order)
     if max_results is not None:
         query = query.limit(max_results)
@@ -375,6 +390,7 @@ def search_runs(
 
 __all__ = [
     "compile_filter",
+    "search_conditions",
     "search_query",
     "search_run_ids",
     "search_runs",

@@ -27,6 +27,7 @@ from loopwise.errors import InvalidInput
 from loopwise.store import Store
 from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
 from loopwise.tracking.filter_parser import OrderKey
+from loopwise.tracking.metric_walk import first_rows
 from loopwise.tracking.runs import reap_lost_runs
 from loopwise.tracking.search import search_query, sort_column, sort_keys
 
@@ -75,15 +76,19 @@ def search_page(
         )
     order = sort_keys(order_by)
     fingerprint = _fingerprint(experiment, filter, order)
-    query = search_query(store, experiment, filter, order)
-    sorters = [sort_column(key) for key in order]
-    if page_token is not None:
-        after = _decode(page_token, fingerprint, order)
-        query = query.where(_after(sorters, order, after))
-    query = query.add_columns(*(c.label(f"k{i}") for i, c in enumerate(sorters)))
+    after = None if page_token is None else _decode(page_token, fingerprint, order)
     reap_lost_runs(store)
+    # One more row than the page tells whether a next page exists.
+    found = first_rows(store, experiment, filter, order, max_results + 1, after)
+    if found is None:
+        query = search_query(store, experiment, filter, order)
+        sorters = [sort_column(key) for key in order]
+        if after is not None:
+            query = query.where(_after(sorters, order, after))
+        query = query.add_columns(*(c.label(f"k{i}") for i, c in enumerate(sorters)))
+        with store.db.read() as conn:
+            found = conn.execute(query.limit(max_results + 1)).all()
     with store.db.read() as conn:
-        found = conn.execute(query.limit(max_results + 1)).all()
         rows = _rows(conn, [r[0] for r in found[:max_results]], columns)
     token = None
     if len(found) > max_results:
