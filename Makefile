@@ -39,6 +39,17 @@ $(EVIDENTLY_VENV)/.evidently-installed:
 	$(EVIDENTLY_VENV)/bin/python -m pip install -q 'evidently==0.7.23' 'pandas<3' pyarrow
 	touch $@
 
+# The MLflow client of the MLflow-compatibility tests (tests/mlflow_compat): MLflow's own
+# packages in an environment of their own, driving a real `loopwise server` as a subprocess.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_CLIENT := mlflow-skinny==3.17.2 scikit-learn pandas numpy
+
+$(MLFLOW_VENV)/.mlflow-installed:
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install -q $(MLFLOW_CLIENT)
+	touch $@
+
 ## make demo: install loopwise and run the examples on a store of their own (./.loopwise-demo),
 ## reset on every run so each shows its own results; your ./.loopwise is never touched
 demo: $(VENV)/.demo-installed
@@ -46,7 +57,7 @@ demo: $(VENV)/.demo-installed
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL; the HTML reports in
 ## Debian's Chromium, installed here when missing)
-test: lint | $(CHROMIUM)
+test: lint $(MLFLOW_VENV)/.mlflow-installed | $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests (tests/reports) drive the system's Chromium through Playwright; they
@@ -72,4 +83,4 @@ bench: $(BENCH_VENV)/.bench-installed $(EVIDENTLY_VENV)/.evidently-installed
 	done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .loopwise-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(MLFLOW_VENV) .loopwise-demo .pytest_cache .ruff_cache
