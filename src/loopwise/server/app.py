@@ -65,6 +65,9 @@ def create_server_app(store: Store, *, token_refresh_s: float = 5.0) -> Any:
 
     for name in ROUTE_MODULES:
         app.include_router(import_module(name).router, prefix="/api/v1")
+    from loopwise.server.mlflow import build_router  # MLflow's REST API, for its clients
+
+    app.include_router(build_router())
     ui = import_module("loopwise.server.ui.pages")  # the web UI at /, its files at /static
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.HashedStaticFiles(), name="static")

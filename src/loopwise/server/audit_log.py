@@ -1,7 +1,8 @@
 """Every write through the REST API, recorded in the audit log (:mod:`loopwise.auth.audit`).
 
 :class:`AuditLog` is ASGI middleware around the whole app. For each ``POST``, ``PUT``,
-``PATCH`` and ``DELETE`` under ``/api/v1`` it notes the answer's status and, before the
+``PATCH`` and ``DELETE`` under ``/api/v1`` (and each write of MLflow's API, whose searches
+are POSTs but not writes) it notes the answer's status and, before the
 answer's last bytes go out, records who (the token the route's permission check accepted,
 see :mod:`.access`; ``anonymous`` otherwise), what (method, path, status, entity) and when.
 Recording before the answer completes means a client that has its answer can already read
@@ -31,6 +32,10 @@ from loopwise.store import Store
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/"
+#: MLflow's API (:mod:`loopwise.server.mlflow`) writes through these too.
+MLFLOW_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/")
+#: MLflow's reads sent as POST: not writes.
+MLFLOW_READS = ("/runs/search", "/experiments/search", "/logged-models/search")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ENTITY = "audit_entity"
 
@@ -42,9 +47,22 @@ def note_entity(request: Request, entity: str) -> None:
 
 
 def path_entity(path: str) -> str | None:
-    """``endpoints/credit-risk`` for ``/api/v1/endpoints/credit-risk/feedback``."""
+    """``endpoints/credit-risk`` for ``/api/v1/endpoints/credit-risk/feedback`` (and
+    ``mlflow/runs`` for MLflow's ``/api/2.0/mlflow/runs/log-batch``)."""
+    if not path.startswith(PREFIX):
+        parts = [p for p in path.split("/") if p]
+        return "/".join(["mlflow", *parts[3:4]]) if len(parts) > 3 else None
     parts = [p for p in path[len(PREFIX) :].split("/") if p]
     return "/".join(parts[:2]) or None
+
+
+def audited(method: str, path: str) -> bool:
+    """True for a write of loopwise's API or of MLflow's."""
+    if method not in WRITES:
+        return False
+    if path.startswith(PREFIX):
+        return True
+    return path.startswith(MLFLOW_PREFIXES) and not path.endswith(MLFLOW_READS)
 
 
 class AuditLog:
@@ -54,11 +72,7 @@ class AuditLog:
         self.app, self.store = app, store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in WRITES
-            or not scope["path"].startswith(PREFIX)
-        ):
+        if scope["type"] != "http" or not audited(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})
@@ -107,4 +121,4 @@ class AuditLog:
             )
 
 
-__all__ = ["AuditLog", "note_entity", "path_entity"]
+__all__ = ["AuditLog", "audited", "note_entity", "path_entity"]

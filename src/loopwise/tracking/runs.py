@@ -159,12 +159,16 @@ def create_run(
     parent_run_id: str | None = None,
     host: str | None = None,
     pid: int | None = None,
+    watched: bool = True,
+    user: str | None = None,
 ) -> str:
     """Insert a RUNNING run and return its id.
 
     ``host`` and ``pid`` name the process that executes the run (this one unless given: a
     server creating a run for a remote client records the client's), which is what
-    :func:`mark_lost_runs` checks."""
+    :func:`mark_lost_runs` checks. ``watched=False`` records no process: the run stays
+    RUNNING until it is ended (an MLflow client's run: it sends no heartbeat). ``user``
+    names who runs it (default: the caller, see :func:`loopwise.identity.current_user`)."""
     exp = get_or_create_experiment(store, experiment)
     run_id = new_id()
     if name is None:
@@ -189,8 +193,8 @@ def create_run(
                 start_time=now,
                 heartbeat_at=now,
                 host=HOST if host is None else host,
-                pid=os.getpid() if pid is None else pid,
-                username=current_user(),
+                pid=None if not watched else os.getpid() if pid is None else pid,
+                username=current_user() if user is None else user,
             )
         )
         if first_tags:

@@ -1,0 +1,184 @@
+"""loopwise's experiments and runs as MLflow's wire messages, and MLflow's ids as loopwise's.
+
+One store, two faces: an MLflow experiment is a loopwise experiment and an MLflow run a
+loopwise run, with the same ids -- except MLflow's default experiment, whose id is "0" and
+whose name is "Default", which is loopwise's ``default`` experiment. Times go out in
+milliseconds (loopwise keeps microseconds); a non-finite metric goes out as MLflow's client
+spells it (``"NaN"``, ``"Infinity"``); a run's artifacts are handed out as an
+``mlflow-artifacts:/<experiment>/<run>/artifacts`` URI, which the client resolves against
+the server (:mod:`.artifacts`). A loopwise run that was ``LOST`` (its process died) is
+``FAILED`` to MLflow, which has no such state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import select
+
+from loopwise.errors import NotFound
+from loopwise.store import Store
+from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
+from loopwise.tracking.runs import DEFAULT_EXPERIMENT
+
+DEFAULT_ID = "0"
+DEFAULT_NAME = "Default"
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_TAG = "mlflow.parentRunId"
+_STATUS = {"LOST": "FAILED"}
+
+
+def ms(us: int | None) -> int | None:
+    """Microseconds as milliseconds (MLflow's unit)."""
+    return None if us is None else us // 1000
+
+
+def double(value: float | None) -> float | str:
+    """A metric value as MLflow's JSON carries it (NULL is how loopwise stores NaN)."""
+    if value is None or math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def wire_experiment_id(loopwise_name: str, loopwise_id: str) -> str:
+    return DEFAULT_ID if loopwise_name == DEFAULT_EXPERIMENT else loopwise_id
+
+
+def loopwise_experiment_name(mlflow_name: str) -> str:
+    """The loopwise experiment an MLflow experiment name means."""
+    return DEFAULT_EXPERIMENT if mlflow_name == DEFAULT_NAME else mlflow_name
+
+
+def find_experiment(store: Store, experiment_id: str) -> Any | None:
+    """The experiments row of MLflow id ``experiment_id`` (None if there is none; "0" is
+    created on first use, as MLflow's default experiment always exists)."""
+    if experiment_id == DEFAULT_ID:
+        from loopwise.tracking.runs import get_or_create_experiment
+
+        get_or_create_experiment(store, DEFAULT_EXPERIMENT)
+        where = experiments.c.name == DEFAULT_EXPERIMENT
+    else:
+        where = experiments.c.id == experiment_id
+    with store.db.read() as conn:
+        return conn.execute(select(experiments).where(where)).first()
+
+
+def require_experiment(store: Store, experiment_id: str) -> Any:
+    row = find_experiment(store, experiment_id)
+    if row is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return row
+
+
+def experiment_message(row: Any, last_update_us: int | None = None) -> dict[str, Any]:
+    """An experiments row as MLflow's ``Experiment``."""
+    wire_id = wire_experiment_id(row.name, row.id)
+    name = DEFAULT_NAME if row.name == DEFAULT_EXPERIMENT else row.name
+    return {
+        "experiment_id": wire_id,
+        "name": name,
+        "artifact_location": f"mlflow-artifacts:/{wire_id}",
+        "lifecycle_stage": "active",
+        "creation_time": ms(row.created_at),
+        "last_update_time": ms(last_update_us if last_update_us is not None else row.created_at),
+        "tags": [{"key": "mlflow.note.content", "value": row.description}]
+        if row.description
+        else [],
+    }
+
+
+def artifact_uri(experiment_wire_id: str, run_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_wire_id}/{run_id}/artifacts"
+
+
+def run_row(store: Store, run_id: str) -> Any:
+    """The runs row (with its experiment's name) of exactly ``run_id``; MLflow's 404."""
+    with store.db.read() as conn:
+        row = conn.execute(
+            select(runs, experiments.c.name.label("experiment_name"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.id == run_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return row
+
+
+def run_info(row: Any) -> dict[str, Any]:
+    """A runs row as MLflow's ``RunInfo``."""
+    wire_id = wire_experiment_id(row.experiment_name, row.experiment_id)
+    return {
+        "run_id": row.id,
+        "run_uuid": row.id,
+        "run_name": row.name,
+        "experiment_id": wire_id,
+        "user_id": row.username or "",
+        "status": _STATUS.get(row.status, row.status),
+        "start_time": ms(row.start_time),
+        "end_time": ms(row.end_time),
+        "artifact_uri": artifact_uri(wire_id, row.id),
+        "lifecycle_stage": "active",
+    }
+
+
+def run_messages(store: Store, rows: list[Any]) -> list[dict[str, Any]]:
+    """Runs rows as MLflow's ``Run`` messages (info, data, inputs), in the rows' order,
+    with three queries for all of them."""
+    ids = [r.id for r in rows]
+    data: dict[str, dict[str, list[dict[str, Any]]]] = {
+        i: {"metrics": [], "params": [], "tags": []} for i in ids
+    }
+    with store.db.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            s = metric_series.c
+            for run_id, key, value, step, stamp in conn.execute(
+                select(s.run_id, s.key, s.last_value, s.last_step, s.last_timestamp)
+                .where(s.run_id.in_(chunk))
+                .order_by(s.run_id, s.key)
+            ):
+                data[run_id]["metrics"].append(
+                    {"key": key, "value": double(value), "timestamp": ms(stamp), "step": step or 0}
+                )
+            for field, table in (("params", run_params), ("tags", run_tags)):
+                for run_id, key, value in conn.execute(
+                    select(table.c.run_id, table.c.key, table.c.value)
+                    .where(table.c.run_id.in_(chunk))
+                    .order_by(table.c.run_id, table.c.key)
+                ):
+                    data[run_id][field].append({"key": key, "value": value})
+    messages = []
+    for row in rows:
+        found = data[row.id]
+        keys = {t["key"] for t in found["tags"]}
+        if RUN_NAME_TAG not in keys:
+            found["tags"].append({"key": RUN_NAME_TAG, "value": row.name})
+        if row.parent_run_id and PARENT_TAG not in keys:
+            found["tags"].append({"key": PARENT_TAG, "value": row.parent_run_id})
+        messages.append({"info": run_info(row), "data": found, "inputs": {"dataset_inputs": []}})
+    return messages
+
+
+def run_message(store: Store, run_id: str) -> dict[str, Any]:
+    return run_messages(store, [run_row(store, run_id)])[0]
+
+
+__all__ = [
+    "DEFAULT_ID",
+    "DEFAULT_NAME",
+    "artifact_uri",
+    "double",
+    "experiment_message",
+    "find_experiment",
+    "loopwise_experiment_name",
+    "ms",
+    "require_experiment",
+    "run_info",
+    "run_message",
+    "run_messages",
+    "run_row",
+    "wire_experiment_id",
+]

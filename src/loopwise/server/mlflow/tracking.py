@@ -1,0 +1,417 @@
+"""MLflow's tracking API (``/api/2.0/mlflow/experiments/*``, ``runs/*``, ``metrics/*``) on
+loopwise's tracking services: what an unchanged MLflow client calls for
+``set_experiment``, ``start_run``, ``log_param(s)``, ``log_metric(s)``, ``set_tag(s)``,
+``end_run``, ``search_runs`` and ``get_metric_history``.
+
+Each handler takes the MLflow message (the JSON body of a POST, the query of a GET), checks
+its fields with MLflow's error codes (:mod:`.protocol`), calls the same service the Python
+API and ``/api/v1`` call, and answers MLflow's message (:mod:`.entities`). What an MLflow
+client logs is an ordinary loopwise run: it is in ``lw.search_runs``, the web UI and the
+lineage graph.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import func, select
+
+from loopwise.errors import NotFound
+from loopwise.server.access import check_experiment, check_run, experiment_scope, store_of
+from loopwise.server.mlflow import entities
+from loopwise.server.mlflow.protocol import (
+    MlflowApiError,
+    endpoint,
+    integer,
+    invalid,
+    items,
+    number,
+    run_id_of,
+    text,
+    unsupported,
+)
+from loopwise.server.mlflow.search import loopwise_filter, loopwise_order
+from loopwise.store.tables import experiments, runs
+from loopwise.tracking import runs as run_service
+from loopwise.tracking.log_batch import log_batch
+from loopwise.tracking.search_pages import Columns, search_page
+
+#: MLflow's limits on one log-batch (its client splits bigger batches).
+MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 100, 100
+#: The most runs one search page holds here (MLflow's client pages on with the token).
+MAX_SEARCH_PAGE = 1000
+_FINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+def _store(request: Request) -> Any:
+    return store_of(request)
+
+
+def _writable_run(request: Request, run_id: str) -> str:
+    """``run_id`` as an existing run the caller may write to."""
+    store = _store(request)
+    row = entities.run_row(store, run_id)
+    check_run(request, row.id)
+    return row.id
+
+
+# -- experiments -----------------------------------------------------------------------------
+
+
+def _experiment_answer(request: Request, row: Any) -> dict[str, Any]:
+    check_experiment(request, row.name)
+    return {"experiment": entities.experiment_message(row)}
+
+
+@endpoint("read", body=False)
+def get_experiment_by_name(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = text(message, "experiment_name", limit=250)
+    store = _store(request)
+    with store.db.read() as conn:
+        row = conn.execute(
+            select(experiments).where(experiments.c.name == entities.loopwise_experiment_name(name))
+        ).first()
+    if row is None and name == entities.DEFAULT_NAME:
+        row = entities.find_experiment(store, entities.DEFAULT_ID)
+    if row is None:
+        raise MlflowApiError(
+            "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'", 404
+        )
+    return _experiment_answer(request, row)
+
+
+@endpoint("read", body=False)
+def get_experiment(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    experiment_id = text(message, "experiment_id", limit=64)
+    return _experiment_answer(request, entities.require_experiment(_store(request), experiment_id))
+
+
+@endpoint("write")
+def create_experiment(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = text(message, "name", limit=250)
+    location = text(message, "artifact_location", required=False)
+    if location:
+        raise unsupported("An experiment's own artifact_location")
+    if items(message, "tags", limit=100):
+        raise unsupported("Experiment tags")
+    loopwise_name = entities.loopwise_experiment_name(name)
+    run_service.check_experiment_name(loopwise_name)
+    check_experiment(request, loopwise_name)
+    store = _store(request)
+    with store.db.read() as conn:
+        taken = conn.execute(
+            select(experiments.c.id).where(experiments.c.name == loopwise_name)
+        ).first()
+    if taken is not None:
+        raise MlflowApiError(
+            "RESOURCE_ALREADY_EXISTS", f"Experiment(name={name}) already exists.", 400
+        )
+    created = run_service.get_or_create_experiment(store, loopwise_name)
+    return {"experiment_id": entities.wire_experiment_id(created.name, created.id)}
+
+
+@endpoint("read")
+def search_experiments(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    if text(message, "filter", required=False):
+        raise unsupported("Filtering experiments")
+    max_results = integer(message, "max_results", default=1000) or 1000
+    if not 1 <= max_results <= 50_000:
+        raise invalid("max_results must be between 1 and 50000.")
+    offset = _offset(message)
+    store = _store(request)
+    with store.db.read() as conn:
+        last_run = (
+            select(runs.c.experiment_id, func.max(runs.c.start_time).label("last"))
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(experiments, last_run.c.last)
+            .outerjoin(last_run, last_run.c.experiment_id == experiments.c.id)
+            .order_by(experiments.c.created_at.desc(), experiments.c.id)
+        ).all()
+    scope = experiment_scope(request)
+    if scope is not None:
+        rows = [r for r in rows if scope.allows_experiment(r.name)]
+    page = rows[offset : offset + max_results]
+    token = _token(offset + max_results) if offset + max_results < len(rows) else None
+    answer: dict[str, Any] = {"experiments": [entities.experiment_message(r, r.last) for r in page]}
+    if token:
+        answer["next_page_token"] = token
+    return answer
+
+
+def _offset(message: dict[str, Any]) -> int:
+    token = text(message, "page_token", required=False, limit=200)
+    if token is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["o"]
+    except (ValueError, KeyError, TypeError):
+        raise invalid("Invalid page token; pass the next_page_token of the last answer.") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise invalid("Invalid page token; pass the next_page_token of the last answer.")
+    return offset
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+@endpoint("write")
+def not_supported(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """MLflow calls loopwise does not do (deleting, renaming): 501, never a silent 200."""
+    raise unsupported(f"{request.method} {request.url.path}")
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+@endpoint("write")
+def create_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = _store(request)
+    experiment_id = text(message, "experiment_id", required=False, limit=64) or "0"
+    experiment = entities.require_experiment(store, experiment_id)
+    check_experiment(request, experiment.name)
+    tags = {}
+    for tag in items(message, "tags", limit=MAX_BATCH_TAGS):
+        tags[text(tag, "key", limit=250)] = text(tag, "value", required=False, limit=8000) or ""
+    name = text(message, "run_name", required=False, limit=250) or tags.get(entities.RUN_NAME_TAG)
+    parent = tags.pop("mlflow.parentRunId", None)
+    if parent is not None:
+        parent = _writable_run(request, parent)
+    user = text(message, "user_id", required=False, limit=255)
+    run_id = run_service.create_run(
+        store,
+        experiment.name,
+        name=name or None,
+        tags=tags,
+        parent_run_id=parent,
+        watched=False,
+        user=user,
+    )
+    return {"run": entities.run_message(store, run_id)}
+
+
+@endpoint("write")
+def update_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    store = _store(request)
+    status = text(message, "status", required=False, limit=16)
+    name = text(message, "run_name", required=False, limit=250)
+    if name is not None and name != entities.run_row(store, run_id).name:
+        raise unsupported("Renaming a run")
+    if status is not None:
+        if status in _FINAL:
+            run_service.end_run(store, run_id, status)
+        elif status != "RUNNING":
+            raise invalid(
+                f"Invalid run status {status!r}; use RUNNING, FINISHED, FAILED or KILLED."
+            )
+    return {"run_info": entities.run_info(entities.run_row(store, run_id))}
+
+
+@endpoint("read", body=False)
+def get_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = run_id_of(message)
+    row = entities.run_row(_store(request), run_id)
+    check_run(request, row.id)
+    return {"run": entities.run_messages(_store(request), [row])[0]}
+
+
+def _metric_points(metrics: list[dict[str, Any]]) -> list[tuple[str, float, int, int]]:
+    points = []
+    for m in metrics:
+        key = text(m, "key", limit=250)
+        if "value" not in m:
+            raise invalid(f"Missing value for required parameter 'value' of metric {key!r}.")
+        value = number(m["value"], "value")
+        stamp = integer(m, "timestamp")
+        if stamp is None:
+            raise invalid(f"Missing value for required parameter 'timestamp' of metric {key!r}.")
+        if not 0 <= stamp <= 2**63 // 1000 - 1:
+            raise invalid(f"Metric {key!r} has timestamp {stamp}, not a time in milliseconds.")
+        step = integer(m, "step", default=0) or 0
+        points.append((key, value, step, stamp * 1000))
+    return points
+
+
+def _pairs(entries: list[dict[str, Any]], what: str, limit: int) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry in entries:
+        key = text(entry, "key", limit=250)
+        value = entry.get("value")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise invalid(f"The value of {what} {key!r} must be a string.")
+        if len(value) > limit:
+            raise invalid(f"The value of {what} {key!r} is longer than {limit:,} characters.")
+        found[key] = value
+    return found
+
+
+@endpoint("write")
+def log_batch_route(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    metrics = _metric_points(items(message, "metrics", limit=MAX_BATCH_METRICS))
+    params = _pairs(items(message, "params", limit=MAX_BATCH_PARAMS), "param", 6000)
+    tags = _pairs(items(message, "tags", limit=MAX_BATCH_TAGS), "tag", 8000)
+    log_batch(_store(request), run_id, params=params, tags=tags, metrics=metrics)
+    return {}
+
+
+@endpoint("write")
+def log_metric(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    (point,) = _metric_points([message])
+    log_batch(_store(request), run_id, metrics=[point])
+    return {}
+
+
+@endpoint("write")
+def log_param(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    log_batch(_store(request), run_id, params=_pairs([message], "param", 6000))
+    return {}
+
+
+@endpoint("write")
+def set_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    tags = _pairs([message], "tag", 8000)
+    if entities.RUN_NAME_TAG in tags:
+        row = entities.run_row(_store(request), run_id)
+        if tags[entities.RUN_NAME_TAG] != row.name:
+            raise unsupported("Renaming a run (tag mlflow.runName)")
+    log_batch(_store(request), run_id, tags=tags)
+    return {}
+
+
+@endpoint("write")
+def delete_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = _writable_run(request, run_id_of(message))
+    run_service.delete_tag(_store(request), run_id, text(message, "key", limit=250))
+    return {}
+
+
+@endpoint("read")
+def search_runs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = _store(request)
+    ids = message.get("experiment_ids") or []
+    if isinstance(ids, str):
+        ids = [ids]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+        raise invalid("experiment_ids must be a non-empty list of experiment ids.")
+    names = []
+    for experiment_id in ids[:1000]:
+        row = entities.find_experiment(store, experiment_id)
+        if row is None:
+            raise NotFound(f"No Experiment with id={experiment_id} exists")
+        check_experiment(request, row.name)
+        names.append(row.name)
+    view = message.get("run_view_type", "ACTIVE_ONLY")
+    if view not in ("ACTIVE_ONLY", "ALL", 1, 3, None):
+        if view in ("DELETED_ONLY", 2):
+            return {"runs": []}
+        raise invalid(f"Invalid run_view_type {view!r}.")
+    max_results = integer(message, "max_results", default=1000) or 1000
+    if not 1 <= max_results <= 50_000:
+        raise invalid("max_results must be between 1 and 50000.")
+    order = message.get("order_by") or []
+    if isinstance(order, str):
+        order = [order]
+    if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
+        raise invalid("order_by must be a list of strings.")
+    page = search_page(
+        store,
+        experiment=names,
+        filter=loopwise_filter(text(message, "filter", required=False, limit=100_000)),
+        order_by=loopwise_order(order),
+        max_results=min(max_results, MAX_SEARCH_PAGE),
+        page_token=text(message, "page_token", required=False, limit=65_536),
+        columns=Columns(params=[], metrics=[], tags=[]),
+    )
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(runs, experiments.c.name.label("experiment_name"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.id.in_([r["id"] for r in page.runs]))
+        ).all()
+    by_id = {r.id: r for r in rows}
+    ordered = [by_id[r["id"]] for r in page.runs if r["id"] in by_id]
+    answer: dict[str, Any] = {"runs": entities.run_messages(store, ordered)}
+    if page.next_page_token:
+        answer["next_page_token"] = page.next_page_token
+    return answer
+
+
+@endpoint("read", body=False)
+def get_metric_history(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_id = run_id_of(message)
+    key = text(message, "metric_key", limit=250)
+    store = _store(request)
+    row = entities.run_row(store, run_id)
+    check_run(request, row.id)
+    max_results = integer(message, "max_results", default=None)
+    offset = _offset(message)
+    try:
+        steps, stamps, values = run_service.metric_arrays(store, row.id, key)
+    except NotFound:
+        return {"metrics": []}
+    end = len(steps) if max_results is None else min(len(steps), offset + max(1, max_results))
+    points = [
+        {
+            "key": key,
+            "value": entities.double(float(values[i])),
+            "timestamp": int(stamps[i]) // 1000,
+            "step": int(steps[i]),
+        }
+        for i in range(offset, end)
+    ]
+    answer: dict[str, Any] = {"metrics": points}
+    if end < len(steps):
+        answer["next_page_token"] = _token(end)
+    return answer
+
+
+@endpoint("read")
+def search_logged_models(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """MLflow 3's logged models: loopwise holds none made through this API yet (creating
+    one is NOT_IMPLEMENTED), so every search is truthfully empty. MLflow's client asks
+    this whenever it lists or downloads a run's artifacts."""
+    ids = message.get("experiment_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise invalid("experiment_ids must be a list of experiment ids.")
+    for experiment_id in ids[:1000]:
+        entities.require_experiment(_store(request), experiment_id)
+    return {"models": []}
+
+
+ROUTES = [
+    ("GET", "experiments/get-by-name", get_experiment_by_name),
+    ("GET", "experiments/get", get_experiment),
+    ("POST", "experiments/create", create_experiment),
+    ("POST", "experiments/search", search_experiments),
+    ("POST", "experiments/update", not_supported),
+    ("POST", "experiments/delete", not_supported),
+    ("POST", "experiments/restore", not_supported),
+    ("POST", "experiments/set-experiment-tag", not_supported),
+    ("POST", "runs/create", create_run),
+    ("POST", "runs/update", update_run),
+    ("GET", "runs/get", get_run),
+    ("POST", "runs/log-batch", log_batch_route),
+    ("POST", "runs/log-metric", log_metric),
+    ("POST", "runs/log-parameter", log_param),
+    ("POST", "runs/set-tag", set_tag),
+    ("POST", "runs/delete-tag", delete_tag),
+    ("POST", "runs/search", search_runs),
+    ("POST", "runs/delete", not_supported),
+    ("POST", "runs/restore", not_supported),
+    ("GET", "metrics/get-history", get_metric_history),
+    ("POST", "logged-models/search", search_logged_models),
+    ("POST", "logged-models", not_supported),
+]

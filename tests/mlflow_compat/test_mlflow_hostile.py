@@ -1,0 +1,226 @@
+"""MLflow's routes as a hostile client uses them, in-process on SQLite and PostgreSQL: every
+mistake is a 4xx in MLflow's error shape (``error_code``, ``message``) -- the MLflow client
+retries a 5xx for minutes -- and nothing wrong is stored."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loopwise.server.app import create_server_app
+from loopwise.tracking import runs as run_service
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture
+def client(store):
+    with TestClient(create_server_app(store), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def run_id(client) -> str:
+    answer = client.post(f"{API}/runs/create", json={"experiment_id": "0", "run_name": "r"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["run"]["info"]["run_id"]
+
+
+def refused(answer, status: int, code: str = "INVALID_PARAMETER_VALUE") -> str:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["error_code"] == code, body
+    assert body["message"]
+    return body["message"]
+
+
+def batch(client, run_id: str, **fields):
+    return client.post(f"{API}/runs/log-batch", json={"run_id": run_id, **fields})
+
+
+def test_numbers_past_their_range_and_non_finite_spellings(client, run_id, store):
+    point = {"key": "m", "timestamp": 1, "step": 0}
+    ok = batch(client, run_id, metrics=[{**point, "value": v} for v in ("NaN", "Infinity")])
+    assert ok.status_code == 200, ok.text
+    raw = f'{{"run_id": "{run_id}", "metrics": [{{"key": "m", "value": 1e400, "timestamp": 1}}]}}'
+    message = refused(
+        client.post(
+            f"{API}/runs/log-batch",
+            content=raw,
+            headers={"content-type": "application/json"},
+        ),
+        400,
+    )
+    assert "too large" in message
+    for bad in (
+        {**point, "value": 1, "timestamp": 10**30},
+        {**point, "value": 1, "step": 2**70},
+        {**point, "value": 1, "timestamp": -5},
+        {**point, "value": "lots"},
+        {**point, "value": True},
+        {**point, "value": {"a": 1}},
+        {"key": "m", "value": 1},  # no timestamp
+    ):
+        refused(batch(client, run_id, metrics=[bad]), 400)
+    run = run_service.get_run(store, run_id)
+    assert list(run.metrics) == ["m"]  # only the two good points were stored
+
+
+def test_bodies_of_the_wrong_shape_kind_or_size(client, run_id):
+    deep = f'{{"run_id": "{run_id}", "x": ' + '{"a": ' * 1000 + "1" + "}" * 1001
+    refused(client.post(f"{API}/runs/log-batch", content=deep, headers=_json()), 400)
+    refused(client.post(f"{API}/runs/log-batch", content=b"[1, 2]", headers=_json()), 400)
+    refused(client.post(f"{API}/runs/log-batch", content=b"{nope", headers=_json()), 400)
+    form = client.post(
+        f"{API}/runs/create",
+        content=b'{"experiment_id": "0"}',
+        headers={"content-type": "text/plain"},
+    )
+    refused(form, 415)
+    refused(batch(client, run_id, metrics="m"), 400)
+    refused(batch(client, run_id, params=[{"key": 3, "value": "x"}]), 400)
+    refused(batch(client, run_id, params=[{"key": "p", "value": "x" * 6001}]), 400)
+    refused(batch(client, run_id, params=[{"key": "p\x00", "value": "x"}]), 400)
+    many = [{"key": f"m{i}", "value": 1, "timestamp": 1} for i in range(1001)]
+    refused(batch(client, run_id, metrics=many), 400)
+    huge = b'{"run_id": "' + b"x" * (17 * 1024 * 1024) + b'"}'
+    refused(client.post(f"{API}/runs/log-batch", content=huge, headers=_json()), 400)
+
+
+def _json() -> dict[str, str]:
+    return {"content-type": "application/json"}
+
+
+def test_ids_that_do_not_exist_and_params_that_change(client, run_id):
+    refused(
+        client.get(f"{API}/runs/get", params={"run_id": "z" * 26}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    refused(client.get(f"{API}/runs/get"), 400)
+    refused(
+        client.get(f"{API}/experiments/get", params={"experiment_id": "9" * 40}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    refused(
+        batch(client, "z" * 26, params=[{"key": "a", "value": "1"}]), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    assert batch(client, run_id, params=[{"key": "a", "value": "1"}]).status_code == 200
+    assert batch(client, run_id, params=[{"key": "a", "value": "1"}]).status_code == 200
+    refused(batch(client, run_id, params=[{"key": "a", "value": "2"}]), 400)
+    refused(
+        client.post(f"{API}/runs/search", json={"experiment_ids": ["0"], "filter": "metrics.a >>"}),
+        400,
+    )
+    refused(client.post(f"{API}/runs/search", json={"experiment_ids": []}), 400)
+    refused(
+        client.post(f"{API}/runs/search", json={"experiment_ids": ["0"], "page_token": "garbage"}),
+        400,
+    )
+    refused(
+        client.post(f"{API}/runs/update", json={"run_id": run_id, "status": "EXPLODED"}),
+        400,
+    )
+
+
+def test_what_loopwise_does_not_do_is_501_or_404_never_a_silent_200(client, run_id):
+    refused(client.post(f"{API}/runs/delete", json={"run_id": run_id}), 501, "NOT_IMPLEMENTED")
+    refused(
+        client.post(f"{API}/experiments/create", json={"name": "x", "artifact_location": "s3://b"}),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+    refused(
+        client.post(
+            f"{API}/runs/search", json={"experiment_ids": ["0"], "filter": "datasets.name = 'a'"}
+        ),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+    refused(client.get(f"{API}/no/such/endpoint"), 404, "ENDPOINT_NOT_FOUND")
+    refused(
+        client.post("/ajax-api/2.0/mlflow/runs/delete", json={"run_id": run_id}),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+
+
+def test_artifact_paths_stay_inside_their_run(client, run_id):
+    root = f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts"
+    assert client.put(f"{root}/a/b.txt", content=b"data").status_code == 200
+    assert client.get(f"{root}/a/b.txt").content == b"data"
+    # (encoded dots: an HTTP client removes plain ones before sending)
+    refused(client.put(f"{root}/a/%2E%2E/%2E%2E/x", content=b"evil"), 400)
+    refused(
+        client.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/other/x", content=b"x"),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+    other = "01" + "z" * 24
+    refused(
+        client.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{other}/artifacts/x", content=b"x"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    refused(
+        client.put(f"/api/2.0/mlflow-artifacts/artifacts/123/{run_id}/artifacts/x", content=b"x"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    refused(client.get(f"{root}/missing.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    refused(client.get("/api/2.0/mlflow-artifacts/artifacts"), 501, "NOT_IMPLEMENTED")
+    listed = client.get(
+        "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{run_id}/artifacts"}
+    )
+    assert listed.json() == {"files": [{"path": "a", "is_dir": True}]}
+
+
+def test_tokens_guard_the_mlflow_routes(store):
+    from loopwise.auth.tokens import create_token
+
+    _, writer = create_token(store, "ci", role="writer")
+    _, reader = create_token(store, "viewer", role="reader")
+    with TestClient(
+        create_server_app(store, token_refresh_s=0.01), raise_server_exceptions=False
+    ) as client:
+        refused(
+            client.get(f"{API}/experiments/get", params={"experiment_id": "0"}),
+            401,
+            "UNAUTHENTICATED",
+        )
+        refused(
+            client.get(
+                f"{API}/experiments/get",
+                params={"experiment_id": "0"},
+                headers={"authorization": "Bearer lw_wrong"},
+            ),
+            401,
+            "UNAUTHENTICATED",
+        )
+        as_reader = {"authorization": f"Bearer {reader}"}
+        assert (
+            client.get(
+                f"{API}/experiments/get", params={"experiment_id": "0"}, headers=as_reader
+            ).status_code
+            == 200
+        )
+        refused(
+            client.post(f"{API}/runs/create", json={"experiment_id": "0"}, headers=as_reader),
+            403,
+            "PERMISSION_DENIED",
+        )
+        as_writer = {"authorization": f"Bearer {writer}"}
+        made = client.post(f"{API}/runs/create", json={"experiment_id": "0"}, headers=as_writer)
+        assert made.status_code == 200, made.text
+
+
+def test_mlflow_writes_are_audited_and_its_searches_are_not(client, run_id, store):
+    from loopwise.auth.audit import list_audit_events
+
+    assert batch(client, run_id, params=[{"key": "a", "value": "1"}]).status_code == 200
+    refused(batch(client, run_id, params=[{"key": "a", "value": "2"}]), 400)
+    client.post(f"{API}/runs/search", json={"experiment_ids": ["0"]})
+    events = [(e.method, e.path, e.status) for e in list_audit_events(store).events]
+    assert ("POST", f"{API}/runs/create", 200) in events
+    assert ("POST", f"{API}/runs/log-batch", 200) in events
+    assert ("POST", f"{API}/runs/log-batch", 400) in events
+    assert not [e for e in events if e[1].endswith("/runs/search")]
