@@ -42,7 +42,7 @@ $(EVIDENTLY_VENV)/.evidently-installed:
 # The MLflow client of the MLflow-compatibility tests (tests/mlflow_compat): MLflow's own
 # packages in an environment of their own, driving a real `loopwise server` as a subprocess.
 MLFLOW_VENV := .venv-mlflow
-MLFLOW_CLIENT := mlflow-skinny==3.17.2 scikit-learn pandas numpy
+MLFLOW_CLIENT := mlflow-skinny==3.17.2 scikit-learn pandas numpy skops
 
 $(MLFLOW_VENV)/.mlflow-installed:
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)

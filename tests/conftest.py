@@ -170,11 +170,12 @@ def invoke(store_url: str, tmp_path: Path) -> Iterator[Any]:
         old.db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole process: Playwright's sync API runs its own
-    event loop, so a second ``sync_playwright()`` while one is open fails; every browser
-    test (the reports, the web UI) opens pages of this one."""
+    """One headless Chromium per test module: Playwright's sync API runs its own event
+    loop in this thread while it is open, so a second ``sync_playwright()`` fails, and so
+    does ``asyncio.run`` in any other test of the process. Module scope closes it before
+    the process moves on to another file (the suite runs a file per worker at a time)."""
     import shutil
 
     from tests.reports.conftest import CHROMIUM, CHROMIUM_ARGS, _require_browser

@@ -153,7 +153,7 @@ def test_hostile_values_are_text(client, store):
 def test_static_files_hashed_and_cached(client):
     page = client.get("/").text
     urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
-    assert len(urls) == 5
+    assert len(urls) == 6  # htmx, uPlot (script and style), ui.js, ui.css, the favicon
     for url in urls:
         answer = client.get(url)
         assert answer.status_code == 200, url

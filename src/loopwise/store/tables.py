@@ -385,3 +385,25 @@ audit_events = Table(
     Index(None, "at", "id"),
     Index(None, "actor", "at"),
 )
+
+# -- MLflow's logged models ---------------------------------------------------------------------
+# What an MLflow 3 client's log_model makes through loopwise server (see
+# loopwise.server.mlflow.models): the model's name, experiment, source run, status, params and
+# tags (JSON lists of {key, value}); its files are rows of ``artifacts`` (entity
+# "mlflow_model"). ``id`` has MLflow's shape ("m-" and 24 hex digits).
+
+mlflow_logged_models = Table(
+    "mlflow_logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", KEY, nullable=False),
+    Column("source_run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("model_type", KEY, nullable=True),
+    Column("params", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "experiment_id", "name"),
+)

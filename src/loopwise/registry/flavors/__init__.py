@@ -25,10 +25,12 @@ FLAVORS = {
     "pytorch": "loopwise.registry.flavors.pytorch",
     "onnx": "loopwise.registry.flavors.onnx",
     "pyfunc": "loopwise.registry.flavors.pyfunc",
+    "mlflow": "loopwise.registry.flavors.mlflow",
 }
 #: The order ``detect_flavor`` tries: XGBoost and LightGBM models are also scikit-learn
-#: estimators, and anything with a ``predict`` method is a pyfunc.
-DETECTION_ORDER = ("xgboost", "lightgbm", "sklearn", "pytorch", "onnx", "pyfunc")
+#: estimators, and anything with a ``predict`` method is a pyfunc (``mlflow`` matches no
+#: object: its packages come from MLflow clients).
+DETECTION_ORDER = ("xgboost", "lightgbm", "sklearn", "pytorch", "onnx", "mlflow", "pyfunc")
 
 
 class Flavor(Protocol):

@@ -21,34 +21,74 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from loopwise.clock import now_us
 from loopwise.errors import NotFound
-from loopwise.server.access import check_run, store_of
+from loopwise.server.access import check_experiment, check_run, store_of
 from loopwise.server.mlflow import entities
+from loopwise.server.mlflow import models as logged
 from loopwise.server.mlflow.protocol import MlflowApiError, guarded, invalid, unsupported
 from loopwise.server.routes.artifacts import MAX_UPLOAD_BYTES
+from loopwise.store.tables import artifacts
+from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking import run_artifacts
 
 _CHUNK = 1024 * 1024
 
 
-def _split(path: str) -> tuple[str, str]:
-    """(run id, the file's path in the run) of ``<experiment>/<run>/artifacts/<path>``."""
+def _split(path: str) -> tuple[str, str, str]:
+    """(kind, id, the file's path inside) of ``<experiment>/<run>/artifacts/<path>`` (kind
+    ``run``) or ``<experiment>/models/<model id>/artifacts/<path>`` (kind ``model``)."""
     parts = [p for p in path.split("/") if p]
     if any(p in (".", "..") for p in parts) or "\\" in path or "\x00" in path:
         raise invalid(f"Invalid path {path[:200]!r}: no '..', '.', backslash or NUL.")
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        return "model", parts[2], "/".join(parts[4:])
     if len(parts) < 3 or parts[2] != "artifacts":
-        raise unsupported(f"Artifacts outside a run's artifacts/ folder ({path[:200]!r})")
-    return parts[1], "/".join(parts[3:])
+        raise unsupported(f"Artifacts outside a run's or a model's artifacts/ ({path[:200]!r})")
+    return "run", parts[1], "/".join(parts[3:])
 
 
-def _run_of(request: Request, path: str) -> tuple[str, str]:
-    run_id, inner = _split(path)
-    row = entities.run_row(store_of(request), run_id)
+def _target(request: Request, path: str) -> tuple[str, str, str]:
+    """``_split`` checked: the run or logged model exists, in the path's experiment, and
+    the caller's token reaches it."""
+    kind, entity_id, inner = _split(path)
+    store = store_of(request)
     experiment = path.split("/", 1)[0]
+    if kind == "run":
+        row = entities.run_row(store, entity_id)
+        check_run(request, row.id)
+    else:
+        row = logged.model_row(store, entity_id)
+        check_experiment(request, row.experiment_name)
     if entities.wire_experiment_id(row.experiment_name, row.experiment_id) != experiment:
-        raise NotFound(f"Run '{run_id}' is not in experiment {experiment[:64]!r}.")
-    check_run(request, run_id)
-    return run_id, inner
+        raise NotFound(f"{entity_id[:64]!r} is not in experiment {experiment[:64]!r}.")
+    return kind, row.id, inner
+
+
+def _store_file(request: Request, kind: str, entity_id: str, inner: str, temp: str) -> None:
+    store = store_of(request)
+    if kind == "run":
+        run_artifacts.log_file(store, entity_id, temp, inner)
+        return
+    path = run_artifacts.clean_artifact_path(inner, run_id=entity_id)
+    blob = store.artifacts.put_file(temp)
+    row = {"path": path, "sha256": blob.sha256, "size": blob.size, "created_at": now_us()}
+    with store.db.write() as conn:
+        insert_on_conflict(
+            conn,
+            artifacts,
+            [{"entity_type": logged.ENTITY, "entity_id": entity_id, **row}],
+            keys=["entity_type", "entity_id", "path"],
+            update=["sha256", "size", "created_at"],
+        )
+
+
+def _files(request: Request, kind: str, entity_id: str) -> list[tuple[str, int, str]]:
+    """(path, size, sha256) of every file of the run or logged model."""
+    store = store_of(request)
+    if kind == "run":
+        return [(a.path, a.size, a.sha256) for a in run_artifacts.list_artifacts(store, entity_id)]
+    return [(r.path, r.size, r.sha256) for r in logged.files_of(store, entity_id)]
 
 
 async def upload(request: Request) -> Response:
@@ -56,9 +96,9 @@ async def upload(request: Request) -> Response:
     path = request.path_params["artifact_path"]
 
     async def work() -> Any:
-        run_id, inner = await run_in_threadpool(_run_of, request, path)
+        kind, entity_id, inner = await run_in_threadpool(_target, request, path)
         if not inner:
-            raise invalid("The artifact path names the run's folder, not a file in it.")
+            raise invalid("The artifact path names a folder, not a file in it.")
         limit = int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
         handle, temp = tempfile.mkstemp(prefix="loopwise-mlflow-")
         try:
@@ -73,7 +113,7 @@ async def upload(request: Request) -> Response:
                             413,
                         )
                     out.write(chunk)
-            await run_in_threadpool(run_artifacts.log_file, store_of(request), run_id, temp, inner)
+            await run_in_threadpool(_store_file, request, kind, entity_id, inner, temp)
         finally:
             os.unlink(temp)
         return {}
@@ -86,10 +126,13 @@ async def download(request: Request) -> Response:
     path = request.path_params["artifact_path"]
 
     async def work() -> Any:
-        run_id, inner = await run_in_threadpool(_run_of, request, path)
-        info, stream = await run_in_threadpool(
-            run_artifacts.open_artifact, store_of(request), run_id, inner
-        )
+        kind, entity_id, inner = await run_in_threadpool(_target, request, path)
+        files = await run_in_threadpool(_files, request, kind, entity_id)
+        found = [(size, sha) for name, size, sha in files if name == inner]
+        if not found:
+            raise NotFound(f"No artifact {inner[:200]!r} under {path.split('/artifacts')[0]!r}.")
+        size, sha = found[0]
+        stream = store_of(request).artifacts.open_blob(sha)
 
         def chunks() -> Any:
             with stream:
@@ -99,28 +142,25 @@ async def download(request: Request) -> Response:
         return StreamingResponse(
             chunks(),
             media_type="application/octet-stream",
-            headers={"content-length": str(info.size), "x-content-type-options": "nosniff"},
+            headers={"content-length": str(size), "x-content-type-options": "nosniff"},
         )
 
     return await guarded(request, "read", work)
 
 
 def _children(request: Request, path: str) -> dict[str, Any]:
-    run_id, inner = _run_of(request, path)
+    kind, entity_id, inner = _target(request, path)
     folder = inner.rstrip("/")
-    found = run_artifacts.list_artifacts(store_of(request), run_id, folder) if folder else None
-    if found is None:
-        found = run_artifacts.list_artifacts(store_of(request), run_id)
     entries: dict[str, dict[str, Any]] = {}
-    for info in found:
-        if info.path == folder:
-            continue  # the path names a file: it has no children
-        rest = info.path[len(folder) + 1 :] if folder else info.path
-        name, _, deeper = rest.partition("/")
+    for name, size, _ in _files(request, kind, entity_id):
+        if folder and not name.startswith(folder + "/"):
+            continue  # elsewhere, or the path names this very file: it has no children
+        rest = name[len(folder) + 1 :] if folder else name
+        child, _, deeper = rest.partition("/")
         if deeper:
-            entries.setdefault(name, {"path": name, "is_dir": True})
+            entries.setdefault(child, {"path": child, "is_dir": True})
         else:
-            entries[name] = {"path": name, "is_dir": False, "file_size": info.size}
+            entries[child] = {"path": child, "is_dir": False, "file_size": size}
     return {"files": [entries[k] for k in sorted(entries)]}
 
 

@@ -187,7 +187,10 @@ def endpoint(permission: str, *, body: bool = True) -> Callable[..., Any]:
     def wrap(handler: Callable[..., dict[str, Any] | Response]) -> Callable[..., Any]:
         async def route(request: Request) -> Response:
             async def work() -> Any:
-                message = await read_json(request) if body else _query(request)
+                # A write's fields come in its JSON body (a DELETE's may come in the query).
+                message = (
+                    {**_query(request), **await read_json(request)} if body else _query(request)
+                )
                 return await run_in_threadpool(handler, request, message)
 
             return await guarded(request, permission, work)

@@ -378,19 +378,6 @@ def get_metric_history(request: Request, message: dict[str, Any]) -> dict[str, A
     return answer
 
 
-@endpoint("read")
-def search_logged_models(request: Request, message: dict[str, Any]) -> dict[str, Any]:
-    """MLflow 3's logged models: loopwise holds none made through this API yet (creating
-    one is NOT_IMPLEMENTED), so every search is truthfully empty. MLflow's client asks
-    this whenever it lists or downloads a run's artifacts."""
-    ids = message.get("experiment_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise invalid("experiment_ids must be a list of experiment ids.")
-    for experiment_id in ids[:1000]:
-        entities.require_experiment(_store(request), experiment_id)
-    return {"models": []}
-
-
 ROUTES = [
     ("GET", "experiments/get-by-name", get_experiment_by_name),
     ("GET", "experiments/get", get_experiment),
@@ -412,6 +399,4 @@ ROUTES = [
     ("POST", "runs/delete", not_supported),
     ("POST", "runs/restore", not_supported),
     ("GET", "metrics/get-history", get_metric_history),
-    ("POST", "logged-models/search", search_logged_models),
-    ("POST", "logged-models", not_supported),
 ]

@@ -1,0 +1,267 @@
+"""MLflow's model registry on loopwise's: ``register_model``,
+``set_registered_model_alias``, ``get_model_version_by_alias`` and what
+``mlflow.pyfunc.load_model("models:/name@alias")`` asks.
+
+A registered model is a loopwise registered model and a model version a loopwise model
+version. ``model-versions/create`` from an MLflow 3 logged model (``source`` =
+``models:/<model id>``) copies the logged model's files into a loopwise package whose flavor
+is ``mlflow`` (:mod:`loopwise.registry.flavors.mlflow`), linked to the logged model's run
+and that run's input datasets: it is servable by ``loopwise serve``, gated by
+``lw.promote`` and in the lineage graph like any version. Versions answer ``READY`` at
+once (the copy is done when the call returns). An MLflow client downloads a version from
+its logged model's artifact location (``model-versions/get-download-uri``); a version
+loopwise logged itself has no MLflow model folder, so that call is NOT_IMPLEMENTED for it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from loopwise.errors import NotFound
+from loopwise.registry import models as registry
+from loopwise.registry.packaging import FORMAT_VERSION, MANIFEST_FILE, MODEL_DIR
+from loopwise.registry.records import ModelVersion
+from loopwise.server.access import check_model, check_run, store_of
+from loopwise.server.mlflow import entities
+from loopwise.server.mlflow import models as logged
+from loopwise.server.mlflow.protocol import (
+    MlflowApiError,
+    endpoint,
+    integer,
+    invalid,
+    text,
+    unsupported,
+)
+from loopwise.store import Store
+
+SOURCE_TAG = "mlflow.source"
+MODEL_ID_TAG = "mlflow.model_id"
+
+
+def _model(store: Store, name: str) -> Any:
+    found = [m for m in registry.list_models(store) if m.name == name]
+    if not found:
+        raise NotFound(f"Registered Model with name={name} not found")
+    return found[0]
+
+
+def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:
+    created = entities.ms(int(version.created_at.timestamp() * 1_000_000))
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "current_stage": "None",
+        "description": version.description or "",
+        "source": version.tags.get(SOURCE_TAG, f"models:/{version.name}/{version.version}"),
+        "run_id": version.run_id or "",
+        "status": "READY",
+        "run_link": "",
+        "aliases": list(version.aliases),
+        "tags": [
+            {"key": k, "value": v}
+            for k, v in sorted(version.tags.items())
+            if k not in (SOURCE_TAG, MODEL_ID_TAG)
+        ],
+        **({"model_id": version.tags[MODEL_ID_TAG]} if MODEL_ID_TAG in version.tags else {}),
+    }
+
+
+def _model_message(store: Store, name: str) -> dict[str, Any]:
+    model = _model(store, name)
+    created = entities.ms(int(model.created_at.timestamp() * 1_000_000))
+    latest = []
+    if model.latest_version is not None:
+        version = registry.get_model_version(store, f"models:/{name}/{model.latest_version}")
+        latest = [_version_message(store, version)]
+    return {
+        "name": model.name,
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "description": model.description or "",
+        "latest_versions": latest,
+        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
+    }
+
+
+def _name(request: Request, message: dict[str, Any]) -> str:
+    name = text(message, "name", limit=250)
+    check_model(request, name)
+    return name
+
+
+def _number(message: dict[str, Any]) -> int:
+    version = integer(message, "version")
+    if version is None:
+        raise invalid("Missing value for required parameter 'version'.")
+    if not 1 <= version <= 2**31 - 1:
+        raise invalid(f"Parameter 'version' must be a version number, got {version}.")
+    return version
+
+
+@endpoint("write")
+def create_registered_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    name = _name(request, message)
+    if message.get("tags"):
+        raise unsupported("Registered model tags")
+    description = text(message, "description", required=False, limit=10_000)
+    if not registry.create_model(store, name, description=description):
+        raise MlflowApiError(
+            "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.", 400
+        )
+    return {"registered_model": _model_message(store, name)}
+
+
+@endpoint("read", body=False)
+def get_registered_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    return {"registered_model": _model_message(store, _name(request, message))}
+
+
+def _package_from_logged_model(store: Store, row: Any, folder: Path) -> dict[str, Any]:
+    """Write the logged model's files as a loopwise package under ``folder``; its manifest."""
+    from loopwise.registry.flavors import mlflow as flavor
+
+    files = logged.files_of(store, row.id)
+    if not any(f.path == flavor.MLMODEL for f in files):
+        raise invalid(
+            f"Logged model {row.id} has no MLmodel file: its upload is not complete. Log "
+            "the model again."
+        )
+    for f in files:
+        store.artifacts.get_blob(f.sha256, folder / MODEL_DIR / f.path)
+    try:
+        proba = flavor.has_predict_proba(flavor.load(folder / MODEL_DIR))
+    except ImportError:
+        proba = False  # the server cannot load it (a library is missing): serve says so
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "flavor": flavor.name,
+        "signature": None,
+        "requirements": {},
+        "created_at": datetime.now(UTC).isoformat(),
+        "files": [
+            {"path": f"{MODEL_DIR}/{f.path}", "size": f.size, "sha256": f.sha256} for f in files
+        ],
+        "has_predict_proba": proba,
+        "metadata": {
+            "mlflow_model_id": row.id,
+            "mlflow_flavors": sorted(flavor.mlmodel(folder / MODEL_DIR)["flavors"]),
+        },
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return manifest
+
+
+@endpoint("write")
+def create_model_version(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    name = _name(request, message)
+    _model(store, name)  # MLflow registers the name first
+    source = text(message, "source", limit=2000)
+    model_id = text(message, "model_id", required=False, limit=64)
+    if model_id is None and source.startswith("models:/m-"):
+        model_id = source.removeprefix("models:/").split("/", 1)[0]
+    if model_id is None:
+        raise unsupported(
+            f"Registering a version from {source[:200]!r} (only MLflow 3 logged models, "
+            "models:/<model id>)"
+        )
+    row = logged.model_row(store, model_id)
+    if row.status != "LOGGED_MODEL_READY":
+        raise invalid(f"Logged model {model_id} is {row.status}, not LOGGED_MODEL_READY.")
+    run_id = text(message, "run_id", required=False, limit=64) or row.source_run_id
+    if run_id:
+        run_id = entities.run_row(store, run_id).id
+        check_run(request, run_id)
+    from loopwise.data.datasets import dataset_inputs
+
+    with tempfile.TemporaryDirectory(prefix="loopwise-mlflow-version-") as tmp:
+        manifest = _package_from_logged_model(store, row, Path(tmp))
+        version = registry.register_version(
+            store,
+            name,
+            Path(tmp),
+            manifest,
+            run_id=run_id,
+            description=text(message, "description", required=False, limit=10_000),
+            tags={SOURCE_TAG: source, MODEL_ID_TAG: model_id},
+            dataset_version_ids=[d.id for d in dataset_inputs(store, run_id)] if run_id else [],
+        )
+    return {"model_version": _version_message(store, version)}
+
+
+def _version(request: Request, message: dict[str, Any]) -> ModelVersion:
+    name = _name(request, message)
+    number = _number(message)
+    return registry.get_model_version(store_of(request), f"models:/{name}/{number}")
+
+
+@endpoint("read", body=False)
+def get_model_version(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    return {"model_version": _version_message(store, _version(request, message))}
+
+
+@endpoint("read", body=False)
+def get_download_uri(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    version = _version(request, message)
+    model_id = version.tags.get(MODEL_ID_TAG)
+    if model_id is None:
+        raise unsupported(
+            f"Downloading {version.uri} with an MLflow client (loopwise logged it: load it "
+            "with lw.load_model)"
+        )
+    return {"artifact_uri": logged.artifact_uri(logged.model_row(store, model_id))}
+
+
+def _alias(message: dict[str, Any]) -> str:
+    alias = text(message, "alias", limit=256)
+    registry.check_alias(alias)
+    return alias
+
+
+@endpoint("write")
+def set_alias(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = _name(request, message)
+    registry.set_alias(store_of(request), name, _alias(message), _number(message))
+    return {}
+
+
+@endpoint("write")
+def delete_alias(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = _name(request, message)
+    registry.delete_alias(store_of(request), name, _alias(message))
+    return {}
+
+
+@endpoint("read", body=False)
+def get_by_alias(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = _name(request, message)
+    alias = _alias(message)
+    store = store_of(request)
+    version = registry.get_model_version(store, f"models:/{name}@{alias}")
+    return {"model_version": _version_message(store, version)}
+
+
+ROUTES = [
+    ("POST", "registered-models/create", create_registered_model),
+    ("GET", "registered-models/get", get_registered_model),
+    ("POST", "model-versions/create", create_model_version),
+    ("GET", "model-versions/get", get_model_version),
+    ("GET", "model-versions/get-download-uri", get_download_uri),
+    ("POST", "registered-models/alias", set_alias),
+    ("DELETE", "registered-models/alias", delete_alias),
+    ("GET", "registered-models/alias", get_by_alias),
+]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,55 @@
+"""An unchanged MLflow client's model calls (MLflow 3's logged models and registry), run
+in MLflow's environment against ``MLFLOW_TRACKING_URI``: log a scikit-learn model in a
+run, register it twice, move an alias, load the champion with pyfunc. Prints what it saw
+as one JSON line."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sklearn.linear_model import LogisticRegression
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"income": rng.normal(50, 15, 300), "debt": rng.normal(20, 8, 300)})
+y = (X["income"] - 2 * X["debt"] + rng.normal(0, 5, 300) > 10).astype(int)
+out = {}
+client = MlflowClient()
+mlflow.set_experiment("mlflow-models")
+with mlflow.start_run(run_name="train") as run:
+    mlflow.log_param("C", 1.0)
+    model = LogisticRegression(C=1.0).fit(X, y)
+    mlflow.log_metric("accuracy", float(model.score(X, y)))
+    info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3))
+out["run_id"] = run.info.run_id
+out["model_uri"] = info.model_uri
+first = mlflow.register_model(info.model_uri, "mlflow-credit")
+second = mlflow.register_model(info.model_uri, "mlflow-credit")
+out["versions"] = [first.version, second.version, first.status]
+client.set_registered_model_alias("mlflow-credit", "champion", first.version)
+held = client.get_model_version_by_alias("mlflow-credit", "champion")
+out["champion"] = [held.version, held.run_id, list(held.aliases)]
+registered = client.get_registered_model("mlflow-credit")
+out["registered"] = [registered.name, {a: str(v) for a, v in registered.aliases.items()}]
+loaded = mlflow.pyfunc.load_model("models:/mlflow-credit@champion")
+out["predictions"] = [int(v) for v in loaded.predict(X.head(20))]
+out["expected"] = [int(v) for v in model.predict(X.head(20))]
+out["proba"] = [float(p) for p in model.predict_proba(X.head(3))[:, 1]]
+client.set_registered_model_alias("mlflow-credit", "challenger", second.version)
+client.delete_registered_model_alias("mlflow-credit", "challenger")
+try:
+    client.get_model_version_by_alias("mlflow-credit", "challenger")
+except MlflowException as e:
+    out["deleted_alias"] = [e.error_code, e.get_http_status_code()]
+try:
+    client.create_registered_model("mlflow-credit")
+except MlflowException as e:
+    out["duplicate_model"] = [e.error_code, e.get_http_status_code()]
+try:
+    client.get_model_version("mlflow-credit", "99")
+except MlflowException as e:
+    out["missing_version"] = [e.error_code, e.get_http_status_code()]
+X.head(20).to_json("rows.json", orient="records")
+print(json.dumps(out))
