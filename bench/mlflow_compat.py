@@ -53,6 +53,7 @@ def client_for(url: str) -> Any:
 
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     try:
@@ -128,6 +129,26 @@ def median_ms(fn: Callable[[], Any], n: int) -> tuple[float, Any]:
     return statistics.median(times), value
 
 
+def measure(side: Side, figure: str, sizes: Sizes) -> tuple[float, Any]:
+    """One figure of one side: (its value, what to check)."""
+    if figure == "mlflow_client_log_batch_s":
+        return side.log_batch(sizes.batch_metrics), None
+    if figure == "mlflow_client_search_ms":
+        side.write_runs(sizes.runs, np.random.default_rng(1))  # the same runs for both
+        return median_ms(side.search, sizes.repeats)
+    run_id = side.history_run(sizes.history_points)
+    ms, points = median_ms(lambda: side.client.get_metric_history(run_id, "loss"), sizes.repeats)
+    return ms, len(points)
+
+
+NOTES = {
+    "mlflow_client_log_batch_s": "{batch:,} metrics, MlflowClient.log_batch in batches of 100",
+    "mlflow_client_search_ms": "median of {repeats}: search_runs over {runs:,} runs, filter "
+    '"' + SEARCH_FILTER + '", order ' + str(SEARCH_ORDER) + ", 100 rows",
+    "mlflow_client_history_ms": "median of {repeats}: get_metric_history of {points:,} points",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], FIGURES, argv)
     sizes = QUICK if args.quick else FULL
@@ -135,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench mlflow_compat ({'quick' if args.quick else 'full'}): {', '.join(figures)}")
     results = Results("mlflow_compat")
     failed: list[str] = []
+    measured: dict[str, dict[str, tuple[float, Any]]] = {}
     with work_folder(args.workdir, "bench-mlflow-compat-") as folder:
         lw_dir, ml_dir = folder / "loopwise", folder / "mlflow"
         lw_dir.mkdir()
@@ -148,64 +170,28 @@ def main(argv: list[str] | None = None) -> int:
         ml_cmd += ["--backend-store-uri", f"sqlite:///{ml_dir / 'mlflow.db'}", "--workers", "1"]
         ml_cmd += ["--host", "127.0.0.1", "--port", str(ml_port)]
         ml_cmd += ["--artifacts-destination", (ml_dir / "art").as_uri()]
-        with (
-            server(lw_cmd, lw_port, folder / "loopwise.log") as (lw_base, _),
-            server(ml_cmd, ml_port, folder / "mlflow.log") as (ml_base, _),
-        ):
-            sides = [Side("loopwise", lw_base), Side("MLflow", ml_base)]
+        # One server at a time, so neither competes with the other's start-up work for CPU.
+        for name, cmd, port in (("loopwise", lw_cmd, lw_port), ("MLflow", ml_cmd, ml_port)):
+            with server(cmd, port, folder / f"{name.lower()}.log") as (base, _):
+                time.sleep(3)  # let the server settle after its start
+                side = Side(name, base)
+                measured[name] = {}
+                for figure in figures:
+                    progress(f"{name}: {figure} ...")
+                    measured[name][figure] = measure(side, figure, sizes)
 
-            def run_one(figure: str) -> None:
-                if figure == "mlflow_client_log_batch_s":
-                    lw, ml = (s.log_batch(sizes.batch_metrics) for s in sides)
-                    results.add(
-                        figure,
-                        lw,
-                        ml,
-                        higher_is_better=False,
-                        unit="s",
-                        note=f"{sizes.batch_metrics:,} metrics, MlflowClient.log_batch "
-                        "in batches of 100",
-                    )
-                elif figure == "mlflow_client_search_ms":
-                    for side, seed in zip(sides, (1, 1), strict=True):
-                        side.write_runs(sizes.runs, np.random.default_rng(seed))
-                    (lw, lw_names), (ml, ml_names) = (
-                        median_ms(s.search, sizes.repeats) for s in sides
-                    )
-                    if lw_names != ml_names or len(lw_names) != 100:
-                        failed.append("the two servers answered the search differently")
-                    results.add(
-                        figure,
-                        lw,
-                        ml,
-                        higher_is_better=False,
-                        unit="ms",
-                        note=f"median of {sizes.repeats}: search_runs over {sizes.runs:,} "
-                        f'runs, filter "{SEARCH_FILTER}", order {SEARCH_ORDER}, 100 rows '
-                        f"(the same {len(lw_names)} runs from both)",
-                    )
-                else:
-                    timings = []
-                    for side in sides:
-                        run_id = side.history_run(sizes.history_points)
-                        ms, points = median_ms(
-                            lambda s=side, r=run_id: s.client.get_metric_history(r, "loss"),
-                            sizes.repeats,
-                        )
-                        if len(points) != sizes.history_points:
-                            failed.append(f"{side.name} returned {len(points)} points")
-                        timings.append(ms)
-                    results.add(
-                        figure,
-                        timings[0],
-                        timings[1],
-                        higher_is_better=False,
-                        unit="ms",
-                        note=f"median of {sizes.repeats}: get_metric_history of "
-                        f"{sizes.history_points:,} points",
-                    )
+    def run_one(figure: str) -> None:
+        (lw, lw_check), (ml, ml_check) = measured["loopwise"][figure], measured["MLflow"][figure]
+        if lw_check != ml_check or (figure == "mlflow_client_search_ms" and len(lw_check) != 100):
+            failed.append(f"{figure}: the servers answered differently ({lw_check} / {ml_check})")
+        unit = "s" if figure.endswith("_s") else "ms"
+        note = NOTES[figure].format(
+            batch=sizes.batch_metrics, repeats=sizes.repeats, runs=sizes.runs,
+            points=sizes.history_points,
+        )  # fmt: skip
+        results.add(figure, lw, ml, higher_is_better=False, unit=unit, note=note)
 
-            run_figures(figures, run_one)
+    run_figures(figures, run_one)
     results.print_results()
     return exit_code(failed)
 
