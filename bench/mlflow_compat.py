@@ -132,6 +132,7 @@ def median_ms(fn: Callable[[], Any], n: int) -> tuple[float, Any]:
 def measure(side: Side, figure: str, sizes: Sizes) -> tuple[float, Any]:
     """One figure of one side: (its value, what to check)."""
     if figure == "mlflow_client_log_batch_s":
+        side.log_batch(1000)  # warm-up, untimed (a fresh server's first requests are slower)
         return side.log_batch(sizes.batch_metrics), None
     if figure == "mlflow_client_search_ms":
         side.write_runs(sizes.runs, np.random.default_rng(1))  # the same runs for both

@@ -35,7 +35,7 @@ from loopwise.errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from loopwise.server.access import needs
+from loopwise.server.access import authorize
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ async def guarded(
     """Check the caller's token for ``permission``, await ``work()`` and answer its dict as
     JSON (a Response as it is); every failure becomes MLflow's error body."""
     try:
-        await needs(permission)(request)
+        authorize(request, permission)  # in memory: no thread hop (scopes: per handler)
         answer = await work()
     except MlflowApiError as e:
         return error_body(e.code, e.message, e.status)
