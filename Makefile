@@ -41,13 +41,22 @@ $(EVIDENTLY_VENV)/.evidently-installed:
 
 # The MLflow client of the MLflow-compatibility tests (tests/mlflow_compat): MLflow's own
 # packages in an environment of their own, driving a real `loopwise server` as a subprocess.
+# MLflow 3 and MLflow 2 clients, one environment each.
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_CLIENT := mlflow-skinny==3.17.2 scikit-learn pandas numpy skops
+MLFLOW2_VENV := .venv-mlflow2
+MLFLOW2_CLIENT := mlflow-skinny==2.22.4 scikit-learn pandas numpy
 
 $(MLFLOW_VENV)/.mlflow-installed:
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
 	$(MLFLOW_VENV)/bin/python -m pip install -q $(MLFLOW_CLIENT)
+	touch $@
+
+$(MLFLOW2_VENV)/.mlflow-installed:
+	test -x $(MLFLOW2_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW2_VENV)
+	$(MLFLOW2_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW2_VENV)/bin/python -m pip install -q $(MLFLOW2_CLIENT)
 	touch $@
 
 ## make demo: install loopwise and run the examples on a store of their own (./.loopwise-demo),
@@ -57,7 +66,7 @@ demo: $(VENV)/.demo-installed
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL; the HTML reports in
 ## Debian's Chromium, installed here when missing)
-test: lint $(MLFLOW_VENV)/.mlflow-installed | $(CHROMIUM)
+test: lint $(MLFLOW_VENV)/.mlflow-installed $(MLFLOW2_VENV)/.mlflow-installed | $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests (tests/reports) drive the system's Chromium through Playwright; they
@@ -83,4 +92,4 @@ bench: $(BENCH_VENV)/.bench-installed $(EVIDENTLY_VENV)/.evidently-installed
 	done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(MLFLOW_VENV) .loopwise-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(MLFLOW_VENV) $(MLFLOW2_VENV) .loopwise-demo .pytest_cache .ruff_cache

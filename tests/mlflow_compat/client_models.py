@@ -22,7 +22,9 @@ with mlflow.start_run(run_name="train") as run:
     mlflow.log_param("C", 1.0)
     model = LogisticRegression(C=1.0).fit(X, y)
     mlflow.log_metric("accuracy", float(model.score(X, y)))
-    info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3))
+    # MLflow 3 names the model; MLflow 2 gives the folder in the run (its log_model).
+    where = {"name": "model"} if mlflow.__version__ >= "3" else {"artifact_path": "model"}
+    info = mlflow.sklearn.log_model(model, input_example=X.head(3), **where)
 out["run_id"] = run.info.run_id
 out["model_uri"] = info.model_uri
 first = mlflow.register_model(info.model_uri, "mlflow-credit")

@@ -23,17 +23,25 @@ import pytest
 from tests.helpers import free_port, serve_env
 
 ROOT = Path(__file__).resolve().parents[2]
-MLFLOW_PYTHON = ROOT / ".venv-mlflow" / "bin" / "python"
+#: The MLflow clients the tests run, each from its environment (see the Makefile).
+CLIENTS = {"mlflow3": ".venv-mlflow", "mlflow2": ".venv-mlflow2"}
 HERE = Path(__file__).resolve().parent
 
 
-def require_mlflow_client() -> Path:
-    if MLFLOW_PYTHON.exists():
-        return MLFLOW_PYTHON
-    message = f"the MLflow client environment is missing ({MLFLOW_PYTHON}; `make test` makes it)"
+def require_mlflow_client(client: str) -> Path:
+    python = ROOT / CLIENTS[client] / "bin" / "python"
+    if python.exists():
+        return python
+    message = f"the {client} client environment is missing ({python}; `make test` makes it)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message}; under CI it must be there.")
     pytest.skip(message)
+
+
+@pytest.fixture(params=list(CLIENTS))
+def mlflow_client(request: pytest.FixtureRequest) -> str:
+    """Each MLflow client version in turn."""
+    return request.param
 
 
 @pytest.fixture
@@ -69,10 +77,12 @@ def loopwise_server(store_url: str, tmp_path: Path) -> Iterator[str]:
     assert "Traceback" not in server_log, server_log  # no request ended in a server error
 
 
-def run_client(script: str, url: str, tmp_path: Path, **env: str) -> dict[str, Any]:
-    """Run ``script`` (a file of this folder) in MLflow's environment against ``url``; the
-    JSON line it prints."""
-    python = require_mlflow_client()
+def run_client(
+    script: str, url: str, tmp_path: Path, client: str = "mlflow3", **env: str
+) -> dict[str, Any]:
+    """Run ``script`` (a file of this folder) in ``client``'s environment against ``url``;
+    the JSON line it prints."""
+    python = require_mlflow_client(client)
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
@@ -80,6 +90,7 @@ def run_client(script: str, url: str, tmp_path: Path, **env: str) -> dict[str, A
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",  # a 5xx fails the test at once
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
         "MLFLOW_ENABLE_TELEMETRY": "false",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
         "DO_NOT_TRACK": "true",
         **env,
     }

@@ -224,3 +224,43 @@ def test_mlflow_writes_are_audited_and_its_searches_are_not(client, run_id, stor
     assert ("POST", f"{API}/runs/log-batch", 200) in events
     assert ("POST", f"{API}/runs/log-batch", 400) in events
     assert not [e for e in events if e[1].endswith("/runs/search")]
+
+
+def test_model_calls_with_bad_sources_and_documents(client, run_id):
+    refused(client.post(f"{API}/runs/log-model", json={"run_id": run_id, "model_json": "{"}), 400)
+    refused(client.post(f"{API}/runs/log-model", json={"run_id": run_id, "model_json": "[1]"}), 400)
+    create = f"{API}/model-versions/create"
+    refused(
+        client.post(create, json={"name": "nope", "source": "runs:/x/model"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert client.post(f"{API}/registered-models/create", json={"name": "m"}).status_code == 200
+    refused(
+        client.post(create, json={"name": "m", "source": "s3://bucket/model"}),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+    refused(client.post(create, json={"name": "m", "source": f"runs:/{run_id}/a/../b"}), 400)
+    refused(client.post(create, json={"name": "m", "source": f"runs:/{run_id}"}), 400)
+    # a folder without an MLmodel file is not an MLflow model
+    root = f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts"
+    assert client.put(f"{root}/model/model.pkl", content=b"not a model").status_code == 200
+    message = refused(
+        client.post(create, json={"name": "m", "source": f"runs:/{run_id}/model"}), 400
+    )
+    assert "MLmodel" in message
+    refused(
+        client.post(create, json={"name": "m", "source": "models:/m-000000000000000000000000"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    refused(client.get(f"{API}/model-versions/get", params={"name": "m", "version": "0"}), 400)
+    refused(client.get(f"{API}/model-versions/get", params={"name": "m", "version": "x"}), 400)
+    refused(
+        client.post(
+            f"{API}/registered-models/alias",
+            json={"name": "m", "alias": "bad alias!", "version": "1"},
+        ),
+        400,
+    )

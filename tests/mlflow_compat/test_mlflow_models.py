@@ -20,10 +20,14 @@ from loopwise.store import Store
 from tests.mlflow_compat.conftest import run_client
 
 
-def test_an_mlflow_model_is_a_loopwise_version(loopwise_server, store_url, tmp_path: Path):
-    out = run_client("client_models.py", loopwise_server, tmp_path)
+def test_an_mlflow_model_is_a_loopwise_version(
+    loopwise_server, store_url, mlflow_client, tmp_path: Path
+):
+    out = run_client("client_models.py", loopwise_server, tmp_path, mlflow_client)
 
-    assert out["model_uri"].startswith("models:/m-")
+    # MLflow 3 logs a logged model; MLflow 2 a folder of the run (and runs/log-model)
+    expected_uri = "models:/m-" if mlflow_client == "mlflow3" else f"runs:/{out['run_id']}/model"
+    assert out["model_uri"].startswith(expected_uri)
     assert out["versions"] == ["1", "2", "READY"]
     assert out["champion"] == ["1", out["run_id"], ["champion"]]
     assert out["registered"] == ["mlflow-credit", {"champion": "1"}]

@@ -15,8 +15,10 @@ from loopwise.tracking.search import search_runs
 from tests.mlflow_compat.conftest import run_client
 
 
-def test_an_mlflow_client_logs_and_reads_runs(loopwise_server, store_url, tmp_path: Path):
-    out = run_client("client_tracking.py", loopwise_server, tmp_path)
+def test_an_mlflow_client_logs_and_reads_runs(
+    loopwise_server, store_url, mlflow_client, tmp_path: Path
+):
+    out = run_client("client_tracking.py", loopwise_server, tmp_path, mlflow_client)
 
     assert out["default_experiment"] == "Default"
     assert out["missing_experiment"] is True

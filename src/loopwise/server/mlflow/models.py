@@ -206,6 +206,42 @@ def log_outputs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+HISTORY_TAG = "mlflow.log-model.history"
+_HISTORY_FIELDS = ("artifact_path", "run_id", "utc_time_created", "model_uuid", "flavors")
+
+
+@endpoint("write")
+def log_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``POST runs/log-model`` (MLflow 2's ``log_model``, after it uploaded the model's
+    folder to the run): recorded, as MLflow does, in the run's tag
+    ``mlflow.log-model.history`` -- each entry's folder, time, id and flavor names (the
+    signature stays in the folder's MLmodel), the newest entries that fit a tag."""
+    from loopwise.tracking import runs as run_service
+    from loopwise.tracking.runs import MAX_VALUE_LENGTH
+
+    store = store_of(request)
+    run_id = entities.run_row(store, run_id_of(message)).id
+    check_run(request, run_id)
+    raw = text(message, "model_json", limit=1_000_000)
+    try:
+        model = json.loads(raw)
+    except ValueError:
+        raise invalid("model_json is not JSON: send the MLmodel document as JSON.") from None
+    if not isinstance(model, dict) or not isinstance(model.get("artifact_path", ""), str):
+        raise invalid("model_json must be a JSON object (the MLmodel document).")
+    entry = {k: model[k] for k in _HISTORY_FIELDS if k in model}
+    if isinstance(entry.get("flavors"), dict):
+        entry["flavors"] = sorted(entry["flavors"])
+    held = run_service.get_run(store, run_id).tags.get(HISTORY_TAG)
+    history = json.loads(held) if held else []
+    history.append(entry)
+    while history and len(json.dumps(history)) > MAX_VALUE_LENGTH:
+        history.pop(0)
+    if history:
+        run_service.set_tags(store, run_id, {HISTORY_TAG: json.dumps(history)})
+    return {}
+
+
 def files_of(store: Store, model_id: str) -> list[Any]:
     """The artifacts rows of a logged model, by path."""
     with store.db.read() as conn:
@@ -223,4 +259,5 @@ ROUTES = [
     ("PATCH", "logged-models/{model_id}/tags", set_logged_model_tags),
     ("POST", "logged-models/search", search_logged_models),
     ("POST", "runs/outputs", log_outputs),
+    ("POST", "runs/log-model", log_model),
 ]

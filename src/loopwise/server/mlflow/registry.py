@@ -27,7 +27,7 @@ from loopwise.errors import NotFound
 from loopwise.registry import models as registry
 from loopwise.registry.packaging import FORMAT_VERSION, MANIFEST_FILE, MODEL_DIR
 from loopwise.registry.records import ModelVersion
-from loopwise.server.access import check_model, check_run, store_of
+from loopwise.server.access import check_experiment, check_model, check_run, store_of
 from loopwise.server.mlflow import entities
 from loopwise.server.mlflow import models as logged
 from loopwise.server.mlflow.protocol import (
@@ -39,9 +39,12 @@ from loopwise.server.mlflow.protocol import (
     unsupported,
 )
 from loopwise.store import Store
+from loopwise.tracking import run_artifacts
 
 SOURCE_TAG = "mlflow.source"
 MODEL_ID_TAG = "mlflow.model_id"
+#: The artifact URI an MLflow 2 client downloads a version from (a folder of its run).
+DOWNLOAD_TAG = "mlflow.download_uri"
 
 
 def _model(store: Store, name: str) -> Any:
@@ -68,7 +71,7 @@ def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:
         "tags": [
             {"key": k, "value": v}
             for k, v in sorted(version.tags.items())
-            if k not in (SOURCE_TAG, MODEL_ID_TAG)
+            if k not in (SOURCE_TAG, MODEL_ID_TAG, DOWNLOAD_TAG)
         ],
         **({"model_id": version.tags[MODEL_ID_TAG]} if MODEL_ID_TAG in version.tags else {}),
     }
@@ -126,18 +129,21 @@ def get_registered_model(request: Request, message: dict[str, Any]) -> dict[str,
     return {"registered_model": _model_message(store, _name(request, message))}
 
 
-def _package_from_logged_model(store: Store, row: Any, folder: Path) -> dict[str, Any]:
-    """Write the logged model's files as a loopwise package under ``folder``; its manifest."""
+def _package(
+    store: Store, files: list[tuple[str, int, str]], folder: Path, what: str, origin: dict[str, Any]
+) -> dict[str, Any]:
+    """Write an MLflow model folder's ``files`` (path, size, sha256 of blobs in the store)
+    as a loopwise package under ``folder``; its manifest. ``what`` names the folder in
+    errors, ``origin`` goes into the manifest's metadata."""
     from loopwise.registry.flavors import mlflow as flavor
 
-    files = logged.files_of(store, row.id)
-    if not any(f.path == flavor.MLMODEL for f in files):
+    if not any(path == flavor.MLMODEL for path, _, _ in files):
         raise invalid(
-            f"Logged model {row.id} has no MLmodel file: its upload is not complete. Log "
-            "the model again."
+            f"{what} has no MLmodel file: it is not an MLflow model, or its upload did not "
+            "complete. Log the model again."
         )
-    for f in files:
-        store.artifacts.get_blob(f.sha256, folder / MODEL_DIR / f.path)
+    for path, _, sha in files:
+        store.artifacts.get_blob(sha, folder / MODEL_DIR / path)
     try:
         proba = flavor.has_predict_proba(flavor.load(folder / MODEL_DIR))
     except ImportError:
@@ -149,16 +155,73 @@ def _package_from_logged_model(store: Store, row: Any, folder: Path) -> dict[str
         "requirements": {},
         "created_at": datetime.now(UTC).isoformat(),
         "files": [
-            {"path": f"{MODEL_DIR}/{f.path}", "size": f.size, "sha256": f.sha256} for f in files
+            {"path": f"{MODEL_DIR}/{path}", "size": size, "sha256": sha}
+            for path, size, sha in files
         ],
         "has_predict_proba": proba,
         "metadata": {
-            "mlflow_model_id": row.id,
+            **origin,
             "mlflow_flavors": sorted(flavor.mlmodel(folder / MODEL_DIR)["flavors"]),
         },
     }
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
     return manifest
+
+
+def _run_folder(store: Store, source: str, run_id: str | None) -> tuple[str, str]:
+    """(run id, folder) of an MLflow 2 source: ``runs:/<run>/<folder>``, or the folder's
+    artifact URI ``mlflow-artifacts:/<experiment>/<run>/artifacts/<folder>``."""
+    if source.startswith("runs:/"):
+        found_run, _, folder = source.removeprefix("runs:/").partition("/")
+    elif source.startswith("mlflow-artifacts:/"):
+        parts = [p for p in source.removeprefix("mlflow-artifacts:").split("/") if p]
+        if len(parts) < 4 or parts[2] != "artifacts":
+            raise unsupported(f"Registering a version from {source[:200]!r}")
+        found_run, folder = parts[1], "/".join(parts[3:])
+    else:
+        raise unsupported(
+            f"Registering a version from {source[:200]!r} (sources loopwise takes: "
+            "models:/<logged model id>, runs:/<run>/<folder>, mlflow-artifacts:/...)"
+        )
+    if run_id and run_id != found_run:
+        raise invalid(f"run_id {run_id!r} is not the run of source {source[:200]!r}.")
+    if not folder or ".." in folder.split("/"):
+        raise invalid(f"Source {source[:200]!r} names no model folder in its run.")
+    return found_run, folder.strip("/")
+
+
+def _source_files(
+    request: Request, store: Store, message: dict[str, Any], source: str
+) -> tuple[list[tuple[str, int, str]], str | None, dict[str, str], str]:
+    """The files of the model folder ``source`` names, its run, the version's tags and how
+    to name it in errors: an MLflow 3 logged model, or (MLflow 2) a folder of a run."""
+    model_id = text(message, "model_id", required=False, limit=64)
+    if model_id is None and source.startswith("models:/m-"):
+        model_id = source.removeprefix("models:/").split("/", 1)[0]
+    run_id = text(message, "run_id", required=False, limit=64)
+    if model_id is not None:
+        row = logged.model_row(store, model_id)
+        check_experiment(request, row.experiment_name)
+        if row.status != "LOGGED_MODEL_READY":
+            raise invalid(f"Logged model {model_id} is {row.status}, not LOGGED_MODEL_READY.")
+        files = [(f.path, f.size, f.sha256) for f in logged.files_of(store, row.id)]
+        tags = {SOURCE_TAG: source, MODEL_ID_TAG: model_id}
+        return files, run_id or row.source_run_id, tags, f"Logged model {model_id}"
+    run_id, folder = _run_folder(store, source, run_id)
+    run = entities.run_row(store, run_id)
+    wire = entities.wire_experiment_id(run.experiment_name, run.experiment_id)
+    files = [
+        (a.path[len(folder) + 1 :], a.size, a.sha256)
+        for a in run_artifacts.list_artifacts(store, run.id, folder)
+        if a.path.startswith(folder + "/")
+    ]
+    uri = f"{entities.artifact_uri(wire, run.id)}/{folder}"
+    return (
+        files,
+        run.id,
+        {SOURCE_TAG: source, DOWNLOAD_TAG: uri},
+        f"Folder {folder!r} of run {run.id}",
+    )
 
 
 @endpoint("write")
@@ -167,25 +230,15 @@ def create_model_version(request: Request, message: dict[str, Any]) -> dict[str,
     name = _name(request, message)
     _model(store, name)  # MLflow registers the name first
     source = text(message, "source", limit=2000)
-    model_id = text(message, "model_id", required=False, limit=64)
-    if model_id is None and source.startswith("models:/m-"):
-        model_id = source.removeprefix("models:/").split("/", 1)[0]
-    if model_id is None:
-        raise unsupported(
-            f"Registering a version from {source[:200]!r} (only MLflow 3 logged models, "
-            "models:/<model id>)"
-        )
-    row = logged.model_row(store, model_id)
-    if row.status != "LOGGED_MODEL_READY":
-        raise invalid(f"Logged model {model_id} is {row.status}, not LOGGED_MODEL_READY.")
-    run_id = text(message, "run_id", required=False, limit=64) or row.source_run_id
+    files, run_id, tags, what = _source_files(request, store, message, source)
     if run_id:
         run_id = entities.run_row(store, run_id).id
         check_run(request, run_id)
     from loopwise.data.datasets import dataset_inputs
 
+    origin = {"mlflow_source": source}
     with tempfile.TemporaryDirectory(prefix="loopwise-mlflow-version-") as tmp:
-        manifest = _package_from_logged_model(store, row, Path(tmp))
+        manifest = _package(store, files, Path(tmp), what, origin)
         version = registry.register_version(
             store,
             name,
@@ -193,7 +246,7 @@ def create_model_version(request: Request, message: dict[str, Any]) -> dict[str,
             manifest,
             run_id=run_id,
             description=text(message, "description", required=False, limit=10_000),
-            tags={SOURCE_TAG: source, MODEL_ID_TAG: model_id},
+            tags=tags,
             dataset_version_ids=[d.id for d in dataset_inputs(store, run_id)] if run_id else [],
         )
     return {"model_version": _version_message(store, version)}
@@ -216,12 +269,14 @@ def get_download_uri(request: Request, message: dict[str, Any]) -> dict[str, Any
     store = store_of(request)
     version = _version(request, message)
     model_id = version.tags.get(MODEL_ID_TAG)
-    if model_id is None:
-        raise unsupported(
-            f"Downloading {version.uri} with an MLflow client (loopwise logged it: load it "
-            "with lw.load_model)"
-        )
-    return {"artifact_uri": logged.artifact_uri(logged.model_row(store, model_id))}
+    if model_id is not None:
+        return {"artifact_uri": logged.artifact_uri(logged.model_row(store, model_id))}
+    if DOWNLOAD_TAG in version.tags:
+        return {"artifact_uri": version.tags[DOWNLOAD_TAG]}
+    raise unsupported(
+        f"Downloading {version.uri} with an MLflow client (loopwise logged it: load it "
+        "with lw.load_model)"
+    )
 
 
 def _alias(message: dict[str, Any]) -> str:
