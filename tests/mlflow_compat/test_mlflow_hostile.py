@@ -264,3 +264,15 @@ def test_model_calls_with_bad_sources_and_documents(client, run_id):
         ),
         400,
     )
+
+
+def test_an_artifact_past_the_upload_limit_is_refused_and_not_kept(client, run_id, store):
+    from loopwise.tracking.run_artifacts import list_artifacts
+
+    client.app.state.max_upload_bytes = 10
+    root = f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts"
+    refused(client.put(f"{root}/big.bin", content=b"x" * 100), 413)
+    chunks = (b"x" * 8 for _ in range(4))  # no Content-Length: cut off while streaming
+    refused(client.put(f"{root}/streamed.bin", content=chunks), 413)
+    assert client.put(f"{root}/small.bin", content=b"x" * 10).status_code == 200
+    assert [a.path for a in list_artifacts(store, run_id)] == ["small.bin"]

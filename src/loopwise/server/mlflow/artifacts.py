@@ -13,8 +13,6 @@ NOT_IMPLEMENTED; a run that does not exist, or whose experiment is not the path'
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 from fastapi import Request
@@ -23,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.clock import now_us
 from loopwise.errors import NotFound
+from loopwise.server import uploads
 from loopwise.server.access import check_experiment, check_run, store_of
 from loopwise.server.mlflow import entities
 from loopwise.server.mlflow import models as logged
 from loopwise.server.mlflow.protocol import MlflowApiError, guarded, invalid, unsupported
-from loopwise.server.routes.artifacts import MAX_UPLOAD_BYTES
 from loopwise.store.tables import artifacts
 from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking import run_artifacts
@@ -91,6 +89,14 @@ def _files(request: Request, kind: str, entity_id: str) -> list[tuple[str, int, 
     return [(r.path, r.size, r.sha256) for r in logged.files_of(store, entity_id)]
 
 
+def _too_large(limit: int) -> MlflowApiError:
+    return MlflowApiError(
+        "INVALID_PARAMETER_VALUE",
+        f"The file is larger than this server's limit of {limit:,} bytes.",
+        413,
+    )
+
+
 async def upload(request: Request) -> Response:
     """``PUT .../artifacts/<experiment>/<run>/artifacts/<path>``: the body is the file."""
     path = request.path_params["artifact_path"]
@@ -99,23 +105,11 @@ async def upload(request: Request) -> Response:
         kind, entity_id, inner = await run_in_threadpool(_target, request, path)
         if not inner:
             raise invalid("The artifact path names a folder, not a file in it.")
-        limit = int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
-        handle, temp = tempfile.mkstemp(prefix="loopwise-mlflow-")
+        temp = await uploads.receive(request, _too_large, prefix="loopwise-mlflow-")
         try:
-            size = 0
-            with os.fdopen(handle, "wb") as out:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise MlflowApiError(
-                            "INVALID_PARAMETER_VALUE",
-                            f"The file is larger than this server's limit of {limit:,} bytes.",
-                            413,
-                        )
-                    out.write(chunk)
-            await run_in_threadpool(_store_file, request, kind, entity_id, inner, temp)
+            await run_in_threadpool(_store_file, request, kind, entity_id, inner, str(temp))
         finally:
-            os.unlink(temp)
+            temp.unlink()
         return {}
 
     return await guarded(request, "write", work)

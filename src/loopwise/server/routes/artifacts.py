@@ -3,8 +3,9 @@
 An upload's body is raw bytes (any content type; :data:`loopwise.server.body.UPLOAD_PATHS`
 lets it through unread). It is streamed to a temporary file, never held in memory, and
 refused with a 413 once it passes the server's upload limit (``app.state.max_upload_bytes``,
-:data:`MAX_UPLOAD_BYTES` unless set). The file then goes through the same service as
-``lw.log_artifact``: stored once by content, recorded under the run at the given path.
+:data:`loopwise.server.uploads.MAX_UPLOAD_BYTES` unless set). The file then goes
+through the same service as ``lw.log_artifact``: stored once by content, recorded under
+the run at the given path.
 
 Downloads are streamed from the artifact store with a content type from the file's name.
 They carry ``Content-Security-Policy: sandbox`` and ``nosniff``: an HTML report logged by a
@@ -16,8 +17,6 @@ Paths are relative and stay inside the run: ``..`` and absolute paths are a 400.
 from __future__ import annotations
 
 import mimetypes
-import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -25,6 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from loopwise.server import uploads
 from loopwise.server.access import needs, store_of
 from loopwise.store import Store
 from loopwise.tracking import run_artifacts
@@ -32,13 +32,7 @@ from loopwise.tracking import runs as run_service
 
 router = APIRouter(tags=["artifacts"])
 
-#: Upload limit unless the app sets ``app.state.max_upload_bytes``: 5 GiB.
-MAX_UPLOAD_BYTES = 5 * 1024**3
 _CHUNK = 1024 * 1024
-
-
-def _upload_limit(request: Request) -> int:
-    return int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
 
 
 @router.put(
@@ -50,22 +44,11 @@ async def upload_artifact(
     """Store the request's raw body as the run's file at ``path`` (replacing one there)."""
     clean = run_artifacts.clean_artifact_path(path, run_id=run_id)
     resolved = await run_in_threadpool(run_service.resolve_run_id, store, run_id)
-    limit = _upload_limit(request)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(clean, limit)
-    handle, temp = tempfile.mkstemp(prefix="loopwise-upload-")
+    temp = await uploads.receive(request, lambda limit: _too_large(clean, limit))
     try:
-        with os.fdopen(handle, "wb") as out:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(clean, limit)
-                out.write(chunk)
         info = await run_in_threadpool(run_artifacts.log_file, store, resolved, temp, clean)
     finally:
-        os.unlink(temp)
+        temp.unlink()
     return info.to_dict()
 
 

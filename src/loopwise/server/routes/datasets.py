@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
 
@@ -33,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.data import datasets as dataset_service
 from loopwise.errors import DataValidationError, InvalidInput, NotFound
+from loopwise.server import uploads
 from loopwise.server.access import check_run, needs, store_of
 from loopwise.server.audit_log import note_entity
 from loopwise.server.errors import error_code
@@ -45,7 +44,6 @@ from loopwise.server.listing import (
     name_of,
     page,
 )
-from loopwise.server.routes.artifacts import MAX_UPLOAD_BYTES
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 
@@ -246,7 +244,12 @@ async def upload_version(
     dataset_service.check_name(name)
     _check_media_type(request.headers.get("content-type"))
     run = None if run_id is None else await run_in_threadpool(_producing_run, request, run_id)
-    temp = await _receive(request, name)
+    temp = await uploads.receive(
+        request,
+        lambda limit: _too_large(name, limit),
+        prefix="loopwise-dataset-",
+        suffix=".parquet",
+    )
     try:
         found = await run_in_threadpool(
             _log_upload, store, temp, name, description, run, source or UPLOADED
@@ -263,7 +266,7 @@ async def upload_version(
             status_code=e.http_status,
         )
     finally:
-        os.unlink(temp)
+        temp.unlink()
     note_entity(request, found.uri)
     return _full(found)
 
@@ -284,28 +287,6 @@ def _producing_run(request: Request, run: str) -> str:
     resolved = run_service.resolve_run_id(store_of(request), run)
     check_run(request, resolved)
     return resolved
-
-
-async def _receive(request: Request, name: str) -> str:
-    """The request's body in a temporary file (its path; the caller removes it), refused
-    with a 413 past the upload limit, checked as it streams in."""
-    limit = int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(name, limit)
-    handle, temp = tempfile.mkstemp(prefix="loopwise-dataset-", suffix=".parquet")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(name, limit)
-                out.write(chunk)
-    except BaseException:
-        os.unlink(temp)
-        raise
-    return temp
 
 
 def _too_large(name: str, limit: int) -> HTTPException:

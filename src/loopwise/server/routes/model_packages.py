@@ -31,9 +31,9 @@ from loopwise.errors import InvalidInput
 from loopwise.registry import loading, saving
 from loopwise.registry import models as model_service
 from loopwise.registry.archive import archive_folder, check_package, extract_archive
+from loopwise.server import uploads
 from loopwise.server.access import check_run, needs, store_of
 from loopwise.server.listing import MAX_VERSION, Text, name_of
-from loopwise.server.routes.artifacts import MAX_UPLOAD_BYTES
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 
@@ -51,10 +51,8 @@ VersionNumber = Annotated[
 ]
 
 
-def _limits(request: Request) -> tuple[int, int]:
-    state = request.app.state
-    upload = int(getattr(state, "max_upload_bytes", MAX_UPLOAD_BYTES))
-    return upload, int(getattr(state, "max_unpacked_bytes", MAX_UNPACKED_BYTES))
+def _unpacked_limit(request: Request) -> int:
+    return int(getattr(request.app.state, "max_unpacked_bytes", MAX_UNPACKED_BYTES))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -96,20 +94,6 @@ def _too_large(name: str, limit: int) -> HTTPException:
         f"The package uploaded for model {name[:200]!r} is larger than this server's limit "
         f"of {limit:,} bytes; ask the server's operator to raise the limit.",
     )
-
-
-async def _receive(request: Request, target: Path, name: str, limit: int) -> None:
-    """Stream the request's body into ``target``; a 413 once it passes ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(name, limit)
-    size = 0
-    with open(target, "wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(name, limit)
-            out.write(chunk)
 
 
 def _register(
@@ -162,10 +146,12 @@ async def upload_version(
     if run_id is not None:
         run_id = await run_in_threadpool(run_service.resolve_run_id, store, run_id)
         await run_in_threadpool(check_run, request, run_id)
-    upload_limit, unpacked_limit = _limits(request)
+    unpacked_limit = _unpacked_limit(request)
     with tempfile.TemporaryDirectory(prefix="loopwise-upload-") as tmp:
         folder = Path(tmp)
-        await _receive(request, folder / "package.tar", name, upload_limit)
+        await uploads.receive(
+            request, lambda limit: _too_large(name, limit), target=folder / "package.tar"
+        )
         return await run_in_threadpool(
             _register,
             store,

@@ -33,8 +33,6 @@ scope). The list of endpoint names is not filtered.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -70,10 +68,10 @@ from loopwise.predictions.log import (
     read_predictions_frame,
 )
 from loopwise.predictions.tracing import trace_prediction
+from loopwise.server import uploads
 from loopwise.server.access import check_model, model_scope, needs, store_of
 from loopwise.server.audit_log import note_entity
 from loopwise.server.listing import MaxResults, PageToken, Text, finite
-from loopwise.server.routes.artifacts import MAX_UPLOAD_BYTES
 from loopwise.server.time_params import (
     TimeParam,
     at_us,
@@ -296,11 +294,16 @@ async def post_predictions(
     if model is not None:
         _check_models(request, endpoint, [model])
     at = moment(timestamp, "timestamp")
-    temp = await _receive(request, endpoint)
+    temp = await uploads.receive(
+        request,
+        lambda limit: _too_large(endpoint, limit),
+        prefix="loopwise-predictions-",
+        suffix=".parquet",
+    )
     try:
         frame = await run_in_threadpool(_read_frame, temp)
     finally:
-        os.unlink(temp)
+        temp.unlink()
     logged = await run_in_threadpool(
         partial(
             log_predictions,
@@ -314,27 +317,6 @@ async def post_predictions(
         frame,
     )
     return {"endpoint": endpoint, **logged.to_dict()}
-
-
-async def _receive(request: Request, endpoint: str) -> str:
-    """The request's body streamed to a temporary file (its path), under the upload limit."""
-    limit = int(getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES))
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(endpoint, limit)
-    handle, temp = tempfile.mkstemp(prefix="loopwise-predictions-", suffix=".parquet")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(endpoint, limit)
-                out.write(chunk)
-    except BaseException:
-        os.unlink(temp)
-        raise
-    return temp
 
 
 def _too_large(endpoint: str, limit: int) -> HTTPException:
