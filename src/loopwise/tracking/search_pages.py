@@ -64,8 +64,11 @@ def search_page(
     max_results: int = 100,
     page_token: str | None = None,
     columns: Columns = Columns(),
+    ids_only: bool = False,
 ) -> RunPage:
-    """The page of matching runs after ``page_token`` (the first page without one)."""
+    """The page of matching runs after ``page_token`` (the first page without one).
+    ``ids_only``: each row is only ``{"id": ...}`` (a caller that reads the runs itself,
+    such as MLflow's search, skips reading them twice)."""
     if isinstance(max_results, bool) or not isinstance(max_results, int):
         raise InvalidInput(
             f"max_results must be an integer in [1, {MAX_PAGE}]; got {max_results!r}."
@@ -88,8 +91,11 @@ def search_page(
         query = query.add_columns(*(c.label(f"k{i}") for i, c in enumerate(sorters)))
         with store.db.read() as conn:
             found = conn.execute(query.limit(max_results + 1)).all()
-    with store.db.read() as conn:
-        rows = _rows(conn, [r[0] for r in found[:max_results]], columns)
+    if ids_only:
+        rows = [{"id": r[0]} for r in found[:max_results]]
+    else:
+        with store.db.read() as conn:
+            rows = _rows(conn, [r[0] for r in found[:max_results]], columns)
     token = None
     if len(found) > max_results:
         last = found[max_results - 1]

@@ -37,7 +37,7 @@ from loopwise.server.mlflow.search import loopwise_filter, loopwise_order
 from loopwise.store.tables import experiments, runs
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
-from loopwise.tracking.search_pages import Columns, search_page
+from loopwise.tracking.search_pages import search_page
 
 #: MLflow's limits on one log-batch (its client splits bigger batches).
 MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 100, 100
@@ -333,7 +333,7 @@ def search_runs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
         order_by=loopwise_order(order),
         max_results=min(max_results, MAX_SEARCH_PAGE),
         page_token=text(message, "page_token", required=False, limit=65_536),
-        columns=Columns(params=[], metrics=[], tags=[]),
+        ids_only=True,
     )
     with store.db.read() as conn:
         rows = conn.execute(
