@@ -47,6 +47,11 @@ def test_an_mlflow_model_is_a_loopwise_version(
     try:
         version = model_service.get_model_version(store, "models:/mlflow-credit@champion")
         assert version.flavor == "mlflow"
+        # MLflow's signature (from the DataFrame input example) became loopwise's
+        assert version.signature["inputs"] == [
+            {"name": "income", "type": "float"},
+            {"name": "debt", "type": "float"},
+        ]
         assert version.run_id == out["run_id"]
         lineage = model_lineage(store, version.uri)
         assert lineage.run is not None
@@ -83,6 +88,13 @@ def test_an_mlflow_model_is_a_loopwise_version(
                 answer = client.post("/predict", json={"inputs": rows.head(5).to_dict("records")})
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["predictions"] == out["expected"][:5]
+                # the signature guards the endpoint: a caller's mistake is a 400 naming it
+                wrong = client.post("/predict", json={"inputs": [{"income": 1.0, "age": 3}]})
+                assert wrong.status_code == 400, wrong.text
+                assert "debt" in wrong.json()["error"]["message"]
+                text = client.post("/predict", json={"inputs": [{"income": "a", "debt": 1}]})
+                assert text.status_code == 400, text.text
+                assert "income" in text.json()["error"]["message"]
         finally:
             endpoint.stop()
     finally:

@@ -45,6 +45,63 @@ def mlmodel(path: Path) -> dict[str, Any]:
     return document
 
 
+#: MLflow's column types -> loopwise's (``binary`` and others have no loopwise check).
+_TYPES = {
+    "double": "float",
+    "float": "float",
+    "long": "integer",
+    "integer": "integer",
+    "boolean": "boolean",
+    "string": "string",
+    "datetime": "datetime",
+}
+
+
+def _columns(text: Any, default_name: str) -> list[dict[str, Any]] | None:
+    """MLflow's column or tensor specs (JSON text in MLmodel) as loopwise column specs;
+    None when one of them has no loopwise equivalent."""
+    import json
+
+    if not isinstance(text, str):
+        return None
+    try:
+        specs = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(specs, list):
+        return None
+    out = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            return None
+        if spec.get("type") == "tensor":
+            shape = (spec.get("tensor-spec") or {}).get("shape")
+            if len(specs) != 1 or not isinstance(shape, list):
+                return None
+            out.append({"name": spec.get("name") or default_name, "type": "tensor", "shape": shape})
+            continue
+        kind = _TYPES.get(str(spec.get("type")))
+        name = spec.get("name") or (default_name if len(specs) == 1 else f"{default_name}{i}")
+        if kind is None or not isinstance(name, str):
+            return None
+        out.append({"name": name, "type": kind})
+    return out
+
+
+def signature(path: Path) -> dict[str, Any] | None:
+    """The model folder's MLflow signature as a loopwise signature document (inputs checked
+    on every request, like any loopwise version's), or None when it has none or when a
+    column has no loopwise type (inputs then go to the model as they come)."""
+    found = mlmodel(path).get("signature")
+    if not isinstance(found, dict):
+        return None
+    inputs = _columns(found.get("inputs"), "input")
+    if not inputs:
+        return None
+    outputs = _columns(found.get("outputs"), "prediction") or []
+    return {"inputs": inputs, "outputs": outputs}
+
+
 def _load_sklearn(path: Path, spec: dict[str, Any]) -> object:
     file = path / str(spec.get("pickled_model", "model.pkl"))
     form = spec.get("serialization_format", "cloudpickle")
@@ -72,8 +129,18 @@ def load(path: Path) -> object:
     return mlflow.pyfunc.load_model(str(path))
 
 
+def _adapt(loaded: Any, X: Any) -> Any:
+    """``X`` as a scikit-learn model was fitted (its column names), as loopwise's sklearn
+    flavor gives it; anything else as it comes."""
+    if getattr(loaded, "feature_names_in_", None) is None:
+        return X
+    from loopwise.registry.flavors import sklearn
+
+    return sklearn.adapt(loaded, X)
+
+
 def predict(loaded: Any, X: Any) -> Any:
-    return np.asarray(loaded.predict(X))
+    return np.asarray(loaded.predict(_adapt(loaded, X)))
 
 
 def has_predict_proba(loaded: object) -> bool:
@@ -81,7 +148,9 @@ def has_predict_proba(loaded: object) -> bool:
 
 
 def predict_proba(loaded: Any, X: Any) -> Any:
-    return np.asarray(loaded.predict_proba(X)) if has_predict_proba(loaded) else None
+    if not has_predict_proba(loaded):
+        return None
+    return np.asarray(loaded.predict_proba(_adapt(loaded, X)))
 
 
 def feature_names(model: object) -> list[str] | None:

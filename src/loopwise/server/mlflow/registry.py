@@ -151,7 +151,7 @@ def _package(
     manifest = {
         "format_version": FORMAT_VERSION,
         "flavor": flavor.name,
-        "signature": None,
+        "signature": _signature(flavor, folder / MODEL_DIR),
         "requirements": {},
         "created_at": datetime.now(UTC).isoformat(),
         "files": [
@@ -166,6 +166,21 @@ def _package(
     }
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
     return manifest
+
+
+def _signature(flavor: Any, folder: Path) -> dict[str, Any] | None:
+    """MLflow's signature as loopwise's, checked by loopwise's own rules (None if it
+    cannot be one)."""
+    from loopwise.errors import InvalidInput
+    from loopwise.registry.signature import Signature
+
+    document = flavor.signature(folder)
+    if document is None:
+        return None
+    try:
+        return Signature.from_dict(document).to_dict()
+    except InvalidInput:
+        return None
 
 
 def _run_folder(store: Store, source: str, run_id: str | None) -> tuple[str, str]:
