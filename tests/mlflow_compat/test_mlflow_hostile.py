@@ -53,6 +53,8 @@ def test_numbers_past_their_range_and_non_finite_spellings(client, run_id, store
     )
     assert "too large" in message
     for bad in (
+        {**point, "value": "1e400"},  # spelled out past a double's range
+        {**point, "value": 10**400},
         {**point, "value": 1, "timestamp": 10**30},
         {**point, "value": 1, "step": 2**70},
         {**point, "value": 1, "timestamp": -5},

@@ -259,11 +259,14 @@ def number(value: Any, field: str) -> float:
         found = spelled.get(value.strip().lower())
         if found is None:
             try:
-                return float(value)
+                parsed = float(value)
             except ValueError:
                 raise invalid(
                     f"Parameter '{field}' must be a number, got {value[:40]!r}."
                 ) from None
+            if not math.isfinite(parsed):  # "1e400": no one meant an infinity
+                raise invalid(f"Parameter '{field}' is too large for a double: {value[:40]!r}.")
+            return parsed
         return found
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"Parameter '{field}' must be a number, got {type(value).__name__}.")
