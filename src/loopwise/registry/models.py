@@ -249,10 +249,16 @@ def get_model_version(store: Store, uri: str) -> ModelVersion:
     return _version_from_row(row, aliases)
 
 
-def list_models(store: Store) -> list[RegisteredModel]:
-    """Every registered model with its number of versions and current aliases."""
+def list_models(store: Store, *, name: str | None = None) -> list[RegisteredModel]:
+    """Every registered model (or only the one called ``name``) with its number of versions
+    and current aliases."""
+    only = [] if name is None else [registered_models.c.name == name]
     with store.db.read() as conn:
-        models = conn.execute(select(registered_models).order_by(registered_models.c.name)).all()
+        models = conn.execute(
+            select(registered_models).where(*only).order_by(registered_models.c.name)
+        ).all()
+        ids = [m.id for m in models]
+        of_models = [] if name is None else [model_versions.c.model_id.in_(ids)]
         counts = {
             model_id: (n, latest)
             for model_id, n, latest in conn.execute(
@@ -260,14 +266,16 @@ def list_models(store: Store) -> list[RegisteredModel]:
                     model_versions.c.model_id,
                     func.count(),
                     func.max(model_versions.c.version),
-                ).group_by(model_versions.c.model_id)
+                )
+                .where(*of_models)
+                .group_by(model_versions.c.model_id)
             )
         }
         aliases: dict[str, dict[str, int]] = {}
         for model_id, alias, version in conn.execute(
-            select(model_aliases.c.model_id, model_aliases.c.alias, model_versions.c.version).join(
-                model_versions, model_versions.c.id == model_aliases.c.version_id
-            )
+            select(model_aliases.c.model_id, model_aliases.c.alias, model_versions.c.version)
+            .join(model_versions, model_versions.c.id == model_aliases.c.version_id)
+            .where(*of_models)
         ):
             aliases.setdefault(model_id, {})[alias] = version
     return [
@@ -281,6 +289,13 @@ def list_models(store: Store) -> list[RegisteredModel]:
         )
         for m in models
     ]
+
+
+def get_model(store: Store, name: str) -> RegisteredModel | None:
+    """The registered model called ``name`` with its versions' count and aliases (None if
+    there is none: each caller says so in its own terms)."""
+    found = list_models(store, name=name)
+    return found[0] if found else None
 
 
 def list_versions(store: Store, name: str) -> list[ModelVersion]:
@@ -507,7 +522,10 @@ def update_model(store: Store, name: str, *, description: str | None) -> Registe
             .where(registered_models.c.id == model_id)
             .values(description=description)
         )
-    return next(m for m in list_models(store) if m.name == name)
+    found = get_model(store, name)
+    if found is None:  # resolved above: only a concurrent delete could remove it
+        raise NotFound(f"Model {name!r} no longer exists.")
+    return found
 
 
 def update_version(

@@ -48,10 +48,10 @@ DOWNLOAD_TAG = "mlflow.download_uri"
 
 
 def _model(store: Store, name: str) -> Any:
-    found = [m for m in registry.list_models(store) if m.name == name]
-    if not found:
+    found = registry.get_model(store, name)
+    if found is None:
         raise NotFound(f"Registered Model with name={name} not found")
-    return found[0]
+    return found
 
 
 def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:

@@ -157,10 +157,10 @@ def list_models(
 
 
 def _registered(store: Store, name: str) -> Any:
-    for model in model_service.list_models(store):
-        if model.name == name:
-            return model
-    raise NotFound(f"No model named {name!r}; list the models with GET /api/v1/models.")
+    model = model_service.get_model(store, name)
+    if model is None:
+        raise NotFound(f"No model named {name!r}; list the models with GET /api/v1/models.")
+    return model
 
 
 @router.get("/models/{name}", dependencies=[Depends(needs("read", model="name"))])
