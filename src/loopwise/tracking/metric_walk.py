@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from loopwise.store import Store
 from loopwise.store.tables import experiments, metric_series, runs
@@ -42,9 +42,8 @@ def _walk(
     after: Sequence[Any] | None,
 ) -> tuple[Any, Any, Any] | None:
     """(the fence query, the walk query without its fence and limit, the walked value
-    column), or None when the
-    order is not one metric and the run id, or when ``after`` (the sort values of the
-    previous page's last row) is in the NULL tail."""
+    column), or None when the order is not one metric and the run id, or when ``after``
+    (the sort values of the previous page's last row) is in the NULL tail."""
     if len(order) != 2 or order[0].entity != "metrics" or order[1] != _TIE_BREAK:
         return None
     if after is not None and after[0] is None:
@@ -58,9 +57,14 @@ def _walk(
         beyond = c.last_value < value if key.descending else c.last_value > value
         conditions.append(or_(beyond, and_(c.last_value == value, c.run_id < run_id)))
     by_value = c.last_value.desc() if key.descending else c.last_value.asc()
-    # The WALK-th value in the order: the walk stops there (an index walk of WALK entries;
-    # the ties of that value are walked too, so the run id need not order this one).
-    fence = select(c.last_value).where(*conditions).order_by(by_value).offset(WALK - 1).limit(1)
+    # The last of the first WALK values in the order (or of all, when there are fewer): the
+    # walk stops there. An index walk of at most WALK entries; the ties of that value are
+    # walked too, so the run id need not order this one. Always a bound: without one, the
+    # planner may test every run of the experiments instead of walking the index.
+    first = select(c.last_value.label("v")).where(*conditions).order_by(by_value).limit(WALK)
+    first = first.subquery("first")
+    edge = func.min(first.c.v) if key.descending else func.max(first.c.v)
+    fence = select(edge).select_from(first)
     walk = (
         select(c.run_id, c.last_value.label("k0"), c.run_id.label("k1"))
         .select_from(walked)
@@ -89,8 +93,9 @@ def first_rows(
     fence, walk, value = queries
     with store.db.read() as conn:
         last = conn.execute(fence).scalar()
-        if last is not None:  # more than WALK series: walk to the fence, ties included
-            walk = walk.where(value >= last if order[0].descending else value <= last)
+        if last is None:  # no run has a value of the metric: only the NULL tail is left
+            return None
+        walk = walk.where(value >= last if order[0].descending else value <= last)
         found = conn.execute(walk.limit(limit)).all()
     return found if len(found) == limit else None
 
