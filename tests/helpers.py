@@ -440,3 +440,35 @@ def seed_monitor(store, start: datetime = UI_T0) -> None:
     for r in results:
         save_window(store, [r])
     evaluate_alerts(store, "mon", "ep", [UI_SLOW], results, {}, deliver=False)
+
+
+# -- the web UI in a browser ---------------------------------------------------------------
+
+UI_SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "ui"
+
+
+@contextmanager
+def ui_tab(browser, *, failed_requests: bool = False) -> Iterator:
+    """A 1280x900 tab whose ``errors`` collects script errors (and, with
+    ``failed_requests``, every answer of 400 or more: "<status> <url>")."""
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    if failed_requests:
+        tab.on(
+            "response",
+            lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+    tab.errors = errors
+    try:
+        yield tab
+    finally:
+        tab.close()
+
+
+def ui_screenshot(page, name: str) -> None:
+    """Keep a full-page screenshot with the test's outputs (tests/artifacts/ui/)."""
+    UI_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = UI_SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot of the {name} page: {path}")

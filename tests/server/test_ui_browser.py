@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +22,11 @@ from loopwise.store import Store
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
 from tests.helpers import seed_runs as seed
+from tests.helpers import ui_screenshot as shot
+from tests.helpers import ui_tab
 from tests.reports.conftest import _require_browser
 
 RUNS = 10_000
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
 
 
 def _many_runs(store: Store, count: int) -> None:
@@ -65,19 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stor
 
 @pytest.fixture(scope="module")
 def page(server: tuple[str, Store], browser: Any) -> Iterator[Any]:
-    tab = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    tab.errors = errors
-    yield tab
-    tab.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot of the {name} page: {path}")
+    with ui_tab(browser) as tab:
+        yield tab
 
 
 def test_experiments_then_runs_table_filtered(server, page):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,10 +22,9 @@ import pytest
 from loopwise import context
 from loopwise.server.app import create_server_app
 from loopwise.serving.server import ServerThread
-from tests.helpers import UI_FEATURES, seed_monitor, seed_registry
+from tests.helpers import UI_FEATURES, seed_monitor, seed_registry, ui_tab
+from tests.helpers import ui_screenshot as shot
 from tests.reports.conftest import _require_browser
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
 
 
 @pytest.fixture(scope="module")
@@ -62,23 +60,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def page(server: dict[str, Any], browser: Any) -> Iterator[Any]:
-    tab = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    tab.on(
-        "response",
-        lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-    )
-    tab.errors = errors
-    yield tab
-    tab.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot of the {name} page: {path}")
+    with ui_tab(browser, failed_requests=True) as tab:
+        yield tab
 
 
 def charts_drawn(page: Any, count: int) -> None:
