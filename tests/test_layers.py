@@ -34,6 +34,8 @@ LAYERS = (
     "batch",
     "loadtest",
     "monitoring",
+    "pipelines",
+    "interop",
     "client",
     "server",
     "cli",
@@ -66,6 +68,7 @@ FACADES = {
     "loopwise.predictions.api",
     "loopwise.batch.api",
     "loopwise.monitoring.api",
+    "loopwise.pipelines.api",
 }
 
 #: (importer, imported) pairs allowed to break a rule, with the reason.

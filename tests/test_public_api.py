@@ -14,6 +14,15 @@ import loopwise
 from loopwise import errors
 
 EXPECTED = {
+    "PipelineRun",
+    "StepRun",
+    "get_pipeline_run",
+    "list_pipeline_runs",
+    "list_pipelines",
+    "pipeline",
+    "resume_pipeline",
+    "run_pipeline",
+    "step",
     "compare_variants",
     "list_alerts",
     "Alert",

@@ -79,6 +79,17 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "loopwise.monitoring.config": ("Monitor",),
     "loopwise.monitoring.report": ("MonitorReport",),
     "loopwise.monitoring.results": ("WindowResult",),
+    "loopwise.pipelines.api": (
+        "PipelineRun",
+        "StepRun",
+        "get_pipeline_run",
+        "list_pipeline_runs",
+        "list_pipelines",
+        "pipeline",
+        "resume_pipeline",
+        "run_pipeline",
+        "step",
+    ),
     "loopwise.predictions.api": (
         "compact_predictions",
         "log_feedback",
@@ -178,6 +189,17 @@ if TYPE_CHECKING:
     from loopwise.monitoring.config import Monitor
     from loopwise.monitoring.report import MonitorReport
     from loopwise.monitoring.results import WindowResult
+    from loopwise.pipelines.api import (
+        PipelineRun,
+        StepRun,
+        get_pipeline_run,
+        list_pipeline_runs,
+        list_pipelines,
+        pipeline,
+        resume_pipeline,
+        run_pipeline,
+        step,
+    )
     from loopwise.predictions.api import (
         compact_predictions,
         log_feedback,

@@ -29,6 +29,7 @@ from loopwise.cli import (
     loadtest,
     models,
     monitor,
+    pipelines,
     runs,
     score,
     serve,
@@ -71,6 +72,7 @@ app.command("score")(score.score_command)
 app.add_typer(endpoints.app, name="endpoints")
 app.command("loadtest")(loadtest.loadtest_command)
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.command("audit")(audit.audit_command)

@@ -407,3 +407,63 @@ mlflow_logged_models = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index(None, "experiment_id", "name"),
 )
+
+# -- pipelines --------------------------------------------------------------------------------
+# A pipeline is known by name with the entrypoint (``module:function`` or
+# ``/path/file.py:function``) a later process loads it from (resume, the scheduler, the CLI).
+# A pipeline run is a tracking run (``run_id``) with its parameters as JSON and the structure
+# of its return value (``output``: node keys in place of values). Each step of a run is a row
+# of ``pipeline_steps`` keyed by (pipeline run, node key); a step that ran or was taken from
+# the cache has a child tracking run (``run_id``), a skipped one none. ``cache_key`` is the
+# SHA-256 of the step's code, parameters and inputs' content; ``output_kind`` and
+# ``output_ref`` say where its output is stored (inline JSON, a dataset version, a model
+# version, a run artifact) and ``fingerprint`` is the output's content hash, which feeds
+# the cache keys of the steps downstream.
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", KEY, nullable=False, unique=True),
+    Column("entrypoint", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline_id", ID, ForeignKey("pipelines.id"), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("executor", String(32), nullable=False),
+    Column("trigger", String(512), nullable=True),
+    Column("resumed_from", ID, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "pipeline_id", "created_at"),
+)
+
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("pipeline_run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("step", KEY, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("cached_from", ID, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("output_kind", String(32), nullable=True),
+    Column("output_ref", Text, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("pipeline_run_id", "key"),
+    Index(None, "cache_key", "status"),
+    Index(None, "run_id"),
+)

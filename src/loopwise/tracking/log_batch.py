@@ -39,7 +39,7 @@ def log_batch(
     return the number of points written. NaN and ±inf values are stored as they are."""
     wanted = param_texts(store, run_id, params or {})
     rows = tag_rows(store, run_id, tags or {})
-    series = _series(store, run_id, metrics)
+    series = series_of(store, run_id, metrics)
     with store.db.write() as conn:
         require_run(conn, store, run_id)
         write_params(conn, run_id, wanted)
@@ -51,9 +51,10 @@ def log_batch(
     return len(metrics)
 
 
-def _series(store: Store, run_id: str, metrics: Sequence[MetricPoint]) -> dict[Any, Any]:
+def series_of(store: Store, run_id: str, metrics: Sequence[MetricPoint]) -> dict[Any, Any]:
     """The points grouped per series as the (steps, timestamps, values) arrays of
-    :mod:`loopwise.tracking.metric_store`."""
+    :mod:`loopwise.tracking.metric_store` (checked: numbers, keys by the naming rule), for
+    :func:`~loopwise.tracking.metric_store.write_points` in the caller's transaction."""
     if not metrics:
         return {}
     import numpy as np
