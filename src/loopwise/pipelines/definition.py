@@ -66,7 +66,8 @@ class StepOptions:
     the step's behaviour changes outside its source), ``cache``, ``retries``,
     ``resources`` (``cpus``, ``gpus``, ``memory`` in bytes: what the Ray executor
     reserves) and ``output`` (the dataset or model name its output is stored under;
-    default ``<pipeline>.<step>``)."""
+    default ``<pipeline>.<step>``; ``{param}`` in it is filled from the call's parameters,
+    as ``output="{model}"``)."""
 
     version: str | None = None
     cache: bool = True
@@ -88,7 +89,41 @@ class Step:
         self.name = check_name(name, "Step")
         self.options = options
         self.signature = inspect.signature(fn)
+        kinds = {n: _special(p.annotation) for n, p in self.signature.parameters.items()}
+        #: parameters the runner fills with the pipeline's store (annotated ``Store``)
+        self.injected = {n for n, kind in kinds.items() if kind == "Store"}
+        #: parameters that take an upstream output's record, not its value (annotated
+        #: ``ModelVersion`` or ``DatasetVersion``)
+        self.references = {
+            n: k for n, k in kinds.items() if k in ("ModelVersion", "DatasetVersion")
+        }
+        #: what a call inside a pipeline binds: every parameter but the injected ones
+        self.call_signature = self.signature.replace(
+            parameters=[p for n, p in self.signature.parameters.items() if n not in self.injected]
+        )
         functools.update_wrapper(self, fn)
+
+    def call_arguments(
+        self, arguments: Mapping[str, Any], injected: Any
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` that call the function with the bound ``arguments`` (nodes
+        replaced by values) and ``injected`` for the injected parameters."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for name, parameter in self.signature.parameters.items():
+            if name in self.injected:
+                kwargs[name] = injected
+            elif name not in arguments:
+                continue
+            elif parameter.kind is parameter.POSITIONAL_ONLY:
+                args.append(arguments[name])
+            elif parameter.kind is parameter.VAR_POSITIONAL:
+                args.extend(arguments[name])
+            elif parameter.kind is parameter.VAR_KEYWORD:
+                kwargs.update(arguments[name])
+            else:
+                kwargs[name] = arguments[name]
+        return tuple(args), kwargs
 
     @functools.cached_property
     def code_hash(self) -> str:
@@ -104,8 +139,32 @@ class Step:
         return f"Step({self.name!r})"
 
     def __reduce__(self) -> Any:
-        # by reference: a worker process imports the step's module (or loads its file)
-        return (_import_step, (self.fn.__module__, self.fn.__qualname__, _file_of(self.fn)))
+        # By reference: a worker process imports the step's module (or loads its file).
+        # A step that cannot be found again by name (defined in a function, or in a
+        # notebook, whose "file" is not on disk) goes by value: cloudpickle (Ray) ships
+        # the function itself; the standard pickle (local processes) refuses it clearly.
+        fn = self.fn
+        path = _file_of(fn)
+        if "<locals>" in fn.__qualname__ or (
+            fn.__module__ == "__main__" and (path is None or not Path(path).is_file())
+        ):
+            return (Step, (fn, self.name, self.options))
+        return (_import_step, (fn.__module__, fn.__qualname__, path, _root_of(fn)))
+
+
+def _special(annotation: Any) -> str | None:
+    """``"Store"``, ``"ModelVersion"`` or ``"DatasetVersion"`` when a parameter is annotated
+    with that loopwise class (also as text, ``lw.Store`` or ``Store | None``), else None."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    if isinstance(annotation, str):
+        text = annotation.replace("Optional[", "").replace("]", "")
+        names = {part.strip().rsplit(".", 1)[-1] for part in text.split("|")} - {"None"}
+        name = names.pop() if len(names) == 1 else None
+    else:
+        module = getattr(annotation, "__module__", "") or ""
+        name = getattr(annotation, "__name__", None) if module.startswith("loopwise") else None
+    return name if name in ("Store", "ModelVersion", "DatasetVersion") else None
 
 
 def _file_of(fn: Callable[..., Any]) -> str | None:
@@ -119,16 +178,45 @@ def _file_of(fn: Callable[..., Any]) -> str | None:
     return None
 
 
-def _import_step(module: str, qualname: str, path: str | None = None) -> Step:
+def _root_of(fn: Callable[..., Any]) -> str | None:
+    """The folder a worker must have on ``sys.path`` to import ``fn``'s module (``/repo``
+    for ``tests.pipelines.steps`` in ``/repo/tests/pipelines/steps.py``), else None."""
+    import sys
+
+    file = getattr(sys.modules.get(fn.__module__), "__file__", None)
+    if not file:
+        return None
+    where = Path(file).absolute()
+    depth = fn.__module__.count(".") + (where.name == "__init__.py")
+    return str(where.parents[depth]) if depth < len(where.parents) else None
+
+
+def _import_step(
+    module: str, qualname: str, path: str | None = None, root: str | None = None
+) -> Step:
     import importlib
     import sys
 
-    if module in sys.modules:
-        found: Any = sys.modules[module]
-    elif path is not None:
-        found = load_file(Path(path))
+    loaded = sys.modules.get(module)
+    if path is not None and not (
+        loaded is not None
+        and getattr(loaded, "__file__", None)
+        and Path(loaded.__file__).resolve() == Path(path)
+    ):
+        # a script: this process's __main__ is another program (a Ray worker's is Ray's)
+        found: Any = load_file(Path(path))
+    elif loaded is not None:
+        found = loaded
     else:
-        found = importlib.import_module(module)
+        try:
+            found = importlib.import_module(module)
+        except ModuleNotFoundError:
+            # the caller imported it from a folder this worker does not have on sys.path
+            # (pytest's rootdir, a notebook's sys.path.append): add it and try again
+            if root is None or root in sys.path:
+                raise
+            sys.path.append(root)
+            found = importlib.import_module(module)
     for part in qualname.split("."):
         found = getattr(found, part)
     if not isinstance(found, Step):
@@ -180,7 +268,7 @@ def step(
             )
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount >= 0:
             raise InvalidInput(f"Resource {key!r} must be a number >= 0, got {amount!r}.")
-    if output is not None:
+    if output is not None and "{" not in output:
         check_name(output, "Output")
     options = StepOptions(version, bool(cache), retries, resources, output)
 
@@ -267,7 +355,7 @@ class Graph:
 
     def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Node:
         try:
-            bound = step.signature.bind(*args, **kwargs)
+            bound = step.call_signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidInput(f"Step {step.name!r} called with wrong arguments: {exc}") from exc
         bound.apply_defaults()

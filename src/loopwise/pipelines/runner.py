@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loopwise.clock import now_us
@@ -26,6 +29,8 @@ from loopwise.pipelines.definition import Graph, Node, Pipeline, load_pipeline, 
 from loopwise.pipelines.executors import StepExecutor, open_executor
 from loopwise.pipelines.fingerprint import cache_key, is_json_exact
 from loopwise.pipelines.outputs import (
+    DATASET,
+    MODEL,
     link_inputs,
     load_output,
     numbers_of,
@@ -34,8 +39,11 @@ from loopwise.pipelines.outputs import (
 from loopwise.pipelines.records import PipelineRun, StepRun, StepStart
 from loopwise.store import Store
 from loopwise.tracking import runs as run_service
+from loopwise.tracking.environment import capture_environment
 from loopwise.tracking.log_batch import series_of
 from loopwise.tracking.records import RunStatus
+
+log = logging.getLogger(__name__)
 
 #: ``progress(done, total, step key, status)``, called as each step ends.
 Progress = Callable[[int, int, str, str], None]
@@ -157,25 +165,60 @@ class _Run:
             slot.has_value = True
         return slot.value
 
+    def _argument(self, node: Node, name: str, value: Any) -> Any:
+        """An argument's value: upstream outputs in place of their nodes, or their records
+        for a parameter annotated ``ModelVersion`` / ``DatasetVersion``."""
+        wanted = node.step.references.get(name)
+        if wanted is None or not isinstance(value, Node):
+            values = {up.key: self._value(up.key) for up in nodes_in(value)}
+            return substitute(value, values)
+        kind, ref = self.slots[value.key].output or ("", "")
+        if wanted == "ModelVersion" and kind == MODEL:
+            from loopwise.registry import models as registry
+
+            return registry.get_model_version(self.store, ref)
+        if wanted == "DatasetVersion" and kind.startswith(DATASET + ":"):
+            from loopwise.data.datasets import get_dataset_version
+
+            return get_dataset_version(self.store, ref)
+        raise InvalidInput(
+            f"Parameter {name!r} of step {node.step.name!r} takes a {wanted}, but step "
+            f"{value.key!r} answered a {kind or 'nothing'} output."
+        )
+
     def _call(self, slot: _Slot, executor: StepExecutor) -> Future[Any]:
         node = slot.node
-        values = {up.key: self._value(up.key) for up in node.upstream}
-        arguments = {name: substitute(v, values) for name, v in node.arguments.items()}
-        bound = inspect.BoundArguments(node.step.signature, arguments)  # type: ignore[arg-type]
+        arguments = {name: self._argument(node, name, v) for name, v in node.arguments.items()}
+        args, kwargs = node.step.call_arguments(arguments, self.store)
         slot.attempts += 1
-        return executor.submit(node.step, bound.args, bound.kwargs)
+        return executor.submit(node.step, args, kwargs)
+
+    def _output_name(self, node: Node) -> str | None:
+        """The step's ``output=`` name, ``{param}`` filled from the call's parameters."""
+        name = node.step.options.output
+        if name is None or "{" not in name:
+            return name
+        params = {k: v for k, v in node.arguments.items() if not any(True for _ in nodes_in(v))}
+        try:
+            return name.format_map(params)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidInput(
+                f"Output name {name!r} of step {node.step.name!r} names no parameter of the "
+                f"call ({exc}); its parameters: {', '.join(params) or 'none'}."
+            ) from exc
 
     def _succeeded(self, slot: _Slot, value: Any) -> None:
         node = slot.node
         assert slot.start is not None
         assert slot.run_id is not None
-        inputs = [self._value(up.key) for up in node.upstream]
+        # the inputs at hand (a model's input example comes from a frame among them)
+        inputs = [self.slots[up.key].value for up in node.upstream if self.slots[up.key].has_value]
         stored = store_output(
             self.store,
             value,
             pipeline=self.pipeline.name,
             key=node.key,
-            name=node.step.options.output,
+            name=self._output_name(node),
             step_run_id=slot.run_id,
             input_values=inputs,
         )
@@ -336,6 +379,27 @@ class _Run:
         return ok
 
 
+def _record_environment(store: Store, run_id: str, pipeline: Pipeline) -> threading.Thread | None:
+    """Capture the environment (git commit of the pipeline's code, Python, packages, host)
+    beside the run, as ``lw.start_run`` does: ``runs reproduce`` checks that commit out."""
+    if not store.settings.capture_environment:
+        return None
+
+    def capture() -> None:
+        try:
+            folder = Path(inspect.getfile(pipeline.fn)).resolve().parent
+        except (OSError, TypeError):
+            folder = None
+        try:
+            run_service.set_environment(store, run_id, capture_environment(folder))
+        except Exception as exc:  # a capture problem never breaks a run
+            log.warning("could not record the environment of run %s: %s", run_id, exc)
+
+    thread = threading.Thread(target=capture, name="loopwise-environment", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_pipeline(
     store: Store,
     pipeline: Pipeline | str,
@@ -393,6 +457,7 @@ def run_pipeline(
                 trigger=trigger,
                 resumed_from=resumed_from,
             )
+        environment = _record_environment(store, run_id, pipeline)
         experiment_id = run_service.get_run(store, run_id).experiment_id
         state = _Run(
             store,
@@ -412,6 +477,8 @@ def run_pipeline(
             run_service.end_run(store, run_id, RunStatus.KILLED)
             raise
         state.write_metrics()
+        if environment is not None:
+            environment.join(timeout=60)
         run_service.end_run(store, run_id, RunStatus.FINISHED if ok else RunStatus.FAILED)
     finally:
         step_executor.close()

@@ -54,3 +54,20 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store(db={self.db.safe_url!r}, artifacts={self.settings.artifacts_url!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # by its settings: a worker process (a pipeline step on local processes or Ray)
+        # opens the same database and artifacts, once per process
+        return (_reopen, (self.settings, self._storage_options))
+
+
+_reopened: dict[tuple[str, str], Store] = {}
+
+
+def _reopen(settings: Settings, storage_options: dict[str, Any]) -> Store:
+    """The store a pickled :class:`Store` names, opened once per process."""
+    key = (settings.store_url, settings.artifacts_url)
+    store = _reopened.get(key)
+    if store is None:
+        store = _reopened[key] = Store(settings=settings, storage_options=storage_options)
+    return store
