@@ -35,6 +35,13 @@ def test_example_runs(script, store_url, tmp_path):
     if script == "quickstart.py":
         assert "best run" in proc.stdout
         assert "top runs by AUC" in proc.stdout
+    if script == "pipelines.py":  # cached, re-run from a changed parameter, resumed
+        assert "load cached, features cached, train cached, score cached" in proc.stdout
+        assert "new C: FINISHED" in proc.stdout
+        assert "train succeeded, score succeeded" in proc.stdout
+        assert "training broken: FAILED" in proc.stdout
+        assert "train failed, score skipped" in proc.stdout
+        assert "resumed: FINISHED" in proc.stdout
     if script == "remote_client.py":  # the whole lifecycle went through a server process
         assert "promotion to champion: passed" in proc.stdout
         assert "prediction log: 200 rows" in proc.stdout

@@ -52,6 +52,20 @@ def test_a_dataset_is_validated_trained_evaluated_and_promoted(lw):
     assert champion.run_id == run.step("train").run_id
     lineage = lw.model_lineage(champion.uri)
     assert lineage.run.parent_run_id == run.id
+    # a prediction of the champion traces back to the pipeline run and the step
+    held_out = training.head(3)
+    lw.log_predictions(
+        "credit-risk",
+        held_out[PARAMS["features"]].assign(request_id=["r1", "r2", "r3"], prediction=[0, 1, 0]),
+        model=champion,
+    )
+    trace = lw.trace_prediction("credit-risk", "r2")
+    assert trace.lineage.parent_run.id == run.id
+    assert trace.lineage.pipeline_step == "train"
+    assert (
+        trace.to_dict()["lineage"]["parent_run"]["tags"]["loopwise.pipeline"]
+        == "continuous-training"
+    )
     # the held-out evaluation is stored with the version, per slice
     stored = lw.get_run(run.step("evaluate").run_id)
     assert stored.metrics["accuracy"] == out["metrics"]["accuracy"]

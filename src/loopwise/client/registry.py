@@ -288,7 +288,12 @@ class RemoteRegistry:
         if answer.get("run") is not None:
             run = run_record(self.http.get("/runs/" + quote(answer["run"]["id"], safe="")))
         datasets = [self.datasets.get_dataset_version(d["uri"]) for d in answer["datasets"]]
-        return ModelLineage.from_dict(answer, run=run, datasets=datasets)
+        parent = None
+        if answer.get("parent_run") is not None:
+            parent = run_record(
+                self.http.get("/runs/" + quote(answer["parent_run"]["id"], safe=""))
+            )
+        return ModelLineage.from_dict(answer, run=run, datasets=datasets, parent_run=parent)
 
     def evaluate(
         self, model_or_uri: Any, data: Any, *, run_id: str | None, **kwargs: Any

@@ -26,12 +26,22 @@ from loopwise.tracking.runs import get_run
 
 @dataclass(frozen=True)
 class ModelLineage:
-    """A version, the run behind it, its training data and its evaluations."""
+    """A version, the run behind it, its training data and its evaluations.
+
+    ``parent_run`` is the run that started the version's run: for a model a pipeline
+    trained, the pipeline run (the version's run is then the step's run, whose
+    ``loopwise.step`` tag names the step)."""
 
     version: ModelVersion
     run: Run | None
     datasets: list[DatasetVersion] = field(default_factory=list)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    parent_run: Run | None = None
+
+    @property
+    def pipeline_step(self) -> str | None:
+        """The pipeline step that trained the version (None when no pipeline did)."""
+        return None if self.run is None else self.run.tags.get("loopwise.step")
 
     @property
     def code_version(self) -> dict[str, Any] | None:
@@ -74,6 +84,16 @@ class ModelLineage:
             },
             "datasets": [d.to_dict() for d in self.datasets],
             "evaluations": self.evaluations,
+            "parent_run": None
+            if self.parent_run is None
+            else {
+                "id": self.parent_run.id,
+                "name": self.parent_run.name,
+                "experiment": self.parent_run.experiment,
+                "status": str(self.parent_run.status),
+                "tags": self.parent_run.tags,
+            },
+            "pipeline_step": self.pipeline_step,
         }
 
     @classmethod
@@ -83,6 +103,7 @@ class ModelLineage:
         *,
         run: Run | None,
         datasets: Sequence[DatasetVersion] = (),
+        parent_run: Run | None = None,
     ) -> ModelLineage:
         """The lineage :meth:`to_dict` described, with the full ``run`` and ``datasets``
         records given by the caller: the document holds only a summary of them (the run's
@@ -93,6 +114,7 @@ class ModelLineage:
             run=run,
             datasets=list(datasets),
             evaluations=[dict(e) for e in data.get("evaluations") or []],
+            parent_run=parent_run,
         )
 
 
@@ -133,4 +155,7 @@ def model_lineage(store: Store, uri: str) -> ModelLineage:
         result["id"] = row.id
         result["dataset_version_id"] = row.dataset_version_id
         evals.append(result)
-    return ModelLineage(version, run, list(found.values()), evals)
+    parent = None
+    if run is not None and run.parent_run_id is not None:
+        parent = get_run(store, run.parent_run_id)
+    return ModelLineage(version, run, list(found.values()), evals, parent)
