@@ -46,6 +46,10 @@ MLFLOW_VENV := .venv-mlflow
 MLFLOW_CLIENT := mlflow-skinny==3.17.2 scikit-learn pandas numpy skops
 MLFLOW2_VENV := .venv-mlflow2
 MLFLOW2_CLIENT := mlflow-skinny==2.22.4 scikit-learn pandas numpy
+# The full MLflow (its tracking database, `mlflow server`) of the importer's tests
+# (tests/interop): MLflow writes a real database and serves it; loopwise imports it.
+MLFLOW_SERVER_VENV := .venv-mlflow-server
+MLFLOW_SERVER := mlflow==3.17.2 scikit-learn
 
 $(MLFLOW_VENV)/.mlflow-installed:
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
@@ -59,6 +63,12 @@ $(MLFLOW2_VENV)/.mlflow-installed:
 	$(MLFLOW2_VENV)/bin/python -m pip install -q $(MLFLOW2_CLIENT)
 	touch $@
 
+$(MLFLOW_SERVER_VENV)/.mlflow-installed:
+	test -x $(MLFLOW_SERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_SERVER_VENV)
+	$(MLFLOW_SERVER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW_SERVER_VENV)/bin/python -m pip install -q $(MLFLOW_SERVER)
+	touch $@
+
 ## make demo: install loopwise and run the examples on a store of their own (./.loopwise-demo),
 ## reset on every run so each shows its own results; your ./.loopwise is never touched
 demo: $(VENV)/.demo-installed
@@ -66,7 +76,8 @@ demo: $(VENV)/.demo-installed
 
 ## make test: lint, then the whole test suite (SQLite and PostgreSQL; the HTML reports in
 ## Debian's Chromium, installed here when missing)
-test: lint $(MLFLOW_VENV)/.mlflow-installed $(MLFLOW2_VENV)/.mlflow-installed | $(CHROMIUM)
+test: lint $(MLFLOW_VENV)/.mlflow-installed $(MLFLOW2_VENV)/.mlflow-installed \
+		$(MLFLOW_SERVER_VENV)/.mlflow-installed | $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests (tests/reports) drive the system's Chromium through Playwright; they
@@ -92,4 +103,5 @@ bench: $(BENCH_VENV)/.bench-installed $(EVIDENTLY_VENV)/.evidently-installed
 	done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(MLFLOW_VENV) $(MLFLOW2_VENV) .loopwise-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(MLFLOW_VENV) $(MLFLOW2_VENV) \
+		$(MLFLOW_SERVER_VENV) .loopwise-demo .pytest_cache .ruff_cache

@@ -23,7 +23,15 @@ import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent
-SCRIPTS = ("quickstart", "data_checks", "model_registry", "serving", "monitoring")
+SCRIPTS = (
+    "quickstart",
+    "data_checks",
+    "model_registry",
+    "serving",
+    "monitoring",
+    "pipelines",
+    "continuous_training",
+)
 STORE = Path(".loopwise-demo")  # in the working directory, beside the default ./.loopwise
 MARKER = "MADE-BY-LOOPWISE-DEMO.txt"
 MARKER_TEXT = (

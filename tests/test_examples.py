@@ -42,6 +42,16 @@ def test_example_runs(script, store_url, tmp_path):
         assert "training broken: FAILED" in proc.stdout
         assert "train failed, score skipped" in proc.stdout
         assert "resumed: FINISHED" in proc.stdout
+    if script == "continuous_training.py":  # alert -> pipeline -> gate -> alias -> recovery
+        assert "alert accuracy-drop from hour 24: action pipeline succeeded" in proc.stdout
+        assert "models:/credit-risk/2 promoted to @champion" in proc.stdout
+        assert "trigger alert:accuracy-drop@" in proc.stdout
+        windows = re.findall(r"^  h(\d\d)    (\d\.\d+)     (\d)$", proc.stdout, re.M)
+        assert len(windows) == 12
+        by_hour = {int(h): (float(a), int(v)) for h, a, v in windows}
+        assert by_hour[24][0] < 0.5  # the concept change, served by version 1
+        assert all(v == 2 and a > 0.85 for h, (a, v) in by_hour.items() if h > 24)
+        assert "loop closed" in proc.stdout
     if script == "remote_client.py":  # the whole lifecycle went through a server process
         assert "promotion to champion: passed" in proc.stdout
         assert "prediction log: 200 rows" in proc.stdout

@@ -25,6 +25,7 @@ LAYERS = (
     "store",
     "reports",
     "auth",
+    "scaffold",
     "tracking",
     "data",
     "evaluation",

@@ -130,6 +130,10 @@ def _command_paths(group, prefix: str = "") -> Iterator[str]:
         "loadtest",
         "score",
         "monitor",
+        "pipelines",
+        "scheduler",
+        "init",
+        "import",
     ],
 )
 def test_docs_cli_shows_every_command(top):

@@ -773,8 +773,8 @@ BAD_RULES = [
         "alerts[0].action.timout: unknown key 'timout' — did you mean 'timeout'?",
     ),
     (
-        [RULE | {"action": {"pipeline": "retrain"}}],
-        "alerts[0].action: name exactly one action kind (command)",
+        [RULE | {"action": {"script": "retrain"}}],
+        "alerts[0].action: name exactly one action kind (command, pipeline)",
     ),
     ("precision-drop", "alerts: must be a list of rules"),
     ([["r"]], "alerts[0]: must be a mapping"),

@@ -107,3 +107,39 @@ def test_invalid_data_stops_the_pipeline_before_training(lw):
 def test_a_source_without_schema_is_refused(lw):
     with pytest.raises(lw.InvalidInput, match="schema is required"):
         lw.run_pipeline(continuous_training, params={**PARAMS, "source": "endpoints:/credit-risk"})
+
+
+def test_an_endpoints_labelled_traffic_of_the_last_window_is_the_training_data(lw):
+    from datetime import UTC, datetime, timedelta
+
+    training = loans(400, seed=1)
+    schema = lw.infer_schema(training, target="defaulted")
+    lw.log_dataset(training, name="loans", schema=schema)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for hour in range(4):  # 100 labelled requests an hour, the last hour's unlabelled
+        batch = loans(100, seed=10 + hour)
+        ids = [f"h{hour}-{i}" for i in range(100)]
+        lw.log_predictions(
+            "scoring",
+            batch[PARAMS["features"] + ["region"]].assign(
+                request_id=ids, prediction=0, timestamp=start + timedelta(hours=hour)
+            ),
+        )
+        if hour < 3:
+            lw.log_feedback(
+                "scoring", pd.DataFrame({"request_id": ids, "label": batch["defaulted"]})
+            )
+    run = lw.run_pipeline(
+        continuous_training,
+        params={
+            **PARAMS,
+            "source": "endpoints:/scoring",
+            "window": "90m",
+            "schema": "datasets:/loans/1",
+            "model": "scoring",
+        },
+    )
+    assert run.status.value == "FINISHED", [s.error for s in run.steps if s.error]
+    rows = lw.load_dataset(run.step("ingest").outputs["ref"])
+    assert len(rows) == 200  # hours 1 and 2: labelled and within 90 minutes of the latest
+    assert set(rows.columns) == {"age", "income", "debt_ratio", "region", "defaulted"}

@@ -67,6 +67,14 @@ def test_the_second_run_comes_from_the_cache(lw):
     assert [s.cached for s in second.steps] == [True, True, True]
     assert [s.cached_from for s in second.steps] == [s.run_id for s in first.steps]
     assert second.output()["scores"] == first.output()["scores"]
+    # a cached step's numbers are metrics of its run and the pipeline's, as when it ran
+    accuracy = first.output()["scores"]["accuracy"]
+    assert lw.get_run(second.id).metrics["score.accuracy"] == accuracy
+    assert lw.get_run(second.step("score").run_id).metrics["accuracy"] == accuracy
+    assert (
+        lw.get_run(second.step("score").run_id).tags["loopwise.cached_from"]
+        == first.step("score").run_id
+    )
     assert len(lw.list_model_versions("churn-train-train")) == versions  # nothing new stored
     # a changed parameter re-runs the steps it reaches, not the others
     third = lw.run_pipeline(steps.churn, params={"rows": 200, "C": 0.01})

@@ -26,11 +26,15 @@ from loopwise.cli import (
     db,
     endpoints,
     experiments,
+    import_mlflow,
+    init,
     loadtest,
     models,
     monitor,
+    pipeline_schedules,
     pipelines,
     runs,
+    scheduler,
     score,
     serve,
     server,
@@ -73,9 +77,15 @@ app.add_typer(endpoints.app, name="endpoints")
 app.command("loadtest")(loadtest.loadtest_command)
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(pipelines.app, name="pipelines")
+pipelines.app.command("schedule")(pipeline_schedules.schedule_command)
+pipelines.app.command("schedules")(pipeline_schedules.schedules_command)
+pipelines.app.command("unschedule")(pipeline_schedules.unschedule_command)
+app.command("scheduler")(scheduler.scheduler_command)
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.command("audit")(audit.audit_command)
+app.add_typer(import_mlflow.app, name="import")
+app.command("init")(init.init_command)
 
 
 def _print_version(value: bool) -> None:

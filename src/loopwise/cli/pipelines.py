@@ -159,6 +159,10 @@ def run_command(
         str | None, typer.Option(help="Experiment of the run (default: the pipeline's name).")
     ] = None,
     as_json: JsonOption = False,
+    trigger: Annotated[
+        str | None,
+        typer.Option("--trigger", hidden=True, help="What started the run (the scheduler's)."),
+    ] = None,
 ) -> None:
     """Run a pipeline and print its steps (exit code 1 when a step failed)."""
     from loopwise import context
@@ -175,7 +179,7 @@ def run_command(
             max_workers=max_workers,
             cache=not no_cache,
             experiment=experiment,
-            trigger="cli",
+            trigger=trigger or "cli",
             progress=progress,
         )
     _finish(run, as_json)

@@ -5,8 +5,9 @@ Each command makes one call into the tracking API (``search_runs``, ``get_run``,
 ``LOOPWISE_TRACKING_URL`` / ``--tracking-url`` names) and hands the result to
 :mod:`loopwise.cli.run_views` for display, or prints it as JSON with ``--json``. A run is
 named by its id or by its name, as ``runs list`` shows both (ids win; a name two runs share
-is refused with their ids). Heavy imports (pandas, SQLAlchemy) happen inside the commands,
-so ``loopwise --help`` stays fast.
+is refused with their ids). ``reproduce`` runs a pipeline run again from its git commit
+(:mod:`loopwise.pipelines.reproduce`, on the local store). Heavy imports (pandas,
+SQLAlchemy) happen inside the commands, so ``loopwise --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -189,3 +190,67 @@ def metric(
     console().print(Group(*sections))
     for note in notes:
         print_note(note)
+
+
+@app.command("reproduce")
+def reproduce(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A pipeline run id or name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run a pipeline run again from its git commit (in a temporary worktree), with its
+    parameters and no cache, and show which outputs and metrics differ.
+
+    Exit code 1 when the reproduced run did not finish.
+    """
+    from loopwise import context
+    from loopwise.cli.render import error_console, new_table, number, status_text, text
+    from loopwise.pipelines.reproduce import reproduce_run
+
+    with error_console().status(f"reproducing {run_id} from its commit", spinner="dots"):
+        result = reproduce_run(context.get_store(), run_id)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        out = console()
+        for warning in result.warnings:
+            error_console().print(f"Warning: {warning}", style="yellow", markup=False)
+        steps = new_table(f"steps · {result.original.id} → {result.reproduced.id}")
+        for name in ("step", "old", "new", "output", "old output", "new output"):
+            steps.add_column(name)
+        for s in result.steps:
+            steps.add_row(
+                text(s.name),
+                status_text(s.old_status),
+                status_text(s.new_status),
+                text("same" if s.same else "DIFFERS"),
+                text(_short(s.old_output)),
+                text(_short(s.new_output)),
+            )
+        out.print(steps)
+        if result.metrics:
+            metrics = new_table("metrics")
+            for name in ("run", "metric", "old", "new", "delta"):
+                metrics.add_column(
+                    name, justify="right" if name in ("old", "new", "delta") else "left"
+                )
+            for m in result.metrics:
+                metrics.add_row(
+                    text(m.run),
+                    text(m.key),
+                    number(m.old),
+                    number(m.new),
+                    number(m.delta),
+                )
+            out.print(metrics)
+        out.print(
+            result.summary(), style="green" if result.identical else "bold yellow", markup=False
+        )
+    if result.reproduced.status.value != "FINISHED":
+        raise typer.Exit(1)
+
+
+def _short(ref: str | None, limit: int = 40) -> str | None:
+    """An output reference cut to ``limit`` characters for a table cell."""
+    if ref is None or len(ref) <= limit:
+        return ref
+    return ref[: limit - 3] + "..."

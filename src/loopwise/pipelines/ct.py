@@ -13,7 +13,8 @@ executor, from the CLI, a schedule or an alert)::
         -p policy=policy.yaml
 
 ``source`` is a dataset version (``datasets:/loans/7``, ``datasets:/loans`` for the
-latest), an endpoint's labelled traffic of the last ``window`` (``endpoints:/credit-risk``),
+latest), an endpoint's labelled traffic (``endpoints:/credit-risk``; with ``window``, that
+of the last ``window`` before its latest labelled request),
 or a CSV/Parquet file. Validation failing stops the run before anything is trained. The
 promotion moves ``alias`` only when every gate of the policy passes, and a served
 endpoint that follows the alias swaps to the new version by itself.
@@ -22,7 +23,6 @@ endpoint that follows the alias swaps to the new version by itself.
 from __future__ import annotations
 
 import importlib
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -38,20 +38,25 @@ DEFAULT_POLICY = {"task": "classification", "vs_current": {"metric": "accuracy",
 
 
 def _endpoint_frame(store: Store, name: str, target: str, window: str | None) -> pd.DataFrame:
-    """An endpoint's labelled requests of the last ``window`` as training rows: the
-    logged inputs as columns, the feedback label as ``target``."""
-    from loopwise.clock import now, parse_duration
+    """An endpoint's labelled requests as training rows (the logged inputs as columns, the
+    feedback label as ``target``): those of the last ``window`` before the latest
+    labelled request, or all of them."""
+    from loopwise.clock import parse_duration
     from loopwise.predictions.log import read_predictions
 
-    start = None
-    if window is not None:
-        start = now() - timedelta(microseconds=parse_duration(window, what="window"))
-    logged = read_predictions(store, name, start, None)
-    if "label" in logged.columns:
-        logged = logged[logged["label"].notna()]
+    logged = read_predictions(store, name)
+    if "label" not in logged.columns:
+        raise InvalidInput(f"Endpoint {name!r} has no feedback yet: nothing to train on.")
+    logged = logged[logged["label"].notna()]
+    if window is not None and len(logged):
+        span = pd.Timedelta(seconds=parse_duration(window, what="window"))
+        logged = logged[logged["timestamp"] > logged["timestamp"].max() - span]
     inputs = [c for c in logged.columns if c.startswith("input.")]
     frame = logged[inputs].rename(columns={c: c.removeprefix("input.") for c in inputs})
-    frame[target] = logged["label"].to_numpy() if "label" in logged.columns else []
+    labels = logged["label"]
+    if labels.dtype.kind == "f" and len(labels) and (labels == labels.round()).all():
+        labels = labels.astype("int64")  # integer labels, made floats by the unlabelled rows
+    frame[target] = labels.to_numpy()
     return frame.reset_index(drop=True)
 
 

@@ -233,6 +233,7 @@ def insert_pipeline_run(
     *,
     run_id: str,
     pipeline_id: str,
+    entrypoint: str,
     params: str,
     output: str | None,
     executor: str,
@@ -243,6 +244,7 @@ def insert_pipeline_run(
         pipeline_runs.insert().values(
             run_id=run_id,
             pipeline_id=pipeline_id,
+            entrypoint=entrypoint,
             params=params,
             output=output,
             executor=executor,
@@ -529,7 +531,6 @@ def get_pipeline_run(store: Store, run_id: str) -> PipelineRun:
             select(
                 pipeline_runs,
                 pipelines.c.name,
-                pipelines.c.entrypoint,
                 runs.c.status,
                 runs.c.start_time,
                 runs.c.end_time,
@@ -571,7 +572,6 @@ def list_pipeline_runs(
         select(
             pipeline_runs,
             pipelines.c.name,
-            pipelines.c.entrypoint,
             runs.c.status,
             runs.c.start_time,
             runs.c.end_time,

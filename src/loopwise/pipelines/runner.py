@@ -31,6 +31,7 @@ from loopwise.pipelines.fingerprint import cache_key, is_json_exact
 from loopwise.pipelines.outputs import (
     DATASET,
     MODEL,
+    VALUE,
     link_inputs,
     load_output,
     numbers_of,
@@ -155,7 +156,24 @@ class _Run:
         slot.run_id = records.record_cached(self.store, slot.start, earlier)
         slot.fingerprint = earlier.fingerprint
         slot.output = (earlier.outputs["kind"], earlier.outputs["ref"])
+        if slot.output[0] == VALUE:  # its numbers are metrics of this run too
+            self._metrics(slot, self._value(slot.node.key))
         return True
+
+    def _metrics(self, slot: _Slot, value: Any) -> None:
+        """The numbers of an output as metrics of the step's run (``value`` or the dict's
+        keys) and of the pipeline run (``<step>`` or ``<step>.<key>``), written with the
+        run's end, all steps in one transaction."""
+        numbers = numbers_of("value", value)
+        if not numbers:
+            return
+        now = now_us()
+        key = slot.node.key
+        self.points.extend((slot.run_id, k, v, now) for k, v in numbers.items())
+        names = {"value": key} if type(value) is not dict else {}
+        self.points.extend(
+            (self.run_id, names.get(k, f"{key}.{k}"), v, now) for k, v in numbers.items()
+        )
 
     def _value(self, key: str) -> Any:
         slot = self.slots[key]
@@ -225,14 +243,7 @@ class _Run:
         records.finish_step(
             self.store, slot.start, slot.run_id, output=stored, attempts=slot.attempts
         )
-        numbers = numbers_of("value", value)
-        if numbers:  # written with the run's end, all steps in one transaction
-            now = now_us()
-            self.points.extend((slot.run_id, k, v, now) for k, v in numbers.items())
-            names = {"value": node.key} if type(value) is not dict else {}
-            self.points.extend(
-                (self.run_id, names.get(k, f"{node.key}.{k}"), v, now) for k, v in numbers.items()
-            )
+        self._metrics(slot, value)
         slot.fingerprint = stored.fingerprint
         slot.output = (stored.kind, stored.ref)
         slot.value, slot.has_value = value, True
@@ -325,7 +336,9 @@ class _Run:
                     running[self._call(slot, executor)] = slot
                 if not running:
                     break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                # with a timeout, so that a signal (SIGINT from the scheduler's shutdown)
+                # reaches this thread as KeyboardInterrupt and the run is recorded KILLED
+                finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in finished:
                     slot = running.pop(future)
                     try:
@@ -451,6 +464,7 @@ def run_pipeline(
                 conn,
                 run_id=run_id,
                 pipeline_id=pipeline_id,
+                entrypoint=pipeline.entrypoint,
                 params=encoded,
                 output=json.dumps(spec),
                 executor=executor,

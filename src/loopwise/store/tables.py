@@ -410,15 +410,16 @@ mlflow_logged_models = Table(
 
 # -- pipelines --------------------------------------------------------------------------------
 # A pipeline is known by name with the entrypoint (``module:function`` or
-# ``/path/file.py:function``) a later process loads it from (resume, the scheduler, the CLI).
-# A pipeline run is a tracking run (``run_id``) with its parameters as JSON and the structure
-# of its return value (``output``: node keys in place of values). Each step of a run is a row
-# of ``pipeline_steps`` keyed by (pipeline run, node key); a step that ran or was taken from
-# the cache has a child tracking run (``run_id``), a skipped one none. ``cache_key`` is the
-# SHA-256 of the step's code, parameters and inputs' content; ``output_kind`` and
-# ``output_ref`` say where its output is stored (inline JSON, a dataset version, a model
-# version, a run artifact) and ``fingerprint`` is the output's content hash, which feeds
-# the cache keys of the steps downstream.
+# ``/path/file.py:function``) a later process loads it from (the scheduler, the CLI). A
+# pipeline run is a tracking run (``run_id``) with its parameters as JSON, the structure of
+# its return value (``output``: node keys in place of values) and the entrypoint it ran
+# from (``resume`` loads that one, even after the pipeline ran from elsewhere). Each step of
+# a run is a row of ``pipeline_steps`` keyed by (pipeline run, node key); a step that ran or
+# was taken from the cache has a child tracking run (``run_id``), a skipped one none.
+# ``cache_key`` is the SHA-256 of the step's code, parameters and inputs' content;
+# ``output_kind`` and ``output_ref`` say where its output is stored (inline JSON, a dataset
+# version, a model version, a run artifact) and ``fingerprint`` is the output's content
+# hash, which feeds the cache keys of the steps downstream.
 
 pipelines = Table(
     "pipelines",
@@ -435,6 +436,7 @@ pipeline_runs = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("pipeline_id", ID, ForeignKey("pipelines.id"), nullable=False),
+    Column("entrypoint", Text, nullable=False),
     Column("params", Text, nullable=False),
     Column("output", Text, nullable=True),
     Column("executor", String(32), nullable=False),
@@ -466,4 +468,49 @@ pipeline_steps = Table(
     PrimaryKeyConstraint("pipeline_run_id", "key"),
     Index(None, "cache_key", "status"),
     Index(None, "run_id"),
+)
+
+# -- pipeline schedules -----------------------------------------------------------------------
+# A schedule starts runs of a pipeline (by name) on a cron expression (``kind`` "cron",
+# ``spec`` the expression, read in ``timezone``) or on each new version of a dataset
+# (``kind`` "new_data", ``spec`` the dataset's name, the version's reference passed as the
+# parameter ``input_param``). ``last_tick`` is how far the schedule has been handled: the
+# latest cron time (µs, UTC) claimed or recorded missed, or the latest dataset version
+# number seen. Each tick a scheduler handles is a row of ``pipeline_ticks`` keyed by
+# (schedule, tick key): the cron time in µs or the version number. Inserting that row is
+# the claim, so of two schedulers one wins and only it starts the run; ``state`` then says
+# what became of it (running, succeeded, failed, error, interrupted, or missed: skipped
+# after a downtime) and ``run_id`` which pipeline run it started.
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline", KEY, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("input_param", KEY, nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("last_tick", BigInteger, nullable=True),
+    Index(None, "pipeline"),
+)
+
+pipeline_ticks = Table(
+    "pipeline_ticks",
+    metadata,
+    Column("schedule_id", ID, ForeignKey("pipeline_schedules.id"), nullable=False),
+    Column("tick_key", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("trigger", String(512), nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    PrimaryKeyConstraint("schedule_id", "tick_key"),
 )

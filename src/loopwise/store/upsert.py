@@ -30,3 +30,16 @@ def insert_on_conflict(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     conn.execute(stmt, list(rows))
+
+
+def insert_if_absent(
+    conn: Connection, table: Table, row: dict[str, Any], *, keys: Sequence[str]
+) -> bool:
+    """Insert ``row`` unless a row with the same ``keys`` exists; True when this call
+    inserted it. The database lets exactly one such insert of a key win, across processes,
+    which is what a claim (a scheduler's tick) rests on. RETURNING says who won: psycopg
+    answers rowcount -1 for an INSERT ... ON CONFLICT through SQLAlchemy."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table).values(row).on_conflict_do_nothing(index_elements=list(keys))
+    returned = stmt.returning(*(table.c[key] for key in keys))
+    return conn.execute(returned).first() is not None

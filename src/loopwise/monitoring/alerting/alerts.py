@@ -570,7 +570,7 @@ def _run_action(store: Store, alert_id: str, action: Action, alert: dict[str, An
     }
     try:
         _record_action(store, alert_id, started | {"summary": action.describe()})
-        result = action.run(alert)
+        result = action.run(alert, store)
     except Exception as e:  # a bug or a lost store must not lose the record
         log.exception("alert %s: action %s failed to run", alert_id, action.kind)
         result = started | {"status": "error", "error": f"{type(e).__name__}: {e}"}

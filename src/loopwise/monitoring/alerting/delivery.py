@@ -12,13 +12,15 @@ messages show it masked (:func:`mask_url`). A delivery never raises: every attem
 a record ``{"target", "format", "event", "status": "delivered" | "failed", "http_status",
 "attempts", "error", "at"}``.
 
-An action is a mapping with one key naming its kind (:data:`ACTION_KINDS`): today
-``{command: [...], timeout: 3600, cwd: ..., cooldown: 6h}``; a ``pipeline`` kind plugs in
-beside it. Every kind has a ``timeout`` (after it the run is over, which is how a ``running``
+An action is a mapping with one key naming its kind (:data:`ACTION_KINDS`):
+``{command: [...], timeout: 3600, cwd: ..., cooldown: 6h}`` runs a command, and
+``{pipeline: churn-train, params: {...}, timeout: ..., cooldown: ...}`` runs a registered
+pipeline. Every kind has a ``timeout`` (after it the run is over, which is how a ``running``
 record left by a dead process is known to be stale) and an optional ``cooldown``
 (:func:`parse_cooldown`); :mod:`.gate` applies both before an action starts.
-Actions run on a small pool of background threads (:func:`submit`); the interpreter waits
-for them at exit.
+Actions run on a small pool of background threads (:func:`submit`); ``run`` gets the
+alert's store, where a ``pipeline`` action's run is recorded. The interpreter waits for
+them at exit.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 import signal
 import string
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -332,7 +335,7 @@ class Action(Protocol):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], path: str) -> Action: ...
     def describe(self) -> str: ...
-    def run(self, alert: Mapping[str, Any]) -> dict[str, Any]: ...
+    def run(self, alert: Mapping[str, Any], store: Any = None) -> dict[str, Any]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
@@ -392,51 +395,197 @@ class CommandAction:
             out["cooldown"] = format_duration(self.cooldown) if whole else self.cooldown
         return out
 
-    def run(self, alert: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, alert: Mapping[str, Any], store: Any = None) -> dict[str, Any]:
         fill = placeholder_values(alert)
         argv = [arg.format_map(fill) for arg in self.command]
         env = os.environ | {"LOOPWISE_ALERT": json.dumps(dict(alert), default=str)}
         record: dict[str, Any] = {"kind": self.kind, "command": argv, "timeout": self.timeout}
-        started = time.monotonic()
-        record["started_at"] = _now()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=env,
-                    cwd=self.cwd,
-                    start_new_session=os.name == "posix",
-                )
-            except OSError as e:
-                return record | {
-                    "status": "error",
-                    "exit_code": None,
-                    "finished_at": _now(),
-                    "error": f"could not start {argv[0]!r}: {e.strerror or e}",
-                }
-            try:
-                code = proc.wait(self.timeout)
-                status, error = ("succeeded" if code == 0 else "failed"), None
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                code = proc.wait()
-                status, error = "timed_out", f"killed after the timeout of {self.timeout:g} s"
-            record |= {
-                "status": status,
-                "exit_code": code,
+        return _run_process(argv, env, self.cwd, self.timeout, record)
+
+
+def _run_process(
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    timeout: float,
+    record: dict[str, Any],
+    *,
+    full_stdout: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run ``argv`` (no shell, its own process group, killed after ``timeout``); ``record``
+    completed with times, status, exit code and the tails of its output. ``full_stdout``,
+    when given, receives the whole of stdout."""
+    started = time.monotonic()
+    record["started_at"] = _now()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=os.name == "posix",
+            )
+        except OSError as e:
+            return record | {
+                "status": "error",
+                "exit_code": None,
                 "finished_at": _now(),
-                "duration_s": round(time.monotonic() - started, 3),
+                "error": f"could not start {argv[0]!r}: {e.strerror or e}",
             }
-            if error:
-                record["error"] = error
-            return record | {"stdout": _tail(out), "stderr": _tail(err)}
+        try:
+            code = proc.wait(timeout)
+            status, error = ("succeeded" if code == 0 else "failed"), None
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            code = proc.wait()
+            status, error = "timed_out", f"killed after the timeout of {timeout:g} s"
+        record |= {
+            "status": status,
+            "exit_code": code,
+            "finished_at": _now(),
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+        if error:
+            record["error"] = error
+        if full_stdout is not None:
+            out.seek(0)
+            full_stdout.append(out.read().decode("utf-8", errors="replace"))
+        return record | {"stdout": _tail(out), "stderr": _tail(err)}
+
+
+_PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+#: ``module:function`` or ``path/file.py:function``, as ``loopwise pipelines run`` takes.
+_ENTRYPOINT = re.compile(r"^[\w./\\-]+:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class PipelineAction:
+    """Run the registered pipeline ``pipeline`` with ``params`` (text values may hold the
+    placeholders of a command: ``{rule}``, ``{value}``...).
+
+    Monitoring sits before pipelines in the layers and never imports them: the run is a
+    child process, ``python -m loopwise pipelines run <pipeline> --trigger
+    alert:<rule>@<alert id> --json``, on the store the alert is stored in (its URLs passed
+    in the environment, which ``ps`` does not show, unlike arguments; without a store, the
+    child's settings decide). The record is a command's (exit code, output tails) plus
+    ``pipeline``, ``params``, ``trigger``, and ``run_id`` and ``run_status`` read from the
+    child's JSON: the pipeline run the alert started.
+    """
+
+    kind: ClassVar[str] = "pipeline"
+    keys: ClassVar[tuple[str, ...]] = ("pipeline", "params", "timeout", "cwd", "cooldown")
+    pipeline: str
+    params: tuple[tuple[str, Any], ...] = ()
+    timeout: float = 3600.0
+    cwd: str | None = None
+    cooldown: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str) -> PipelineAction:
+        refuse_unknown_keys(dict(d), cls.keys, path)
+        name = d.get("pipeline")
+        if not isinstance(name, str) or not (
+            _PIPELINE_NAME.fullmatch(name) or _ENTRYPOINT.fullmatch(name)
+        ):
+            raise path_error(
+                f"{path}.pipeline",
+                f"must be the name of a pipeline that has run (loopwise pipelines list) or "
+                f"its entrypoint (module:function, path/file.py:function); got {name!r}.",
+            )
+        params = d.get("params") or {}
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+            raise path_error(
+                f"{path}.params", f"must map parameter names to values; got {params!r}."
+            )
+        for key, value in params.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                raise path_error(
+                    f"{path}.params.{key}", f"must be a JSON value; got {value!r}."
+                ) from None
+            if isinstance(value, str):
+                _check_placeholders(value, f"{path}.params.{key}")
+        timeout = d.get("timeout", 3600.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise path_error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
+        cwd = d.get("cwd")
+        if cwd is not None and not isinstance(cwd, str):
+            raise path_error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
+        cooldown = parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
+        frozen = tuple((k, json.dumps(v, sort_keys=True)) for k, v in params.items())
+        return cls(name, frozen, float(timeout), cwd, cooldown)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The parameters as given (before placeholders are filled)."""
+        return {k: json.loads(v) for k, v in self.params}
+
+    def describe(self) -> str:
+        given = " ".join(f"{k}={json.dumps(v)}" for k, v in self.values.items())
+        return f"pipeline {self.pipeline}" + (f" {given}" if given else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pipeline": self.pipeline, "timeout": self.timeout}
+        if self.params:
+            out["params"] = self.values
+        if self.cwd:
+            out["cwd"] = self.cwd
+        if self.cooldown is not None:
+            whole = self.cooldown == int(self.cooldown)
+            out["cooldown"] = format_duration(self.cooldown) if whole else self.cooldown
+        return out
+
+    def run(self, alert: Mapping[str, Any], store: Any = None) -> dict[str, Any]:
+        fill = placeholder_values(alert)
+        params = {
+            k: v.format_map(fill) if isinstance(v, str) else v for k, v in self.values.items()
+        }
+        trigger = f"alert:{alert.get('rule', '')}@{alert.get('id', '')}"[:512]
+        argv = [sys.executable, "-m", "loopwise", "pipelines", "run", self.pipeline]
+        argv += ["--trigger", trigger, "--json"]
+        for key, value in params.items():  # as JSON, which --param reads back exactly
+            argv += ["--param", f"{key}={json.dumps(value)}"]
+        env = dict(os.environ) | {"LOOPWISE_ALERT": json.dumps(dict(alert), default=str)}
+        if store is not None:
+            env.pop("LOOPWISE_TRACKING_URL", None)  # the run goes to the alert's store
+            env["LOOPWISE_STORE_URL"] = str(store.settings.store_url)
+            env["LOOPWISE_ARTIFACTS_URL"] = str(store.settings.artifacts_url)
+        record: dict[str, Any] = {
+            "kind": self.kind,
+            "pipeline": self.pipeline,
+            "params": params,
+            "trigger": trigger,
+            "command": argv[1:],
+            "timeout": self.timeout,
+        }
+        stdout: list[str] = []
+        record = _run_process(argv, env, self.cwd, self.timeout, record, full_stdout=stdout)
+        run = _last_json_object(stdout[0] if stdout else "")
+        record["run_id"] = run.get("id") if run else None
+        record["run_status"] = run.get("status") if run else None
+        return record
+
+
+def _last_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object that ends ``text`` (``--json`` prints last; steps may print before)."""
+    end = text.rstrip()
+    start = len(end)
+    while (start := end.rfind("{", 0, start)) >= 0:
+        if start == 0 or end[start - 1] == "\n":
+            try:
+                found = json.loads(end[start:])
+            except ValueError:
+                continue
+            return found if isinstance(found, dict) else None
+    return None
 
 
 #: Action kinds by the key that names them in a rule's ``action`` mapping.
-ACTION_KINDS: dict[str, Any] = {"command": CommandAction}
+ACTION_KINDS: dict[str, Any] = {"command": CommandAction, "pipeline": PipelineAction}
 
 
 def parse_action(value: Any, path: str) -> Action:

@@ -15,17 +15,15 @@ loopwise logged itself has no MLflow model folder, so that call is NOT_IMPLEMENT
 
 from __future__ import annotations
 
-import json
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
 from loopwise.errors import NotFound
+from loopwise.interop.mlflow_models import package_mlflow_model
 from loopwise.registry import models as registry
-from loopwise.registry.packaging import FORMAT_VERSION, MANIFEST_FILE, MODEL_DIR
 from loopwise.registry.records import ModelVersion
 from loopwise.server.access import check_experiment, check_model, check_run, store_of
 from loopwise.server.mlflow import entities
@@ -129,60 +127,6 @@ def get_registered_model(request: Request, message: dict[str, Any]) -> dict[str,
     return {"registered_model": _model_message(store, _name(request, message))}
 
 
-def _package(
-    store: Store, files: list[tuple[str, int, str]], folder: Path, what: str, origin: dict[str, Any]
-) -> dict[str, Any]:
-    """Write an MLflow model folder's ``files`` (path, size, sha256 of blobs in the store)
-    as a loopwise package under ``folder``; its manifest. ``what`` names the folder in
-    errors, ``origin`` goes into the manifest's metadata."""
-    from loopwise.registry.flavors import mlflow as flavor
-
-    if not any(path == flavor.MLMODEL for path, _, _ in files):
-        raise invalid(
-            f"{what} has no MLmodel file: it is not an MLflow model, or its upload did not "
-            "complete. Log the model again."
-        )
-    for path, _, sha in files:
-        store.artifacts.get_blob(sha, folder / MODEL_DIR / path)
-    try:
-        proba = flavor.has_predict_proba(flavor.load(folder / MODEL_DIR))
-    except ImportError:
-        proba = False  # the server cannot load it (a library is missing): serve says so
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "flavor": flavor.name,
-        "signature": _signature(flavor, folder / MODEL_DIR),
-        "requirements": {},
-        "created_at": datetime.now(UTC).isoformat(),
-        "files": [
-            {"path": f"{MODEL_DIR}/{path}", "size": size, "sha256": sha}
-            for path, size, sha in files
-        ],
-        "has_predict_proba": proba,
-        "metadata": {
-            **origin,
-            "mlflow_flavors": sorted(flavor.mlmodel(folder / MODEL_DIR)["flavors"]),
-        },
-    }
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    return manifest
-
-
-def _signature(flavor: Any, folder: Path) -> dict[str, Any] | None:
-    """MLflow's signature as loopwise's, checked by loopwise's own rules (None if it
-    cannot be one)."""
-    from loopwise.errors import InvalidInput
-    from loopwise.registry.signature import Signature
-
-    document = flavor.signature(folder)
-    if document is None:
-        return None
-    try:
-        return Signature.from_dict(document).to_dict()
-    except InvalidInput:
-        return None
-
-
 def _run_folder(store: Store, source: str, run_id: str | None) -> tuple[str, str]:
     """(run id, folder) of an MLflow 2 source: ``runs:/<run>/<folder>``, or the folder's
     artifact URI ``mlflow-artifacts:/<experiment>/<run>/artifacts/<folder>``."""
@@ -253,7 +197,7 @@ def create_model_version(request: Request, message: dict[str, Any]) -> dict[str,
 
     origin = {"mlflow_source": source}
     with tempfile.TemporaryDirectory(prefix="loopwise-mlflow-version-") as tmp:
-        manifest = _package(store, files, Path(tmp), what, origin)
+        manifest = package_mlflow_model(store, files, Path(tmp), what, origin)
         version = registry.register_version(
             store,
             name,

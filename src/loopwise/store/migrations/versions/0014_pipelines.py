@@ -33,6 +33,7 @@ def upgrade() -> None:
         "pipeline_runs",
         sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
         sa.Column("pipeline_id", ID, sa.ForeignKey("pipelines.id"), nullable=False),
+        sa.Column("entrypoint", sa.Text(), nullable=False),
         sa.Column("params", sa.Text(), nullable=False),
         sa.Column("output", sa.Text(), nullable=True),
         sa.Column("executor", sa.String(32), nullable=False),
