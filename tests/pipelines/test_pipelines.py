@@ -286,3 +286,35 @@ def test_the_cli_runs_shows_lists_and_resumes(invoke, tmp_path):
     bad = invoke("pipelines", "run", "breakable", "-p", "flag")
     assert bad.exit_code == 1
     assert "not key=value" in bad.output
+
+
+def test_a_slow_step_is_visible_while_it_runs(lw):
+    import threading
+    import time
+
+    from loopwise.pipelines.records import list_pipeline_runs
+
+    store = lw.get_store()
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            lw.run_pipeline(steps.naps, params={"seconds": 1.5}, cache=False)
+        )
+    )
+    worker.start()
+    seen = []
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and time.monotonic() < deadline and not seen:
+        for run in list_pipeline_runs(store, "naps"):
+            seen = [s for s in lw.get_pipeline_run(run.id).steps if s.status == "RUNNING"]
+        time.sleep(0.1)
+    worker.join()
+    assert {s.name for s in seen} == {"nap", "nap-2"}
+    assert all(s.run_id is not None and s.duration_s is None for s in seen)
+    run = done[0]
+    assert run.status.value == "FINISHED"
+    assert {s.name: s.status for s in run.steps} == {
+        "nap": "SUCCEEDED",
+        "nap-2": "SUCCEEDED",
+        "both": "SUCCEEDED",
+    }

@@ -99,6 +99,12 @@ def _input_example(value: Any, inputs: list[Any]) -> Any:
     return None
 
 
+def is_inline(value: Any) -> bool:
+    """True when ``value`` is stored in the step's row (JSON up to the inline limit), so
+    storing it needs no run to exist yet."""
+    return is_json_exact(value) and len(canonical_json(value)) <= INLINE_LIMIT
+
+
 def store_output(
     store: Store,
     value: Any,

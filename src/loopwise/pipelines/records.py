@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -330,11 +329,13 @@ def _tags(
     return [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
 
 
-def start_step(store: Store, start: StepStart) -> str:
-    """Record a step as RUNNING: its child run, params and row. Its child run id."""
-    run_id = new_id()
+def start_step(store: Store, start: StepStart, run_id: str, started_at: int) -> None:
+    """Record a step as RUNNING: its child run ``run_id``, params and row.
+
+    The runner calls this only for a step still running a moment after it started (or
+    one about to store a dataset or a model, which must name an existing run): a fast
+    step's whole record is written once, when it ends (:func:`finish_step`)."""
     wanted = param_texts(store, run_id, start.params)
-    now = now_us()
     with store.db.write() as conn:
         _insert_child_run(
             conn,
@@ -343,15 +344,15 @@ def start_step(store: Store, start: StepStart) -> str:
             parent_run_id=start.pipeline_run_id,
             name=start.key,
             status=RunStatus.RUNNING,
-            start=now,
+            start=started_at,
             end=None,
         )
         conn.execute(run_tags.insert(), _tags(run_id, start))
         write_params(conn, run_id, wanted)
         conn.execute(
-            pipeline_steps.insert(), _step_row(start, run_id=run_id, status=RUNNING, started_at=now)
+            pipeline_steps.insert(),
+            _step_row(start, run_id=run_id, status=RUNNING, started_at=started_at),
         )
-    return run_id
 
 
 _END_RUN = (
@@ -382,24 +383,34 @@ def finish_step(
     start: StepStart,
     run_id: str,
     *,
+    started_at: int,
+    recorded: bool,
     output: StoredOutput | None,
     attempts: int,
     error: str | None = None,
-    metrics: Mapping[Any, Any] | None = None,
 ) -> None:
-    """Record a step's end: SUCCEEDED with its output (and the metric ``series`` of
-    :func:`loopwise.tracking.log_batch.series_of`), or FAILED with ``error``."""
+    """Record a step's end: SUCCEEDED with its output, or FAILED with ``error``; in one
+    transaction with its whole record when its start was not ``recorded``."""
     now = now_us()
     ok = error is None
+    status = RunStatus.FINISHED if ok else RunStatus.FAILED
+    wanted = param_texts(store, run_id, start.params) if not recorded else {}
     with store.db.write() as conn:
-        conn.execute(
-            _END_RUN,
-            {
-                "b_id": run_id,
-                "b_status": (RunStatus.FINISHED if ok else RunStatus.FAILED).value,
-                "b_end": now,
-            },
-        )
+        if recorded:
+            conn.execute(_END_RUN, {"b_id": run_id, "b_status": status.value, "b_end": now})
+        else:
+            _insert_child_run(
+                conn,
+                run_id=run_id,
+                experiment_id=start.experiment_id,
+                parent_run_id=start.pipeline_run_id,
+                name=start.key,
+                status=status,
+                start=started_at,
+                end=now,
+            )
+            conn.execute(run_tags.insert(), _tags(run_id, start))
+            write_params(conn, run_id, wanted)
         if not ok:
             last = error.strip().splitlines()[-1] if error.strip() else "failed"
             insert_on_conflict(
@@ -409,24 +420,32 @@ def finish_step(
                 keys=["run_id", "key"],
                 update=["value"],
             )
-        if metrics:
-            from loopwise.tracking.metric_store import write_points
+        values = {
+            "status": SUCCEEDED if ok else FAILED,
+            "attempts": attempts,
+            "output_kind": output.kind if output else None,
+            "output_ref": output.ref if output else None,
+            "fingerprint": output.fingerprint if output else None,
+            "error": error,
+            "ended_at": now,
+        }
+        if recorded:
+            conn.execute(
+                _END_STEP,
+                {"b_run": start.pipeline_run_id, "b_key": start.key}
+                | {f"b_{k}": v for k, v in _bind_names(values).items()},
+            )
+        else:
+            conn.execute(
+                pipeline_steps.insert(),
+                _step_row(start, run_id=run_id, started_at=started_at, **values),
+            )
 
-            write_points(conn, metrics, {})
-        conn.execute(
-            _END_STEP,
-            {
-                "b_run": start.pipeline_run_id,
-                "b_key": start.key,
-                "b_status": SUCCEEDED if ok else FAILED,
-                "b_attempts": attempts,
-                "b_kind": output.kind if output else None,
-                "b_ref": output.ref if output else None,
-                "b_fingerprint": output.fingerprint if output else None,
-                "b_error": error,
-                "b_end": now,
-            },
-        )
+
+def _bind_names(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's values under the bind names of :data:`_END_STEP`."""
+    names = {"output_kind": "kind", "output_ref": "ref", "ended_at": "end"}
+    return {names.get(k, k): v for k, v in values.items()}
 
 
 def record_cached(store: Store, start: StepStart, earlier: StepRun) -> str:

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 from loopwise.clock import now_us
 from loopwise.errors import InvalidInput
+from loopwise.ids import new_id
 from loopwise.pipelines import records
 from loopwise.pipelines.definition import Graph, Node, Pipeline, load_pipeline, nodes_in, substitute
 from loopwise.pipelines.executors import StepExecutor, open_executor
@@ -32,6 +34,7 @@ from loopwise.pipelines.outputs import (
     DATASET,
     MODEL,
     VALUE,
+    is_inline,
     link_inputs,
     load_output,
     numbers_of,
@@ -45,6 +48,10 @@ from loopwise.tracking.log_batch import series_of
 from loopwise.tracking.records import RunStatus
 
 log = logging.getLogger(__name__)
+
+#: A step still running this long after it started gets its RUNNING record; a faster one
+#: is written once, when it ends (half the writes of a chain of quick steps).
+RECORD_AFTER_S = 0.2
 
 #: ``progress(done, total, step key, status)``, called as each step ends.
 Progress = Callable[[int, int, str, str], None]
@@ -74,6 +81,9 @@ class _Slot:
     consumers: int = 0  # downstream nodes that still need the value
     fingerprint: str | None = None
     output: tuple[str, str] | None = None  # (kind, ref)
+    started_at: int = 0  # µs
+    recorded: bool = False  # its RUNNING record is written (see _record_start)
+    deadline: float = 0.0  # monotonic time after which a running step gets that record
     has_value: bool = False
     value: Any = None
     failed: bool = False
@@ -225,10 +235,35 @@ class _Run:
                 f"call ({exc}); its parameters: {', '.join(params) or 'none'}."
             ) from exc
 
+    def _record_start(self, slot: _Slot) -> None:
+        """Write a step's RUNNING record (once): for a step still running after
+        :data:`RECORD_AFTER_S`, or one that stores what must name an existing run."""
+        if not slot.recorded:
+            assert slot.start is not None
+            assert slot.run_id is not None
+            records.start_step(self.store, slot.start, slot.run_id, slot.started_at)
+            slot.recorded = True
+
+    def _finish(self, slot: _Slot, output: Any = None, error: str | None = None) -> None:
+        assert slot.start is not None
+        assert slot.run_id is not None
+        records.finish_step(
+            self.store,
+            slot.start,
+            slot.run_id,
+            started_at=slot.started_at,
+            recorded=slot.recorded,
+            output=output,
+            attempts=slot.attempts,
+            error=error,
+        )
+
     def _succeeded(self, slot: _Slot, value: Any) -> None:
         node = slot.node
         assert slot.start is not None
         assert slot.run_id is not None
+        if not is_inline(value):
+            self._record_start(slot)  # a dataset, model or artifact names its run
         # the inputs at hand (a model's input example comes from a frame among them)
         inputs = [self.slots[up.key].value for up in node.upstream if self.slots[up.key].has_value]
         stored = store_output(
@@ -240,9 +275,7 @@ class _Run:
             step_run_id=slot.run_id,
             input_values=inputs,
         )
-        records.finish_step(
-            self.store, slot.start, slot.run_id, output=stored, attempts=slot.attempts
-        )
+        self._finish(slot, output=stored)
         self._metrics(slot, value)
         slot.fingerprint = stored.fingerprint
         slot.output = (stored.kind, stored.ref)
@@ -330,15 +363,27 @@ class _Run:
                         self._tick(slot, "CACHED")
                         self._release(slot, ready)
                         continue
-                    slot.run_id = records.start_step(self.store, slot.start)
+                    slot.run_id, slot.started_at = new_id(), now_us()
                     refs = [self.slots[up.key].output for up in slot.node.upstream]
-                    link_inputs(self.store, slot.run_id, [r for r in refs if r is not None])
+                    refs = [r for r in refs if r is not None and r[0] != VALUE]
+                    if refs:  # edges to the dataset and model versions it takes
+                        self._record_start(slot)
+                        link_inputs(self.store, slot.run_id, refs)
+                    slot.deadline = time.monotonic() + RECORD_AFTER_S
                     running[self._call(slot, executor)] = slot
                 if not running:
                     break
-                # with a timeout, so that a signal (SIGINT from the scheduler's shutdown)
-                # reaches this thread as KeyboardInterrupt and the run is recorded KILLED
-                finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                # with a timeout: a signal (SIGINT from the scheduler's shutdown) reaches this
+                # thread as KeyboardInterrupt, and slow steps get their RUNNING record
+                unrecorded = [x.deadline for x in running.values() if not x.recorded]
+                timeout = 1.0
+                if unrecorded:
+                    timeout = min(max(0.0, min(unrecorded) - time.monotonic()), 1.0)
+                finished, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+                now = time.monotonic()
+                for future, waiting in running.items():
+                    if future not in finished and not waiting.recorded and waiting.deadline <= now:
+                        self._record_start(waiting)
                 for future in finished:
                     slot = running.pop(future)
                     try:
@@ -363,14 +408,7 @@ class _Run:
                         slot.failed = True
                         assert slot.start is not None
                         assert slot.run_id is not None
-                        records.finish_step(
-                            self.store,
-                            slot.start,
-                            slot.run_id,
-                            output=None,
-                            attempts=slot.attempts,
-                            error=str(result),
-                        )
+                        self._finish(slot, error=str(result))
                         self._tick(slot, records.FAILED)
                         self._skip_downstream(slot)
                         continue
@@ -380,14 +418,7 @@ class _Run:
             for future, slot in running.items():
                 future.cancel()
                 if slot.start is not None and slot.run_id is not None:
-                    records.finish_step(
-                        self.store,
-                        slot.start,
-                        slot.run_id,
-                        output=None,
-                        attempts=slot.attempts,
-                        error="interrupted: the pipeline run stopped",
-                    )
+                    self._finish(slot, error="interrupted: the pipeline run stopped")
             raise
         return ok
 
