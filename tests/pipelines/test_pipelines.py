@@ -283,6 +283,13 @@ def test_the_cli_runs_shows_lists_and_resumes(invoke, tmp_path):
     unknown = invoke("pipelines", "run", "no-such-pipeline")
     assert unknown.exit_code == 1
     assert "No pipeline named 'no-such-pipeline'" in unknown.output
+    building = invoke("pipelines", "run", "tests.pipelines.steps:chain", "-p", "length=NaN")
+    assert building.exit_code == 1
+    assert "failed while building its graph" in building.output
+    assert "Traceback" not in building.output
+    deep = invoke("pipelines", "run", "breakable", "-p", "flag=" + "[" * 5000 + "]" * 5000)
+    assert deep.exit_code == 1
+    assert "nested too deeply" in deep.output
     bad = invoke("pipelines", "run", "breakable", "-p", "flag")
     assert bad.exit_code == 1
     assert "not key=value" in bad.output

@@ -62,6 +62,10 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
+        except RecursionError:
+            raise InvalidInput(
+                f"--param {key.strip()!r} is nested too deeply to read as JSON."
+            ) from None
         params[key.strip()] = value
     return params
 

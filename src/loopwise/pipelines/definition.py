@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
-from loopwise.errors import InvalidInput
+from loopwise.errors import InvalidInput, LoopwiseError
 
 #: The module names :func:`load_file` gives the files it loads.
 _FILE_MODULE = "loopwise_pipeline_"
@@ -432,7 +432,16 @@ class Pipeline:
             )
         graph = Graph()
         with building(graph):
-            result = self.fn(**params)
+            try:
+                result = self.fn(**params)
+            except LoopwiseError:
+                raise
+            except Exception as exc:  # the user's code, not a step: no run exists yet
+                raise InvalidInput(
+                    f"Pipeline {self.name!r} failed while building its graph (the pipeline "
+                    f"function runs with the parameters before any step): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
         if not graph.nodes:
             raise InvalidInput(
                 f"Pipeline {self.name!r} calls no step: decorate the functions it calls "
