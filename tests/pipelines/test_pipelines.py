@@ -325,3 +325,12 @@ def test_a_slow_step_is_visible_while_it_runs(lw):
         "nap-2": "SUCCEEDED",
         "both": "SUCCEEDED",
     }
+
+
+def test_with_a_tracking_url_pipelines_refuse_rather_than_write_elsewhere(lw, invoke):
+    lw.configure(tracking_url="http://127.0.0.1:9")
+    with pytest.raises(lw.ConfigurationError, match="LOOPWISE_TRACKING_URL"):
+        lw.run_pipeline(steps.chain, params={"length": 2})
+    refused = invoke("pipelines", "list", env={"LOOPWISE_TRACKING_URL": "http://127.0.0.1:9"})
+    assert refused.exit_code == 1
+    assert "LOOPWISE_TRACKING_URL" in refused.output

@@ -61,11 +61,11 @@ def import_mlflow_command(
 ) -> None:
     """Copy experiments, runs, params, metrics, tags, artifacts, registered models,
     versions and aliases from MLflow; again, and only what is new is copied."""
-    from loopwise.context import get_store
+    from loopwise.context import local_store
     from loopwise.interop.mlflow_import import import_mlflow
     from loopwise.interop.mlflow_source import open_source
 
-    store = get_store()
+    store = local_store()
     found = open_source(source, artifacts_root=artifacts_root, token=token)
     try:
         with _progress_bar() as progress:

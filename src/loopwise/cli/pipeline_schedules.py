@@ -69,7 +69,7 @@ def schedule_command(
         raise InvalidInput("--as names the parameter of --on-new-data; it needs --on-new-data.")
     now = _now()
     found = create_schedule(
-        context.get_store(),
+        context.local_store(),
         pipeline,
         cron=cron,
         on_new_data=on_new_data,
@@ -97,7 +97,7 @@ def schedules_command(
     from loopwise import context
     from loopwise.pipelines.schedules import list_schedules, list_ticks
 
-    store = context.get_store()
+    store = context.local_store()
     found = list_schedules(store, pipeline)
     now = _now()
     last = {s.id: next(iter(list_ticks(store, s.id, limit=1)), None) for s in found}
@@ -146,7 +146,7 @@ def unschedule_command(
     from loopwise import context
     from loopwise.pipelines.schedules import delete_schedule
 
-    found = delete_schedule(context.get_store(), schedule_id)
+    found = delete_schedule(context.local_store(), schedule_id)
     console().print(text(f"Removed schedule {found.id} of {found.pipeline} ({found.describe()})."))
 
 

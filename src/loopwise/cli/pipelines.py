@@ -172,7 +172,7 @@ def run_command(
     from loopwise import context
     from loopwise.pipelines.runner import run_pipeline
 
-    store = context.get_store()
+    store = context.local_store()
     pipeline = _resolve(store, target)
     with _progress_bar(pipeline.name) as progress:
         run = run_pipeline(
@@ -202,7 +202,7 @@ def resume_command(
 
     with _progress_bar("resume") as progress:
         run = resume_pipeline(
-            context.get_store(),
+            context.local_store(),
             run_id,
             executor=executor,
             max_workers=max_workers,
@@ -220,7 +220,7 @@ def show_command(
     from loopwise import context
     from loopwise.pipelines.records import get_pipeline_run
 
-    _print_run(get_pipeline_run(context.get_store(), run_id), as_json)
+    _print_run(get_pipeline_run(context.local_store(), run_id), as_json)
 
 
 @app.command("list")
@@ -229,7 +229,7 @@ def list_command(as_json: JsonOption = False) -> None:
     from loopwise import context
     from loopwise.pipelines.records import list_pipelines
 
-    found = list_pipelines(context.get_store())
+    found = list_pipelines(context.local_store())
     if as_json:
         print_json([vars(p) for p in found])
         return
@@ -263,7 +263,7 @@ def runs_command(
     from loopwise import context
     from loopwise.pipelines.records import list_pipeline_runs
 
-    found = list_pipeline_runs(context.get_store(), name, limit=limit)
+    found = list_pipeline_runs(context.local_store(), name, limit=limit)
     if as_json:
         print_json([r.to_dict() for r in found])
         return

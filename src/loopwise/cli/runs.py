@@ -207,7 +207,7 @@ def reproduce(
     from loopwise.pipelines.reproduce import reproduce_run
 
     with error_console().status(f"reproducing {run_id} from its commit", spinner="dots"):
-        result = reproduce_run(context.get_store(), run_id)
+        result = reproduce_run(context.local_store(), run_id)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -40,7 +40,7 @@ def scheduler_command(
     from loopwise.pipelines.schedules import get_tick
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = context.get_store()
+    store = context.local_store()
     scheduler = Scheduler(store, max_runs=max_runs, grace_s=grace)
     if not once:
         scheduler.run_forever(poll_interval)

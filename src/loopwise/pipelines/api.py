@@ -44,7 +44,7 @@ def run_pipeline(
     (``address="ray://host:10001"`` for a cluster). ``cache=False`` runs every step.
     """
     return runner.run_pipeline(
-        context.get_store(),
+        context.local_store(),
         pipeline,
         params,
         executor=executor,
@@ -60,20 +60,20 @@ def resume_pipeline(
 ) -> PipelineRun:
     """Run a failed pipeline run again, reusing every step that succeeded in it."""
     return runner.resume_pipeline(
-        context.get_store(), run_id, executor=executor, max_workers=max_workers
+        context.local_store(), run_id, executor=executor, max_workers=max_workers
     )
 
 
 def get_pipeline_run(run_id: str) -> PipelineRun:
     """The pipeline run ``run_id`` with its steps."""
-    return records.get_pipeline_run(context.get_store(), run_id)
+    return records.get_pipeline_run(context.local_store(), run_id)
 
 
 def list_pipeline_runs(pipeline: str | None = None, *, limit: int = 100) -> list[PipelineRun]:
     """The latest pipeline runs, newest first (their steps: :func:`get_pipeline_run`)."""
-    return records.list_pipeline_runs(context.get_store(), pipeline, limit=limit)
+    return records.list_pipeline_runs(context.local_store(), pipeline, limit=limit)
 
 
 def list_pipelines() -> list[PipelineInfo]:
     """The pipelines this store has runs of."""
-    return records.list_pipelines(context.get_store())
+    return records.list_pipelines(context.local_store())
