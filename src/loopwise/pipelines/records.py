@@ -254,34 +254,37 @@ def insert_pipeline_run(
     )
 
 
-def _insert_child_run(
+def _write_step_run(
     conn: Connection,
-    *,
+    store: Store,
+    start: StepStart,
     run_id: str,
-    experiment_id: str,
-    parent_run_id: str,
-    name: str,
+    *,
     status: RunStatus,
-    start: int,
+    begin: int,
     end: int | None,
+    tags: dict[str, str] | None = None,
 ) -> None:
+    """A step's child run with its tags and params, in the caller's transaction."""
     conn.execute(
         runs.insert(),
         {
             "id": run_id,
-            "experiment_id": experiment_id,
-            "name": name,
+            "experiment_id": start.experiment_id,
+            "name": start.key,
             "status": status.value,
-            "parent_run_id": parent_run_id,
-            "start_time": start,
+            "parent_run_id": start.pipeline_run_id,
+            "start_time": begin,
             "end_time": end,
-            "heartbeat_at": end or start,
+            "heartbeat_at": end or begin,
             "host": HOST,
             "pid": os.getpid() if end is None else None,
             "username": current_user(),
             "environment": None,
         },
     )
+    conn.execute(run_tags.insert(), _tags(run_id, start, tags))
+    write_params(conn, run_id, param_texts(store, run_id, start.params))
 
 
 @dataclass(frozen=True)
@@ -335,20 +338,10 @@ def start_step(store: Store, start: StepStart, run_id: str, started_at: int) -> 
     The runner calls this only for a step still running a moment after it started (or
     one about to store a dataset or a model, which must name an existing run): a fast
     step's whole record is written once, when it ends (:func:`finish_step`)."""
-    wanted = param_texts(store, run_id, start.params)
     with store.db.write() as conn:
-        _insert_child_run(
-            conn,
-            run_id=run_id,
-            experiment_id=start.experiment_id,
-            parent_run_id=start.pipeline_run_id,
-            name=start.key,
-            status=RunStatus.RUNNING,
-            start=started_at,
-            end=None,
+        _write_step_run(
+            conn, store, start, run_id, status=RunStatus.RUNNING, begin=started_at, end=None
         )
-        conn.execute(run_tags.insert(), _tags(run_id, start))
-        write_params(conn, run_id, wanted)
         conn.execute(
             pipeline_steps.insert(),
             _step_row(start, run_id=run_id, status=RUNNING, started_at=started_at),
@@ -394,23 +387,11 @@ def finish_step(
     now = now_us()
     ok = error is None
     status = RunStatus.FINISHED if ok else RunStatus.FAILED
-    wanted = param_texts(store, run_id, start.params) if not recorded else {}
     with store.db.write() as conn:
         if recorded:
             conn.execute(_END_RUN, {"b_id": run_id, "b_status": status.value, "b_end": now})
         else:
-            _insert_child_run(
-                conn,
-                run_id=run_id,
-                experiment_id=start.experiment_id,
-                parent_run_id=start.pipeline_run_id,
-                name=start.key,
-                status=status,
-                start=started_at,
-                end=now,
-            )
-            conn.execute(run_tags.insert(), _tags(run_id, start))
-            write_params(conn, run_id, wanted)
+            _write_step_run(conn, store, start, run_id, status=status, begin=started_at, end=now)
         if not ok:
             last = error.strip().splitlines()[-1] if error.strip() else "failed"
             insert_on_conflict(
@@ -451,21 +432,18 @@ def _bind_names(values: dict[str, Any]) -> dict[str, Any]:
 def record_cached(store: Store, start: StepStart, earlier: StepRun) -> str:
     """Record a step taken from the cache: a finished child run pointing at ``earlier``."""
     run_id = new_id()
-    wanted = param_texts(store, run_id, start.params)
     now = now_us()
     with store.db.write() as conn:
-        _insert_child_run(
+        _write_step_run(
             conn,
-            run_id=run_id,
-            experiment_id=start.experiment_id,
-            parent_run_id=start.pipeline_run_id,
-            name=start.key,
+            store,
+            start,
+            run_id,
             status=RunStatus.FINISHED,
-            start=now,
+            begin=now,
             end=now,
+            tags={CACHED_TAG: earlier.run_id or ""},
         )
-        conn.execute(run_tags.insert(), _tags(run_id, start, {CACHED_TAG: earlier.run_id or ""}))
-        write_params(conn, run_id, wanted)
         conn.execute(
             pipeline_steps.insert(),
             _step_row(
