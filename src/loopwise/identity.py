@@ -9,6 +9,7 @@ alias moved through the REST API records the token's name, not the server's OS u
 
 from __future__ import annotations
 
+import functools
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,13 @@ def current_user() -> str | None:
     actor = _actor.get()
     if actor is not None:
         return actor
+    return _os_user()
+
+
+@functools.cache
+def _os_user() -> str | None:
+    """The OS user, looked up once per process (getpass reads the environment, then the
+    passwd database: on every run, step and version recorded otherwise)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -429,11 +430,18 @@ def _bind_names(values: dict[str, Any]) -> dict[str, Any]:
     return {names.get(k, k): v for k, v in values.items()}
 
 
-def record_cached(store: Store, start: StepStart, earlier: StepRun) -> str:
-    """Record a step taken from the cache: a finished child run pointing at ``earlier``."""
+#: Writes a caller gathers, to make later in one transaction of its own.
+Later = list[Callable[[Connection], None]]
+
+
+def record_cached(store: Store, start: StepStart, earlier: StepRun, later: Later) -> str:
+    """Record a step taken from the cache: a finished child run pointing at ``earlier``.
+    The writes go to ``later``: the runner makes those of one pass in one transaction (a
+    cached chain is then a few transactions, not one per step)."""
     run_id = new_id()
     now = now_us()
-    with store.db.write() as conn:
+
+    def write(conn: Connection) -> None:
         _write_step_run(
             conn,
             store,
@@ -458,6 +466,8 @@ def record_cached(store: Store, start: StepStart, earlier: StepRun) -> str:
                 ended_at=now,
             ),
         )
+
+    later.append(write)
     return run_id
 
 
@@ -498,15 +508,19 @@ def step_from_row(row: Any) -> StepRun:
 def cached_step(conn: Connection, cache_key: str) -> StepRun | None:
     """The latest successful step run with ``cache_key`` that ran (not itself a cache hit),
     or None."""
-    row = conn.execute(
-        select(pipeline_steps)
-        .where(pipeline_steps.c.cache_key == cache_key)
-        .where(pipeline_steps.c.status == SUCCEEDED)
-        .where(pipeline_steps.c.cached_from.is_(None))
-        .order_by(pipeline_steps.c.ended_at.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_CACHED_STEP, {"b_key": cache_key}).first()
     return step_from_row(row) if row is not None else None
+
+
+#: built once (SQLAlchemy then finds it compiled in its cache), not on every lookup
+_CACHED_STEP = (
+    select(pipeline_steps)
+    .where(pipeline_steps.c.cache_key == bindparam("b_key"))
+    .where(pipeline_steps.c.status == SUCCEEDED)
+    .where(pipeline_steps.c.cached_from.is_(None))
+    .order_by(pipeline_steps.c.ended_at.desc())
+    .limit(1)
+)
 
 
 def steps_of(conn: Connection, pipeline_run_id: str) -> list[StepRun]:

@@ -119,6 +119,9 @@ class _Run:
             slot.consumers = len(self.downstream[slot.node.key])
         self.done = 0
         self.points: list[tuple[str, str, float, int]] = []  # (run, key, value, time)
+        # the records of the steps taken from the cache in one pass of the loop, written in
+        # one transaction before the runner waits (see records.record_cached)
+        self.later: records.Later = []
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class _Run:
                 earlier = records.cached_step(conn, key)
         if earlier is None or not earlier.outputs:
             return False
-        slot.run_id = records.record_cached(self.store, slot.start, earlier)
+        slot.run_id = records.record_cached(self.store, slot.start, earlier, self.later)
         slot.fingerprint = earlier.fingerprint
         slot.output = (earlier.outputs["kind"], earlier.outputs["ref"])
         if slot.output[0] == VALUE:  # its numbers are metrics of this run too
@@ -344,6 +347,15 @@ class _Run:
             params={},
         )
 
+    def _flush(self) -> None:
+        """Write the cached steps' records gathered since the last flush, in one
+        transaction."""
+        if self.later:
+            writes, self.later = self.later, []
+            with self.store.db.write() as conn:
+                for write in writes:
+                    write(conn)
+
     def _tick(self, slot: _Slot, status: str) -> None:
         self.done += 1
         if self.progress is not None:
@@ -371,6 +383,7 @@ class _Run:
                         link_inputs(self.store, slot.run_id, refs)
                     slot.deadline = time.monotonic() + RECORD_AFTER_S
                     running[self._call(slot, executor)] = slot
+                self._flush()
                 if not running:
                     break
                 # with a timeout: a signal (SIGINT from the scheduler's shutdown) reaches this
@@ -415,6 +428,10 @@ class _Run:
                     self._tick(slot, records.SUCCEEDED)
                     self._release(slot, ready)
         except BaseException:
+            try:
+                self._flush()
+            except Exception as exc:  # the run is being stopped: say so, and go on
+                log.warning("could not record the cached steps of run %s: %s", self.run_id, exc)
             for future, slot in running.items():
                 future.cancel()
                 if slot.start is not None and slot.run_id is not None:
@@ -482,6 +499,9 @@ def run_pipeline(
     keep = {node.key for node in nodes_in(result)}
     step_executor = open_executor(executor, max_workers=max_workers, address=address)
     try:
+        check = getattr(step_executor, "check", None)
+        if check is not None:  # Ray: refuse a step no node can run, before recording anything
+            check({id(node.step): node.step for node in graph.nodes.values()}.values())
         pipeline_id = records.register_pipeline(store, pipeline.name, pipeline.entrypoint)
         run_id = run_service.create_run(
             store,

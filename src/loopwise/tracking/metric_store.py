@@ -49,17 +49,21 @@ def series_ids(
         [{"run_id": run_id, "key": key, "count": 0} for run_id, key in missing],
         keys=["run_id", "key"],
     )
-    by_run: dict[str, list[str]] = {}
-    for run_id, key in missing:
-        by_run.setdefault(run_id, []).append(key)
-    for run_id, keys_of_run in by_run.items():
+    # one query for up to 400 runs at a time, not one per run (a pipeline's end writes a
+    # metric or two for each of its step runs): the rows of these runs with these keys, a
+    # superset of the missing pairs when the runs have different keys, filtered here
+    wanted = set(missing)
+    run_ids = sorted({run_id for run_id, _ in missing})
+    keys_of_runs = sorted({key for _, key in missing})
+    for start in range(0, len(run_ids), 400):
         rows = conn.execute(
-            select(metric_series.c.id, metric_series.c.key)
-            .where(metric_series.c.run_id == run_id)
-            .where(metric_series.c.key.in_(keys_of_run))
+            select(metric_series.c.id, metric_series.c.run_id, metric_series.c.key)
+            .where(metric_series.c.run_id.in_(run_ids[start : start + 400]))
+            .where(metric_series.c.key.in_(keys_of_runs))
         )
-        for sid, key in rows:
-            ids[(run_id, key)] = sid
+        for sid, run_id, key in rows:
+            if (run_id, key) in wanted:
+                ids[(run_id, key)] = sid
     return ids
 
 
