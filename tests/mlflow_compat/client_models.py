@@ -53,5 +53,27 @@ try:
     client.get_model_version("mlflow-credit", "99")
 except MlflowException as e:
     out["missing_version"] = [e.error_code, e.get_http_status_code()]
+client.create_registered_model("mlflow-other")
+out["searched_models"] = [m.name for m in client.search_registered_models()]
+out["searched_like"] = [
+    m.name for m in client.search_registered_models(filter_string="name LIKE 'mlflow-c%'")
+]
+out["searched_latest"] = [
+    v.version for v in client.search_registered_models("name = 'mlflow-credit'")[0].latest_versions
+]
+first_page = client.search_registered_models(max_results=1)
+second_page = client.search_registered_models(max_results=1, page_token=first_page.token)
+out["model_pages"] = [[m.name for m in first_page], [m.name for m in second_page]]
+out["searched_versions"] = sorted(
+    v.version for v in client.search_model_versions("name='mlflow-credit'")
+)
+out["versions_of_run"] = sorted(
+    v.version for v in client.search_model_versions(f"run_id = '{run.info.run_id}'")
+)
+out["unsupported_filter"] = None
+try:
+    client.search_model_versions("tags.stage = 'x'")
+except MlflowException as e:
+    out["unsupported_filter"] = [e.error_code, e.get_http_status_code()]
 X.head(20).to_json("rows.json", orient="records")
 print(json.dumps(out))

@@ -125,7 +125,11 @@ def test_ids_that_do_not_exist_and_params_that_change(client, run_id):
 
 
 def test_what_loopwise_does_not_do_is_501_or_404_never_a_silent_200(client, run_id):
-    refused(client.post(f"{API}/runs/delete", json={"run_id": run_id}), 501, "NOT_IMPLEMENTED")
+    refused(
+        client.post(f"{API}/experiments/search", json={"filter": "name = 'x'"}),
+        501,
+        "NOT_IMPLEMENTED",
+    )
     refused(
         client.post(f"{API}/experiments/create", json={"name": "x", "artifact_location": "s3://b"}),
         501,
@@ -140,7 +144,7 @@ def test_what_loopwise_does_not_do_is_501_or_404_never_a_silent_200(client, run_
     )
     refused(client.get(f"{API}/no/such/endpoint"), 404, "ENDPOINT_NOT_FOUND")
     refused(
-        client.post("/ajax-api/2.0/mlflow/runs/delete", json={"run_id": run_id}),
+        client.post("/ajax-api/2.0/mlflow/experiments/search", json={"filter": "name = 'x'"}),
         501,
         "NOT_IMPLEMENTED",
     )
@@ -278,3 +282,117 @@ def test_an_artifact_past_the_upload_limit_is_refused_and_not_kept(client, run_i
     refused(client.put(f"{root}/streamed.bin", content=chunks), 413)
     assert client.put(f"{root}/small.bin", content=b"x" * 10).status_code == 200
     assert [a.path for a in list_artifacts(store, run_id)] == ["small.bin"]
+
+
+def test_deleting_renaming_and_tagging_with_hostile_inputs(client, run_id):
+    far_future = "7zzzzzzzzzzzzzzzzzzzzzzzzz"  # a well-formed id of the year 10889
+    for path in ("runs/delete", "runs/restore"):
+        for bad in ("z" * 26, far_future, "x" * 300):
+            answer = client.post(f"{API}/{path}", json={"run_id": bad})
+            assert answer.status_code in (400, 404), answer.text
+            assert answer.json()["error_code"] in (
+                "RESOURCE_DOES_NOT_EXIST",
+                "INVALID_PARAMETER_VALUE",
+            )
+        refused(client.post(f"{API}/{path}", json={}), 400)
+    refused(
+        client.post(f"{API}/runs/update", json={"run_id": run_id, "run_name": "x" * 10_000}), 400
+    )
+    refused(
+        client.post(f"{API}/runs/update", json={"run_id": run_id, "run_name": "x" * 10_001}), 400
+    )
+    refused(client.post(f"{API}/runs/update", json={"run_id": run_id, "run_name": 5}), 400)
+    refused(
+        client.post(
+            f"{API}/runs/set-tag", json={"run_id": run_id, "key": "mlflow.runName", "value": " "}
+        ),
+        400,
+    )
+    assert client.post(f"{API}/runs/delete", json={"run_id": run_id}).status_code == 200
+    message = refused(batch(client, run_id, params=[{"key": "a", "value": "1"}]), 400)
+    assert "must be in the 'active' state" in message
+    refused(client.post(f"{API}/runs/update", json={"run_id": run_id, "status": "FINISHED"}), 400)
+    search = f"{API}/runs/search"
+    for view in ("SOMETIMES", 7, "NaN", True):
+        refused(client.post(search, json={"experiment_ids": ["0"], "run_view_type": view}), 400)
+    found = client.post(search, json={"experiment_ids": ["0"], "run_view_type": "DELETED_ONLY"})
+    assert [r["info"]["run_id"] for r in found.json()["runs"]] == [run_id]
+    assert found.json()["runs"][0]["info"]["lifecycle_stage"] == "deleted"
+    refused(
+        client.post(
+            search,
+            json={
+                "experiment_ids": ["0"],
+                "filter": "lifecycle_stage = 'deleted' or metrics.a > 1",
+            },
+        ),
+        501,
+        "NOT_IMPLEMENTED",
+    )
+    none = client.post(
+        search, json={"experiment_ids": ["0"], "filter": "attributes.lifecycle_stage = 'deleted'"}
+    )
+    assert none.json() == {"runs": []}  # ACTIVE_ONLY and deleted: nothing, as in MLflow
+
+    experiment = client.post(f"{API}/experiments/create", json={"name": "hostile"}).json()
+    eid = experiment["experiment_id"]
+    for path in ("experiments/delete", "experiments/restore", "experiments/update"):
+        for bad in ("9" * 40, far_future):
+            refused(
+                client.post(f"{API}/{path}", json={"experiment_id": bad, "new_name": "n"}),
+                404,
+                "RESOURCE_DOES_NOT_EXIST",
+            )
+    refused(
+        client.post(
+            f"{API}/experiments/update", json={"experiment_id": eid, "new_name": "x" * 251}
+        ),
+        400,
+    )
+    refused(
+        client.post(
+            f"{API}/experiments/create", json={"name": "t", "tags": [{"key": "k", "value": 1.5}]}
+        ),
+        400,
+    )
+    refused(
+        client.post(
+            f"{API}/experiments/set-experiment-tag",
+            json={"experiment_id": eid, "key": "k", "value": "v" * 8001},
+        ),
+        400,
+    )
+    refused(
+        client.post(
+            f"{API}/experiments/set-experiment-tag",
+            json={"experiment_id": eid, "key": "x" * 10_000, "value": "v"},
+        ),
+        400,
+    )
+    refused(client.post(f"{API}/experiments/delete", json={"experiment_id": "0"}), 400)
+    refused(
+        client.post(f"{API}/experiments/search", json={"view_type": "NaN"}),
+        400,
+    )
+
+
+def test_registry_searches_with_hostile_filters(client):
+    assert client.post(f"{API}/registered-models/create", json={"name": "m"}).status_code == 200
+    models = f"{API}/registered-models/search"
+    versions = f"{API}/model-versions/search"
+    assert client.get(models, params={"filter": "name = 'nope'"}).json() == {
+        "registered_models": []
+    }
+    for bad in ("tags.a = 'b'", "name > 'a'", "name = 'a' OR name = 'b'", "x" * 10_000):
+        refused(client.get(models, params={"filter": bad}), 501, "NOT_IMPLEMENTED")
+    for bad in ("version_number = 1", "run_id LIKE 'a%'", "name = "):
+        refused(client.get(versions, params={"filter": bad}), 501, "NOT_IMPLEMENTED")
+    for bad in ("NaN", "0", "-1", "1e400", str(2**70)):
+        refused(client.get(models, params={"max_results": bad}), 400)
+    refused(client.get(models, params={"page_token": "garbage"}), 400)
+    refused(client.get(models, params={"order_by": "owner ASC"}), 501, "NOT_IMPLEMENTED")
+    refused(client.get(models, params={"order_by": "name SIDEWAYS"}), 400)
+    assert client.get(versions, params={"filter": "name = 'm'"}).json() == {"model_versions": []}
+    assert client.get(
+        versions, params={"filter": "run_id = '7zzzzzzzzzzzzzzzzzzzzzzzzz'"}
+    ).json() == {"model_versions": []}

@@ -35,6 +35,13 @@ def test_an_mlflow_model_is_a_loopwise_version(
     assert out["deleted_alias"][1] == 404
     assert out["duplicate_model"] == ["RESOURCE_ALREADY_EXISTS", 400]
     assert out["missing_version"] == ["RESOURCE_DOES_NOT_EXIST", 404]
+    assert out["searched_models"] == ["mlflow-credit", "mlflow-other"]
+    assert out["searched_like"] == ["mlflow-credit"]
+    assert out["searched_latest"] == ["2"]
+    assert out["model_pages"] == [["mlflow-credit"], ["mlflow-other"]]
+    assert out["searched_versions"] == ["1", "2"]
+    assert out["versions_of_run"] == ["1", "2"]
+    assert out["unsupported_filter"] == ["NOT_IMPLEMENTED", 501]
 
     rows = pd.read_json(tmp_path / "rows.json", orient="records")
     store = Store(
@@ -45,6 +52,8 @@ def test_an_mlflow_model_is_a_loopwise_version(
         )
     )
     try:
+        # the models MLflow's search listed are loopwise's
+        assert [m.name for m in model_service.list_models(store)] == out["searched_models"]
         version = model_service.get_model_version(store, "models:/mlflow-credit@champion")
         assert version.flavor == "mlflow"
         # MLflow's signature (from the DataFrame input example) became loopwise's

@@ -56,6 +56,16 @@ experiments = Table(
     Column("name", KEY, nullable=False, unique=True),
     Column("description", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),  # soft delete (0016): out of listings
+)
+
+# An experiment's key/value tags (MLflow's experiment tags; 0016).
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", ID, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 runs = Table(
@@ -73,6 +83,7 @@ runs = Table(
     Column("pid", Integer, nullable=True),
     Column("username", String(255), nullable=True),
     Column("environment", Text, nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),  # soft delete (0016): out of searches
     Index(None, "experiment_id", "start_time"),
     Index(None, "status"),
     Index(None, "parent_run_id"),

@@ -38,17 +38,20 @@ class RunStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named group of runs."""
+    """A named group of runs. ``deleted_at`` is set while it is deleted (a soft delete:
+    its runs stay, and :func:`loopwise.tracking.runs.restore_experiment` brings it back)."""
 
     id: str
     name: str
     created_at: datetime
     description: str | None = None
     run_count: int | None = None
+    deleted_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
+        data["deleted_at"] = self.deleted_at.isoformat() if self.deleted_at else None
         return data
 
 
@@ -57,7 +60,8 @@ class Run:
     """One execution of training or evaluation code, as stored.
 
     ``metrics`` holds the latest value of each metric (highest step, then latest time);
-    the full series is :func:`loopwise.get_metric_history`.
+    the full series is :func:`loopwise.get_metric_history`. ``deleted_at`` is set while
+    the run is deleted (a soft delete: searches leave it out, ``get_run`` still reads it).
     """
 
     id: str
@@ -76,6 +80,7 @@ class Run:
     pid: int | None = None
     user: str | None = None
     heartbeat_at: datetime | None = None
+    deleted_at: datetime | None = None
 
     @property
     def uri(self) -> str:
@@ -92,7 +97,7 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = str(self.status)
-        for key in ("start_time", "end_time", "heartbeat_at"):
+        for key in ("start_time", "end_time", "heartbeat_at", "deleted_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         data["duration_s"] = self.duration_s

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select, update
 
 from loopwise.clock import now_us, to_datetime
-from loopwise.errors import InvalidInput, NotFound, ParamConflict
+from loopwise.errors import Conflict, InvalidInput, NotFound, ParamConflict
 from loopwise.identity import current_user
 from loopwise.ids import new_id
 from loopwise.refs import run_id_of
 from loopwise.store import Store
+from loopwise.store.tables import experiment_tags as experiment_tag_table
 from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
 from loopwise.store.upsert import insert_on_conflict
 from loopwise.tracking.naming import MAX_KEY_LENGTH, generate_run_name, naming_rule
@@ -45,6 +46,7 @@ def _experiment_from_row(row: Any, run_count: int | None = None) -> Experiment:
         created_at=to_datetime(row.created_at),
         description=row.description,
         run_count=run_count,
+        deleted_at=to_datetime(row.deleted_at),
     )
 
 
@@ -95,19 +97,129 @@ def get_experiment(store: Store, name_or_id: str) -> Experiment:
 
 
 def list_experiments(store: Store) -> list[Experiment]:
-    """Every experiment with its number of runs, oldest first."""
+    """Every experiment not deleted with its number of runs not deleted, oldest first."""
     counts = (
         select(runs.c.experiment_id, func.count().label("n"))
+        .where(runs.c.deleted_at.is_(None))
         .group_by(runs.c.experiment_id)
         .subquery()
     )
     query = (
         select(experiments, func.coalesce(counts.c.n, 0).label("n"))
         .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+        .where(experiments.c.deleted_at.is_(None))
         .order_by(experiments.c.id)
     )
     with store.db.read() as conn:
         return [_experiment_from_row(row, row.n) for row in conn.execute(query)]
+
+
+def _experiment_row(conn: Connection, store: Store, name_or_id: str) -> Any:
+    """The experiments row named or numbered ``name_or_id`` (NotFound naming it)."""
+    row = None
+    if isinstance(name_or_id, str):
+        row = conn.execute(
+            select(experiments).where(
+                (experiments.c.name == name_or_id) | (experiments.c.id == name_or_id)
+            )
+        ).first()
+    if row is None:
+        raise NotFound(
+            f"Experiment {str(name_or_id)[:100]!r} does not exist in {store.db.safe_url}. "
+            "List experiments with `loopwise experiments list`."
+        )
+    return row
+
+
+def rename_experiment(store: Store, experiment: str, new_name: str) -> Experiment:
+    """Give an experiment (by name or id) a new name; its id and runs stay.
+
+    The default experiment keeps its name: it is found by that name (MLflow's experiment
+    ``0`` too), so renaming it would silently start a new one. A name another experiment
+    has is a :class:`Conflict` (names are unique, deleted experiments' too)."""
+    check_experiment_name(new_name)
+    with store.db.write() as conn:
+        row = _experiment_row(conn, store, experiment)
+        if row.name == new_name:
+            return _experiment_from_row(row)
+        if DEFAULT_EXPERIMENT in (row.name, new_name):
+            raise InvalidInput(
+                f"The experiment '{DEFAULT_EXPERIMENT}' cannot be renamed, nor another renamed "
+                f"to it: runs without an experiment go there by that name."
+            )
+        taken = conn.execute(select(experiments.c.id).where(experiments.c.name == new_name)).first()
+        if taken is not None:
+            raise Conflict(
+                f"An experiment named {new_name!r} already exists (id {taken.id}); choose "
+                "another name."
+            )
+        conn.execute(update(experiments).where(experiments.c.id == row.id).values(name=new_name))
+        row = conn.execute(select(experiments).where(experiments.c.id == row.id)).one()
+    return _experiment_from_row(row)
+
+
+def delete_experiment(store: Store, experiment: str) -> None:
+    """Soft-delete an experiment (by name or id): it leaves listings, keeps its runs and its
+    name, and :func:`restore_experiment` brings it back. Deleting it again changes nothing.
+    The default experiment cannot be deleted (runs without an experiment go there)."""
+    with store.db.write() as conn:
+        row = _experiment_row(conn, store, experiment)
+        if row.name == DEFAULT_EXPERIMENT:
+            raise InvalidInput(
+                f"The experiment '{DEFAULT_EXPERIMENT}' cannot be deleted: runs without an "
+                "experiment go there."
+            )
+        if row.deleted_at is None:
+            conn.execute(
+                update(experiments).where(experiments.c.id == row.id).values(deleted_at=now_us())
+            )
+
+
+def restore_experiment(store: Store, experiment: str) -> None:
+    """Undo :func:`delete_experiment` (restoring an experiment not deleted changes nothing)."""
+    with store.db.write() as conn:
+        row = _experiment_row(conn, store, experiment)
+        conn.execute(update(experiments).where(experiments.c.id == row.id).values(deleted_at=None))
+
+
+def check_experiment_tags(store: Store, experiment: str, tags: Mapping[str, Any]) -> dict[str, str]:
+    """Experiment tags checked (keys under the run tag key rule, values text of at most
+    :data:`MAX_VALUE_LENGTH` characters, like run tags) and turned into their stored text:
+    a caller creating an experiment with tags checks them before creating it."""
+    rule = naming_rule(store.settings.key_rule)
+    owner = f"experiment {str(experiment)[:100]}"
+    texts = {}
+    for key, value in tags.items():
+        rule.check(key, kind="Tag key", owner=owner)
+        texts[key] = value_text(value, what=f"Tag '{key}' of {owner}")
+    return texts
+
+
+def set_experiment_tag(store: Store, experiment: str, key: str, value: Any) -> None:
+    """Set one tag of an experiment (by name or id); a new value replaces the old one.
+    Experiments carry tags as MLflow's do (a team, a project, a note)."""
+    ((key, text),) = check_experiment_tags(store, experiment, {key: value}).items()
+    with store.db.write() as conn:
+        row = _experiment_row(conn, store, experiment)
+        insert_on_conflict(
+            conn,
+            experiment_tag_table,
+            [{"experiment_id": row.id, "key": key, "value": text}],
+            keys=["experiment_id", "key"],
+            update=["value"],
+        )
+
+
+def experiment_tags(store: Store, experiment: str) -> dict[str, str]:
+    """The tags of an experiment (by name or id), by key."""
+    with store.db.read() as conn:
+        row = _experiment_row(conn, store, experiment)
+        t = experiment_tag_table.c
+        return dict(
+            conn.execute(
+                select(t.key, t.value).where(t.experiment_id == row.id).order_by(t.key)
+            ).all()
+        )
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -150,6 +262,19 @@ def check_keys(store: Store, keys: Iterable[str], *, kind: str, run_id: str) -> 
 # -- runs ------------------------------------------------------------------------------------
 
 
+def check_run_name(name: str) -> None:
+    """InvalidInput unless ``name`` can name a run (a non-empty string of at most
+    :data:`MAX_KEY_LENGTH` characters: names are shown in tables and looked up)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
+        shown = repr(name)
+        if isinstance(name, str) and len(name) > 40:
+            shown = f"{name[:40]!r}... ({len(name):,} characters)"
+        raise InvalidInput(
+            f"Run name must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
+            f"got {shown}."
+        )
+
+
 def create_run(
     store: Store,
     experiment: str = DEFAULT_EXPERIMENT,
@@ -170,14 +295,16 @@ def create_run(
     RUNNING until it is ended (an MLflow client's run: it sends no heartbeat). ``user``
     names who runs it (default: the caller, see :func:`loopwise.identity.current_user`)."""
     exp = get_or_create_experiment(store, experiment)
+    if exp.deleted_at is not None:
+        raise InvalidInput(
+            f"Experiment '{exp.name}' is deleted; restore it (restore_experiment) before "
+            "starting runs in it, or use another experiment."
+        )
     run_id = new_id()
     if name is None:
         name = generate_run_name()
-    elif not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
-        raise InvalidInput(
-            f"Run name must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
-            f"got {name!r}."
-        )
+    else:
+        check_run_name(name)
     first_tags = tag_rows(store, run_id, tags or {})
     now = now_us()
     with store.db.write() as conn:
@@ -212,6 +339,52 @@ def end_run(store: Store, run_id: str, status: RunStatus | str = RunStatus.FINIS
             .where(runs.c.id == run_id)
             .values(status=final.value, end_time=now_us(), heartbeat_at=now_us())
         )
+
+
+#: The tag in which MLflow clients keep a run's name (kept equal to it on a rename).
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def rename_run(store: Store, run_id: str, name: str) -> None:
+    """Give run ``run_id`` (an id, a unique name or a ``runs:/`` reference) a new name,
+    under the rule of :func:`create_run` (names need not be unique; ids are). A stored
+    ``mlflow.runName`` tag (an MLflow client's run, an imported one) follows, so no reader
+    sees the old name there."""
+    check_run_name(name)
+    run_id = resolve_run_id(store, run_id)
+    with store.db.write() as conn:
+        require_run(conn, store, run_id)
+        conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
+        conn.execute(
+            update(run_tags)
+            .where(run_tags.c.run_id == run_id, run_tags.c.key == RUN_NAME_TAG)
+            .values(value=name)
+        )
+
+
+def _set_deleted(store: Store, run_id: str, deleted: bool) -> None:
+    run_id = resolve_run_id(store, run_id)
+    with store.db.write() as conn:
+        require_run(conn, store, run_id)
+        query = update(runs).where(runs.c.id == run_id)
+        if deleted:  # deleting again keeps the first time
+            query = query.where(runs.c.deleted_at.is_(None)).values(deleted_at=now_us())
+        else:
+            query = query.values(deleted_at=None)
+        conn.execute(query)
+
+
+def delete_run(store: Store, run_id: str) -> None:
+    """Soft-delete a run (an id, a unique name or a ``runs:/`` reference): searches and
+    listings leave it out, :func:`get_run` still reads it (with ``deleted_at``), and
+    :func:`restore_run` brings it back. Nothing it logged is removed: a model version
+    trained by it keeps its lineage. Its child runs are not deleted with it."""
+    _set_deleted(store, run_id, True)
+
+
+def restore_run(store: Store, run_id: str) -> None:
+    """Undo :func:`delete_run` (restoring a run that is not deleted changes nothing)."""
+    _set_deleted(store, run_id, False)
 
 
 def heartbeat(store: Store, run_ids: Iterable[str]) -> None:
@@ -553,4 +726,5 @@ def run_from_row(
         pid=row.pid,
         user=row.username,
         heartbeat_at=to_datetime(row.heartbeat_at),
+        deleted_at=to_datetime(row.deleted_at),
     )

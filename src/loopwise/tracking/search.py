@@ -251,13 +251,35 @@ def sort_keys(order_by: str | Sequence[str] | None) -> list[OrderKey]:
     return [*order, OrderKey("attributes", "run_id", True)]
 
 
+#: Which runs a search sees: those not deleted (the default), the deleted ones, or all.
+LIFECYCLES = ("active", "deleted", "all")
+
+
+def lifecycle_conditions(lifecycle: str = "active") -> list[ColumnElement[bool]]:
+    """The condition on ``runs`` that leaves deleted runs out (``"active"``), keeps only
+    them (``"deleted"``) or none (``"all"``): one place, so every search and its fast path
+    (:mod:`loopwise.tracking.metric_walk`) agree on what a deleted run is."""
+    if lifecycle == "active":
+        return [runs.c.deleted_at.is_(None)]
+    if lifecycle == "deleted":
+        return [runs.c.deleted_at.is_not(None)]
+    if lifecycle == "all":
+        return []
+    raise InvalidInput(f"lifecycle must be one of {', '.join(LIFECYCLES)}; got {lifecycle!r}.")
+
+
 def search_conditions(
-    store: Store, experiment: str | Sequence[str] | None, filter: str | None
+    store: Store,
+    experiment: str | Sequence[str] | None,
+    filter: str | None,
+    *,
+    lifecycle: str = "active",
 ) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of a search on ``runs``: its experiments and its filter."""
+    """The WHERE conditions of a search on ``runs``: its experiments, its filter, and
+    whether deleted runs are in it (:func:`lifecycle_conditions`; by default they are not)."""
     expr = parse_filter(filter)
     exp_ids = _experiment_ids(store, experiment)
-    conditions = []
+    conditions = lifecycle_conditions(lifecycle)
     if exp_ids is not None:
         conditions.append(runs.c.experiment_id.in_(exp_ids))
     if expr is not None:
@@ -270,10 +292,12 @@ def search_query(
     experiment: str | Sequence[str] | None,
     filter: str | None,
     order: Sequence[OrderKey],
+    *,
+    lifecycle: str = "active",
 ) -> Any:
     """The ordered SELECT of matching run ids (no limit), NULLs last for every key."""
     query = select(runs.c.id).join(experiments, experiments.c.id == runs.c.experiment_id)
-    query = query.where(*search_conditions(store, experiment, filter))
+    query = query.where(*search_conditions(store, experiment, filter, lifecycle=lifecycle))
     clauses = []
     for key in order:
         column = sort_column(key)
@@ -389,7 +413,9 @@ def search_runs(
 
 
 __all__ = [
+    "LIFECYCLES",
     "compile_filter",
+    "lifecycle_conditions",
     "search_conditions",
     "search_query",
     "search_run_ids",

@@ -29,7 +29,7 @@ from loopwise.store.tables import experiments, metric_series, run_params, run_ta
 from loopwise.tracking.filter_parser import OrderKey
 from loopwise.tracking.metric_walk import first_rows
 from loopwise.tracking.runs import reap_lost_runs
-from loopwise.tracking.search import search_query, sort_column, sort_keys
+from loopwise.tracking.search import lifecycle_conditions, search_query, sort_column, sort_keys
 
 MAX_PAGE = 1000
 MAX_TOKEN_CHARS = 65_536
@@ -65,10 +65,13 @@ def search_page(
     page_token: str | None = None,
     columns: Columns = Columns(),
     ids_only: bool = False,
+    lifecycle: str = "active",
 ) -> RunPage:
     """The page of matching runs after ``page_token`` (the first page without one).
     ``ids_only``: each row is only ``{"id": ...}`` (a caller that reads the runs itself,
-    such as MLflow's search, skips reading them twice)."""
+    such as MLflow's search, skips reading them twice). ``lifecycle``: deleted runs are
+    left out (``"active"``), the only ones (``"deleted"``) or in (``"all"``), as MLflow's
+    ``run_view_type`` asks."""
     if isinstance(max_results, bool) or not isinstance(max_results, int):
         raise InvalidInput(
             f"max_results must be an integer in [1, {MAX_PAGE}]; got {max_results!r}."
@@ -78,13 +81,20 @@ def search_page(
             f"max_results must be an integer in [1, {MAX_PAGE}]; got {max_results} instead."
         )
     order = sort_keys(order_by)
-    fingerprint = _fingerprint(experiment, filter, order)
+    lifecycle_conditions(lifecycle)  # an unknown one is refused before any SQL runs
+    # (a token of one lifecycle is not one of another; the default's tokens are unchanged)
+    fingerprint = _fingerprint(
+        experiment, filter if lifecycle == "active" else f"{filter or ''}\x00{lifecycle}", order
+    )
     after = None if page_token is None else _decode(page_token, fingerprint, order)
     reap_lost_runs(store)
-    # One more row than the page tells whether a next page exists.
-    found = first_rows(store, experiment, filter, order, max_results + 1, after)
+    # One more row than the page tells whether a next page exists. (The walk by a metric
+    # sees active runs only: what else is asked for goes the general way.)
+    found = None
+    if lifecycle == "active":
+        found = first_rows(store, experiment, filter, order, max_results + 1, after)
     if found is None:
-        query = search_query(store, experiment, filter, order)
+        query = search_query(store, experiment, filter, order, lifecycle=lifecycle)
         sorters = [sort_column(key) for key in order]
         if after is not None:
             query = query.where(_after(sorters, order, after))

@@ -7,7 +7,8 @@ milliseconds (loopwise keeps microseconds); a non-finite metric goes out as MLfl
 spells it (``"NaN"``, ``"Infinity"``); a run's artifacts are handed out as an
 ``mlflow-artifacts:/<experiment>/<run>/artifacts`` URI, which the client resolves against
 the server (:mod:`.artifacts`). A loopwise run that was ``LOST`` (its process died) is
-``FAILED`` to MLflow, which has no such state.
+``FAILED`` to MLflow, which has no such state. A deleted run or experiment (loopwise's
+soft delete, ``deleted_at``) is MLflow's ``lifecycle_stage`` ``"deleted"``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ from typing import Any
 from sqlalchemy import select
 
 from loopwise.errors import NotFound
+from loopwise.server.mlflow.protocol import invalid
 from loopwise.store import Store
-from loopwise.store.tables import experiments, metric_series, run_params, run_tags, runs
+from loopwise.store.tables import (
+    experiment_tags,
+    experiments,
+    metric_series,
+    run_params,
+    run_tags,
+    runs,
+)
 from loopwise.tracking.runs import DEFAULT_EXPERIMENT
 
 DEFAULT_ID = "0"
@@ -73,20 +82,53 @@ def require_experiment(store: Store, experiment_id: str) -> Any:
     return row
 
 
-def experiment_message(row: Any, last_update_us: int | None = None) -> dict[str, Any]:
-    """An experiments row as MLflow's ``Experiment``."""
+NOTE_TAG = "mlflow.note.content"
+
+
+def lifecycle(row: Any) -> str:
+    """MLflow's ``lifecycle_stage`` of a runs or experiments row."""
+    return "deleted" if row.deleted_at is not None else "active"
+
+
+def require_active_run(row: Any) -> None:
+    """MLflow's refusal of a write to a deleted run (its words, its code)."""
+    if row.deleted_at is not None:
+        raise invalid(f"The run {row.id} must be in the 'active' state. Current state is deleted.")
+
+
+def experiment_tag_lists(store: Store, ids: list[str]) -> dict[str, list[dict[str, str]]]:
+    """The tags of experiments ``ids`` as MLflow's lists, in one query per 500 ids."""
+    found: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+    t = experiment_tags.c
+    with store.db.read() as conn:
+        for start in range(0, len(ids), 500):
+            for experiment_id, key, value in conn.execute(
+                select(t.experiment_id, t.key, t.value)
+                .where(t.experiment_id.in_(ids[start : start + 500]))
+                .order_by(t.experiment_id, t.key)
+            ):
+                found[experiment_id].append({"key": key, "value": value})
+    return found
+
+
+def experiment_message(
+    row: Any, last_update_us: int | None = None, tags: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """An experiments row as MLflow's ``Experiment``; ``tags`` from
+    :func:`experiment_tag_lists` (the description is the note tag unless one is set)."""
     wire_id = wire_experiment_id(row.name, row.id)
     name = DEFAULT_NAME if row.name == DEFAULT_EXPERIMENT else row.name
+    tags = list(tags or [])
+    if row.description and NOTE_TAG not in {t["key"] for t in tags}:
+        tags.append({"key": NOTE_TAG, "value": row.description})
     return {
         "experiment_id": wire_id,
         "name": name,
         "artifact_location": f"mlflow-artifacts:/{wire_id}",
-        "lifecycle_stage": "active",
+        "lifecycle_stage": lifecycle(row),
         "creation_time": ms(row.created_at),
         "last_update_time": ms(last_update_us if last_update_us is not None else row.created_at),
-        "tags": [{"key": "mlflow.note.content", "value": row.description}]
-        if row.description
-        else [],
+        "tags": tags,
     }
 
 
@@ -120,7 +162,7 @@ def run_info(row: Any) -> dict[str, Any]:
         "start_time": ms(row.start_time),
         "end_time": ms(row.end_time),
         "artifact_uri": artifact_uri(wire_id, row.id),
-        "lifecycle_stage": "active",
+        "lifecycle_stage": lifecycle(row),
     }
 
 
@@ -153,9 +195,10 @@ def run_messages(store: Store, rows: list[Any]) -> list[dict[str, Any]]:
     messages = []
     for row in rows:
         found = data[row.id]
+        # the run's name is the truth: a stored mlflow.runName tag never contradicts it
+        found["tags"] = [t for t in found["tags"] if t["key"] != RUN_NAME_TAG]
         keys = {t["key"] for t in found["tags"]}
-        if RUN_NAME_TAG not in keys:
-            found["tags"].append({"key": RUN_NAME_TAG, "value": row.name})
+        found["tags"].append({"key": RUN_NAME_TAG, "value": row.name})
         if row.parent_run_id and PARENT_TAG not in keys:
             found["tags"].append({"key": PARENT_TAG, "value": row.parent_run_id})
         messages.append({"info": run_info(row), "data": found, "inputs": {"dataset_inputs": []}})
@@ -172,9 +215,12 @@ __all__ = [
     "artifact_uri",
     "double",
     "experiment_message",
+    "experiment_tag_lists",
     "find_experiment",
+    "lifecycle",
     "loopwise_experiment_name",
     "ms",
+    "require_active_run",
     "require_experiment",
     "run_info",
     "run_message",

@@ -199,8 +199,9 @@ def log_outputs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     """``POST runs/outputs``: the run produced these logged models. Checked (the run and
     each model exist); the link is the model's ``source_run_id``."""
     store = store_of(request)
-    run_id = entities.run_row(store, run_id_of(message)).id
-    check_run(request, run_id)
+    run = entities.run_row(store, run_id_of(message))
+    check_run(request, run.id)
+    entities.require_active_run(run)
     for output in items(message, "models", limit=1000):
         model_row(store, text(output, "model_id", limit=64))
     return {}
@@ -220,8 +221,10 @@ def log_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     from loopwise.tracking.runs import MAX_VALUE_LENGTH
 
     store = store_of(request)
-    run_id = entities.run_row(store, run_id_of(message)).id
-    check_run(request, run_id)
+    run = entities.run_row(store, run_id_of(message))
+    check_run(request, run.id)
+    entities.require_active_run(run)
+    run_id = run.id
     raw = text(message, "model_json", limit=1_000_000)
     try:
         model = json.loads(raw)

@@ -15,6 +15,7 @@ loopwise logged itself has no MLflow model folder, so that call is NOT_IMPLEMENT
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from loopwise.errors import NotFound
 from loopwise.interop.mlflow_models import package_mlflow_model
 from loopwise.registry import models as registry
 from loopwise.registry.records import ModelVersion
-from loopwise.server.access import check_experiment, check_model, check_run, store_of
+from loopwise.server.access import check_experiment, check_model, check_run, store_of, token_of
 from loopwise.server.mlflow import entities
 from loopwise.server.mlflow import models as logged
 from loopwise.server.mlflow.protocol import (
@@ -36,6 +37,7 @@ from loopwise.server.mlflow.protocol import (
     text,
     unsupported,
 )
+from loopwise.server.mlflow.tracking import _offset, _token
 from loopwise.store import Store
 from loopwise.tracking import run_artifacts
 
@@ -75,8 +77,8 @@ def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _model_message(store: Store, name: str) -> dict[str, Any]:
-    model = _model(store, name)
+def _model_message(store: Store, name: str, model: Any = None) -> dict[str, Any]:
+    model = model if model is not None else _model(store, name)
     created = entities.ms(int(model.created_at.timestamp() * 1_000_000))
     latest = []
     if model.latest_version is not None:
@@ -267,7 +269,180 @@ def get_by_alias(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     return {"model_version": _version_message(store, version)}
 
 
+# -- search ----------------------------------------------------------------------------------
+
+#: One clause of MLflow's registry filter: ``name = 'x'``, ``name LIKE 'x%'``,
+#: ``name ILIKE 'x%'``, ``run_id = 'x'``, ``run_id IN ('a', 'b')`` (keys may be backquoted).
+_CLAUSE = re.compile(
+    r"""\s*`?(?P<key>[a-z_]+)`?\s*(?P<op>=|!=|LIKE|ILIKE|IN)\s*"""
+    r"""(?P<value>'(?:[^']|'')*'|"(?:[^"]|"")*"|\((?:\s*'(?:[^']|'')*'\s*,?)+\))\s*""",
+    re.IGNORECASE,
+)
+#: The clause MLflow 3's client adds to every search to leave prompts out.
+_NOT_PROMPT = re.compile(r"\s*tags?\.`?mlflow\.prompt\.is_prompt`?\s*!=\s*'true'\s*", re.IGNORECASE)
+_STRING = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
+
+
+def _registry_filter(
+    filter_text: str | None, keys: tuple[str, ...]
+) -> list[tuple[str, str, list[str]]]:
+    """MLflow's registry ``filter`` as (key, operator, values) clauses joined by AND; a key
+    or form loopwise does not take is NOT_IMPLEMENTED naming it, never a wrong answer."""
+    if not filter_text or not filter_text.strip():
+        return []
+    clauses = []
+    for part in re.split(r"\s+AND\s+(?=(?:[^']*'[^']*')*[^']*$)", filter_text, flags=re.I):
+        if _NOT_PROMPT.fullmatch(part):
+            continue  # MLflow 3 leaves prompts out so; loopwise's registry has none
+        found = _CLAUSE.fullmatch(part)
+        if found is None:
+            raise unsupported(
+                f"The registry filter {part.strip()[:200]!r} (loopwise takes "
+                + ", ".join(f"{k} = '...'" for k in keys)
+                + (", name LIKE '...%'" if "name" in keys else "")
+                + " joined by AND)"
+            )
+        key, op = found["key"].lower(), found["op"].upper()
+        if key not in keys or (key != "name" and op not in ("=", "IN")):
+            raise unsupported(f"Searching by {key} {op}")
+        values = [
+            a.replace("''", "'") if a or not b else b for a, b in _STRING.findall(found["value"])
+        ]
+        clauses.append((key, op, values))
+    return clauses
+
+
+def _like(pattern: str, value: str, *, case: bool) -> bool:
+    """SQL's LIKE (``%`` any text, ``_`` one character) on ``value``."""
+    rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, value, 0 if case else re.IGNORECASE | re.DOTALL) is not None
+
+
+def _passes(clauses: list[tuple[str, str, list[str]]], fields: dict[str, str]) -> bool:
+    for key, op, values in clauses:
+        value = fields[key]
+        if op == "=" and value != values[0]:
+            return False
+        if op == "!=" and value == values[0]:
+            return False
+        if op == "IN" and value not in values:
+            return False
+        if op in ("LIKE", "ILIKE") and not _like(values[0], value, case=op == "LIKE"):
+            return False
+    return True
+
+
+def _ordered(
+    found: list[Any], message: dict[str, Any], fields: dict[str, Any], default: list[str]
+) -> list[Any]:
+    """``found`` sorted by MLflow's ``order_by`` (``field [ASC|DESC]``; stable sorts, the
+    last key first), after ``default``."""
+    order = message.get("order_by") or []
+    if isinstance(order, str):
+        order = [order]
+    if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
+        raise invalid("order_by must be a list of strings.")
+    keys = []
+    for item in [*order[:10], *default]:
+        parts = item.replace("`", "").split()
+        if (
+            not parts
+            or len(parts) > 2
+            or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC"))
+        ):
+            raise invalid(f"Invalid order_by clause {item[:100]!r}.")
+        if parts[0] not in fields:
+            raise unsupported(f"Ordering by {parts[0][:100]!r}")
+        keys.append((fields[parts[0]], len(parts) == 2 and parts[1].upper() == "DESC"))
+    for key, descending in reversed(keys):
+        found = sorted(found, key=key, reverse=descending)
+    return found
+
+
+def _page(
+    message: dict[str, Any], found: list[Any], default: int, most: int
+) -> tuple[list[Any], str | None]:
+    size = integer(message, "max_results", default=default)
+    if size is None or not 1 <= size <= most:
+        raise invalid(f"max_results must be between 1 and {most}.")
+    offset = _offset(message)
+    end = offset + size
+    return found[offset:end], (_token(end) if end < len(found) else None)
+
+
+def _stamp(at: Any) -> int:
+    return int(at.timestamp() * 1000)
+
+
+@endpoint("read", body=False)
+def search_registered_models(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``registered-models/search``: MLflow's ``name`` filters, order by name or time,
+    paged; over :func:`loopwise.registry.models.list_models`."""
+    store = store_of(request)
+    clauses = _registry_filter(text(message, "filter", required=False), ("name",))
+    found = [
+        m
+        for m in registry.list_models(store)
+        if _passes(clauses, {"name": m.name}) and _may_read(request, m.name)
+    ]
+    by = {
+        "name": lambda m: m.name,
+        "timestamp": lambda m: m.created_at,
+        "creation_timestamp": lambda m: m.created_at,
+        "last_updated_timestamp": lambda m: m.created_at,
+    }
+    found = _ordered(found, message, by, ["name ASC"])
+    page, token = _page(message, found, 100, 1000)
+    answer: dict[str, Any] = {"registered_models": [_model_message(store, m.name, m) for m in page]}
+    if token:
+        answer["next_page_token"] = token
+    return answer
+
+
+def _may_read(request: Request, name: str) -> bool:
+    """Whether the caller's token scope lets it see model ``name`` (left out if not)."""
+    token = token_of(request)
+    return token is None or token.allows_model(name)
+
+
+@endpoint("read", body=False)
+def search_model_versions(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``model-versions/search``: by ``name`` (=, LIKE, ILIKE) and ``run_id`` (=, IN),
+    order by name, version or time, paged; over :func:`loopwise.registry.models.list_versions`."""
+    store = store_of(request)
+    clauses = _registry_filter(text(message, "filter", required=False), ("name", "run_id"))
+    names = [m.name for m in registry.list_models(store)]
+    exact = [v[0] for k, op, v in clauses if k == "name" and op == "="]
+    if exact:
+        names = [n for n in names if n == exact[0]]
+    found = []
+    for name in names:
+        if not _may_read(request, name) or not _passes(
+            [c for c in clauses if c[0] == "name"], {"name": name}
+        ):
+            continue
+        for version in registry.list_versions(store, name):
+            if _passes([c for c in clauses if c[0] == "run_id"], {"run_id": version.run_id or ""}):
+                found.append(version)
+    by = {
+        "name": lambda v: v.name,
+        "version_number": lambda v: v.version,
+        "version": lambda v: v.version,
+        "creation_timestamp": lambda v: v.created_at,
+        "timestamp": lambda v: v.created_at,
+        "last_updated_timestamp": lambda v: v.created_at,
+    }
+    found = _ordered(found, message, by, ["name ASC", "version_number DESC"])
+    page, token = _page(message, found, 10_000, 200_000)
+    answer: dict[str, Any] = {"model_versions": [_version_message(store, v) for v in page]}
+    if token:
+        answer["next_page_token"] = token
+    return answer
+
+
 ROUTES = [
+    ("GET", "registered-models/search", search_registered_models),
+    ("GET", "model-versions/search", search_model_versions),
     ("POST", "registered-models/create", create_registered_model),
     ("GET", "registered-models/get", get_registered_model),
     ("POST", "model-versions/create", create_model_version),

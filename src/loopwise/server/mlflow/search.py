@@ -5,7 +5,9 @@ MLflow's filter language is a subset of loopwise's (``metrics.auc > 0.8 and para
 loopwise's own parser and only what differs is rewritten: MLflow compares
 ``attributes.start_time``/``end_time`` with epoch milliseconds (loopwise: seconds),
 names the user ``user_id`` and the run's name also as the tag ``mlflow.runName``, and has
-``lifecycle_stage`` (every loopwise run is active). What loopwise cannot answer
+``lifecycle_stage``, which is no filter in loopwise but which runs a search sees (deleted
+ones or not): a test of it joined to the rest by ``and`` narrows MLflow's
+``run_view_type``; one under ``or``/``not`` is NOT_IMPLEMENTED. What loopwise cannot answer
 (``datasets.*``, ``artifact_uri``) is NOT_IMPLEMENTED rather than a silently wrong match.
 The result goes back to text for :func:`loopwise.tracking.search_pages.search_page`.
 """
@@ -30,8 +32,24 @@ from loopwise.tracking.filter_parser import (
 
 _TIMES = {"start_time", "end_time"}
 _DATASETS = re.compile(r"(?<![\w.`])datasets?\.", re.IGNORECASE)
-_ACTIVE = Comparison("attributes", "run_id", "is not null")
-_NOTHING = Comparison("attributes", "run_id", "is null")
+_STAGES = frozenset({"active", "deleted"})
+#: MLflow's ``lifecycle_stage`` field, outside quotes; loopwise's parser has no such field,
+#: so it is spelled as a param key no real param can have (a NUL in it) before parsing.
+_STAGE_FIELD = re.compile(r"(?<![\w.])(?:attributes?\.|attr\.)?lifecycle_?stage(?![\w])", re.I)
+_STAGE_KEY = "\x00lifecycle_stage"
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`")
+
+
+def _mark_stage(mlflow_filter: str) -> str:
+    """``mlflow_filter`` with each ``lifecycle_stage`` field (not inside a quoted value or
+    key) written as the param key :data:`_STAGE_KEY`."""
+    out, at = [], 0
+    for quoted in _QUOTED.finditer(mlflow_filter):
+        out.append(_STAGE_FIELD.sub(f"params.`{_STAGE_KEY}`", mlflow_filter[at : quoted.start()]))
+        out.append(quoted.group())
+        at = quoted.end()
+    out.append(_STAGE_FIELD.sub(f"params.`{_STAGE_KEY}`", mlflow_filter[at:]))
+    return "".join(out)
 
 
 def _entity_key(entity: str, key: str) -> tuple[str, str]:
@@ -44,12 +62,24 @@ def _entity_key(entity: str, key: str) -> tuple[str, str]:
     return entity, key
 
 
+def _is_stage(node: FilterExpr) -> bool:
+    return isinstance(node, Comparison) and node.entity == "params" and node.key == _STAGE_KEY
+
+
+def _stages(node: Comparison) -> set[str]:
+    """The lifecycle stages a ``lifecycle_stage`` test lets through."""
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    named = {str(v).lower() for v in values}
+    if node.op in ("=", "in"):
+        return set(_STAGES & named)
+    if node.op in ("!=", "not in"):
+        return set(_STAGES - named)
+    raise unsupported(f"Searching runs by lifecycle_stage {node.op.upper()}")
+
+
 def _comparison(node: Comparison) -> FilterExpr:
-    if node.entity == "attributes" and node.key in ("lifecycle_stage", "lifecyclestage"):
-        values = node.value if isinstance(node.value, tuple) else (node.value,)
-        active = "active" in [str(v).lower() for v in values]
-        wanted = active if node.op in ("=", "in") else not active
-        return _ACTIVE if wanted else _NOTHING
+    if _is_stage(node):
+        raise unsupported("A lifecycle_stage test under OR or NOT")
     if node.entity == "attributes" and node.key in ("artifact_uri", "run_uuid"):
         if node.key == "run_uuid":
             return Comparison("attributes", "run_id", node.op, node.value)
@@ -109,15 +139,31 @@ def _text(node: FilterExpr) -> str:
     return f"not ({_text(node.item)})"
 
 
-def loopwise_filter(mlflow_filter: str | None) -> str | None:
-    """The loopwise filter text an MLflow ``filter`` means (InvalidFilter names a typo)."""
+def loopwise_filter_and_stages(mlflow_filter: str | None) -> tuple[str | None, set[str] | None]:
+    """The loopwise filter text an MLflow ``filter`` means (InvalidFilter names a typo),
+    and the lifecycle stages its top-level ``lifecycle_stage`` tests let through (None when
+    it has none: then ``run_view_type`` alone decides)."""
     try:
-        parsed = parse_filter(mlflow_filter)
+        parsed = parse_filter(_mark_stage(mlflow_filter) if mlflow_filter else mlflow_filter)
     except InvalidFilter:
         if mlflow_filter and _DATASETS.search(mlflow_filter):
             raise unsupported("Searching runs by their datasets (datasets.*)") from None
         raise
-    return None if parsed is None else _text(_rewrite(parsed))
+    if parsed is None:
+        return None, None
+    parts = list(parsed.items) if isinstance(parsed, And) else [parsed]
+    stages: set[str] | None = None
+    rest = []
+    for part in parts:
+        if isinstance(part, Comparison) and _is_stage(part):
+            allowed = _stages(part)
+            stages = allowed if stages is None else stages & allowed
+        else:
+            rest.append(part)
+    if not rest:
+        return None, stages
+    kept = rest[0] if len(rest) == 1 else And(tuple(rest))
+    return _text(_rewrite(kept)), stages
 
 
 def loopwise_order(mlflow_order: list[str]) -> list[str]:
@@ -130,4 +176,4 @@ def loopwise_order(mlflow_order: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["loopwise_filter", "loopwise_order"]
+__all__ = ["loopwise_filter_and_stages", "loopwise_order"]

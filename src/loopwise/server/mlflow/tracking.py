@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import func, select
 
-from loopwise.errors import NotFound
+from loopwise.errors import Conflict, NotFound
 from loopwise.server.access import check_experiment, check_run, experiment_scope, store_of
 from loopwise.server.mlflow import entities
 from loopwise.server.mlflow.protocol import (
@@ -33,7 +33,7 @@ from loopwise.server.mlflow.protocol import (
     text,
     unsupported,
 )
-from loopwise.server.mlflow.search import loopwise_filter, loopwise_order
+from loopwise.server.mlflow.search import loopwise_filter_and_stages, loopwise_order
 from loopwise.store.tables import experiments, runs
 from loopwise.tracking import runs as run_service
 from loopwise.tracking.log_batch import log_batch
@@ -50,11 +50,14 @@ def _store(request: Request) -> Any:
     return store_of(request)
 
 
-def _writable_run(request: Request, run_id: str) -> str:
-    """``run_id`` as an existing run the caller may write to."""
+def _writable_run(request: Request, run_id: str, *, active: bool = True) -> str:
+    """``run_id`` as an existing run the caller may write to; one that is deleted is
+    refused as MLflow refuses it (``active=False``: deleting and restoring take either)."""
     store = _store(request)
     row = entities.run_row(store, run_id)
     check_run(request, row.id)
+    if active:
+        entities.require_active_run(row)
     return row.id
 
 
@@ -63,7 +66,32 @@ def _writable_run(request: Request, run_id: str) -> str:
 
 def _experiment_answer(request: Request, row: Any) -> dict[str, Any]:
     check_experiment(request, row.name)
-    return {"experiment": entities.experiment_message(row)}
+    tags = entities.experiment_tag_lists(_store(request), [row.id])[row.id]
+    return {"experiment": entities.experiment_message(row, tags=tags)}
+
+
+def _writable_experiment(request: Request, message: dict[str, Any]) -> Any:
+    """The experiments row of the message's ``experiment_id`` the caller may write to."""
+    row = entities.require_experiment(_store(request), text(message, "experiment_id", limit=64))
+    check_experiment(request, row.name)
+    return row
+
+
+def _view(message: dict[str, Any], field: str) -> str:
+    """MLflow's ViewType (by name or number) as a loopwise lifecycle: "active", "deleted"
+    or "all"."""
+    views = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}
+    numbers = {1: "active", 2: "deleted", 3: "all"}
+    view = message.get(field)
+    if view is None or view == "":
+        return "active"
+    if isinstance(view, str) and view.upper() in views:
+        return views[view.upper()]
+    if isinstance(view, str) and view.isdigit() and int(view) in numbers:
+        return numbers[int(view)]
+    if isinstance(view, int) and not isinstance(view, bool) and view in numbers:
+        return numbers[view]
+    raise invalid(f"Invalid {field} {str(view)[:40]!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL.")
 
 
 @endpoint("read", body=False)
@@ -95,8 +123,7 @@ def create_experiment(request: Request, message: dict[str, Any]) -> dict[str, An
     location = text(message, "artifact_location", required=False)
     if location:
         raise unsupported("An experiment's own artifact_location")
-    if items(message, "tags", limit=100):
-        raise unsupported("Experiment tags")
+    tags = _pairs(items(message, "tags", limit=100), "experiment tag", 8000)
     loopwise_name = entities.loopwise_experiment_name(name)
     run_service.check_experiment_name(loopwise_name)
     check_experiment(request, loopwise_name)
@@ -109,8 +136,60 @@ def create_experiment(request: Request, message: dict[str, Any]) -> dict[str, An
         raise MlflowApiError(
             "RESOURCE_ALREADY_EXISTS", f"Experiment(name={name}) already exists.", 400
         )
+    run_service.check_experiment_tags(store, name, tags)  # before anything is created
     created = run_service.get_or_create_experiment(store, loopwise_name)
+    for key, value in tags.items():
+        run_service.set_experiment_tag(store, created.id, key, value)
     return {"experiment_id": entities.wire_experiment_id(created.name, created.id)}
+
+
+@endpoint("write")
+def update_experiment(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``experiments/update``: MLflow's rename (``new_name``)."""
+    row = _writable_experiment(request, message)
+    new_name = text(message, "new_name", required=False, limit=250)
+    if new_name is not None:
+        loopwise_name = entities.loopwise_experiment_name(new_name)
+        check_experiment(request, loopwise_name)
+        try:
+            run_service.rename_experiment(_store(request), row.id, loopwise_name)
+        except Conflict:
+            raise MlflowApiError(
+                "RESOURCE_ALREADY_EXISTS", f"Experiment(name={new_name}) already exists.", 400
+            ) from None
+    return {}
+
+
+@endpoint("write")
+def delete_experiment(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``experiments/delete``: a soft delete (``experiments/restore`` undoes it)."""
+    row = _writable_experiment(request, message)
+    if row.name == run_service.DEFAULT_EXPERIMENT:
+        raise invalid(
+            f"Cannot delete the default experiment '{entities.DEFAULT_ID}'. This is a reserved "
+            "experiment."
+        )
+    run_service.delete_experiment(_store(request), row.id)
+    return {}
+
+
+@endpoint("write")
+def restore_experiment(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    row = _writable_experiment(request, message)
+    run_service.restore_experiment(_store(request), row.id)
+    return {}
+
+
+@endpoint("write")
+def set_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    row = _writable_experiment(request, message)
+    if row.deleted_at is not None:
+        raise invalid(
+            f"The experiment {row.id} must be in the 'active' state. Current state is deleted."
+        )
+    ((key, value),) = _pairs([message], "experiment tag", 8000).items()
+    run_service.set_experiment_tag(_store(request), row.id, key, value)
+    return {}
 
 
 @endpoint("read")
@@ -121,6 +200,7 @@ def search_experiments(request: Request, message: dict[str, Any]) -> dict[str, A
     if not 1 <= max_results <= 50_000:
         raise invalid("max_results must be between 1 and 50000.")
     offset = _offset(message)
+    view = _view(message, "view_type")
     store = _store(request)
     with store.db.read() as conn:
         last_run = (
@@ -128,17 +208,25 @@ def search_experiments(request: Request, message: dict[str, Any]) -> dict[str, A
             .group_by(runs.c.experiment_id)
             .subquery()
         )
-        rows = conn.execute(
+        query = (
             select(experiments, last_run.c.last)
             .outerjoin(last_run, last_run.c.experiment_id == experiments.c.id)
             .order_by(experiments.c.created_at.desc(), experiments.c.id)
-        ).all()
+        )
+        if view == "active":
+            query = query.where(experiments.c.deleted_at.is_(None))
+        elif view == "deleted":
+            query = query.where(experiments.c.deleted_at.is_not(None))
+        rows = conn.execute(query).all()
     scope = experiment_scope(request)
     if scope is not None:
         rows = [r for r in rows if scope.allows_experiment(r.name)]
     page = rows[offset : offset + max_results]
     token = _token(offset + max_results) if offset + max_results < len(rows) else None
-    answer: dict[str, Any] = {"experiments": [entities.experiment_message(r, r.last) for r in page]}
+    tags = entities.experiment_tag_lists(store, [r.id for r in page])
+    answer: dict[str, Any] = {
+        "experiments": [entities.experiment_message(r, r.last, tags[r.id]) for r in page]
+    }
     if token:
         answer["next_page_token"] = token
     return answer
@@ -159,12 +247,6 @@ def _offset(message: dict[str, Any]) -> int:
 
 def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
-
-
-@endpoint("write")
-def not_supported(request: Request, message: dict[str, Any]) -> dict[str, Any]:
-    """MLflow calls loopwise does not do (deleting, renaming): 501, never a silent 200."""
-    raise unsupported(f"{request.method} {request.url.path}")
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -201,9 +283,9 @@ def update_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     run_id = _writable_run(request, run_id_of(message))
     store = _store(request)
     status = text(message, "status", required=False, limit=16)
-    name = text(message, "run_name", required=False, limit=250)
+    name = text(message, "run_name", required=False)
     if name is not None and name != entities.run_row(store, run_id).name:
-        raise unsupported("Renaming a run")
+        run_service.rename_run(store, run_id, name)
     if status is not None:
         if status in _FINAL:
             run_service.end_run(store, run_id, status)
@@ -260,6 +342,7 @@ def log_batch_route(request: Request, message: dict[str, Any]) -> dict[str, Any]
     metrics = _metric_points(items(message, "metrics", limit=MAX_BATCH_METRICS))
     params = _pairs(items(message, "params", limit=MAX_BATCH_PARAMS), "param", 6000)
     tags = _pairs(items(message, "tags", limit=MAX_BATCH_TAGS), "tag", 8000)
+    tags = _renamed(request, run_id, tags)
     log_batch(_store(request), run_id, params=params, tags=tags, metrics=metrics)
     return {}
 
@@ -282,19 +365,43 @@ def log_param(request: Request, message: dict[str, Any]) -> dict[str, Any]:
 @endpoint("write")
 def set_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     run_id = _writable_run(request, run_id_of(message))
-    tags = _pairs([message], "tag", 8000)
-    if entities.RUN_NAME_TAG in tags:
-        row = entities.run_row(_store(request), run_id)
-        if tags[entities.RUN_NAME_TAG] != row.name:
-            raise unsupported("Renaming a run (tag mlflow.runName)")
+    tags = _renamed(request, run_id, _pairs([message], "tag", 8000))
     log_batch(_store(request), run_id, tags=tags)
     return {}
+
+
+def _renamed(request: Request, run_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """The tags without ``mlflow.runName``, which renames the run (MLflow's
+    ``set_tag("mlflow.runName", ...)``): the name is the run's, not a second copy."""
+    name = tags.pop(entities.RUN_NAME_TAG, None)
+    if name is not None:
+        store = _store(request)
+        if name != entities.run_row(store, run_id).name:
+            run_service.rename_run(store, run_id, name)
+    return tags
 
 
 @endpoint("write")
 def delete_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     run_id = _writable_run(request, run_id_of(message))
     run_service.delete_tag(_store(request), run_id, text(message, "key", limit=250))
+    return {}
+
+
+@endpoint("write")
+def delete_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """``runs/delete``: a soft delete (out of searches; ``runs/get`` still answers it)."""
+    run_service.delete_run(
+        _store(request), _writable_run(request, run_id_of(message), active=False)
+    )
+    return {}
+
+
+@endpoint("write")
+def restore_run(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    run_service.restore_run(
+        _store(request), _writable_run(request, run_id_of(message), active=False)
+    )
     return {}
 
 
@@ -313,11 +420,16 @@ def search_runs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
             raise NotFound(f"No Experiment with id={experiment_id} exists")
         check_experiment(request, row.name)
         names.append(row.name)
-    view = message.get("run_view_type", "ACTIVE_ONLY")
-    if view not in ("ACTIVE_ONLY", "ALL", 1, 3, None):
-        if view in ("DELETED_ONLY", 2):
-            return {"runs": []}
-        raise invalid(f"Invalid run_view_type {view!r}.")
+    stages = {"active": {"active"}, "deleted": {"deleted"}, "all": {"active", "deleted"}}
+    wanted = stages[_view(message, "run_view_type")]
+    mlflow_filter, filtered = loopwise_filter_and_stages(
+        text(message, "filter", required=False, limit=100_000)
+    )
+    if filtered is not None:
+        wanted &= filtered
+    if not wanted:
+        return {"runs": []}
+    lifecycle = "all" if len(wanted) == 2 else next(iter(wanted))
     max_results = integer(message, "max_results", default=1000) or 1000
     if not 1 <= max_results <= 50_000:
         raise invalid("max_results must be between 1 and 50000.")
@@ -329,11 +441,12 @@ def search_runs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     page = search_page(
         store,
         experiment=names,
-        filter=loopwise_filter(text(message, "filter", required=False, limit=100_000)),
+        filter=mlflow_filter,
         order_by=loopwise_order(order),
         max_results=min(max_results, MAX_SEARCH_PAGE),
         page_token=text(message, "page_token", required=False, limit=65_536),
         ids_only=True,
+        lifecycle=lifecycle,
     )
     with store.db.read() as conn:
         rows = conn.execute(
@@ -383,10 +496,10 @@ ROUTES = [
     ("GET", "experiments/get", get_experiment),
     ("POST", "experiments/create", create_experiment),
     ("POST", "experiments/search", search_experiments),
-    ("POST", "experiments/update", not_supported),
-    ("POST", "experiments/delete", not_supported),
-    ("POST", "experiments/restore", not_supported),
-    ("POST", "experiments/set-experiment-tag", not_supported),
+    ("POST", "experiments/update", update_experiment),
+    ("POST", "experiments/delete", delete_experiment),
+    ("POST", "experiments/restore", restore_experiment),
+    ("POST", "experiments/set-experiment-tag", set_experiment_tag),
     ("POST", "runs/create", create_run),
     ("POST", "runs/update", update_run),
     ("GET", "runs/get", get_run),
@@ -396,7 +509,7 @@ ROUTES = [
     ("POST", "runs/set-tag", set_tag),
     ("POST", "runs/delete-tag", delete_tag),
     ("POST", "runs/search", search_runs),
-    ("POST", "runs/delete", not_supported),
-    ("POST", "runs/restore", not_supported),
+    ("POST", "runs/delete", delete_run),
+    ("POST", "runs/restore", restore_run),
     ("GET", "metrics/get-history", get_metric_history),
 ]
