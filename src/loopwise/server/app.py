@@ -31,6 +31,7 @@ ROUTE_MODULES = (
     "loopwise.server.routes.predictions",
     "loopwise.server.routes.monitoring",
     "loopwise.server.routes.audit",
+    "loopwise.server.routes.pipelines",
 )
 
 

@@ -21,7 +21,7 @@ from loopwise.server.access import store_of
 from loopwise.server.downsample import MIN_POINTS
 from loopwise.server.routes import artifacts as artifact_routes
 from loopwise.server.routes import tracking as tracking_routes
-from loopwise.server.ui import data_pages, models_pages, ops_pages
+from loopwise.server.ui import data_pages, models_pages, ops_pages, pipelines_pages
 from loopwise.server.ui import previews as preview_service
 from loopwise.server.ui.assets import STATIC_PREFIX, HashedStaticFiles
 from loopwise.server.ui.guard import guarded_page
@@ -40,6 +40,7 @@ router.include_router(session_router)
 router.include_router(models_pages.router)
 router.include_router(data_pages.router)
 router.include_router(ops_pages.router)
+router.include_router(pipelines_pages.router)
 
 #: Points per chart line (the server keeps min, max and last per bucket beyond that).
 CHART_POINTS = 1000
