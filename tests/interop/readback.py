@@ -84,3 +84,16 @@ def check_initial(store: Store, logged: dict[str, Any]) -> dict[str, str]:
 def _by_name(store: Store, ids: dict[str, str], name: str) -> str:
     (found,) = [m for m, i in ids.items() if get_run(store, i).name == name]
     return found
+
+
+def refused(done: Any, *words: str) -> str:
+    """The output of a CLI call refused with one ``Error:`` line holding ``words``."""
+    assert done.exit_code == 1, done.output
+    assert "Traceback" not in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    lines = [line for line in done.output.splitlines() if line.strip()]
+    assert len(lines) == 1, done.output  # one line (the progress bar, if any, is gone)
+    assert lines[0].startswith("Error: "), done.output
+    for word in words:
+        assert word in done.output, done.output
+    return done.output

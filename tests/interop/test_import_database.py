@@ -4,9 +4,12 @@ artifact folders, written by MLflow itself, imported on both metadata backends."
 from __future__ import annotations
 
 import re
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import delete
 
 from loopwise.interop.mlflow_import import RUN_ID_TAG, STATE_TAG, import_mlflow
@@ -18,6 +21,7 @@ from loopwise.tracking.runs import get_run, metric_history
 from loopwise.tracking.search import search_runs
 from tests.interop.conftest import Source, clone_source, log_mlflow
 from tests.interop.readback import MODEL, check_initial, imported_ids
+from tests.interop.readback import refused as _refused
 
 
 def _row(output: str, kind: str) -> tuple[int, int, int]:
@@ -121,3 +125,26 @@ def test_metric_points_keep_steps_timestamps_and_non_finite_values(
     odd = metric_history(store, baseline, "odd")
     assert np.isnan(odd["value"][0])
     assert np.isposinf(odd["value"][1])
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("revision", "words"),
+    [("451aebb31d03", ["older", "mlflow db upgrade"]), ("fedcba987654", ["does not know"])],
+)
+def test_an_mlflow_schema_too_old_or_too_new(
+    invoke, shared_source: Source, tmp_path: Path, revision: str, words: list[str]
+) -> None:
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(shared_source.db, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    output = _refused(invoke("import", "mlflow", "--from", f"sqlite:///{copy}"), *words)
+    assert "dc11669786a5" in output  # the newest revision it reads
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_unknown_experiment(invoke, shared_source: Source) -> None:
+    _refused(
+        invoke("import", "mlflow", "--from", shared_source.url, "-e", "nope"), "'nope'", "fraud"
+    )

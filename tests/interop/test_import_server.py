@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from loopwise.registry import models as registry
 from tests.interop.conftest import Served
-from tests.interop.readback import MODEL, check_initial
+from tests.interop.readback import MODEL, check_initial, imported_ids
+from tests.interop.readback import refused as _refused
 
 
 def test_import_from_a_server(invoke, store, served_source: Served) -> None:
@@ -34,3 +35,17 @@ def test_the_servers_database_with_its_artifacts_folder(
     )
     assert done.exit_code == 0, done.output
     check_initial(store, served_source.logged)
+
+
+def test_mlflow_artifacts_without_an_artifacts_root(invoke, store, served_source: Served) -> None:
+    """The server's database names its files mlflow-artifacts:/...: without the folder
+    they are in, the import stops and says which option is missing; given it, the next
+    import finishes what the first began (nothing copied twice)."""
+    url = f"sqlite:///{served_source.db}"
+    _refused(invoke("import", "mlflow", "--from", url), "--artifacts-root", "mlflow-artifacts")
+    done = invoke(
+        "import", "mlflow", "--from", url, "--artifacts-root", str(served_source.artifacts)
+    )
+    assert done.exit_code == 0, done.output
+    ids = check_initial(store, served_source.logged)
+    assert imported_ids(store) == ids
