@@ -147,3 +147,20 @@ def chain(length: int = 100, start: int = 0):
     for _ in range(length - 1):
         x = inc(x)
     return x
+
+
+@lw.step
+def boom(x: float) -> float:
+    raise ValueError(f"boom {x}")
+
+
+@lw.step
+def model_of(version: lw.ModelVersion) -> str:
+    return version.uri
+
+
+@lw.pipeline
+def two_failures():
+    """Two failing steps feed one step: it is skipped once; a step given a number where it
+    takes a model version fails without stopping the run."""
+    return add(boom(1.0), boom(2.0)), model_of(divide(1.0, 2.0)), divide(3.0, 4.0)

@@ -334,3 +334,19 @@ def test_with_a_tracking_url_pipelines_refuse_rather_than_write_elsewhere(lw, in
     refused = invoke("pipelines", "list", env={"LOOPWISE_TRACKING_URL": "http://127.0.0.1:9"})
     assert refused.exit_code == 1
     assert "LOOPWISE_TRACKING_URL" in refused.output
+
+
+def test_two_failed_parents_skip_their_child_once_and_a_step_that_cannot_start_fails(lw):
+    run = lw.run_pipeline(steps.two_failures)
+    assert run.status.value == "FAILED"
+    status = {s.name: s.status for s in run.steps}
+    assert status == {
+        "boom": "FAILED",
+        "boom-2": "FAILED",
+        "add": "SKIPPED",
+        "divide": "SUCCEEDED",
+        "model_of": "FAILED",
+        "divide-2": "SUCCEEDED",
+    }
+    assert "takes a ModelVersion" in run.step("model_of").error
+    assert lw.get_run(run.id).status.value == "FAILED"

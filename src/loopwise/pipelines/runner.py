@@ -315,6 +315,25 @@ class _Run:
             if waiting.waiting == 0:
                 ready.append(waiting)
 
+    def _start(self, slot: _Slot, executor: StepExecutor) -> Future[Any] | None:
+        """Hand the step to the executor; None when it could not even start (an argument
+        it cannot take, a step the executor refuses): then it is FAILED like a step that
+        raised, with the reason, and what needs it is skipped."""
+        try:
+            return self._call(slot, executor)
+        except Exception:
+            import traceback
+
+            self._fail(slot, traceback.format_exc())
+            return None
+
+    def _fail(self, slot: _Slot, error: str) -> None:
+        """Record a failed step and skip every step that needs it."""
+        slot.failed = True
+        self._finish(slot, error=error)
+        self._tick(slot, records.FAILED)
+        self._skip_downstream(slot)
+
     def _skip_downstream(self, slot: _Slot) -> None:
         """Record every step that depends on ``slot`` (directly or not) as skipped."""
         todo = list(self.downstream[slot.node.key])
@@ -325,6 +344,8 @@ class _Run:
                 continue
             seen.add(key)
             skipped = self.slots[key]
+            if skipped.failed:  # already recorded: skipped after another failed step
+                continue
             skipped.failed = True
             records.record_skipped(self.store, self._start_of_skipped(skipped), slot.node.key)
             self._tick(skipped, records.SKIPPED)
@@ -382,7 +403,11 @@ class _Run:
                         self._record_start(slot)
                         link_inputs(self.store, slot.run_id, refs)
                     slot.deadline = time.monotonic() + RECORD_AFTER_S
-                    running[self._call(slot, executor)] = slot
+                    started = self._start(slot, executor)
+                    if started is None:
+                        ok = False
+                        continue
+                    running[started] = slot
                 self._flush()
                 if not running:
                     break
@@ -407,7 +432,11 @@ class _Run:
                         succeeded = False
                         result = "".join(traceback.format_exception(exc))
                     if not succeeded and slot.attempts <= slot.node.step.options.retries:
-                        running[self._call(slot, executor)] = slot
+                        retried = self._start(slot, executor)
+                        if retried is not None:
+                            running[retried] = slot
+                        else:
+                            ok = False
                         continue
                     if succeeded:
                         try:
@@ -418,12 +447,7 @@ class _Run:
                             succeeded, result = False, traceback.format_exc()
                     if not succeeded:
                         ok = False
-                        slot.failed = True
-                        assert slot.start is not None
-                        assert slot.run_id is not None
-                        self._finish(slot, error=str(result))
-                        self._tick(slot, records.FAILED)
-                        self._skip_downstream(slot)
+                        self._fail(slot, str(result))
                         continue
                     self._tick(slot, records.SUCCEEDED)
                     self._release(slot, ready)
