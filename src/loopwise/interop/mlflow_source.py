@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,39 +159,44 @@ def columns_of(rows: list[Any]) -> dict[str, Columns]:
     return out
 
 
-class MlflowSource:
-    """What the importer reads of an MLflow tracking store. ``url`` is the source's name
-    without secrets, the same for every import of it (imported records keep it)."""
+class MlflowSource(ABC):
+    """What the importer reads of an MLflow tracking store: :class:`DatabaseSource` reads
+    its database, :class:`ServerSource` its REST API. ``url`` is the source's name without
+    secrets, the same for every import of it (imported records keep it)."""
 
     url: str
 
+    @abstractmethod
     def experiments(self) -> list[SourceExperiment]:
-        raise NotImplementedError
+        """Every experiment (deleted ones too)."""
 
+    @abstractmethod
     def runs(self, experiment_ids: list[str]) -> list[SourceRun]:
         """Every run (deleted ones too) of the experiments, with params, tags, latest."""
-        raise NotImplementedError
 
+    @abstractmethod
     def metric_history(self, run: SourceRun) -> dict[str, Columns]:
         """Every metric point of ``run``, per key, as arrays (:data:`Columns`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def artifact_files(self, uri: str) -> list[tuple[str, int]]:
         """(path relative to ``uri``, size) of every file under the artifact folder ``uri``
         (an empty list when there is none)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fetch_artifact(self, uri: str, path: str, scratch: Path) -> Path:
         """A local file with the bytes of ``uri``/``path`` (maybe written under
         ``scratch``, which the caller removes)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def registered_models(self) -> list[SourceModel]:
-        raise NotImplementedError
+        """Every registered model, with its aliases and tags."""
 
+    @abstractmethod
     def model_versions(self, name: str) -> list[SourceVersion]:
-        raise NotImplementedError
+        """Every version of registered model ``name``."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release connections."""
 
