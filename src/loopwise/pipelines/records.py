@@ -532,24 +532,22 @@ def steps_of(conn: Connection, pipeline_run_id: str) -> list[StepRun]:
     return [step_from_row(row) for row in rows]
 
 
+def _runs_query() -> Any:
+    """Pipeline runs with their pipeline's name and their tracking run's status and times."""
+    return (
+        select(pipeline_runs, pipelines.c.name, runs.c.status, runs.c.start_time, runs.c.end_time)
+        .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
+        .join(runs, runs.c.id == pipeline_runs.c.run_id)
+    )
+
+
 def get_pipeline_run(store: Store, run_id: str) -> PipelineRun:
     """The pipeline run ``run_id`` (a ``runs:/`` reference works too)."""
     from loopwise.tracking.runs import resolve_run_id
 
     run_id = resolve_run_id(store, run_id)
     with store.db.read() as conn:
-        row = conn.execute(
-            select(
-                pipeline_runs,
-                pipelines.c.name,
-                runs.c.status,
-                runs.c.start_time,
-                runs.c.end_time,
-            )
-            .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-            .join(runs, runs.c.id == pipeline_runs.c.run_id)
-            .where(pipeline_runs.c.run_id == run_id)
-        ).first()
+        row = conn.execute(_runs_query().where(pipeline_runs.c.run_id == run_id)).first()
         if row is None:
             raise NotFound(f"Run {run_id} is not a pipeline run (lw.run_pipeline starts one).")
         steps = steps_of(conn, run_id)
@@ -579,19 +577,7 @@ def list_pipeline_runs(
 ) -> list[PipelineRun]:
     """The latest pipeline runs (of ``pipeline`` only, when given), newest first; their
     steps are not read (``steps`` is empty): :func:`get_pipeline_run` has them."""
-    query = (
-        select(
-            pipeline_runs,
-            pipelines.c.name,
-            runs.c.status,
-            runs.c.start_time,
-            runs.c.end_time,
-        )
-        .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-        .join(runs, runs.c.id == pipeline_runs.c.run_id)
-        .order_by(pipeline_runs.c.created_at.desc())
-        .limit(limit)
-    )
+    query = _runs_query().order_by(pipeline_runs.c.created_at.desc()).limit(limit)
     if pipeline is not None:
         query = query.where(pipelines.c.name == pipeline)
     with store.db.read() as conn:

@@ -83,17 +83,7 @@ def get_or_create_experiment(store: Store, name: str) -> Experiment:
 def get_experiment(store: Store, name_or_id: str) -> Experiment:
     """An experiment by name or id; :class:`NotFound` names both when neither matches."""
     with store.db.read() as conn:
-        row = conn.execute(
-            select(experiments).where(
-                (experiments.c.name == name_or_id) | (experiments.c.id == name_or_id)
-            )
-        ).first()
-    if row is None:
-        raise NotFound(
-            f"Experiment '{name_or_id}' does not exist in {store.db.safe_url}. "
-            "List experiments with `loopwise experiments list`."
-        )
-    return _experiment_from_row(row)
+        return _experiment_from_row(_experiment_row(conn, store, name_or_id))
 
 
 def list_experiments(store: Store) -> list[Experiment]:

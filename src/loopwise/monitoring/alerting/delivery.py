@@ -339,6 +339,28 @@ class Action(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+def _process_options(d: Mapping[str, Any], path: str) -> tuple[float, str | None, float | None]:
+    """The ``timeout``, ``cwd`` and ``cooldown`` every action kind that runs a process
+    takes, checked (``path`` names them in errors)."""
+    timeout = d.get("timeout", 3600.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise path_error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
+    cwd = d.get("cwd")
+    if cwd is not None and not isinstance(cwd, str):
+        raise path_error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
+    return float(timeout), cwd, parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
+
+
+def _process_fields(cwd: str | None, cooldown: float | None) -> dict[str, Any]:
+    """``cwd`` and ``cooldown`` as an action's document writes them (when set)."""
+    out: dict[str, Any] = {}
+    if cwd:
+        out["cwd"] = cwd
+    if cooldown is not None:  # (a fraction of a second has no duration text)
+        out["cooldown"] = format_duration(cooldown) if cooldown == int(cooldown) else cooldown
+    return out
+
+
 @dataclass(frozen=True)
 class CommandAction:
     """Run ``command`` (a list of arguments, no shell) with placeholders filled in.
@@ -374,26 +396,15 @@ class CommandAction:
             if not isinstance(arg, str | int | float) or isinstance(arg, bool):
                 raise path_error(f"{path}.command[{i}]", f"must be text; got {arg!r}.")
             _check_placeholders(str(arg), f"{path}.command[{i}]")
-        timeout = d.get("timeout", 3600.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise path_error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
-        cwd = d.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise path_error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
-        cooldown = parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
-        return cls(tuple(str(a) for a in command), float(timeout), cwd, cooldown)
+        timeout, cwd, cooldown = _process_options(d, path)
+        return cls(tuple(str(a) for a in command), timeout, cwd, cooldown)
 
     def describe(self) -> str:
         return " ".join(self.command)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"command": list(self.command), "timeout": self.timeout}
-        if self.cwd:
-            out["cwd"] = self.cwd
-        if self.cooldown is not None:  # (a fraction of a second has no duration text)
-            whole = self.cooldown == int(self.cooldown)
-            out["cooldown"] = format_duration(self.cooldown) if whole else self.cooldown
-        return out
+        return out | _process_fields(self.cwd, self.cooldown)
 
     def run(self, alert: Mapping[str, Any], store: Any = None) -> dict[str, Any]:
         fill = placeholder_values(alert)
@@ -509,15 +520,9 @@ class PipelineAction:
                 ) from None
             if isinstance(value, str):
                 _check_placeholders(value, f"{path}.params.{key}")
-        timeout = d.get("timeout", 3600.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise path_error(f"{path}.timeout", f"must be seconds > 0; got {timeout!r}.")
-        cwd = d.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise path_error(f"{path}.cwd", f"must be a folder path; got {cwd!r}.")
-        cooldown = parse_cooldown(d.get("cooldown"), f"{path}.cooldown")
+        timeout, cwd, cooldown = _process_options(d, path)
         frozen = tuple((k, json.dumps(v, sort_keys=True)) for k, v in params.items())
-        return cls(name, frozen, float(timeout), cwd, cooldown)
+        return cls(name, frozen, timeout, cwd, cooldown)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -532,12 +537,7 @@ class PipelineAction:
         out: dict[str, Any] = {"pipeline": self.pipeline, "timeout": self.timeout}
         if self.params:
             out["params"] = self.values
-        if self.cwd:
-            out["cwd"] = self.cwd
-        if self.cooldown is not None:
-            whole = self.cooldown == int(self.cooldown)
-            out["cooldown"] = format_duration(self.cooldown) if whole else self.cooldown
-        return out
+        return out | _process_fields(self.cwd, self.cooldown)
 
     def run(self, alert: Mapping[str, Any], store: Any = None) -> dict[str, Any]:
         fill = placeholder_values(alert)
