@@ -4,7 +4,7 @@
    its schema (ingest -> validate -> split -> train -> evaluate -> promote), and it takes
    ``@champion``.
 2. Three days of traffic are served hour by hour by whichever version holds
-   ``@champion`` at that hour (as an endpoint serving ``models:/credit-risk@champion``
+   ``@champion`` at that hour (as an endpoint serving ``models:/credit-ct@champion``
    does), with ground truth arriving as feedback. From hour 24 the relation between debt
    and default flips: a concept change.
 3. The monitor runs at the end of every 6-hour window. Its accuracy rule fires once the
@@ -25,7 +25,7 @@ import pandas as pd
 
 import loopwise as lw
 
-ENDPOINT = "credit-risk"
+ENDPOINT = "credit-ct"
 FEATURES = ["age", "income", "debt_ratio"]
 HOURS = 72
 CONCEPT_AT = 24
@@ -35,7 +35,7 @@ PARAMS = {
     "target": "defaulted",
     "model": ENDPOINT,
     "features": FEATURES,
-    "schema": "datasets:/credit-risk-training",
+    "schema": "datasets:/credit-ct-training",
     "policy": POLICY,
 }
 
@@ -75,7 +75,7 @@ def main() -> None:
     rng = np.random.default_rng(1)
     training = applicants(3000, rng)
     schema = lw.infer_schema(training, target="defaulted")
-    data = lw.log_dataset(training, name="credit-risk-training", schema=schema)
+    data = lw.log_dataset(training, name="credit-ct-training", schema=schema)
     first = lw.run_pipeline(CT, params={**PARAMS, "source": data.uri})
     print(f"first training: {first.status.value}, {first.output()['promotion']['summary']}")
 

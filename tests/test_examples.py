@@ -44,7 +44,7 @@ def test_example_runs(script, store_url, tmp_path):
         assert "resumed: FINISHED" in proc.stdout
     if script == "continuous_training.py":  # alert -> pipeline -> gate -> alias -> recovery
         assert "alert accuracy-drop from hour 24: action pipeline succeeded" in proc.stdout
-        assert "models:/credit-risk/2 promoted to @champion" in proc.stdout
+        assert "models:/credit-ct/2 promoted to @champion" in proc.stdout
         assert "trigger alert:accuracy-drop@" in proc.stdout
         windows = re.findall(r"^  h(\d\d)    (\d\.\d+)     (\d)$", proc.stdout, re.M)
         assert len(windows) == 12
@@ -139,6 +139,16 @@ def test_a_second_demo_reports_its_own_results_not_both(tmp_path):
     assert (users_store / "loopwise.db").read_text() == "the user's own store"
     assert not (tmp_path / "users-own.db").exists()
     assert not (tmp_path / "users-own-artifacts").exists()
+
+
+def test_the_examples_share_the_demos_store_without_colliding(tmp_path):
+    """make demo runs every example on one store: names one example registers (the
+    model_registry example's credit-risk@champion, the monitoring example's training
+    data) must not be taken by another, whose gate or alias would then fail."""
+    done = run_demo(tmp_path, "model_registry", "monitoring", "pipelines", "continuous_training")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "models:/credit-ct/2 promoted to @champion" in done.stdout
+    assert "loop closed" in done.stdout
 
 
 def test_the_demo_deletes_no_folder_it_did_not_make(tmp_path):
