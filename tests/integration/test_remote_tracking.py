@@ -24,6 +24,7 @@ from loopwise.config import load_settings
 from loopwise.errors import (
     ConfigurationError,
     InvalidFilter,
+    InvalidInput,
     NotFound,
     ParamConflict,
     StoreUnavailable,
@@ -388,6 +389,15 @@ def test_the_cli_reads_and_moves_models_and_datasets_through_the_server(remote, 
 
     lw, store = remote
     seed_registry(lw)  # v1 trained on loans, v2 promoted to champion, a refused promotion
+    # descriptions and tags through the server, as on a local store
+    lw.update_model("credit-risk", description="scores loans", tags={"team": "risk", "t": 1})
+    model = lw.update_model("credit-risk", delete_tags=["t"])
+    assert (model.description, model.tags) == ("scores loans", {"team": "risk"})
+    version = lw.update_model_version("models:/credit-risk/1", tags={"a": 1, "b": 2})
+    version = lw.update_model_version(version.uri, delete_tags=["a"])
+    assert version.tags == {"b": "2"} and version.updated_at is not None
+    with pytest.raises(InvalidInput, match="1 to 250"):
+        lw.update_model("credit-risk", tags={"": "x"})
     url = lw.context.settings().tracking_url
     context.reset()
     runner = CliRunner()

@@ -69,6 +69,83 @@ def test_model_and_version_descriptions_can_be_set(store, tmp_path):
         registry.update_model(store, "credit-risk", description=3)
 
 
+def test_models_and_versions_take_tags_merged_and_deleted(store, tmp_path):
+    register(store, tmp_path)
+    model = registry.get_model(store, "credit-risk")
+    assert (model.tags, model.updated_at) == ({}, None)
+    model = registry.update_model(store, "credit-risk", tags={"team": "risk", "tier": 1})
+    assert model.tags == {"team": "risk", "tier": "1"}
+    assert model.updated_at is not None and model.updated_at >= model.created_at
+    # a tag change leaves the description as it is; None still clears it
+    registry.update_model(store, "credit-risk", description="Scores loans.")
+    model = registry.update_model(store, "credit-risk", tags={"tier": 2}, delete_tags=["team"])
+    assert (model.tags, model.description) == ({"tier": "2"}, "Scores loans.")
+    assert registry.list_models(store)[0].tags == {"tier": "2"}
+    # deleting a key that is not there changes nothing and is no error
+    assert registry.update_model(store, "credit-risk", delete_tags=["absent"]).tags == {"tier": "2"}
+
+    version = registry.update_version(store, "models:/credit-risk/1", tags={"a": "1", "b": "2"})
+    assert version.updated_at is not None
+    version = registry.update_version(
+        store, "models:/credit-risk/1", tags={"c": 3}, delete_tags=["a"]
+    )
+    assert (version.tags, version.description) == ({"b": "2", "c": "3"}, None)
+    assert registry.get_model_version(store, "models:/credit-risk@latest").tags == version.tags
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tags": {"": "x"}}, "1 to 250"),
+        ({"tags": {"k" * 251: "x"}}, "1 to 250"),
+        ({"tags": {"k": "x" * 10_001}}, "10,000"),
+        ({"tags": {"k": "a\x00b"}}, "NUL"),
+        ({"tags": {"k": None}}, "delete_tags"),
+        ({"tags": {"k": {"nested": 1}}}, "text value"),
+        ({"tags": ["k"]}, "dict of key"),
+        ({"tags": {i: "x" for i in range(3)}}, "Tag key"),
+        ({"tags": {f"k{i}": "x" for i in range(1001)}}, "at most 1,000"),
+        ({"delete_tags": "team"}, "list of tag keys"),
+        ({"delete_tags": [3]}, "list of tag keys"),
+    ],
+)
+def test_tag_mistakes_name_the_tag_and_change_nothing(store, tmp_path, changes, message):
+    register(store, tmp_path)
+    registry.update_model(store, "credit-risk", tags={"team": "risk"})
+    with pytest.raises(InvalidInput, match=message):
+        registry.update_model(store, "credit-risk", **changes)
+    with pytest.raises(InvalidInput, match=message):
+        registry.update_version(store, "models:/credit-risk/1", **changes)
+    assert registry.get_model(store, "credit-risk").tags == {"team": "risk"}
+    assert registry.get_model_version(store, "models:/credit-risk/1").tags == {}
+
+
+def _tag_many(url: str, artifacts: str, prefix: str, count: int) -> None:
+    from loopwise.config import load_settings
+    from loopwise.store import Store
+
+    store = Store(settings=load_settings(store_url=url, artifacts_url=artifacts))
+    for i in range(count):
+        registry.update_model(store, "credit-risk", tags={f"{prefix}{i}": str(i)})
+        registry.update_version(store, "models:/credit-risk/1", tags={f"{prefix}{i}": str(i)})
+    store.db.engine.dispose()
+
+
+def test_concurrent_taggers_keep_every_tag(store, store_url, tmp_path):
+    register(store, tmp_path)
+    ctx = mp.get_context("spawn")
+    artifacts = str(tmp_path / "artifacts")
+    procs = [ctx.Process(target=_tag_many, args=(store_url, artifacts, p, 25)) for p in "ab"]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    expected = {f"{p}{i}": str(i) for p in "ab" for i in range(25)}
+    assert registry.get_model(store, "credit-risk").tags == expected
+    assert registry.get_model_version(store, "models:/credit-risk/1").tags == expected
+
+
 def test_aliases_move_and_history_is_recorded(store, tmp_path):
     for i in range(3):
         register(store, tmp_path, content=bytes([i]))

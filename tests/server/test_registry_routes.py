@@ -72,6 +72,35 @@ def test_models_list_get_and_update(registry, client):
     assert cleared.json()["description"] is None
 
 
+def test_model_and_version_tags_merged_and_deleted(registry, client):
+    client.patch(f"{API}/models/credit-risk", json={"description": "scores loans"})
+    tagged = client.patch(f"{API}/models/credit-risk", json={"tags": {"team": "risk", "t": "1"}})
+    assert tagged.status_code == 200, tagged.text
+    # a tags-only change leaves the description; updated_at says when it changed
+    assert tagged.json()["description"] == "scores loans"
+    assert tagged.json()["tags"] == {"team": "risk", "t": "1"}
+    assert tagged.json()["updated_at"] is not None
+    trimmed = client.patch(f"{API}/models/credit-risk", json={"delete_tags": ["t"]}).json()
+    assert trimmed["tags"] == {"team": "risk"}
+    assert client.get(f"{API}/models").json()["models"][0]["tags"] == {"team": "risk"}
+    version = client.patch(
+        f"{API}/models/credit-risk/versions/2", json={"delete_tags": ["team"], "tags": {"x": "1"}}
+    ).json()
+    assert version["tags"] == {"x": "1"}
+    for bad in (
+        {"tags": {"k": 3}},
+        {"tags": {"": "x"}},
+        {"delete_tags": "t"},
+        {"tags": {"k": "x" * 10_001}},
+        {"colour": "red"},
+    ):
+        for route in ("models/credit-risk", "models/credit-risk/versions/2"):
+            answer = client.patch(f"{API}/{route}", json=bad)
+            assert answer.status_code in (400, 422), (bad, answer.text)
+            assert answer.json()["error"]["message"]
+    assert client.get(f"{API}/models/credit-risk").json()["tags"] == {"team": "risk"}
+
+
 def test_versions_paged_one_by_number_and_by_alias(registry, client):
     first = client.get(f"{API}/models/credit-risk/versions", params={"max_results": 1}).json()
     assert [v["version"] for v in first["versions"]] == [1]
@@ -331,7 +360,8 @@ HOSTILE_WRITES = [
     ("patch", "/models/nope", {"description": "x"}, 404),
     ("patch", "/models/credit-risk", {"description": 3}, 400),
     ("patch", "/models/credit-risk", {"description": "a\u0000b"}, 400),
-    ("patch", "/models/credit-risk", {}, 400),
+    ("patch", "/models/credit-risk", {"tags": {"k": 1}}, 400),
+    ("patch", "/models/credit-risk", {"delete_tags": [None]}, 400),
     ("patch", "/models/credit-risk/versions/9", {"description": "x"}, 404),
     ("patch", "/models/credit-risk/versions/0", {"description": "x"}, 400),
     ("patch", "/models/credit-risk/versions/1", {"tags": {"k": 1}}, 400),

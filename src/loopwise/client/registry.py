@@ -44,6 +44,7 @@ from loopwise.evaluation.evaluate import Evaluation
 from loopwise.evaluation.policy import Policy
 from loopwise.refs import parse_ref
 from loopwise.registry import loading, saving
+from loopwise.registry import models as model_service
 from loopwise.registry.archive import archive_folder, extract_archive
 from loopwise.registry.evaluations import StoredEvaluation
 from loopwise.registry.lineage import ModelLineage
@@ -199,8 +200,18 @@ class RemoteRegistry:
     def list_models(self) -> list[RegisteredModel]:
         return [RegisteredModel.from_dict(m) for m in self._pages("/models", "models")]
 
-    def update_model(self, name: str, *, description: str | None) -> RegisteredModel:
-        answer = self.http.request("PATCH", _model_path(name), json={"description": description})
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: Any = model_service.UNCHANGED,
+        tags: Mapping[str, Any] | None = None,
+        delete_tags: list[str] | tuple[str, ...] | None = None,
+    ) -> RegisteredModel:
+        body = _changes(f"model {name!r}", tags, delete_tags)
+        if not isinstance(description, model_service.Unchanged):
+            body["description"] = description
+        answer = self.http.request("PATCH", _model_path(name), json=body)
         return RegisteredModel.from_dict(answer)
 
     def update_model_version(
@@ -209,15 +220,12 @@ class RemoteRegistry:
         *,
         description: str | None = None,
         tags: Mapping[str, Any] | None = None,
+        delete_tags: list[str] | tuple[str, ...] | None = None,
     ) -> ModelVersion:
         name, number = self._number(uri)
-        body: dict[str, Any] = {}
+        body = _changes(uri, tags, delete_tags)
         if description is not None:
             body["description"] = description
-        if tags:
-            if not isinstance(tags, Mapping):
-                raise InvalidInput(f"tags must be a dict of key -> value, got {tags!r}.")
-            body["tags"] = {str(k): str(v) for k, v in tags.items()}
         route = f"{_model_path(name)}/versions/{number}"
         return ModelVersion.from_dict(self.http.request("PATCH", route, json=body))
 
@@ -358,3 +366,15 @@ class RemoteRegistry:
 
 
 __all__ = ["RemoteRegistry"]
+
+
+def _changes(what: str, tags: Mapping[str, Any] | None, delete_tags: Any) -> dict[str, Any]:
+    """The tag part of a PATCH body, checked here as the store would check it."""
+    body: dict[str, Any] = {}
+    if tags:
+        body["tags"] = model_service.check_tags(tags, what)
+    if delete_tags:
+        if isinstance(delete_tags, str):
+            raise InvalidInput(f"delete_tags of {what} must be a list of tag keys.")
+        body["delete_tags"] = list(delete_tags)
+    return body

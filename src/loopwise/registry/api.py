@@ -110,20 +110,34 @@ def list_models() -> list[RegisteredModel]:
     return registry.list_models(context.local_store())
 
 
-def update_model(name: str, *, description: str | None) -> RegisteredModel:
-    """Set (or clear, with None) a model's description; returns the model."""
+def update_model(
+    name: str,
+    *,
+    description: str | registry.Unchanged | None = registry.UNCHANGED,
+    tags: Mapping[str, Any] | None = None,
+    delete_tags: list[str] | tuple[str, ...] | None = None,
+) -> RegisteredModel:
+    """Set (or clear, with None) a model's description, merge ``tags`` into its tags and
+    remove the keys in ``delete_tags``; returns the model."""
+    changes = {"description": description, "tags": tags, "delete_tags": delete_tags}
     if (remote := _remote()) is not None:
-        return remote.update_model(name, description=description)
-    return registry.update_model(context.local_store(), name, description=description)
+        return remote.update_model(name, **changes)
+    return registry.update_model(context.local_store(), name, **changes)
 
 
 def update_model_version(
-    uri: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
+    uri: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    delete_tags: list[str] | tuple[str, ...] | None = None,
 ) -> ModelVersion:
-    """Change a version's description or merge tags into its own; the package never changes."""
+    """Change a version's description, merge ``tags`` into its tags and remove the keys in
+    ``delete_tags``; the package never changes."""
+    changes = {"description": description, "tags": tags, "delete_tags": delete_tags}
     if (remote := _remote()) is not None:
-        return remote.update_model_version(uri, description=description, tags=tags)
-    return registry.update_version(context.local_store(), uri, description=description, tags=tags)
+        return remote.update_model_version(uri, **changes)
+    return registry.update_version(context.local_store(), uri, **changes)
 
 
 def list_model_versions(name: str) -> list[ModelVersion]:

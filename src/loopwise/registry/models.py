@@ -162,6 +162,7 @@ def _version_from_row(row: Any, aliases: list[str]) -> ModelVersion:
         tags=json.loads(row.tags) if row.tags else {},
         created_by=row.created_by,
         manifest=json.loads(row.manifest),
+        updated_at=None if row.updated_at is None else to_datetime(row.updated_at),
     )
 
 
@@ -286,6 +287,8 @@ def list_models(store: Store, *, name: str | None = None) -> list[RegisteredMode
             versions=counts.get(m.id, (0, None))[0],
             latest_version=counts.get(m.id, (0, None))[1],
             aliases=aliases.get(m.id, {}),
+            tags=json.loads(m.tags) if m.tags else {},
+            updated_at=None if m.updated_at is None else to_datetime(m.updated_at),
         )
         for m in models
     ]
@@ -508,20 +511,110 @@ def create_model(store: Store, name: str, *, description: str | None = None) -> 
     return held is None
 
 
-def update_model(store: Store, name: str, *, description: str | None) -> RegisteredModel:
-    """Set (or, with None, clear) the description of model ``name``: what it is for."""
-    if description is not None and not isinstance(description, str):
+#: Tags of one model or version at most, and the longest tag key and value.
+MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 1000, 250, 10_000
+
+
+class Unchanged:
+    """The default of a field an update leaves as it is (None would clear it)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
+
+
+def check_tags(tags: Mapping[str, Any] | None, what: str) -> dict[str, str]:
+    """``tags`` as text (numbers and booleans are written as text), each key 1 to 250
+    characters and each value at most 10,000, without NUL; a mistake names the tag."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
         raise InvalidInput(
-            f"The 'description' parameter of update_model must be text or None. "
-            f"Got {type(description).__name__} {description!r}."
+            f"The tags of {what} must be a dict of key -> value, got {type(tags).__name__}."
         )
+    checked = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY or "\x00" in key:
+            raise InvalidInput(
+                f"Tag key {str(key)[:100]!r} of {what} must be text of 1 to {MAX_TAG_KEY} "
+                "characters, without NUL."
+            )
+        if value is None or isinstance(value, dict | list | tuple | set):
+            raise InvalidInput(
+                f"Tag {key!r} of {what} must have a text value, got {type(value).__name__}; "
+                "delete a tag with delete_tags=[key]."
+            )
+        text = str(value)
+        if len(text) > MAX_TAG_VALUE or "\x00" in text:
+            raise InvalidInput(
+                f"Tag {key!r} of {what} must have a value of at most {MAX_TAG_VALUE:,} "
+                "characters, without NUL."
+            )
+        checked[key] = text
+    return checked
+
+
+def _retagged(
+    held: str | None, tags: Mapping[str, Any] | None, delete_tags: Any, what: str
+) -> str | None:
+    """The stored JSON of tags ``held`` with ``tags`` merged in and ``delete_tags`` removed
+    (None when nothing changes); more than 1,000 tags is refused."""
+    new = check_tags(tags, what)
+    if isinstance(delete_tags, str) or not all(isinstance(k, str) for k in delete_tags or ()):
+        raise InvalidInput(
+            f"delete_tags of {what} must be a list of tag keys, got {delete_tags!r:.100}."
+        )
+    gone = set(delete_tags or ())
+    if not new and not gone:
+        return None
+    merged = {**(json.loads(held) if held else {}), **new}
+    for key in gone - set(new):
+        merged.pop(key, None)
+    if len(merged) > MAX_TAGS:
+        raise InvalidInput(f"{what} would have {len(merged):,} tags; at most {MAX_TAGS:,}.")
+    return json.dumps(merged)
+
+
+def _description(description: Any, what: str) -> None:
+    if description is not None and not isinstance(description, str | Unchanged):
+        raise InvalidInput(
+            f"The description of {what} must be text or None. "
+            f"Got {type(description).__name__} {description!r:.100}."
+        )
+
+
+def update_model(
+    store: Store,
+    name: str,
+    *,
+    description: str | Unchanged | None = UNCHANGED,
+    tags: Mapping[str, Any] | None = None,
+    delete_tags: list[str] | tuple[str, ...] | None = None,
+) -> RegisteredModel:
+    """Set (or, with None, clear) the description of model ``name`` -- what it is for --
+    merge ``tags`` into its tags and remove the keys in ``delete_tags``. One transaction
+    with the model's row locked: two writers' tags are both kept."""
+    what = f"model {name!r}"
+    _description(description, what)
     with store.db.write() as conn:
         model_id = resolve_model_id(conn, name, lock=True)
-        conn.execute(
-            update(registered_models)
-            .where(registered_models.c.id == model_id)
-            .values(description=description)
-        )
+        held = conn.execute(
+            select(registered_models.c.tags).where(registered_models.c.id == model_id)
+        ).scalar()
+        values: dict[str, Any] = {}
+        if not isinstance(description, Unchanged):
+            values["description"] = description
+        retagged = _retagged(held, tags, delete_tags, what)
+        if retagged is not None:
+            values["tags"] = retagged
+        if values:
+            conn.execute(
+                update(registered_models)
+                .where(registered_models.c.id == model_id)
+                .values(**values, updated_at=now_us())
+            )
     found = get_model(store, name)
     if found is None:  # resolved above: only a concurrent delete could remove it
         raise NotFound(f"Model {name!r} no longer exists.")
@@ -534,17 +627,29 @@ def update_version(
     *,
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    delete_tags: list[str] | tuple[str, ...] | None = None,
 ) -> ModelVersion:
-    """Change a version's description or merge tags (the package itself never changes)."""
+    """Change a version's description (None leaves it), merge ``tags`` into its tags and
+    remove the keys in ``delete_tags``; the package itself never changes. The model's row
+    is locked for the change, so concurrent taggers do not lose each other's tags."""
     version = get_model_version(store, uri)
-    values: dict[str, Any] = {}
-    if description is not None:
-        values["description"] = description
-    if tags:
-        values["tags"] = json.dumps({**version.tags, **{k: str(v) for k, v in tags.items()}})
-    if values:
-        with store.db.write() as conn:
+    what = f"version {version.uri}"
+    _description(description, what)
+    with store.db.write() as conn:
+        resolve_model_id(conn, version.name, lock=True)
+        held = conn.execute(
+            select(model_versions.c.tags).where(model_versions.c.id == version.id)
+        ).scalar()
+        values: dict[str, Any] = {}
+        if description is not None:
+            values["description"] = description
+        retagged = _retagged(held, tags, delete_tags, what)
+        if retagged is not None:
+            values["tags"] = retagged
+        if values:
             conn.execute(
-                update(model_versions).where(model_versions.c.id == version.id).values(**values)
+                update(model_versions)
+                .where(model_versions.c.id == version.id)
+                .values(**values, updated_at=now_us())
             )
     return get_model_version(store, version.uri)

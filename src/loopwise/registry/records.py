@@ -29,6 +29,8 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     created_by: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: When the description or a tag last changed (None: never since it was registered).
+    updated_at: datetime | None = None
 
     @property
     def uri(self) -> str:
@@ -54,6 +56,7 @@ class ModelVersion:
             "tags": dict(self.tags),
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
+            "updated_at": _iso(self.updated_at),
             "signature": self.signature,
         }
         if with_manifest:
@@ -79,6 +82,7 @@ class ModelVersion:
             tags=dict(data.get("tags") or {}),
             created_by=data.get("created_by"),
             manifest=dict(manifest),
+            updated_at=_parsed(data.get("updated_at")),
         )
 
 
@@ -92,6 +96,9 @@ class RegisteredModel:
     versions: int
     latest_version: int | None
     aliases: dict[str, int]
+    tags: dict[str, str] = field(default_factory=dict)
+    #: When the description or a tag last changed (None: never since it was created).
+    updated_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +108,8 @@ class RegisteredModel:
             "versions": self.versions,
             "latest_version": self.latest_version,
             "aliases": dict(self.aliases),
+            "tags": dict(self.tags),
+            "updated_at": _iso(self.updated_at),
         }
 
     @classmethod
@@ -112,6 +121,8 @@ class RegisteredModel:
             versions=data["versions"],
             latest_version=data.get("latest_version"),
             aliases=dict(data.get("aliases") or {}),
+            tags=dict(data.get("tags") or {}),
+            updated_at=_parsed(data.get("updated_at")),
         )
 
 
@@ -152,3 +163,11 @@ class AliasMove:
             moved_by=data.get("moved_by"),
             reason=data.get("reason"),
         )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _parsed(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)

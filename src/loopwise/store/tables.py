@@ -200,7 +200,9 @@ registered_models = Table(
     Column("id", ID, primary_key=True),
     Column("name", KEY, nullable=False, unique=True),
     Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=True),
 )
 
 model_versions = Table(
@@ -217,6 +219,7 @@ model_versions = Table(
     Column("tags", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(255), nullable=True),
+    Column("updated_at", BigInteger, nullable=True),
     UniqueConstraint("model_id", "version"),
 )
 

@@ -80,21 +80,28 @@ def _alias(alias: str) -> str:
 # -- bodies ----------------------------------------------------------------------------------
 
 
+TagKey = Annotated[Text, Field(min_length=1, max_length=model_service.MAX_TAG_KEY)]
+Tags = dict[TagKey, Annotated[Text, Field(max_length=model_service.MAX_TAG_VALUE)]]
+
+
 class ModelPatch(BaseModel):
-    """``PATCH /models/{name}``: the model's description (null clears it)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    description: Text | None = Field(max_length=10_000)
-
-
-class VersionPatch(BaseModel):
-    """``PATCH /models/{name}/versions/{version}``: a new description and tags to merge."""
+    """``PATCH /models/{name}``: the model's description (null clears it; absent leaves
+    it), tags to merge and tag keys to remove."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     description: Text | None = Field(default=None, max_length=10_000)
-    tags: dict[Annotated[Text, Field(min_length=1, max_length=250)], Text] | None = Field(
-        default=None, max_length=1000
-    )
+    tags: Tags | None = Field(default=None, max_length=model_service.MAX_TAGS)
+    delete_tags: list[TagKey] | None = Field(default=None, max_length=model_service.MAX_TAGS)
+
+
+class VersionPatch(BaseModel):
+    """``PATCH /models/{name}/versions/{version}``: a new description, tags to merge and
+    tag keys to remove."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: Text | None = Field(default=None, max_length=10_000)
+    tags: Tags | None = Field(default=None, max_length=model_service.MAX_TAGS)
+    delete_tags: list[TagKey] | None = Field(default=None, max_length=model_service.MAX_TAGS)
 
 
 class AliasSet(BaseModel):
@@ -173,8 +180,13 @@ def get_model(name: ModelName, store: Store = Depends(store_of)) -> dict[str, An
 def update_model(
     name: ModelName, body: ModelPatch, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
-    """Set the model's description (null clears it)."""
-    return model_service.update_model(store, _model(name), description=body.description).to_dict()
+    """Set the model's description (null clears it), merge tags, remove tag keys."""
+    description = (
+        body.description if "description" in body.model_fields_set else model_service.UNCHANGED
+    )
+    return model_service.update_model(
+        store, _model(name), description=description, tags=body.tags, delete_tags=body.delete_tags
+    ).to_dict()
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -210,10 +222,14 @@ def get_version(
 def update_version(
     name: ModelName, version: VersionNumber, body: VersionPatch, store: Store = Depends(store_of)
 ) -> dict[str, Any]:
-    """Change a version's description or merge tags into its tags (the package never
-    changes)."""
+    """Change a version's description, merge tags into its tags and remove tag keys (the
+    package never changes)."""
     return model_service.update_version(
-        store, _version_uri(name, version), description=body.description, tags=body.tags
+        store,
+        _version_uri(name, version),
+        description=body.description,
+        tags=body.tags,
+        delete_tags=body.delete_tags,
     ).to_dict(with_manifest=True)
 
 
