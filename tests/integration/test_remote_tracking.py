@@ -395,7 +395,8 @@ def test_the_cli_reads_and_moves_models_and_datasets_through_the_server(remote, 
     assert (model.description, model.tags) == ("scores loans", {"team": "risk"})
     version = lw.update_model_version("models:/credit-risk/1", tags={"a": 1, "b": 2})
     version = lw.update_model_version(version.uri, delete_tags=["a"])
-    assert version.tags == {"b": "2"} and version.updated_at is not None
+    assert version.tags == {"b": "2"}
+    assert version.updated_at is not None
     with pytest.raises(InvalidInput, match="1 to 250"):
         lw.update_model("credit-risk", tags={"": "x"})
     url = lw.context.settings().tracking_url

@@ -75,7 +75,8 @@ def test_models_and_versions_take_tags_merged_and_deleted(store, tmp_path):
     assert (model.tags, model.updated_at) == ({}, None)
     model = registry.update_model(store, "credit-risk", tags={"team": "risk", "tier": 1})
     assert model.tags == {"team": "risk", "tier": "1"}
-    assert model.updated_at is not None and model.updated_at >= model.created_at
+    assert model.updated_at is not None
+    assert model.updated_at >= model.created_at
     # a tag change leaves the description as it is; None still clears it
     registry.update_model(store, "credit-risk", description="Scores loans.")
     model = registry.update_model(store, "credit-risk", tags={"tier": 2}, delete_tags=["team"])
