@@ -53,6 +53,7 @@ def initial(client):
     v1 = mlflow.register_model(info.model_uri, MODEL)
     v2 = mlflow.register_model(info2.model_uri, MODEL)
     client.set_registered_model_alias(MODEL, "champion", v1.version)
+    client.set_registered_model_tag(MODEL, "team", "risk")
     with mlflow.start_run(run_name="broken"):
         mlflow.log_param("lr", 0.3)
         mlflow.end_run(status="FAILED")
@@ -106,6 +107,7 @@ def more(client):
     with mlflow.start_run(run_name="newcomer") as run:
         mlflow.log_metric("acc", 0.9, step=0)
     client.set_registered_model_alias(MODEL, "champion", state["versions"][1])
+    client.set_registered_model_tag(MODEL, "stage", "production")
     state["newcomer"] = run.info.run_id
     STATE.write_text(json.dumps(state))
     return state

@@ -68,6 +68,7 @@ def check_initial(store: Store, logged: dict[str, Any]) -> dict[str, str]:
     ]
     assert get_run(store, ids[_by_name(store, ids, "in-default")]).experiment == "default"
 
+    assert registry.get_model(store, MODEL).tags["team"] == "risk"
     versions = registry.list_versions(store, MODEL)
     assert [v.tags[VERSION_TAG] for v in versions] == ["1", "2"]
     assert {v.flavor for v in versions} == {"mlflow"}

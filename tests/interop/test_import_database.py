@@ -50,6 +50,7 @@ def test_import_then_reimport_copies_only_what_is_new(
     assert len(registry.list_versions(store, MODEL)) == 2
 
     logged = log_mlflow(source.folder, source.url, "more")
+    registry.update_model(store, MODEL, tags={"owner": "set-in-loopwise"})
     third = invoke("import", "mlflow", "--from", source.url)
     assert third.exit_code == 0, third.output
     assert _row(third.output, "runs") == (1, 1, 4)
@@ -67,6 +68,13 @@ def test_import_then_reimport_copies_only_what_is_new(
     assert logged["newcomer"] in imported_ids(store)
     champion = registry.get_model_version(store, f"models:/{MODEL}@champion")
     assert champion.tags["mlflow.import.version"] == "2"
+    # the model's new tag came along; loopwise's own tags on it are kept
+    assert _row(third.output, "models") == (0, 1, 0)
+    assert registry.get_model(store, MODEL).tags == {
+        "team": "risk",
+        "stage": "production",
+        "owner": "set-in-loopwise",
+    }
     assert len(search_runs(store)) == 6
 
 

@@ -72,8 +72,59 @@ out["versions_of_run"] = sorted(
 )
 out["unsupported_filter"] = None
 try:
-    client.search_model_versions("tags.stage = 'x'")
+    client.search_model_versions("source_path = 'x'")
 except MlflowException as e:
     out["unsupported_filter"] = [e.error_code, e.get_http_status_code()]
+# descriptions and tags of registered models and versions
+client.create_registered_model("mlflow-tagged", tags={"team": "risk"}, description="first")
+client.set_registered_model_tag("mlflow-tagged", "tier", "1")
+client.set_registered_model_tag("mlflow-credit", "team", "credit")
+client.update_registered_model("mlflow-credit", description="scores loans")
+client.set_model_version_tag("mlflow-credit", first.version, "validated", "yes")
+client.set_model_version_tag("mlflow-credit", second.version, "validated", "no")
+client.delete_model_version_tag("mlflow-credit", second.version, "validated")
+client.update_model_version("mlflow-credit", first.version, description="baseline")
+tagged = client.get_registered_model("mlflow-tagged")
+credit = client.get_registered_model("mlflow-credit")
+out["model_tags"] = [tagged.tags, tagged.description, credit.tags, credit.description]
+out["model_updated"] = credit.last_updated_timestamp >= credit.creation_timestamp
+held = client.get_model_version("mlflow-credit", first.version)
+out["version_tags"] = [held.tags, held.description]
+out["version_tags_2"] = client.get_model_version("mlflow-credit", second.version).tags
+client.delete_registered_model_tag("mlflow-tagged", "tier")
+out["model_tags_after"] = client.get_registered_model("mlflow-tagged").tags
+out["by_model_tag"] = [m.name for m in client.search_registered_models("tags.team = 'risk'")]
+out["by_version_tag"] = [
+    v.version
+    for v in client.search_model_versions("name = 'mlflow-credit' and tags.validated = 'yes'")
+]
+out["latest"] = [v.version for v in client.get_latest_versions("mlflow-credit")]
+out["latest_staging"] = [
+    v.version for v in client.get_latest_versions("mlflow-credit", ["Staging"])
+]
+out["refused"] = {}
+for call, what in [
+    (lambda: client.delete_registered_model_tag("mlflow-tagged", "absent"), "absent_tag"),
+    (lambda: client.set_model_version_tag("mlflow-credit", "1", "mlflow.source", "x"), "reserved"),
+    (lambda: client.transition_model_version_stage("mlflow-credit", "1", "Production"), "stage"),
+    (lambda: client.rename_registered_model("mlflow-credit", "renamed"), "rename"),
+    (lambda: client.delete_model_version("mlflow-credit", "1"), "delete_version"),
+    (lambda: client.delete_registered_model("mlflow-credit"), "delete_model"),
+]:
+    try:
+        call()
+    except MlflowException as e:
+        out["refused"][what] = [e.error_code, e.get_http_status_code()]
+experiment_id = mlflow.get_experiment_by_name("mlflow-models").experiment_id
+client.set_experiment_tag(experiment_id, "owner", "risk")
+client.set_experiment_tag(experiment_id, "drop", "me")
+if hasattr(client, "delete_experiment_tag"):  # MLflow 3
+    client.delete_experiment_tag(experiment_id, "drop")
+    out["experiment_tags"] = sorted(client.get_experiment(experiment_id).tags)
+    model_id = info.model_id
+    client.set_logged_model_tags(model_id, {"keep": "1", "drop": "2"})
+    client.delete_logged_model_tag(model_id, "drop")
+    kept = client.get_logged_model(model_id).tags  # with the client's own mlflow.* tags
+    out["logged_model_tags"] = sorted(k for k in kept if not k.startswith("mlflow."))
 X.head(20).to_json("rows.json", orient="records")
 print(json.dumps(out))

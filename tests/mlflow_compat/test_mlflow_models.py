@@ -42,6 +42,31 @@ def test_an_mlflow_model_is_a_loopwise_version(
     assert out["searched_versions"] == ["1", "2"]
     assert out["versions_of_run"] == ["1", "2"]
     assert out["unsupported_filter"] == ["NOT_IMPLEMENTED", 501]
+    assert out["model_tags"] == [
+        {"team": "risk", "tier": "1"},
+        "first",
+        {"team": "credit"},
+        "scores loans",
+    ]
+    assert out["model_updated"] is True
+    assert out["version_tags"] == [{"validated": "yes"}, "baseline"]
+    assert out["version_tags_2"] == {}
+    assert out["model_tags_after"] == {"team": "risk"}
+    assert out["by_model_tag"] == ["mlflow-tagged"]
+    assert out["by_version_tag"] == ["1"]
+    assert out["latest"] == ["2"]
+    assert out["latest_staging"] == []
+    assert out["refused"] == {
+        "absent_tag": ["RESOURCE_DOES_NOT_EXIST", 404],
+        "reserved": ["INVALID_PARAMETER_VALUE", 400],
+        "stage": ["NOT_IMPLEMENTED", 501],
+        "rename": ["NOT_IMPLEMENTED", 501],
+        "delete_version": ["NOT_IMPLEMENTED", 501],
+        "delete_model": ["NOT_IMPLEMENTED", 501],
+    }
+    if mlflow_client == "mlflow3":
+        assert out["experiment_tags"] == ["owner"]
+        assert out["logged_model_tags"] == ["keep"]
 
     rows = pd.read_json(tmp_path / "rows.json", orient="records")
     store = Store(
@@ -52,8 +77,11 @@ def test_an_mlflow_model_is_a_loopwise_version(
         )
     )
     try:
-        # the models MLflow's search listed are loopwise's
-        assert [m.name for m in model_service.list_models(store)] == out["searched_models"]
+        # the models MLflow's search listed are loopwise's, with the tags MLflow set
+        models = {m.name: m for m in model_service.list_models(store)}
+        assert sorted(models) == [*out["searched_models"], "mlflow-tagged"]
+        assert models["mlflow-credit"].tags == {"team": "credit"}
+        assert models["mlflow-credit"].description == "scores loans"
         version = model_service.get_model_version(store, "models:/mlflow-credit@champion")
         assert version.flavor == "mlflow"
         # MLflow's signature (from the DataFrame input example) became loopwise's

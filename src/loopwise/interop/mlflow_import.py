@@ -46,6 +46,7 @@ from loopwise.interop.mlflow_source import (
     DELETED,
     Columns,
     MlflowSource,
+    SourceModel,
     SourceRun,
     SourceVersion,
 )
@@ -489,7 +490,6 @@ def _import_models(
     report: Progress,
     tmp: Path,
 ) -> None:
-    from loopwise.registry import models as registry
     from loopwise.registry.models import check_model_name
 
     imported = _imported_versions(store, source.url)
@@ -511,10 +511,7 @@ def _import_models(
     report("versions", 0, total)
     done = 0
     for model, versions in plan:
-        if registry.create_model(store, model.name, description=model.description):
-            summary.counts["models"].new += 1
-        else:
-            summary.counts["models"].skipped += 1
+        _import_model(store, model, summary)
         for version in versions:
             key = (model.name, version.version)
             if key in imported:
@@ -526,6 +523,28 @@ def _import_models(
             done += 1
             report("versions", done, total)
         _import_aliases(store, model.name, model.aliases, imported, summary)
+
+
+def _import_model(store: Store, model: SourceModel, summary: ImportSummary) -> None:
+    """Register the model with its description and tags; for a model imported before,
+    bring in the tags MLflow added or changed since (tags set in loopwise are kept)."""
+    from loopwise.registry import models as registry
+
+    try:
+        tags = registry.check_tags(model.tags, f"model {model.name!r}")
+    except InvalidInput as e:
+        summary.notes.append(f"the tags of model {model.name!r} not copied: {e}")
+        tags = {}
+    if registry.create_model(store, model.name, description=model.description, tags=tags):
+        summary.counts["models"].new += 1
+        return
+    held = registry.get_model(store, model.name)
+    changed = {k: v for k, v in tags.items() if held is None or held.tags.get(k) != v}
+    if changed:
+        registry.update_model(store, model.name, tags=changed)
+        summary.counts["models"].updated += 1
+    else:
+        summary.counts["models"].skipped += 1
 
 
 def _import_version(

@@ -94,11 +94,12 @@ class SourceRun:
 
 @dataclass(frozen=True)
 class SourceModel:
-    """An MLflow registered model and its aliases (alias -> MLflow version number)."""
+    """An MLflow registered model, its aliases (alias -> MLflow version number) and tags."""
 
     name: str
     description: str | None
     aliases: dict[str, int]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -458,9 +459,15 @@ class DatabaseSource(MlflowSource):
         if "registered_model_aliases" in self._columns:
             for r in self._rows("registered_model_aliases", ["name", "alias", "version"]):
                 aliases.setdefault(r.name, {})[r.alias] = int(r.version)
+        tags: dict[str, dict[str, str]] = {}
+        if "registered_model_tags" in self._columns:
+            for r in self._rows("registered_model_tags", ["name", "key", "value"]):
+                tags.setdefault(r.name, {})[r.key] = r.value or ""
         rows = self._rows("registered_models", ["name", "description"])
         return [
-            SourceModel(r.name, r.description or None, aliases.get(r.name, {}))
+            SourceModel(
+                r.name, r.description or None, aliases.get(r.name, {}), tags.get(r.name, {})
+            )
             for r in sorted(rows, key=lambda r: r.name)
         ]
 
@@ -717,6 +724,7 @@ class ServerSource(MlflowSource):
                     m["name"],
                     m.get("description") or None,
                     {a["alias"]: int(a["version"]) for a in m.get("aliases", [])},
+                    {t["key"]: t.get("value", "") for t in m.get("tags", [])},
                 )
                 for m in found
             ),

@@ -494,20 +494,25 @@ def rollback(store: Store, name: str, alias: str, *, reason: str | None = None) 
         )
 
 
-def create_model(store: Store, name: str, *, description: str | None = None) -> bool:
+def create_model(
+    store: Store,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> bool:
     """Register model ``name`` with no version yet (an MLflow client registers the name
     before its first version); False when it already exists, which changes nothing."""
     check_model_name(store, name)
+    checked = check_tags(tags, f"model {name!r}")
     with store.db.write() as conn:
         held = conn.execute(
             select(registered_models.c.id).where(registered_models.c.name == name)
         ).first()
-        insert_on_conflict(
-            conn,
-            registered_models,
-            [{"id": new_id(), "name": name, "description": description, "created_at": now_us()}],
-            keys=["name"],
-        )
+        row = {"id": new_id(), "name": name, "description": description, "created_at": now_us()}
+        if checked:
+            row["tags"] = json.dumps(checked)
+        insert_on_conflict(conn, registered_models, [row], keys=["name"])
     return held is None
 
 

@@ -200,6 +200,18 @@ def set_experiment_tag(store: Store, experiment: str, key: str, value: Any) -> N
         )
 
 
+def delete_experiment_tag(store: Store, experiment: str, key: str) -> None:
+    """Remove tag ``key`` of an experiment (by name or id); NotFound when it has none."""
+    t = experiment_tag_table.c
+    with store.db.write() as conn:
+        row = _experiment_row(conn, store, experiment)
+        gone = conn.execute(
+            experiment_tag_table.delete().where(t.experiment_id == row.id, t.key == key)
+        ).rowcount
+    if not gone:
+        raise NotFound(f"No tag with key {key!r} on experiment {row.name!r}.")
+
+
 def experiment_tags(store: Store, experiment: str) -> dict[str, str]:
     """The tags of an experiment (by name or id), by key."""
     with store.db.read() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -23,6 +24,7 @@ from loopwise.server.access import check_experiment, check_run, store_of
 from loopwise.server.mlflow import entities
 from loopwise.server.mlflow.protocol import endpoint, invalid, items, run_id_of, text
 from loopwise.store import Store
+from loopwise.store.locks import lock_rows
 from loopwise.store.tables import artifacts, experiments, mlflow_logged_models
 
 ENTITY = "mlflow_model"
@@ -141,17 +143,39 @@ def finalize_logged_model(request: Request, message: dict[str, Any]) -> dict[str
     return {"model": model_message(model_row(store, row.id))}
 
 
+def _retag(store: Store, model_id: str, change: Callable[[dict[str, str]], None]) -> None:
+    """Apply ``change`` to a logged model's tags (a dict by key) with its row locked, so
+    two writers' tags are both kept."""
+    t = mlflow_logged_models.c
+    with store.db.write() as conn:
+        held = conn.execute(lock_rows(conn, select(t.tags).where(t.id == model_id))).scalar()
+        tags = {p["key"]: p["value"] for p in json.loads(held or "[]")}
+        change(tags)
+        conn.execute(
+            update(mlflow_logged_models)
+            .where(t.id == model_id)
+            .values(
+                tags=json.dumps([{"key": k, "value": v} for k, v in sorted(tags.items())]),
+                updated_at=now_us(),
+            )
+        )
+
+
 @endpoint("write")
 def set_logged_model_tags(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     row = _model_for(request, request.path_params["model_id"])
-    tags = _merge(json.loads(row.tags), _pairs(items(message, "tags", limit=1000)))
-    store = store_of(request)
-    with store.db.write() as conn:
-        conn.execute(
-            update(mlflow_logged_models)
-            .where(mlflow_logged_models.c.id == row.id)
-            .values(tags=json.dumps(tags), updated_at=now_us())
-        )
+    new = {p["key"]: p["value"] for p in _pairs(items(message, "tags", limit=1000))}
+    _retag(store_of(request), row.id, lambda tags: tags.update(new))
+    return {}
+
+
+@endpoint("write")
+def delete_logged_model_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    row = _model_for(request, request.path_params["model_id"])
+    key = request.path_params["tag_key"]
+    if key not in {p["key"] for p in json.loads(row.tags)}:
+        raise NotFound(f"No tag with key {key[:250]!r} on logged model {row.id}.")
+    _retag(store_of(request), row.id, lambda tags: tags.pop(key, None))
     return {}
 
 
@@ -260,6 +284,7 @@ ROUTES = [
     ("GET", "logged-models/{model_id}", get_logged_model),
     ("PATCH", "logged-models/{model_id}", finalize_logged_model),
     ("PATCH", "logged-models/{model_id}/tags", set_logged_model_tags),
+    ("DELETE", "logged-models/{model_id}/tags/{tag_key:path}", delete_logged_model_tag),
     ("POST", "logged-models/search", search_logged_models),
     ("POST", "runs/outputs", log_outputs),
     ("POST", "runs/log-model", log_model),

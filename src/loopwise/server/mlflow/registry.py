@@ -34,6 +34,7 @@ from loopwise.server.mlflow.protocol import (
     endpoint,
     integer,
     invalid,
+    items,
     text,
     unsupported,
 )
@@ -45,6 +46,9 @@ SOURCE_TAG = "mlflow.source"
 MODEL_ID_TAG = "mlflow.model_id"
 #: The artifact URI an MLflow 2 client downloads a version from (a folder of its run).
 DOWNLOAD_TAG = "mlflow.download_uri"
+#: Version tags loopwise keeps for itself (where an MLflow client downloads the version
+#: from): not shown to MLflow, and not set or deleted through it.
+RESERVED_TAGS = (SOURCE_TAG, MODEL_ID_TAG, DOWNLOAD_TAG)
 
 
 def _model(store: Store, name: str) -> Any:
@@ -54,13 +58,17 @@ def _model(store: Store, name: str) -> Any:
     return found
 
 
+def _ms(at: Any) -> int | None:
+    return None if at is None else entities.ms(int(at.timestamp() * 1_000_000))
+
+
 def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:
-    created = entities.ms(int(version.created_at.timestamp() * 1_000_000))
+    created = _ms(version.created_at)
     return {
         "name": version.name,
         "version": str(version.version),
         "creation_timestamp": created,
-        "last_updated_timestamp": created,
+        "last_updated_timestamp": _ms(version.updated_at) or created,
         "current_stage": "None",
         "description": version.description or "",
         "source": version.tags.get(SOURCE_TAG, f"models:/{version.name}/{version.version}"),
@@ -68,18 +76,14 @@ def _version_message(store: Store, version: ModelVersion) -> dict[str, Any]:
         "status": "READY",
         "run_link": "",
         "aliases": list(version.aliases),
-        "tags": [
-            {"key": k, "value": v}
-            for k, v in sorted(version.tags.items())
-            if k not in (SOURCE_TAG, MODEL_ID_TAG, DOWNLOAD_TAG)
-        ],
+        "tags": [{"key": k, "value": v} for k, v in sorted(_shown_tags(version).items())],
         **({"model_id": version.tags[MODEL_ID_TAG]} if MODEL_ID_TAG in version.tags else {}),
     }
 
 
 def _model_message(store: Store, name: str, model: Any = None) -> dict[str, Any]:
     model = model if model is not None else _model(store, name)
-    created = entities.ms(int(model.created_at.timestamp() * 1_000_000))
+    created = _ms(model.created_at)
     latest = []
     if model.latest_version is not None:
         version = registry.get_model_version(store, f"models:/{name}/{model.latest_version}")
@@ -87,9 +91,10 @@ def _model_message(store: Store, name: str, model: Any = None) -> dict[str, Any]
     return {
         "name": model.name,
         "creation_timestamp": created,
-        "last_updated_timestamp": created,
+        "last_updated_timestamp": _ms(model.updated_at) or created,
         "description": model.description or "",
         "latest_versions": latest,
+        "tags": [{"key": k, "value": v} for k, v in sorted(model.tags.items())],
         "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
     }
 
@@ -113,14 +118,33 @@ def _number(message: dict[str, Any]) -> int:
 def create_registered_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     store = store_of(request)
     name = _name(request, message)
-    if message.get("tags"):
-        raise unsupported("Registered model tags")
+    tags = _tag_list(message, f"model {name!r}")
     description = text(message, "description", required=False, limit=10_000)
-    if not registry.create_model(store, name, description=description):
+    if not registry.create_model(store, name, description=description, tags=tags):
         raise MlflowApiError(
             "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.", 400
         )
     return {"registered_model": _model_message(store, name)}
+
+
+def _tag_list(message: dict[str, Any], what: str, *, version: bool = False) -> dict[str, str]:
+    """A message's ``tags`` (MLflow's list of key/value objects) as a checked dict."""
+    pairs = {}
+    for entry in items(message, "tags", limit=registry.MAX_TAGS):
+        key, value = entry.get("key"), entry.get("value", "")
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise invalid(f"Each tag of {what} must have a text key and a text value.")
+        pairs[_tag_key(key, version=version)] = value
+    return registry.check_tags(pairs, what)
+
+
+def _tag_key(key: str, *, version: bool) -> str:
+    if version and key in RESERVED_TAGS:
+        raise invalid(
+            f"The version tag {key!r} is loopwise's record of where the version's files "
+            "come from; use another key."
+        )
+    return key
 
 
 @endpoint("read", body=False)
@@ -191,7 +215,9 @@ def create_model_version(request: Request, message: dict[str, Any]) -> dict[str,
     name = _name(request, message)
     _model(store, name)  # MLflow registers the name first
     source = text(message, "source", limit=2000)
+    own_tags = _tag_list(message, f"a version of {name!r}", version=True)
     files, run_id, tags, what = _source_files(request, store, message, source)
+    tags = {**own_tags, **tags}
     if run_id:
         run_id = entities.run_row(store, run_id).id
         check_run(request, run_id)
@@ -269,18 +295,154 @@ def get_by_alias(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     return {"model_version": _version_message(store, version)}
 
 
+# -- descriptions, tags, latest versions -------------------------------------------------
+
+
+def _changed_description(message: dict[str, Any]) -> Any:
+    """The description a PATCH sets ("" clears it), or UNCHANGED when it sends none."""
+    if "description" not in message:
+        return registry.UNCHANGED
+    return text(message, "description", required=False, limit=10_000)
+
+
+@endpoint("write")
+def update_registered_model(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    name = _name(request, message)
+    registry.update_model(store, name, description=_changed_description(message))
+    return {"registered_model": _model_message(store, name)}
+
+
+@endpoint("write")
+def set_registered_model_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = _name(request, message)
+    key = text(message, "key", limit=registry.MAX_TAG_KEY)
+    value = message.get("value", "")
+    if not isinstance(value, str):
+        raise invalid(f"Parameter 'value' must be a string, got {type(value).__name__}.")
+    registry.update_model(store_of(request), name, tags={key: value})
+    return {}
+
+
+@endpoint("write")
+def delete_registered_model_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    name = _name(request, message)
+    key = text(message, "key", limit=registry.MAX_TAG_KEY)
+    store = store_of(request)
+    if key not in _model(store, name).tags:
+        raise NotFound(f"No tag with key {key!r} on registered model {name!r}.")
+    registry.update_model(store, name, delete_tags=[key])
+    return {}
+
+
+@endpoint("write")
+def update_model_version(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    store = store_of(request)
+    version = _version(request, message)
+    description = _changed_description(message)
+    if not isinstance(description, registry.Unchanged):
+        # loopwise's update_version leaves a None description: "" clears it
+        version = registry.update_version(store, version.uri, description=description or "")
+    return {"model_version": _version_message(store, version)}
+
+
+@endpoint("write")
+def set_model_version_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    version = _version(request, message)
+    key = _tag_key(text(message, "key", limit=registry.MAX_TAG_KEY), version=True)
+    value = message.get("value", "")
+    if not isinstance(value, str):
+        raise invalid(f"Parameter 'value' must be a string, got {type(value).__name__}.")
+    registry.update_version(store_of(request), version.uri, tags={key: value})
+    return {}
+
+
+@endpoint("write")
+def delete_model_version_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    version = _version(request, message)
+    key = _tag_key(text(message, "key", limit=registry.MAX_TAG_KEY), version=True)
+    if key not in version.tags:
+        raise NotFound(f"No tag with key {key!r} on {version.uri}.")
+    registry.update_version(store_of(request), version.uri, delete_tags=[key])
+    return {}
+
+
+#: The stage every loopwise version is in, to MLflow (loopwise has aliases, not stages).
+NO_STAGE = "None"
+
+
+@endpoint("read")
+def get_latest_versions(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """MLflow's newest version per stage: every loopwise version is in stage "None", so
+    the newest version, or nothing when ``stages`` leaves "None" out."""
+    store = store_of(request)
+    name = _name(request, message)
+    stages = message.get("stages") or []
+    if isinstance(stages, str):
+        stages = [stages]
+    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+        raise invalid("stages must be a list of stage names.")
+    model = _model(store, name)
+    if model.latest_version is None or (stages and NO_STAGE.lower() not in _lower(stages)):
+        return {"model_versions": []}
+    version = registry.get_model_version(store, f"models:/{name}/{model.latest_version}")
+    return {"model_versions": [_version_message(store, version)]}
+
+
+def _lower(values: list[str]) -> set[str]:
+    return {v.lower() for v in values}
+
+
+def _refused(what: str, instead: str) -> Any:
+    """A handler answering 501 for an MLflow call loopwise does not take, saying why and
+    what to do instead (MLflow's client shows the message)."""
+
+    @endpoint("write")
+    def refuse(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+        name = text(message, "name", required=False, limit=250)
+        if name is not None:
+            check_model(request, name)  # a token scoped to other models learns nothing
+        raise MlflowApiError(
+            "NOT_IMPLEMENTED",
+            f"{what} is not supported by loopwise's MLflow API: {instead} "
+            "(docs/mlflow.md lists what is supported).",
+            501,
+        )
+
+    refuse.__name__ = what.lower().replace(" ", "_")
+    return refuse
+
+
 # -- search ----------------------------------------------------------------------------------
 
 #: One clause of MLflow's registry filter: ``name = 'x'``, ``name LIKE 'x%'``,
-#: ``name ILIKE 'x%'``, ``run_id = 'x'``, ``run_id IN ('a', 'b')`` (keys may be backquoted).
+#: ``name ILIKE 'x%'``, ``run_id = 'x'``, ``run_id IN ('a', 'b')``, ``tags.team = 'x'``,
+#: ``tags.`a key` LIKE 'x%'`` (keys may be backquoted).
 _CLAUSE = re.compile(
-    r"""\s*`?(?P<key>[a-z_]+)`?\s*(?P<op>=|!=|LIKE|ILIKE|IN)\s*"""
+    r"""\s*(?P<key>tags?\.(?:`(?:[^`]|``)+`|[\w.\-]+)|`?[a-z_]+`?)\s*"""
+    r"""(?P<op>=|!=|LIKE|ILIKE|IN)\s*"""
     r"""(?P<value>'(?:[^']|'')*'|"(?:[^"]|"")*"|\((?:\s*'(?:[^']|'')*'\s*,?)+\))\s*""",
     re.IGNORECASE,
 )
 #: The clause MLflow 3's client adds to every search to leave prompts out.
 _NOT_PROMPT = re.compile(r"\s*tags?\.`?mlflow\.prompt\.is_prompt`?\s*!=\s*'true'\s*", re.IGNORECASE)
 _STRING = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
+#: The operators each key takes.
+_OPERATORS = {
+    "name": ("=", "!=", "LIKE", "ILIKE"),
+    "run_id": ("=", "!=", "IN"),
+    "tags": ("=", "!=", "LIKE", "ILIKE"),
+}
+
+
+def _clause_key(key: str) -> str:
+    """``name``, ``run_id``, or ``tags.<key>`` with its key unquoted."""
+    _, dot, rest = key.partition(".")
+    if not dot:
+        return key.strip("`").lower()
+    if rest.startswith("`"):
+        rest = rest[1:-1].replace("``", "`")
+    return f"tags.{rest}"
 
 
 def _registry_filter(
@@ -299,12 +461,12 @@ def _registry_filter(
             raise unsupported(
                 f"The registry filter {part.strip()[:200]!r} (loopwise takes "
                 + ", ".join(f"{k} = '...'" for k in keys)
-                + (", name LIKE '...%'" if "name" in keys else "")
-                + " joined by AND)"
+                + ", name LIKE '...%', tags.<key> = '...' joined by AND)"
             )
-        key, op = found["key"].lower(), found["op"].upper()
-        if key not in keys or (key != "name" and op not in ("=", "IN")):
-            raise unsupported(f"Searching by {key} {op}")
+        key, op = _clause_key(found["key"]), found["op"].upper()
+        kind = "tags" if key.startswith("tags.") else key
+        if kind not in (*keys, "tags") or op not in _OPERATORS[kind]:
+            raise unsupported(f"Searching by {key[:200]} {op}")
         values = [
             a.replace("''", "'") if a or not b else b for a, b in _STRING.findall(found["value"])
         ]
@@ -318,9 +480,15 @@ def _like(pattern: str, value: str, *, case: bool) -> bool:
     return re.fullmatch(rx, value, 0 if case else re.IGNORECASE | re.DOTALL) is not None
 
 
-def _passes(clauses: list[tuple[str, str, list[str]]], fields: dict[str, str]) -> bool:
+def _passes(
+    clauses: list[tuple[str, str, list[str]]], fields: dict[str, str], tags: dict[str, str]
+) -> bool:
+    """Whether an entity with ``fields`` and ``tags`` passes every clause; as in MLflow, a
+    tag clause needs the tag (an absent tag passes no test of it, ``!=`` either)."""
     for key, op, values in clauses:
-        value = fields[key]
+        value = tags.get(key[5:]) if key.startswith("tags.") else fields.get(key)
+        if value is None:
+            return False
         if op == "=" and value != values[0]:
             return False
         if op == "!=" and value == values[0]:
@@ -370,10 +538,6 @@ def _page(
     return found[offset:end], (_token(end) if end < len(found) else None)
 
 
-def _stamp(at: Any) -> int:
-    return int(at.timestamp() * 1000)
-
-
 @endpoint("read", body=False)
 def search_registered_models(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     """``registered-models/search``: MLflow's ``name`` filters, order by name or time,
@@ -383,13 +547,13 @@ def search_registered_models(request: Request, message: dict[str, Any]) -> dict[
     found = [
         m
         for m in registry.list_models(store)
-        if _passes(clauses, {"name": m.name}) and _may_read(request, m.name)
+        if _passes(clauses, {"name": m.name}, m.tags) and _may_read(request, m.name)
     ]
     by = {
         "name": lambda m: m.name,
         "timestamp": lambda m: m.created_at,
         "creation_timestamp": lambda m: m.created_at,
-        "last_updated_timestamp": lambda m: m.created_at,
+        "last_updated_timestamp": lambda m: m.updated_at or m.created_at,
     }
     found = _ordered(found, message, by, ["name ASC"])
     page, token = _page(message, found, 100, 1000)
@@ -397,6 +561,11 @@ def search_registered_models(request: Request, message: dict[str, Any]) -> dict[
     if token:
         answer["next_page_token"] = token
     return answer
+
+
+def _shown_tags(version: ModelVersion) -> dict[str, str]:
+    """A version's tags as MLflow sees them (loopwise's own are left out)."""
+    return {k: v for k, v in version.tags.items() if k not in RESERVED_TAGS}
 
 
 def _may_read(request: Request, name: str) -> bool:
@@ -415,14 +584,15 @@ def search_model_versions(request: Request, message: dict[str, Any]) -> dict[str
     exact = [v[0] for k, op, v in clauses if k == "name" and op == "="]
     if exact:
         names = [n for n in names if n == exact[0]]
+    of_model = [c for c in clauses if c[0] == "name"]
+    of_version = [c for c in clauses if c[0] != "name"]
     found = []
     for name in names:
-        if not _may_read(request, name) or not _passes(
-            [c for c in clauses if c[0] == "name"], {"name": name}
-        ):
+        if not _may_read(request, name) or not _passes(of_model, {"name": name}, {}):
             continue
         for version in registry.list_versions(store, name):
-            if _passes([c for c in clauses if c[0] == "run_id"], {"run_id": version.run_id or ""}):
+            fields = {"run_id": version.run_id or ""}
+            if _passes(of_version, fields, _shown_tags(version)):
                 found.append(version)
     by = {
         "name": lambda v: v.name,
@@ -430,7 +600,7 @@ def search_model_versions(request: Request, message: dict[str, Any]) -> dict[str
         "version": lambda v: v.version,
         "creation_timestamp": lambda v: v.created_at,
         "timestamp": lambda v: v.created_at,
-        "last_updated_timestamp": lambda v: v.created_at,
+        "last_updated_timestamp": lambda v: v.updated_at or v.created_at,
     }
     found = _ordered(found, message, by, ["name ASC", "version_number DESC"])
     page, token = _page(message, found, 10_000, 200_000)
@@ -451,6 +621,50 @@ ROUTES = [
     ("POST", "registered-models/alias", set_alias),
     ("DELETE", "registered-models/alias", delete_alias),
     ("GET", "registered-models/alias", get_by_alias),
+    ("PATCH", "registered-models/update", update_registered_model),
+    ("POST", "registered-models/set-tag", set_registered_model_tag),
+    ("DELETE", "registered-models/delete-tag", delete_registered_model_tag),
+    ("PATCH", "model-versions/update", update_model_version),
+    ("POST", "model-versions/set-tag", set_model_version_tag),
+    ("DELETE", "model-versions/delete-tag", delete_model_version_tag),
+    ("POST", "registered-models/get-latest-versions", get_latest_versions),
+    ("GET", "registered-models/get-latest-versions", get_latest_versions),
+    (
+        "POST",
+        "model-versions/transition-stage",
+        _refused(
+            "Moving a version between stages",
+            "loopwise has aliases instead of stages; set one with "
+            "set_registered_model_alias(name, 'champion', version)",
+        ),
+    ),
+    (
+        "POST",
+        "registered-models/rename",
+        _refused(
+            "Renaming a registered model",
+            "serving endpoints, monitors and the lineage of predictions name a model by "
+            "its name, which therefore never changes",
+        ),
+    ),
+    (
+        "DELETE",
+        "registered-models/delete",
+        _refused(
+            "Deleting a registered model",
+            "its versions are kept so every prediction stays traceable to the model "
+            "behind it; delete its aliases to take it out of use",
+        ),
+    ),
+    (
+        "DELETE",
+        "model-versions/delete",
+        _refused(
+            "Deleting a model version",
+            "versions are kept so every prediction stays traceable to the model behind "
+            "it; delete its aliases to take it out of use",
+        ),
+    ),
 ]
 
 __all__ = ["ROUTES"]

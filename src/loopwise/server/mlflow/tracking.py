@@ -192,6 +192,17 @@ def set_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, A
     return {}
 
 
+@endpoint("write")
+def delete_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    row = _writable_experiment(request, message)
+    if row.deleted_at is not None:
+        raise invalid(
+            f"The experiment {row.id} must be in the 'active' state. Current state is deleted."
+        )
+    run_service.delete_experiment_tag(_store(request), row.id, text(message, "key", limit=250))
+    return {}
+
+
 @endpoint("read")
 def search_experiments(request: Request, message: dict[str, Any]) -> dict[str, Any]:
     if text(message, "filter", required=False):
@@ -500,6 +511,7 @@ ROUTES = [
     ("POST", "experiments/delete", delete_experiment),
     ("POST", "experiments/restore", restore_experiment),
     ("POST", "experiments/set-experiment-tag", set_experiment_tag),
+    ("POST", "experiments/delete-experiment-tag", delete_experiment_tag),
     ("POST", "runs/create", create_run),
     ("POST", "runs/update", update_run),
     ("GET", "runs/get", get_run),
