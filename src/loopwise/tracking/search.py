@@ -220,7 +220,9 @@ def sort_column(key: OrderKey) -> ColumnElement[Any]:
     return _attribute_column(key.key)
 
 
-def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:
+def experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:
+    """The ids of the experiments a search names (by name or id; None: every experiment);
+    NotFound names the missing ones and some that exist."""
     if experiment is None:
         return None
     names = [experiment] if isinstance(experiment, str) else list(experiment)
@@ -277,11 +279,21 @@ def search_conditions(
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a search on ``runs``: its experiments, its filter, and
     whether deleted runs are in it (:func:`lifecycle_conditions`; by default they are not)."""
+    parse_filter(filter)  # a bad filter is reported before a missing experiment
+    exp_ids = experiment_ids(store, experiment)
+    return conditions_of(None if exp_ids is None else tuple(exp_ids), filter, lifecycle)
+
+
+def conditions_of(
+    experiment_ids: tuple[str, ...] | None, filter: str | None, lifecycle: str = "active"
+) -> list[ColumnElement[bool]]:
+    """:func:`search_conditions` for experiments already resolved to their ids: a pure
+    function of its arguments, so a caller may keep what it builds (the metric walk keeps
+    its statements, whose SQL then compiles once)."""
     expr = parse_filter(filter)
-    exp_ids = _experiment_ids(store, experiment)
     conditions = lifecycle_conditions(lifecycle)
-    if exp_ids is not None:
-        conditions.append(runs.c.experiment_id.in_(exp_ids))
+    if experiment_ids is not None:
+        conditions.append(runs.c.experiment_id.in_(experiment_ids))
     if expr is not None:
         conditions.append(compile_filter(expr))
     return conditions
@@ -415,6 +427,8 @@ def search_runs(
 __all__ = [
     "LIFECYCLES",
     "compile_filter",
+    "conditions_of",
+    "experiment_ids",
     "lifecycle_conditions",
     "search_conditions",
     "search_query",

@@ -14,13 +14,14 @@ soft delete, ``deleted_at``) is MLflow's ``lifecycle_stage`` ``"deleted"``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from loopwise.errors import NotFound
 from loopwise.server.mlflow.protocol import invalid
 from loopwise.store import Store
+from loopwise.store.raw_reads import rows_by_ids
 from loopwise.store.tables import (
     experiment_tags,
     experiments,
@@ -166,42 +167,93 @@ def run_info(row: Any) -> dict[str, Any]:
     }
 
 
+#: The three reads of :func:`run_messages` (table and column names only; see
+#: :func:`loopwise.store.raw_reads.rows_by_ids`).
+_METRICS_SQL = (
+    f"SELECT run_id, key, last_value, last_step, last_timestamp FROM {metric_series.name} "
+    "WHERE run_id {ids} ORDER BY run_id, key"
+)
+_PARAMS_SQL = (
+    f"SELECT run_id, key, value FROM {run_params.name} WHERE run_id {{ids}} ORDER BY run_id, key"
+)
+_TAGS_SQL = (
+    f"SELECT run_id, key, value FROM {run_tags.name} WHERE run_id {{ids}} ORDER BY run_id, key"
+)
+
+
+class RunRow(NamedTuple):
+    """The fields of a run :func:`run_info` and :func:`run_messages` read."""
+
+    id: str
+    name: str
+    experiment_id: str
+    experiment_name: str
+    username: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    deleted_at: int | None
+    parent_run_id: str | None
+
+
+_RUNS_SQL = (
+    "SELECT r.id, r.name, r.experiment_id, e.name, r.username, r.status, r.start_time, "
+    f"r.end_time, r.deleted_at, r.parent_run_id FROM {runs.name} r "
+    f"JOIN {experiments.name} e ON e.id = r.experiment_id WHERE r.id {{ids}}"
+)
+
+
+def page_messages(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+    """MLflow's ``Run`` messages of runs ``ids`` in that order (a search's page), read in
+    one transaction through the driver: the runs, then their params, tags and metrics."""
+    with store.db.read() as conn:
+        rows = {r[0]: RunRow(*r) for r in rows_by_ids(conn, _RUNS_SQL, ids)}
+        return _messages(conn, [rows[i] for i in ids if i in rows])
+
+
 def run_messages(store: Store, rows: list[Any]) -> list[dict[str, Any]]:
     """Runs rows as MLflow's ``Run`` messages (info, data, inputs), in the rows' order,
     with three queries for all of them."""
-    ids = [r.id for r in rows]
-    data: dict[str, dict[str, list[dict[str, Any]]]] = {
-        i: {"metrics": [], "params": [], "tags": []} for i in ids
-    }
     with store.db.read() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            s = metric_series.c
-            for run_id, key, value, step, stamp in conn.execute(
-                select(s.run_id, s.key, s.last_value, s.last_step, s.last_timestamp)
-                .where(s.run_id.in_(chunk))
-                .order_by(s.run_id, s.key)
-            ):
-                data[run_id]["metrics"].append(
-                    {"key": key, "value": double(value), "timestamp": ms(stamp), "step": step or 0}
-                )
-            for field, table in (("params", run_params), ("tags", run_tags)):
-                for run_id, key, value in conn.execute(
-                    select(table.c.run_id, table.c.key, table.c.value)
-                    .where(table.c.run_id.in_(chunk))
-                    .order_by(table.c.run_id, table.c.key)
-                ):
-                    data[run_id][field].append({"key": key, "value": value})
+        return _messages(conn, rows)
+
+
+def _messages(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """The messages of ``rows``, their params, tags and latest metrics read through the
+    driver (a search's page is a few thousand of these short rows:
+    :mod:`loopwise.store.raw_reads`)."""
+    ids = [r.id for r in rows]
+    metrics: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    params: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    tags: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for run_id, key, value, step, stamp in rows_by_ids(conn, _METRICS_SQL, ids):
+        metrics[run_id].append(
+            {
+                "key": key,
+                "value": value if value is not None and math.isfinite(value) else double(value),
+                "timestamp": None if stamp is None else stamp // 1000,
+                "step": step or 0,
+            }
+        )
+    for run_id, key, value in rows_by_ids(conn, _PARAMS_SQL, ids):
+        params[run_id].append({"key": key, "value": value})
+    for run_id, key, value in rows_by_ids(conn, _TAGS_SQL, ids):
+        if key != RUN_NAME_TAG:  # the run's name is the truth, never a stale copy
+            tags[run_id].append({"key": key, "value": value})
     messages = []
     for row in rows:
-        found = data[row.id]
-        # the run's name is the truth: a stored mlflow.runName tag never contradicts it
-        found["tags"] = [t for t in found["tags"] if t["key"] != RUN_NAME_TAG]
-        keys = {t["key"] for t in found["tags"]}
-        found["tags"].append({"key": RUN_NAME_TAG, "value": row.name})
-        if row.parent_run_id and PARENT_TAG not in keys:
-            found["tags"].append({"key": PARENT_TAG, "value": row.parent_run_id})
-        messages.append({"info": run_info(row), "data": found, "inputs": {"dataset_inputs": []}})
+        own = tags[row.id]
+        has_parent = any(t["key"] == PARENT_TAG for t in own)
+        own.append({"key": RUN_NAME_TAG, "value": row.name})
+        if row.parent_run_id and not has_parent:
+            own.append({"key": PARENT_TAG, "value": row.parent_run_id})
+        messages.append(
+            {
+                "info": run_info(row),
+                "data": {"metrics": metrics[row.id], "params": params[row.id], "tags": own},
+                "inputs": {"dataset_inputs": []},
+            }
+        )
     return messages
 
 
@@ -220,6 +272,7 @@ __all__ = [
     "lifecycle",
     "loopwise_experiment_name",
     "ms",
+    "page_messages",
     "require_active_run",
     "require_experiment",
     "run_info",

@@ -19,6 +19,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -70,6 +71,17 @@ def unsupported(what: str) -> MlflowApiError:
         f"{what} is not supported by loopwise's MLflow API; docs/mlflow.md lists what is.",
         501,
     )
+
+
+class MlflowJSON(JSONResponse):
+    """An answer's JSON, written by orjson: a search page of a hundred runs is ~150 KB,
+    which the standard library writes in a few milliseconds and orjson in a tenth of that.
+    Metric values reach it already spelled as MLflow spells non-finite numbers ("NaN",
+    "Infinity": :func:`loopwise.server.mlflow.entities.double`), so orjson's own writing
+    of a float NaN as null never happens to a value."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def error_body(code: str, message: str, status: int) -> JSONResponse:
@@ -176,7 +188,7 @@ async def guarded(
         return error_body(
             "INTERNAL_ERROR", "loopwise failed on this request; see the server log.", 500
         )
-    return answer if isinstance(answer, Response) else JSONResponse(answer)
+    return answer if isinstance(answer, Response) else MlflowJSON(answer)
 
 
 def endpoint(permission: str, *, body: bool = True) -> Callable[..., Any]:

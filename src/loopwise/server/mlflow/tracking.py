@@ -459,15 +459,7 @@ def search_runs(request: Request, message: dict[str, Any]) -> dict[str, Any]:
         ids_only=True,
         lifecycle=lifecycle,
     )
-    with store.db.read() as conn:
-        rows = conn.execute(
-            select(runs, experiments.c.name.label("experiment_name"))
-            .join(experiments, experiments.c.id == runs.c.experiment_id)
-            .where(runs.c.id.in_([r["id"] for r in page.runs]))
-        ).all()
-    by_id = {r.id: r for r in rows}
-    ordered = [by_id[r["id"]] for r in page.runs if r["id"] in by_id]
-    answer: dict[str, Any] = {"runs": entities.run_messages(store, ordered)}
+    answer: dict[str, Any] = {"runs": entities.page_messages(store, [r["id"] for r in page.runs])}
     if page.next_page_token:
         answer["next_page_token"] = page.next_page_token
     return answer
