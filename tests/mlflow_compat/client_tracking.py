@@ -35,6 +35,15 @@ with mlflow.start_run(run_name="first") as run:
         (Path(folder) / "sub" / "deep.txt").write_text("deep")
         mlflow.log_artifacts(folder, artifact_path="dir")
     mlflow.log_dict({"lr": 0.1}, "config.json")
+    import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
+
+    loans = pd.DataFrame({"income": [1.0, 2.0, 3.0], "debt": [0.5, 0.1, 0.2]})
+    dataset = from_pandas(loans, source="s3://bucket/loans.csv", name="loans")
+    mlflow.log_input(dataset, context="training")
+    mlflow.log_input(dataset, context="validation")  # the same dataset: its tags replaced
+    mlflow.log_input(from_pandas(loans.head(2), name="holdout"), context="testing")
+    out["dataset_digest"] = dataset.digest
     mlflow.log_text("some text", "texts/t.txt")
     with mlflow.start_run(run_name="child", nested=True) as child:
         mlflow.log_metric("acc", 0.7)
@@ -54,6 +63,11 @@ out["params"] = finished.data.params
 out["metrics"] = {k: (v if v == v else "nan") for k, v in finished.data.metrics.items()}
 out["tags"] = {k: v for k, v in finished.data.tags.items() if not k.startswith("mlflow.source")}
 out["artifact_uri"] = finished.info.artifact_uri
+out["inputs"] = sorted(
+    (d.dataset.name, d.dataset.source_type, {t.key: t.value for t in d.tags})
+    for d in finished.inputs.dataset_inputs
+)
+out["input_schema"] = json.loads(finished.inputs.dataset_inputs[0].dataset.schema)
 
 found = mlflow.search_runs(
     experiment_names=["mlflow-compat"],

@@ -492,3 +492,50 @@ def test_registry_tags_and_updates_with_hostile_inputs(client, store):
         "RESOURCE_DOES_NOT_EXIST",
     )
     refused(client.delete(f"{API}/logged-models/m-nope/tags/k"), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_run_inputs_with_hostile_fields(client, run_id):
+    route = f"{API}/runs/log-inputs"
+    good = {"name": "loans", "digest": "abc123", "source_type": "s3", "source": "{}"}
+    for dataset in (
+        {**good, "name": ""},
+        {**good, "digest": "x" * 37},
+        {**good, "source": 5},
+        {**good, "name": "a\u0000b"},
+        {k: v for k, v in good.items() if k != "digest"},
+        {**good, "schema": "s" * 1_048_577},
+    ):
+        refused(
+            client.post(route, json={"run_id": run_id, "datasets": [{"dataset": dataset}]}), 400
+        )
+    for entry in (
+        {"dataset": "loans"},
+        {"dataset": good, "tags": [{"key": "k", "value": "v" * 501}]},
+        {"dataset": good, "tags": [{"key": "", "value": "v"}]},
+        {"dataset": good, "tags": "k=v"},
+    ):
+        refused(client.post(route, json={"run_id": run_id, "datasets": [entry]}), 400)
+    refused(client.post(route, json={"run_id": run_id, "datasets": {"a": 1}}), 400)
+    refused(
+        client.post(route, json={"run_id": run_id, "models": [{"model_id": "m-nope"}]}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    refused(
+        client.post(route, json={"run_id": "7zzzzzzzzzzzzzzzzzzzzzzzzz", "datasets": []}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    # nothing refused was kept; the same dataset twice in one call is one input
+    run = client.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["inputs"] == {"dataset_inputs": []}
+    twice = [{"dataset": good, "tags": [{"key": "n", "value": str(i)}]} for i in range(2)]
+    ok = client.post(route, json={"run_id": run_id, "datasets": twice})
+    assert ok.status_code == 200, ok.text
+    run = client.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["inputs"]["dataset_inputs"] == [
+        {"tags": [{"key": "n", "value": "1"}], "dataset": good}
+    ]
+    # a deleted run takes no inputs, as in MLflow
+    assert client.post(f"{API}/runs/delete", json={"run_id": run_id}).status_code == 200
+    refused(client.post(route, json={"run_id": run_id, "datasets": twice}), 400)

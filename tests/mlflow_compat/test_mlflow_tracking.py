@@ -30,6 +30,13 @@ def test_an_mlflow_client_logs_and_reads_runs(
     assert out["tags"]["stage"] == "dev"
     assert out["tags"]["mlflow.runName"] == "first"
     assert out["param_change"] == ["INVALID_PARAMETER_VALUE", 400]
+    # mlflow.log_input: the datasets' metadata, one input per dataset and run
+    assert [i[:2] for i in out["inputs"]] == [["holdout", "code"], ["loans", "s3"]]
+    assert [i[2] for i in out["inputs"]] == [
+        {"mlflow.data.context": "testing"},
+        {"mlflow.data.context": "validation"},
+    ]
+    assert "mlflow_colspec" in out["input_schema"]
     assert out["artifact_uri"].startswith(f"mlflow-artifacts:/{out['experiment_id']}/")
 
     assert out["filtered"] == ["first"]

@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from loopwise.errors import ConfigurationError, StoreUnavailable
 
-HEAD_REVISION = "0017"
+HEAD_REVISION = "0018"
 _PG_MIGRATION_LOCK = 0x6C6F6F70  # "loop": advisory lock id held while migrating
 SQLITE_BUSY_TIMEOUT_S = 60.0
 #: Execution option set on the connections of :meth:`Database.write` (SQLite: BEGIN IMMEDIATE).

@@ -435,6 +435,21 @@ mlflow_logged_models = Table(
 # version, a model version, a run artifact) and ``fingerprint`` is the output's content
 # hash, which feeds the cache keys of the steps downstream.
 
+# What an MLflow client logged as a run's inputs (``runs/log-inputs``; 0018): a dataset's
+# metadata or a logged model's id, with the input's tags, as MLflow's JSON.
+mlflow_run_inputs = Table(
+    "mlflow_run_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "dataset" or "model"
+    Column("input_key", String(600), nullable=False),  # name + NUL + digest, or model id
+    Column("body", Text, nullable=False),  # MLflow's Dataset (or {"model_id"}) as JSON
+    Column("tags", Text, nullable=False),  # the input's tags, MLflow's JSON list
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "kind", "input_key"),
+)
+
 pipelines = Table(
     "pipelines",
     metadata,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from loopwise._version import __version__
-from loopwise.server.mlflow import artifacts, models, registry, tracking
+from loopwise.server.mlflow import artifacts, inputs, models, registry, tracking
 from loopwise.server.mlflow.protocol import error_body
 
 PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
@@ -56,7 +56,12 @@ async def unknown(request: Request) -> JSONResponse:
 def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     for prefix in PREFIXES:
-        for method, path, handler in [*tracking.ROUTES, *models.ROUTES, *registry.ROUTES]:
+        for method, path, handler in [
+            *tracking.ROUTES,
+            *inputs.ROUTES,
+            *models.ROUTES,
+            *registry.ROUTES,
+        ]:
             router.add_api_route(prefix + path, handler, methods=[method])
     for method, path, handler in artifacts.ROUTES:
         router.add_api_route(path, handler, methods=[method])

@@ -13,6 +13,7 @@ soft delete, ``deleted_at``) is MLflow's ``lifecycle_stage`` ``"deleted"``.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ from loopwise.store.tables import (
     experiment_tags,
     experiments,
     metric_series,
+    mlflow_run_inputs,
     run_params,
     run_tags,
     runs,
@@ -211,6 +213,25 @@ def page_messages(store: Store, ids: list[str]) -> list[dict[str, Any]]:
         return _messages(conn, [rows[i] for i in ids if i in rows])
 
 
+_INPUTS_SQL = (
+    f"SELECT run_id, kind, body, tags FROM {mlflow_run_inputs.name} "
+    "WHERE run_id {ids} ORDER BY run_id, id"
+)
+
+
+def _inputs(conn: Connection, ids: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """MLflow's ``RunInputs`` of the runs that have any: the datasets (with their input
+    tags) and the logged models an MLflow client logged as their inputs."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for run_id, kind, body, tags in rows_by_ids(conn, _INPUTS_SQL, ids):
+        held = found.setdefault(run_id, {"dataset_inputs": []})
+        if kind == "model":
+            held.setdefault("model_inputs", []).append(json.loads(body))
+        else:
+            held["dataset_inputs"].append({"tags": json.loads(tags), "dataset": json.loads(body)})
+    return found
+
+
 def run_messages(store: Store, rows: list[Any]) -> list[dict[str, Any]]:
     """Runs rows as MLflow's ``Run`` messages (info, data, inputs), in the rows' order,
     with three queries for all of them."""
@@ -240,6 +261,7 @@ def _messages(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     for run_id, key, value in rows_by_ids(conn, _TAGS_SQL, ids):
         if key != RUN_NAME_TAG:  # the run's name is the truth, never a stale copy
             tags[run_id].append({"key": key, "value": value})
+    inputs = _inputs(conn, ids)
     messages = []
     for row in rows:
         own = tags[row.id]
@@ -251,7 +273,7 @@ def _messages(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
             {
                 "info": run_info(row),
                 "data": {"metrics": metrics[row.id], "params": params[row.id], "tags": own},
-                "inputs": {"dataset_inputs": []},
+                "inputs": inputs.get(row.id) or {"dataset_inputs": []},
             }
         )
     return messages
