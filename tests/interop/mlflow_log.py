@@ -46,6 +46,13 @@ def initial(client):
         info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
     baseline = run.info.run_id
     with mlflow.start_run(run_name="stronger") as run2:
+        import pandas as pd
+
+        frame = pd.DataFrame(X[:5], columns=[f"x{i}" for i in range(X.shape[1])])
+        mlflow.log_input(
+            mlflow.data.from_pandas(frame, source="s3://bucket/train.csv", name="train"),
+            context="training",
+        )
         mlflow.log_param("C", 10.0)
         mlflow.log_metric("loss", 0.1, step=0)
         model2 = LogisticRegression(C=10.0).fit(X, y)

@@ -8,11 +8,13 @@ import math
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from loopwise.interop.mlflow_import import RUN_ID_TAG, VERSION_TAG
 from loopwise.registry import models as registry
 from loopwise.registry.loading import load_model
 from loopwise.store import Store
+from loopwise.store.tables import mlflow_run_inputs
 from loopwise.tracking import run_artifacts
 from loopwise.tracking.runs import get_run, metric_history
 from loopwise.tracking.search import search_runs
@@ -69,6 +71,16 @@ def check_initial(store: Store, logged: dict[str, Any]) -> dict[str, str]:
     assert get_run(store, ids[_by_name(store, ids, "in-default")]).experiment == "default"
 
     assert registry.get_model(store, MODEL).tags["team"] == "risk"
+    # the dataset MLflow logged as an input of "stronger" came along, as MLflow answers it
+    with store.db.read() as conn:
+        (inputs,) = conn.execute(
+            select(mlflow_run_inputs.c.body, mlflow_run_inputs.c.tags).where(
+                mlflow_run_inputs.c.run_id == ids[logged["stronger"]]
+            )
+        ).all()
+    assert json.loads(inputs.body)["name"] == "train"
+    assert json.loads(inputs.body)["source_type"] == "s3"
+    assert json.loads(inputs.tags) == [{"key": "mlflow.data.context", "value": "training"}]
     versions = registry.list_versions(store, MODEL)
     assert [v.tags[VERSION_TAG] for v in versions] == ["1", "2"]
     assert {v.flavor for v in versions} == {"mlflow"}

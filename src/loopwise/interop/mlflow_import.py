@@ -41,6 +41,7 @@ from sqlalchemy import and_, select, update
 
 from loopwise.errors import InvalidInput
 from loopwise.ids import new_id
+from loopwise.interop.mlflow_inputs import held_inputs, input_rows, write_inputs
 from loopwise.interop.mlflow_models import package_mlflow_model
 from loopwise.interop.mlflow_source import (
     DELETED,
@@ -89,6 +90,7 @@ KINDS = (
     "params",
     "tags",
     "metric points",
+    "dataset inputs",
     "artifacts",
     "models",
     "versions",
@@ -333,6 +335,7 @@ def _create_run(
     rows += tag_rows(store, run_id, {SOURCE_TAG: source.url, RUN_ID_TAG: run.id})
     series = _series(store, run_id, source.metric_history(run))
     name = (run.name or run.tags.get("mlflow.runName") or run.id)[:250]
+    inputs = _input_rows(run_id, run)
     with store.db.write() as conn:
         conn.execute(
             runs.insert().values(
@@ -349,14 +352,22 @@ def _create_run(
         )
         write_params(conn, run_id, params)
         write_tags(conn, rows)
+        write_inputs(conn, inputs)
         if series:
             from loopwise.tracking.metric_store import write_points
 
             write_points(conn, series, {})
     summary.counts["params"].new += len(params)
     summary.counts["tags"].new += len(rows) - 2
+    summary.counts["dataset inputs"].new += len(inputs)
     summary.counts["metric points"].new += sum(len(s[0]) for s in series.values())
     return run_id
+
+
+def _input_rows(run_id: str, run: SourceRun) -> list[dict[str, Any]]:
+    """The rows of the run's dataset inputs, tags in key order (so a re-import compares
+    them as they were written)."""
+    return input_rows(run_id, [(b, sorted(t, key=lambda x: x["key"])) for b, t in run.inputs])
 
 
 def _series(store: Store, run_id: str, history: dict[str, Columns]) -> dict[Any, Any]:
@@ -417,8 +428,15 @@ def _update_run(
         values["end_time"] is not None and known.end_time is None
     )
     with store.db.write() as conn:
+        held = held_inputs(conn, run_id)
+        inputs = [
+            row
+            for row in _input_rows(run_id, run)
+            if held.get((row["kind"], row["input_key"])) != row["tags"]
+        ]
         write_params(conn, run_id, params)
         write_tags(conn, rows)
+        write_inputs(conn, inputs)
         if series:
             write_points(conn, series, {})
         if moved:
@@ -429,9 +447,10 @@ def _update_run(
             )
     summary.counts["params"].new += len(params)
     summary.counts["tags"].updated += len(rows)
+    summary.counts["dataset inputs"].new += len(inputs)
     points = sum(len(p[0]) for p in fresh.values())
     summary.counts["metric points"].new += points
-    return bool(params or rows or points or moved)
+    return bool(params or rows or points or moved or inputs)
 
 
 def _copy_artifacts(

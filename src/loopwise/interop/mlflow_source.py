@@ -38,6 +38,7 @@ from loopwise.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from loopwise.interop.mlflow_inputs import DatasetInput
 
 #: MLflow's schema revisions (alembic), oldest first: 3500859a5d39 (MLflow 2.3, model
 #: aliases) is the oldest this reader supports, dc11669786a5 (MLflow 3.17) the newest.
@@ -90,6 +91,8 @@ class SourceRun:
     tags: dict[str, str] = field(default_factory=dict)
     #: (key, step, timestamp ms, value) of each metric's latest point.
     latest: tuple[tuple[str, int, int, float], ...] = ()
+    #: The datasets logged as the run's inputs: (MLflow's Dataset fields, input tags).
+    inputs: tuple[DatasetInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,7 @@ class DatabaseSource(MlflowSource):
             for r in self._rows("latest_metrics", names, run_uuid=chunk):
                 value = metric_value(r.value, bool(r.is_nan))
                 latest[r.run_uuid].append((r.key, int(r.step), int(r.timestamp), value))
+        inputs = self._dataset_inputs(run_ids)
         return [
             SourceRun(
                 id=r.run_uuid,
@@ -430,9 +434,60 @@ class DatabaseSource(MlflowSource):
                 params=params[r.run_uuid],
                 tags=tags[r.run_uuid],
                 latest=tuple(sorted(latest[r.run_uuid])),
+                inputs=tuple(inputs.get(r.run_uuid, ())),
             )
             for r in rows
         ]
+
+    def _dataset_inputs(self, run_ids: list[str]) -> dict[str, list[DatasetInput]]:
+        """The dataset inputs of runs ``run_ids`` (MLflow 2.4+: tables ``inputs``,
+        ``datasets``, ``input_tags``), by run."""
+        if not {"inputs", "datasets", "input_tags"} <= set(self._columns):
+            return {}
+        links = []
+        for start in range(0, len(run_ids), 500):
+            links += self._rows(
+                "inputs",
+                ["input_uuid", "source_id", "destination_id"],
+                source_type="DATASET",
+                destination_type="RUN",
+                destination_id=run_ids[start : start + 500],
+            )
+        if not links:
+            return {}
+        fields = {
+            "name": "name",
+            "digest": "digest",
+            "source_type": "dataset_source_type",
+            "source": "dataset_source",
+            "schema": "dataset_schema",
+            "profile": "dataset_profile",
+        }
+        datasets, tags = {}, {}
+        for start in range(0, len(links), 500):
+            chunk = links[start : start + 500]
+            for r in self._rows(
+                "datasets",
+                ["dataset_uuid", *fields.values()],
+                dataset_uuid=[link.source_id for link in chunk],
+            ):
+                row = r._mapping
+                datasets[r.dataset_uuid] = {
+                    k: row[c] for k, c in fields.items() if row[c] is not None
+                }
+            for r in self._rows(
+                "input_tags",
+                ["input_uuid", "name", "value"],
+                input_uuid=[link.input_uuid for link in chunk],
+            ):
+                tags.setdefault(r.input_uuid, []).append({"key": r.name, "value": r.value or ""})
+        found: dict[str, list[DatasetInput]] = {}
+        for link in links:
+            if link.source_id in datasets:
+                found.setdefault(link.destination_id, []).append(
+                    (datasets[link.source_id], tags.get(link.input_uuid, []))
+                )
+        return found
 
     def metric_history(self, run: SourceRun) -> dict[str, Columns]:
         from sqlalchemy import column, select, table
@@ -645,6 +700,10 @@ class ServerSource(MlflowSource):
             params={p["key"]: p.get("value", "") for p in data.get("params", [])},
             tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
             latest=latest,
+            inputs=tuple(
+                (dict(d.get("dataset", {})), list(d.get("tags", [])))
+                for d in message.get("inputs", {}).get("dataset_inputs", [])
+            ),
         )
 
     def metric_history(self, run: SourceRun) -> dict[str, Columns]:
