@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from _common import Results, exit_code, parse_args, progress, run_figures, timed, work_folder
 
@@ -44,7 +46,7 @@ class Sizes:
 
 
 FULL = Sizes(10_000, 2_000, 10_000, 20)
-QUICK = Sizes(10_000, 300, 10_000, 10)
+QUICK = Sizes(10_000, 500, 10_000, 10)
 
 
 def client_for(url: str) -> Any:
@@ -67,7 +69,7 @@ class Side:
     """One server under the same client script."""
 
     def __init__(self, name: str, base: str) -> None:
-        self.name, self.client = name, client_for(base)
+        self.name, self.base, self.client = name, base, client_for(base)
         self.experiment = self.client.create_experiment(f"bench-{time.time_ns()}")
 
     def log_batch(self, count: int) -> float:
@@ -129,17 +131,83 @@ def median_ms(fn: Callable[[], Any], n: int) -> tuple[float, Any]:
     return statistics.median(times), value
 
 
-def measure(side: Side, figure: str, sizes: Sizes) -> tuple[float, Any]:
-    """One figure of one side: (its value, what to check)."""
+def measure(side: Side, figure: str, sizes: Sizes, folder: Path) -> tuple[float, Any]:
+    """One figure of one side: (its value, what to check). For loopwise's read figures
+    also the client's floor, kept in :data:`FLOORS`."""
     if figure == "mlflow_client_log_batch_s":
         side.log_batch(1000)  # warm-up, untimed (a fresh server's first requests are slower)
         return side.log_batch(sizes.batch_metrics), None
     if figure == "mlflow_client_search_ms":
         side.write_runs(sizes.runs, np.random.default_rng(1))  # the same runs for both
-        return median_ms(side.search, sizes.repeats)
-    run_id = side.history_run(sizes.history_points)
-    ms, points = median_ms(lambda: side.client.get_metric_history(run_id, "loss"), sizes.repeats)
-    return ms, len(points)
+        found = median_ms(side.search, sizes.repeats)
+        call, request = side.search, ("POST", "runs/search", _search_body(side.experiment))
+    else:
+        run_id = side.history_run(sizes.history_points)
+        params = {"run_id": run_id, "metric_key": "loss", "max_results": 25_000}
+        ms, points = median_ms(
+            lambda: side.client.get_metric_history(run_id, "loss"), sizes.repeats
+        )
+        found = (ms, len(points))
+        call = lambda: side.client.get_metric_history(run_id, "loss")  # noqa: E731
+        request = ("GET", "metrics/get-history", params)
+    if side.name == "loopwise":
+        FLOORS[figure] = client_floor(side, call, request, folder / f"{figure}.json", sizes)
+    return found
+
+
+#: The MLflow client's own floor per read figure (ms): the same call against a stub that
+#: answers loopwise's recorded answer at once (bench/_replay.py).
+FLOORS: dict[str, float] = {}
+
+
+def _search_body(experiment: str) -> dict[str, Any]:
+    return {
+        "experiment_ids": [experiment],
+        "filter": SEARCH_FILTER,
+        "order_by": SEARCH_ORDER,
+        "max_results": 100,
+        "run_view_type": "ACTIVE_ONLY",
+    }
+
+
+def client_floor(
+    side: Side,
+    call: Callable[[], Any],
+    request: tuple[str, str, dict[str, Any]],
+    answer: Path,
+    sizes: Sizes,
+) -> float:
+    """The median time of ``call`` with the client pointed at a stub answering what the
+    server answered to ``request``: what the client alone costs, below any server."""
+    method, route, fields = request
+    url = f"{side.base}/api/2.0/mlflow/{route}"
+    got = (
+        httpx.post(url, json=fields, timeout=60)
+        if method == "POST"
+        else httpx.get(url, params=fields, timeout=60)
+    )
+    got.raise_for_status()
+    answer.write_bytes(got.content)
+    port = free_port()
+    stub = [sys.executable, str(Path(__file__).with_name("_replay.py")), str(port), str(answer)]
+    proc = subprocess.Popen(stub, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        stub_base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(stub_base, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        real = side.client
+        side.client = client_for(stub_base)
+        try:
+            return median_ms(call, sizes.repeats)[0]
+        finally:
+            side.client = real
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 NOTES = {
@@ -179,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 measured[name] = {}
                 for figure in figures:
                     progress(f"{name}: {figure} ...")
-                    measured[name][figure] = measure(side, figure, sizes)
+                    measured[name][figure] = measure(side, figure, sizes, folder)
 
     def run_one(figure: str) -> None:
         (lw, lw_check), (ml, ml_check) = measured["loopwise"][figure], measured["MLflow"][figure]
@@ -191,6 +259,13 @@ def main(argv: list[str] | None = None) -> int:
             points=sizes.history_points,
         )  # fmt: skip
         results.add(figure, lw, ml, higher_is_better=False, unit=unit, note=note)
+        if figure in FLOORS:
+            floor = FLOORS[figure]
+            print(
+                f"  client floor (a stub answering loopwise's recorded answer at once): "
+                f"{floor:.1f} ms; the best ratio any server could reach: {ml / floor:.2f}x; "
+                f"the servers' parts: loopwise {lw - floor:.1f} ms, MLflow {ml - floor:.1f} ms"
+            )
 
     run_figures(figures, run_one)
     results.print_results()
