@@ -121,6 +121,17 @@ def test_tag_mistakes_name_the_tag_and_change_nothing(store, tmp_path, changes, 
     assert registry.get_model_version(store, "models:/credit-risk/1").tags == {}
 
 
+def test_a_model_holds_at_most_a_thousand_tags(store, tmp_path):
+    register(store, tmp_path)
+    registry.update_model(store, "credit-risk", tags={"team": "risk"})
+    with pytest.raises(InvalidInput, match="would have 1,001 tags"):
+        registry.update_model(store, "credit-risk", tags={f"k{i}": "x" for i in range(1000)})
+    assert registry.create_model(store, "fraud", tags={f"k{i}": "x" for i in range(1000)})
+    with pytest.raises(InvalidInput, match="at most 1,000"):
+        registry.create_model(store, "churn", tags={f"k{i}": "x" for i in range(1001)})
+    assert registry.get_model(store, "churn") is None
+
+
 def _tag_many(url: str, artifacts: str, prefix: str, count: int) -> None:
     from loopwise.config import load_settings
     from loopwise.store import Store

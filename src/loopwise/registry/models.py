@@ -539,6 +539,8 @@ def check_tags(tags: Mapping[str, Any] | None, what: str) -> dict[str, str]:
         raise InvalidInput(
             f"The tags of {what} must be a dict of key -> value, got {type(tags).__name__}."
         )
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"{what} is given {len(tags):,} tags; at most {MAX_TAGS:,}.")
     checked = {}
     for key, value in tags.items():
         if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY or "\x00" in key:
