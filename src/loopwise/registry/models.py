@@ -584,6 +584,28 @@ def _retagged(
     return json.dumps(merged)
 
 
+def _change(
+    conn: Connection,
+    table: Any,
+    row_id: str,
+    changes: dict[str, Any],
+    tags: Mapping[str, Any] | None,
+    delete_tags: Any,
+    what: str,
+) -> None:
+    """Write ``changes`` and the tags of row ``row_id`` of ``table`` (a model or a
+    version) merged with ``tags`` and without ``delete_tags``, stamped ``updated_at``;
+    nothing when nothing changes. Inside the caller's transaction, its lock held."""
+    held = conn.execute(select(table.c.tags).where(table.c.id == row_id)).scalar()
+    retagged = _retagged(held, tags, delete_tags, what)
+    if retagged is not None:
+        changes = {**changes, "tags": retagged}
+    if changes:
+        conn.execute(
+            update(table).where(table.c.id == row_id).values(**changes, updated_at=now_us())
+        )
+
+
 def _description(description: Any, what: str) -> None:
     if description is not None and not isinstance(description, str | Unchanged):
         raise InvalidInput(
@@ -605,23 +627,10 @@ def update_model(
     with the model's row locked: two writers' tags are both kept."""
     what = f"model {name!r}"
     _description(description, what)
+    changes = {} if isinstance(description, Unchanged) else {"description": description}
     with store.db.write() as conn:
         model_id = resolve_model_id(conn, name, lock=True)
-        held = conn.execute(
-            select(registered_models.c.tags).where(registered_models.c.id == model_id)
-        ).scalar()
-        values: dict[str, Any] = {}
-        if not isinstance(description, Unchanged):
-            values["description"] = description
-        retagged = _retagged(held, tags, delete_tags, what)
-        if retagged is not None:
-            values["tags"] = retagged
-        if values:
-            conn.execute(
-                update(registered_models)
-                .where(registered_models.c.id == model_id)
-                .values(**values, updated_at=now_us())
-            )
+        _change(conn, registered_models, model_id, changes, tags, delete_tags, what)
     found = get_model(store, name)
     if found is None:  # resolved above: only a concurrent delete could remove it
         raise NotFound(f"Model {name!r} no longer exists.")
@@ -642,21 +651,8 @@ def update_version(
     version = get_model_version(store, uri)
     what = f"version {version.uri}"
     _description(description, what)
+    changes = {} if description is None else {"description": description}
     with store.db.write() as conn:
         resolve_model_id(conn, version.name, lock=True)
-        held = conn.execute(
-            select(model_versions.c.tags).where(model_versions.c.id == version.id)
-        ).scalar()
-        values: dict[str, Any] = {}
-        if description is not None:
-            values["description"] = description
-        retagged = _retagged(held, tags, delete_tags, what)
-        if retagged is not None:
-            values["tags"] = retagged
-        if values:
-            conn.execute(
-                update(model_versions)
-                .where(model_versions.c.id == version.id)
-                .values(**values, updated_at=now_us())
-            )
+        _change(conn, model_versions, version.id, changes, tags, delete_tags, what)
     return get_model_version(store, version.uri)

@@ -180,13 +180,19 @@ def restore_experiment(request: Request, message: dict[str, Any]) -> dict[str, A
     return {}
 
 
-@endpoint("write")
-def set_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+def _active_experiment(request: Request, message: dict[str, Any]) -> Any:
+    """:func:`_writable_experiment`, refused as MLflow refuses it when it is deleted."""
     row = _writable_experiment(request, message)
     if row.deleted_at is not None:
         raise invalid(
             f"The experiment {row.id} must be in the 'active' state. Current state is deleted."
         )
+    return row
+
+
+@endpoint("write")
+def set_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    row = _active_experiment(request, message)
     ((key, value),) = _pairs([message], "experiment tag", 8000).items()
     run_service.set_experiment_tag(_store(request), row.id, key, value)
     return {}
@@ -194,11 +200,7 @@ def set_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, A
 
 @endpoint("write")
 def delete_experiment_tag(request: Request, message: dict[str, Any]) -> dict[str, Any]:
-    row = _writable_experiment(request, message)
-    if row.deleted_at is not None:
-        raise invalid(
-            f"The experiment {row.id} must be in the 'active' state. Current state is deleted."
-        )
+    row = _active_experiment(request, message)
     run_service.delete_experiment_tag(_store(request), row.id, text(message, "key", limit=250))
     return {}
 
