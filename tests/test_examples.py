@@ -19,6 +19,10 @@ DEMO = "demo.py"  # runs the others: tested below, not once more per store
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != DEMO))
 def test_example_runs(script, store_url, tmp_path):
+    if script == "mlflow_client.py":
+        from tests.mlflow_compat.conftest import require_mlflow_client
+
+        require_mlflow_client("mlflow3")  # its MLflow side runs in .venv-mlflow
     env = dict(os.environ)
     env["LOOPWISE_STORE_URL"] = store_url
     env["LOOPWISE_ARTIFACTS_URL"] = str(tmp_path / "artifacts")
@@ -52,6 +56,11 @@ def test_example_runs(script, store_url, tmp_path):
         assert by_hour[24][0] < 0.5  # the concept change, served by version 1
         assert all(v == 2 and a > 0.85 for h, (a, v) in by_hour.items() if h > 24)
         assert "loop closed" in proc.stdout
+    if script == "mlflow_client.py":  # unchanged MLflow code, read back through loopwise
+        assert "lw.search_runs: logreg  C=0.5" in proc.stdout
+        assert "models:/mlflow-credit/1 flavor=mlflow tags={'team': 'risk'}" in proc.stdout
+        assert "predictions equal to MLflow's own model: True" in proc.stdout
+        assert "<- run logreg (params {'C': '0.5', 'solver': 'lbfgs'})" in proc.stdout
     if script == "remote_client.py":  # the whole lifecycle went through a server process
         assert "promotion to champion: passed" in proc.stdout
         assert "prediction log: 200 rows" in proc.stdout
