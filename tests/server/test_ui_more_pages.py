@@ -38,12 +38,17 @@ def test_nav_links_every_section(client):
         assert f'href="{href}"' in page
 
 
-def test_models_pages(registry, client):
+def test_models_pages(registry, client, store):
+    from loopwise.registry import models as model_service
+
+    model_service.update_model(store, "credit-risk", tags={"team": "<risk>"})
+    model_service.update_version(store, "models:/credit-risk/1", tags={"validated": "yes"})
     listed = html_of(client.get("/models"))
     assert 'href="/models/credit-risk"' in listed
     assert "champion → v2" in listed
 
     model = html_of(client.get("/models/credit-risk"))
+    assert "<th>team</th><td>&lt;risk&gt;</td>" in model  # tags shown, escaped
     assert 'href="/models/credit-risk/versions/1"' in model
     assert "promoted by policy" in model  # the alias timeline
     assert "threshold:roc_auc" in model
@@ -52,6 +57,7 @@ def test_models_pages(registry, client):
     assert "passed" in model
 
     version = html_of(client.get("/models/credit-risk/versions/1"))
+    assert "<th>validated</th><td>yes</td>" in version
     assert 'class="run-link"' in version
     assert ">train</a>" in version
     assert 'href="/datasets/loans/versions/1"' in version
