@@ -251,7 +251,7 @@ def _messages(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
         metrics[run_id].append(
             {
                 "key": key,
-                "value": value if value is not None and math.isfinite(value) else double(value),
+                "value": double(value),
                 "timestamp": None if stamp is None else stamp // 1000,
                 "step": step or 0,
             }

@@ -383,14 +383,12 @@ def get_latest_versions(request: Request, message: dict[str, Any]) -> dict[str, 
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise invalid("stages must be a list of stage names.")
     model = _model(store, name)
-    if model.latest_version is None or (stages and NO_STAGE.lower() not in _lower(stages)):
+    if model.latest_version is None or (
+        stages and NO_STAGE.lower() not in {s.lower() for s in stages}
+    ):
         return {"model_versions": []}
     version = registry.get_model_version(store, f"models:/{name}/{model.latest_version}")
     return {"model_versions": [_version_message(store, version)]}
-
-
-def _lower(values: list[str]) -> set[str]:
-    return {v.lower() for v in values}
 
 
 def _refused(what: str, instead: str) -> Any:
