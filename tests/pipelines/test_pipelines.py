@@ -311,7 +311,9 @@ def test_a_slow_step_is_visible_while_it_runs(lw):
     worker.start()
     seen = []
     deadline = time.monotonic() + 10
-    while worker.is_alive() and time.monotonic() < deadline and not seen:
+    # both steps run at once; each writes its RUNNING record from its own thread, so one
+    # may be seen a poll before the other: poll until both are (or the run ends)
+    while worker.is_alive() and time.monotonic() < deadline and len(seen) < 2:
         for run in list_pipeline_runs(store, "naps"):
             seen = [s for s in lw.get_pipeline_run(run.id).steps if s.status == "RUNNING"]
         time.sleep(0.1)
