@@ -57,3 +57,17 @@ def test_every_listed_endpoint_answers_as_the_table_says(client):
                 assert (got.status_code, code) == (501, "NOT_IMPLEMENTED"), where
             else:
                 assert (got.status_code, code) == (404, "ENDPOINT_NOT_FOUND"), where
+
+
+def test_a_known_path_under_another_method_is_mlflows_404_and_head_reads_as_get(client):
+    got = client.put("/api/2.0/mlflow/runs/search", json={})
+    assert (got.status_code, got.json()["error_code"]) == (404, "ENDPOINT_NOT_FOUND")
+    got = client.head("/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "no"})
+    assert got.status_code == 404
+    assert got.content == b""
+    got = client.get("/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "no"})
+    assert got.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    # loopwise's own API and pages are still the app's
+    assert client.get("/api/v1/experiments").status_code == 200
+    got = client.put("/version")  # only GET /version is MLflow's: the app says what it has
+    assert (got.status_code, got.json()["error"]["code"]) == (404, "not_found")

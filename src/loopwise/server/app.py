@@ -2,7 +2,8 @@
 
 :func:`create_server_app` builds it: the routers of :mod:`loopwise.server.routes` (one
 module per area of the API), the JSON error handlers (:mod:`.errors`), the strict body
-checks (:mod:`.body`) and the token check per route (:mod:`.access`). The OpenAPI document
+checks (:mod:`.body`), the token check per route (:mod:`.access`) and MLflow's REST API
+(:class:`loopwise.server.mlflow.MlflowApi`). The OpenAPI document
 is at ``/api/v1/openapi.json``; ``GET /health`` answers 200 as soon as the app is up.
 """
 
@@ -20,6 +21,7 @@ from loopwise.auth.tokens import TokenAuthenticator
 from loopwise.server.audit_log import AuditLog
 from loopwise.server.body import StrictBody
 from loopwise.server.errors import install_error_handlers
+from loopwise.server.mlflow import MlflowApi
 from loopwise.store import Store
 
 #: The route modules, each with a ``router`` (an ``APIRouter`` with paths under /api/v1).
@@ -66,12 +68,10 @@ def create_server_app(store: Store, *, token_refresh_s: float = 5.0) -> Any:
 
     for name in ROUTE_MODULES:
         app.include_router(import_module(name).router, prefix="/api/v1")
-    from loopwise.server.mlflow import build_router  # MLflow's REST API, for its clients
-
-    app.include_router(build_router())
     ui = import_module("loopwise.server.ui.pages")  # the web UI at /, its files at /static
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.HashedStaticFiles(), name="static")
+    app.add_middleware(MlflowApi)  # MLflow's REST API, for its clients (innermost)
     app.add_middleware(StrictBody)
     app.add_middleware(AuditLog, store=store)  # outermost: refused bodies are audited too
     return app
