@@ -2,7 +2,7 @@
 against `mlflow server`, both on SQLite, in one run (see bench/README.md):
 
 1. ``mlflow_client_log_batch_s``: 10,000 metrics of one run through
-   ``MlflowClient.log_batch`` in batches of 100 (100 requests).
+   ``MlflowClient.log_batch`` in batches of 100 (100 requests), median of a few rounds.
 2. ``mlflow_client_search_ms``: ``search_runs`` over 2,000 runs with a filter and an
    order, first 100 rows, median of N (both answers checked against each other).
 3. ``mlflow_client_history_ms``: ``get_metric_history`` of a 10,000-point metric, median
@@ -11,23 +11,31 @@ against `mlflow server`, both on SQLite, in one run (see bench/README.md):
 The 2,000 runs are written through the same client against each server beforehand (not
 timed): ``create_run``, one ``log_batch`` of 10 params and 10 metrics, ``set_terminated``.
 
+Both servers run for the whole script, and their timings alternate in rounds: a machine
+whose speed drifts (a shared VM's does, by 30-50% within minutes) then slows both sides
+alike instead of whichever was timed second. While one side is timed, the other's
+processes are stopped (SIGSTOP: MLflow's server keeps job consumers polling in the
+background), so neither takes CPU from the other.
+
     python bench/mlflow_compat.py [--quick] [--only NAME] [--workdir DIR]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 from _common import Results, exit_code, parse_args, progress, run_figures, timed, work_folder
 
 from server import free_port, server  # bench/server.py: the same server start for both
@@ -47,6 +55,10 @@ class Sizes:
 
 FULL = Sizes(10_000, 2_000, 10_000, 20)
 QUICK = Sizes(10_000, 500, 10_000, 10)
+#: Rounds of the log_batch figure (each side logs its 10,000 metrics once per round), and
+#: calls per side in one round of a read figure.
+BATCH_ROUNDS = {FULL: 3, QUICK: 2}
+CALLS_PER_ROUND = 2
 
 
 def client_for(url: str) -> Any:
@@ -66,11 +78,22 @@ def client_for(url: str) -> Any:
 
 
 class Side:
-    """One server under the same client script."""
+    """One server (or the client-floor stub) under the same client script, with the
+    processes to stop while another side is timed."""
 
-    def __init__(self, name: str, base: str) -> None:
-        self.name, self.base, self.client = name, base, client_for(base)
-        self.experiment = self.client.create_experiment(f"bench-{time.time_ns()}")
+    def __init__(
+        self, name: str, base: str, proc: subprocess.Popen[bytes], experiment: str | None = None
+    ) -> None:
+        self.name, self.base, self.proc = name, base, proc
+        self.client = client_for(base)
+        self.experiment = experiment or self.client.create_experiment(f"bench-{time.time_ns()}")
+        self.times: list[float] = []
+
+    def processes(self) -> list[psutil.Process]:
+        """The server's process and its children (MLflow's workers and job consumers),
+        listed anew each time: a server may start children late."""
+        top = psutil.Process(self.proc.pid)
+        return [top, *top.children(recursive=True)]
 
     def log_batch(self, count: int) -> float:
         from mlflow.entities import Metric
@@ -122,37 +145,98 @@ class Side:
         return run_id
 
 
-def median_ms(fn: Callable[[], Any], n: int) -> tuple[float, Any]:
-    value = fn()  # warm-up
-    times = []
-    for _ in range(n):
-        seconds, value = timed(fn)
-        times.append(seconds * 1000)
-    return statistics.median(times), value
+def pause(side: Side) -> None:
+    for proc in side.processes():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.suspend()
 
 
-def measure(side: Side, figure: str, sizes: Sizes, folder: Path) -> tuple[float, Any]:
-    """One figure of one side: (its value, what to check). For loopwise's read figures
-    also the client's floor, kept in :data:`FLOORS`."""
+def resume(side: Side) -> None:
+    for proc in side.processes():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.resume()
+
+
+@contextlib.contextmanager
+def alone(side: Side, sides: list[Side]) -> Iterator[Side]:
+    """``side`` running and every other side stopped, for as long as the block runs."""
+    for other in sides:
+        if other is not side:
+            pause(other)
+    resume(side)
+    try:
+        yield side
+    finally:
+        for other in sides:
+            resume(other)
+
+
+def alternate(sides: list[Side], call: Callable[[Side], Any], rounds: int, per_round: int) -> Any:
+    """``per_round`` timed calls of each side in turn (the first side changes each round),
+    for ``rounds`` rounds, into each side's ``times`` (ms); returns each side's last
+    answer by name."""
+    answers: dict[str, Any] = {}
+    for side in sides:
+        side.times = []
+        with alone(side, sides):
+            answers[side.name] = call(side)  # warm-up, untimed
+    for r in range(rounds):
+        for side in sides[r % len(sides) :] + sides[: r % len(sides)]:
+            with alone(side, sides):
+                for _ in range(per_round):
+                    seconds, answers[side.name] = timed(lambda side=side: call(side))
+                    side.times.append(seconds * 1000)
+    return answers
+
+
+def measure(sides: list[Side], figure: str, sizes: Sizes, folder: Path) -> dict[str, Any]:
+    """Time one figure on both servers in alternating rounds (each side's times in
+    ``side.times``); for the read figures also the client's floor (``FLOORS``). Returns
+    what to check: each side's answer."""
     if figure == "mlflow_client_log_batch_s":
-        side.log_batch(1000)  # warm-up, untimed (a fresh server's first requests are slower)
-        return side.log_batch(sizes.batch_metrics), None
+        for side in sides:
+            with alone(side, sides):
+                side.log_batch(1000)  # warm-up (a fresh server's first requests are slower)
+            side.times = []
+        for r in range(BATCH_ROUNDS[sizes]):  # seconds of the batches alone (not the run's
+            for side in sides[r % 2 :] + sides[: r % 2]:  # creation)
+                with alone(side, sides):
+                    side.times.append(side.log_batch(sizes.batch_metrics))
+        return {side.name: None for side in sides}
     if figure == "mlflow_client_search_ms":
-        side.write_runs(sizes.runs, np.random.default_rng(1))  # the same runs for both
-        found = median_ms(side.search, sizes.repeats)
-        call, request = side.search, ("POST", "runs/search", _search_body(side.experiment))
+        for side in sides:
+            with alone(side, sides):
+                side.write_runs(sizes.runs, np.random.default_rng(1))  # the same runs
+        call: Callable[[Side], Any] = lambda side: side.search()  # noqa: E731
+        requests = {s.name: ("POST", "runs/search", _search_body(s.experiment)) for s in sides}
     else:
-        run_id = side.history_run(sizes.history_points)
-        params = {"run_id": run_id, "metric_key": "loss", "max_results": 25_000}
-        ms, points = median_ms(
-            lambda: side.client.get_metric_history(run_id, "loss"), sizes.repeats
-        )
-        found = (ms, len(points))
-        call = lambda: side.client.get_metric_history(run_id, "loss")  # noqa: E731
-        request = ("GET", "metrics/get-history", params)
-    if side.name == "loopwise":
-        FLOORS[figure] = client_floor(side, call, request, folder / f"{figure}.json", sizes)
-    return found
+        runs = {}
+        for side in sides:
+            with alone(side, sides):
+                runs[side.name] = side.history_run(sizes.history_points)
+
+        def call(side: Side) -> Any:
+            return len(side.client.get_metric_history(runs[side.name], "loss"))
+
+        requests = {
+            s.name: (
+                "GET",
+                "metrics/get-history",
+                {"run_id": runs[s.name], "metric_key": "loss", "max_results": 25_000},
+            )
+            for s in sides
+        }
+    lw = sides[0]
+    with alone(lw, sides):
+        answer = record(lw, requests[lw.name], folder / f"{figure}.json")
+    with replay_stub(answer) as stub:
+        floor = Side("floor", _base(stub), stub, experiment=lw.experiment)
+        if figure == "mlflow_client_history_ms":
+            runs["floor"] = runs[lw.name]
+        rounds = max(1, sizes.repeats // CALLS_PER_ROUND)
+        answers = alternate([*sides, floor], call, rounds, CALLS_PER_ROUND)
+        FLOORS[figure] = statistics.median(floor.times)
+    return answers
 
 
 #: The MLflow client's own floor per read figure (ms): the same call against a stub that
@@ -170,15 +254,9 @@ def _search_body(experiment: str) -> dict[str, Any]:
     }
 
 
-def client_floor(
-    side: Side,
-    call: Callable[[], Any],
-    request: tuple[str, str, dict[str, Any]],
-    answer: Path,
-    sizes: Sizes,
-) -> float:
-    """The median time of ``call`` with the client pointed at a stub answering what the
-    server answered to ``request``: what the client alone costs, below any server."""
+def record(side: Side, request: tuple[str, str, dict[str, Any]], answer: Path) -> Path:
+    """Write the server's answer to ``request`` (method, MLflow route, fields) to
+    ``answer``, for the stub to replay."""
     method, route, fields = request
     url = f"{side.base}/api/2.0/mlflow/{route}"
     got = (
@@ -188,33 +266,44 @@ def client_floor(
     )
     got.raise_for_status()
     answer.write_bytes(got.content)
+    return answer
+
+
+_STUB_PORTS: dict[int, int] = {}
+
+
+def _base(stub: subprocess.Popen[bytes]) -> str:
+    return f"http://127.0.0.1:{_STUB_PORTS[stub.pid]}"
+
+
+@contextlib.contextmanager
+def replay_stub(answer: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """bench/_replay.py answering ``answer`` at once: what the client alone costs --
+    sending the request, reading and parsing the answer -- below any server."""
     port = free_port()
     stub = [sys.executable, str(Path(__file__).with_name("_replay.py")), str(port), str(answer)]
     proc = subprocess.Popen(stub, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _STUB_PORTS[proc.pid] = port
     try:
-        stub_base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                httpx.get(stub_base, timeout=1)
+                httpx.get(f"http://127.0.0.1:{port}", timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        real = side.client
-        side.client = client_for(stub_base)
-        try:
-            return median_ms(call, sizes.repeats)[0]
-        finally:
-            side.client = real
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
 NOTES = {
-    "mlflow_client_log_batch_s": "{batch:,} metrics, MlflowClient.log_batch in batches of 100",
-    "mlflow_client_search_ms": "median of {repeats}: search_runs over {runs:,} runs, filter "
-    '"' + SEARCH_FILTER + '", order ' + str(SEARCH_ORDER) + ", 100 rows",
-    "mlflow_client_history_ms": "median of {repeats}: get_metric_history of {points:,} points",
+    "mlflow_client_log_batch_s": "median of {rounds} alternating rounds: {batch:,} metrics, "
+    "MlflowClient.log_batch in batches of 100",
+    "mlflow_client_search_ms": "median of {repeats}, alternating rounds: search_runs over {runs:,} "
+    'runs, filter "' + SEARCH_FILTER + '", order ' + str(SEARCH_ORDER) + ", 100 rows",
+    "mlflow_client_history_ms": "median of {repeats}, alternating rounds: get_metric_history of "
+    "{points:,} points",
 }
 
 
@@ -225,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench mlflow_compat ({'quick' if args.quick else 'full'}): {', '.join(figures)}")
     results = Results("mlflow_compat")
     failed: list[str] = []
-    measured: dict[str, dict[str, tuple[float, Any]]] = {}
+    measured: dict[str, dict[str, tuple[float, Any]]] = {"loopwise": {}, "MLflow": {}}
     with work_folder(args.workdir, "bench-mlflow-compat-") as folder:
         lw_dir, ml_dir = folder / "loopwise", folder / "mlflow"
         lw_dir.mkdir()
@@ -239,15 +328,24 @@ def main(argv: list[str] | None = None) -> int:
         ml_cmd += ["--backend-store-uri", f"sqlite:///{ml_dir / 'mlflow.db'}", "--workers", "1"]
         ml_cmd += ["--host", "127.0.0.1", "--port", str(ml_port)]
         ml_cmd += ["--artifacts-destination", (ml_dir / "art").as_uri()]
-        # One server at a time, so neither competes with the other's start-up work for CPU.
-        for name, cmd, port in (("loopwise", lw_cmd, lw_port), ("MLflow", ml_cmd, ml_port)):
-            with server(cmd, port, folder / f"{name.lower()}.log") as (base, _):
-                time.sleep(3)  # let the server settle after its start
-                side = Side(name, base)
-                measured[name] = {}
+        lw_proc: list[subprocess.Popen[bytes]] = []
+        ml_proc: list[subprocess.Popen[bytes]] = []
+        with (
+            server(lw_cmd, lw_port, folder / "loopwise.log", lw_proc) as (lw_base, _),
+            server(ml_cmd, ml_port, folder / "mlflow.log", ml_proc) as (ml_base, _),
+        ):
+            time.sleep(3)  # let both servers settle after their start
+            sides = [Side("loopwise", lw_base, lw_proc[0]), Side("MLflow", ml_base, ml_proc[0])]
+            try:
                 for figure in figures:
-                    progress(f"{name}: {figure} ...")
-                    measured[name][figure] = measure(side, figure, sizes, folder)
+                    progress(f"{figure} ...")
+                    answers = measure(sides, figure, sizes, folder)
+                    for side in sides:
+                        value = statistics.median(side.times)
+                        measured[side.name][figure] = (value, answers[side.name])
+            finally:
+                for side in sides:
+                    resume(side)  # a stopped server cannot be told to stop
 
     def run_one(figure: str) -> None:
         (lw, lw_check), (ml, ml_check) = measured["loopwise"][figure], measured["MLflow"][figure]
@@ -256,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         unit = "s" if figure.endswith("_s") else "ms"
         note = NOTES[figure].format(
             batch=sizes.batch_metrics, repeats=sizes.repeats, runs=sizes.runs,
-            points=sizes.history_points,
+            points=sizes.history_points, rounds=BATCH_ROUNDS[sizes],
         )  # fmt: skip
         results.add(figure, lw, ml, higher_is_better=False, unit=unit, note=note)
         if figure in FLOORS:

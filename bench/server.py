@@ -94,12 +94,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], port: int, log: Path) -> Iterator[tuple[str, float]]:
-    """Start ``cmd``; yield its base URL and the seconds until /health answered 200."""
+def server(
+    cmd: list[str], port: int, log: Path, started: list[subprocess.Popen[bytes]] | None = None
+) -> Iterator[tuple[str, float]]:
+    """Start ``cmd``; yield its base URL and the seconds until /health answered 200. The
+    process is appended to ``started`` when given (to pause it: bench/mlflow_compat.py)."""
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "GIT_PYTHON_REFRESH": "quiet"}
     with open(log, "wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if started is not None:
+            started.append(proc)
         base = f"http://127.0.0.1:{port}"
         try:
             while True:
