@@ -361,3 +361,23 @@ def test_wrong_argument_types_are_clear_errors(lw):
     assert lw.get_run(run.id).status == lw.RunStatus.KILLED
     with pytest.raises(InvalidFilter, match="max_results"):
         lw.search_runs(max_results="10")
+
+
+def test_a_batch_moves_the_latest_point_only_forward_and_counts_every_point(store):
+    from sqlalchemy import select
+
+    from loopwise.store.tables import metric_series
+    from loopwise.tracking.log_batch import log_batch
+    from loopwise.tracking.runs import create_run
+
+    run_id = create_run(store, "batches")
+    log_batch(store, run_id, metrics=[("m", 1.0, 5, 100), ("m", 2.0, 5, 200)])
+    log_batch(store, run_id, metrics=[("m", 3.0, 4, 900), ("m", 4.0, 5, 150)])  # older
+    log_batch(store, run_id, metrics=[("m", 5.0, 5, 200)])  # a tie: the later write wins
+    with store.db.read() as conn:
+        row = conn.execute(select(metric_series).where(metric_series.c.run_id == run_id)).one()
+    assert (row.count, row.last_step, row.last_timestamp, row.last_value) == (5, 5, 200, 5.0)
+    log_batch(store, run_id, metrics=[("m", 6.0, 6, 1), ("m", float("nan"), 7, 1)])
+    with store.db.read() as conn:
+        row = conn.execute(select(metric_series).where(metric_series.c.run_id == run_id)).one()
+    assert (row.count, row.last_step, row.last_value) == (7, 7, None)  # NaN is NULL

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import BigInteger, Connection, Float, and_, bindparam, case, or_, select, update
 
 from loopwise.store.compression import prefer_lz4
 from loopwise.store.tables import metric_chunks, metric_series
@@ -38,23 +38,37 @@ Columns = tuple[np.ndarray, np.ndarray, np.ndarray]  # steps, timestamps, values
 def series_ids(
     conn: Connection, keys: Sequence[SeriesKey], known: Mapping[SeriesKey, int]
 ) -> dict[SeriesKey, int]:
-    """Ids of the series ``keys`` (run_id, key), creating the missing ones."""
+    """Ids of the series ``keys`` (run_id, key), creating the missing ones.
+
+    The existing ones are looked up first and only the rest inserted: a run's series are
+    created by its first points, and every later batch (a client's log_batch, a flush of
+    the background writer) finds them all, with one select and no insert."""
     ids = {k: known[k] for k in keys if k in known}
     missing = [k for k in keys if k not in ids]
-    if not missing:
+    if missing:
+        ids.update(_existing_ids(conn, missing))
+    new = [k for k in missing if k not in ids]
+    if not new:
         return ids
     insert_on_conflict(
         conn,
         metric_series,
-        [{"run_id": run_id, "key": key, "count": 0} for run_id, key in missing],
+        [{"run_id": run_id, "key": key, "count": 0} for run_id, key in new],
         keys=["run_id", "key"],
     )
+    ids.update(_existing_ids(conn, new))
+    return ids
+
+
+def _existing_ids(conn: Connection, keys: Sequence[SeriesKey]) -> dict[SeriesKey, int]:
+    """The ids of those series of ``keys`` that exist."""
     # one query for up to 400 runs at a time, not one per run (a pipeline's end writes a
     # metric or two for each of its step runs): the rows of these runs with these keys, a
-    # superset of the missing pairs when the runs have different keys, filtered here
-    wanted = set(missing)
-    run_ids = sorted({run_id for run_id, _ in missing})
-    keys_of_runs = sorted({key for _, key in missing})
+    # superset of the pairs when the runs have different keys, filtered here
+    wanted = set(keys)
+    run_ids = sorted({run_id for run_id, _ in keys})
+    keys_of_runs = sorted({key for _, key in keys})
+    found: dict[SeriesKey, int] = {}
     for start in range(0, len(run_ids), 400):
         rows = conn.execute(
             select(metric_series.c.id, metric_series.c.run_id, metric_series.c.key)
@@ -63,8 +77,8 @@ def series_ids(
         )
         for sid, run_id, key in rows:
             if (run_id, key) in wanted:
-                ids[(run_id, key)] = sid
-    return ids
+                found[(run_id, key)] = sid
+    return found
 
 
 def _structured(rows: list[tuple[Any, ...]], width: int | None) -> np.ndarray:
@@ -106,6 +120,32 @@ def series_arrays(
     return out
 
 
+def _latest_update() -> Any:
+    """One update per series: its count grows by ``n``, and its latest point moves to
+    (``step``, ``ts``, ``value``) when that point is newer (every SET reads the row as it
+    was, so ``newer`` is one test of the old row)."""
+    c = metric_series.c
+    step, ts = bindparam("step", type_=BigInteger), bindparam("ts", type_=BigInteger)
+    newer = or_(
+        c.last_step.is_(None),
+        c.last_step < step,
+        and_(c.last_step == step, c.last_timestamp <= ts),
+    )
+    return (
+        update(metric_series)
+        .where(c.id == bindparam("sid"))
+        .values(
+            count=c.count + bindparam("n", type_=BigInteger),
+            last_step=case((newer, step), else_=c.last_step),
+            last_timestamp=case((newer, ts), else_=c.last_timestamp),
+            last_value=case((newer, bindparam("value", type_=Float)), else_=c.last_value),
+        )
+    )
+
+
+_LATEST = _latest_update()
+
+
 def write_points(
     conn: Connection,
     series: Mapping[SeriesKey, Columns],
@@ -116,7 +156,6 @@ def write_points(
     ids = series_ids(conn, list(series), known_ids)
     chunk_rows = []
     latest_rows = []
-    count_rows = []
     for skey, (steps, stamps, values) in series.items():
         sid = ids[skey]
         n = len(steps)
@@ -146,33 +185,11 @@ def write_points(
                 "ts": int(stamps[last]),
                 # NaN is stored as NULL so both databases sort and compare it alike.
                 "value": None if math.isnan(value) else value,
+                "n": n,
             }
         )
-        count_rows.append({"sid": sid, "n": n})
     conn.execute(metric_chunks.insert(), chunk_rows)
-    conn.execute(
-        update(metric_series)
-        .where(metric_series.c.id == bindparam("sid"))
-        .values(count=metric_series.c.count + bindparam("n")),
-        count_rows,
-    )
-    c = metric_series.c
-    newer = or_(
-        c.last_step.is_(None),
-        c.last_step < bindparam("step"),
-        and_(c.last_step == bindparam("step"), c.last_timestamp <= bindparam("ts")),
-    )
-    conn.execute(
-        update(metric_series)
-        .where(c.id == bindparam("sid"))
-        .where(newer)
-        .values(
-            last_step=bindparam("step"),
-            last_timestamp=bindparam("ts"),
-            last_value=bindparam("value"),
-        ),
-        latest_rows,
-    )
+    conn.execute(_LATEST, latest_rows)
     return ids
 
 
