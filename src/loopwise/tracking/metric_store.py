@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Connection, Float, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, select
 
 from loopwise.store.compression import prefer_lz4
+from loopwise.store.raw_writes import execute_many
 from loopwise.store.tables import metric_chunks, metric_series
 from loopwise.store.upsert import insert_on_conflict
 
@@ -120,30 +121,23 @@ def series_arrays(
     return out
 
 
-def _latest_update() -> Any:
-    """One update per series: its count grows by ``n``, and its latest point moves to
-    (``step``, ``ts``, ``value``) when that point is newer (every SET reads the row as it
-    was, so ``newer`` is one test of the old row)."""
-    c = metric_series.c
-    step, ts = bindparam("step", type_=BigInteger), bindparam("ts", type_=BigInteger)
-    newer = or_(
-        c.last_step.is_(None),
-        c.last_step < step,
-        and_(c.last_step == step, c.last_timestamp <= ts),
-    )
-    return (
-        update(metric_series)
-        .where(c.id == bindparam("sid"))
-        .values(
-            count=c.count + bindparam("n", type_=BigInteger),
-            last_step=case((newer, step), else_=c.last_step),
-            last_timestamp=case((newer, ts), else_=c.last_timestamp),
-            last_value=case((newer, bindparam("value", type_=Float)), else_=c.last_value),
-        )
-    )
-
-
-_LATEST = _latest_update()
+#: A series' newest point so far is older than (``step``, ``ts``), or there is none yet.
+_NEWER = "(last_step IS NULL OR last_step < :step OR (last_step = :step AND last_timestamp <= :ts))"
+#: One update per series: its count grows by ``n``, and its latest point moves to (``step``,
+#: ``ts``, ``value``) when that point is newer (every SET reads the row as it was, so
+#: ``_NEWER`` is one test of the old row).
+_LATEST_SQL = (
+    f'UPDATE {metric_series.name} SET "count" = "count" + :n, '
+    f"last_step = CASE WHEN {_NEWER} THEN :step ELSE last_step END, "
+    f"last_timestamp = CASE WHEN {_NEWER} THEN :ts ELSE last_timestamp END, "
+    f"last_value = CASE WHEN {_NEWER} THEN :value ELSE last_value END "
+    "WHERE id = :sid"
+)
+_CHUNK_SQL = (
+    f'INSERT INTO {metric_chunks.name} (series_id, "count", first_step, last_step, steps, '
+    "timestamps, point_values) VALUES (:series_id, :count, :first_step, :last_step, :steps, "
+    ":timestamps, :point_values)"
+)
 
 
 def write_points(
@@ -188,8 +182,9 @@ def write_points(
                 "n": n,
             }
         )
-    conn.execute(metric_chunks.insert(), chunk_rows)
-    conn.execute(_LATEST, latest_rows)
+    # through the driver: SQLAlchemy's per-row parameter work cost more than the writes
+    execute_many(conn, _CHUNK_SQL, chunk_rows)
+    execute_many(conn, _LATEST_SQL, latest_rows)
     return ids
 
 
