@@ -71,3 +71,13 @@ def test_a_known_path_under_another_method_is_mlflows_404_and_head_reads_as_get(
     assert client.get("/api/v1/experiments").status_code == 200
     got = client.put("/version")  # only GET /version is MLflow's: the app says what it has
     assert (got.status_code, got.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_behind_a_proxy_prefix_the_mlflow_paths_are_still_answered(store):
+    # uvicorn --root-path: the scope's path holds the prefix, and root_path names it
+    with TestClient(create_server_app(store), root_path="/tracking") as client:
+        got = client.get(
+            "/tracking/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "no"}
+        )
+        assert (got.status_code, got.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+        assert client.get("/tracking/version").text == "3.17.2"

@@ -109,7 +109,9 @@ class MlflowApi:
 
     def _find(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
         """The endpoint of ``method path`` and its path parameters; None for a path that
-        is not MLflow's."""
+        is not MLflow's (loopwise's API and pages pass on after one prefix test)."""
+        if not path.startswith(MLFLOW_PATHS) and path != "/version":
+            return None
         method = "GET" if method == "HEAD" else method
         found = self._exact.get((method, path))
         if found is not None:
@@ -119,14 +121,16 @@ class MlflowApi:
             if match is not None:
                 params = {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
                 return endpoint, params
-        return (unknown, {}) if path.startswith(MLFLOW_PATHS) else None
+        return (unknown, {}) if path != "/version" else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path, root = scope["path"], scope.get("root_path", "")
-        found = self._find(scope["method"], path[len(root) :] if root else path)
+        if root and path.startswith(root):  # behind a proxy's prefix, as Starlette routes
+            path = path[len(root) :]
+        found = self._find(scope["method"], path)
         if found is None:
             await self.app(scope, receive, send)
             return
