@@ -4,6 +4,8 @@ retries a 5xx for minutes -- and nothing wrong is stored."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -66,6 +68,10 @@ def test_numbers_past_their_range_and_non_finite_spellings(client, run_id, store
         refused(batch(client, run_id, metrics=[bad]), 400)
     run = run_service.get_run(store, run_id)
     assert list(run.metrics) == ["m"]  # only the two good points were stored
+    assert run.metrics["m"] == math.inf  # the later of the tied points, read back as sent
+    history = run_service.metric_history(store, run_id, "m")["value"].tolist()
+    assert math.isnan(history[0])
+    assert history[1] == math.inf
 
 
 def test_bodies_of_the_wrong_shape_kind_or_size(client, run_id):
