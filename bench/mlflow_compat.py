@@ -225,8 +225,7 @@ def measure(sides: list[Side], figure: str, sizes: Sizes, folder: Path) -> dict[
             side.times = []
         answer = folder / "log_batch.json"
         answer.write_bytes(b"{}")  # MLflow's (and loopwise's) answer to a log-batch
-        with replay_stub(answer) as stub:
-            floor = Side("floor", _base(stub), stub, experiment=sides[0].experiment)
+        with replay_stub(answer, sides[0].experiment) as floor:
             everyone = [*sides, floor]
             for r in range(BATCH_ROUNDS[sizes]):  # seconds of the batches alone (not the
                 for side in everyone[r % 3 :] + everyone[: r % 3]:  # run's creation)
@@ -242,7 +241,7 @@ def measure(sides: list[Side], figure: str, sizes: Sizes, folder: Path) -> dict[
         call: Callable[[Side], Any] = lambda side: side.search()  # noqa: E731
         requests = {s.name: ("POST", "runs/search", _search_body(s.experiment)) for s in sides}
     else:
-        runs = {}
+        runs: dict[str, str] = {}
         for side in sides:
             with alone(side, sides):
                 runs[side.name] = side.history_run(sizes.history_points)
@@ -261,8 +260,7 @@ def measure(sides: list[Side], figure: str, sizes: Sizes, folder: Path) -> dict[
     lw = sides[0]
     with alone(lw, sides):
         answer = record(lw, requests[lw.name], folder / f"{figure}.json")
-    with replay_stub(answer) as stub:
-        floor = Side("floor", _base(stub), stub, experiment=lw.experiment)
+    with replay_stub(answer, lw.experiment) as floor:
         if figure == "mlflow_client_history_ms":
             runs["floor"] = runs[lw.name]
         rounds = max(1, sizes.repeats // CALLS_PER_ROUND)
@@ -301,21 +299,14 @@ def record(side: Side, request: tuple[str, str, dict[str, Any]], answer: Path) -
     return answer
 
 
-_STUB_PORTS: dict[int, int] = {}
-
-
-def _base(stub: subprocess.Popen[bytes]) -> str:
-    return f"http://127.0.0.1:{_STUB_PORTS[stub.pid]}"
-
-
 @contextlib.contextmanager
-def replay_stub(answer: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """bench/_replay.py answering ``answer`` at once: what the client alone costs --
-    sending the request, reading and parsing the answer -- below any server."""
+def replay_stub(answer: Path, experiment: str) -> Iterator[Side]:
+    """The side "floor": bench/_replay.py answering ``answer`` at once, under the client
+    of the loopwise side's ``experiment``. What the client alone costs -- sending the
+    request, reading and parsing the answer -- below any server."""
     port = free_port()
     stub = [sys.executable, str(Path(__file__).with_name("_replay.py")), str(port), str(answer)]
     proc = subprocess.Popen(stub, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _STUB_PORTS[proc.pid] = port
     try:
         for _ in range(100):
             try:
@@ -323,7 +314,7 @@ def replay_stub(answer: Path) -> Iterator[subprocess.Popen[bytes]]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield proc
+        yield Side("floor", f"http://127.0.0.1:{port}", proc, experiment=experiment)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
